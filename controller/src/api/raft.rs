@@ -1,0 +1,55 @@
+//! `pld.v1.RaftTransport`: receives raft messages from peers and hands them to the node.
+
+use pld_proto::v1::raft_transport_server::RaftTransport;
+use pld_proto::v1::{RaftAck, RaftBatch};
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use tonic::{Request, Response, Status};
+
+use crate::node::{NodeHandle, NodeMsg};
+
+/// Receives raft batches for one node.
+pub struct RaftService {
+    node: NodeHandle,
+}
+
+impl RaftService {
+    /// A service feeding `node`.
+    pub fn new(node: NodeHandle) -> Self {
+        RaftService { node }
+    }
+}
+
+#[tonic::async_trait]
+impl RaftTransport for RaftService {
+    async fn send(&self, req: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
+        let batch = req.into_inner();
+        if batch.to != self.node.id() {
+            return Err(Status::failed_precondition(format!(
+                "raft batch for node {} reached node {}; check the member addresses",
+                batch.to,
+                self.node.id()
+            )));
+        }
+        // Decode everything first, so a malformed batch is refused whole.
+        let mut msgs = Vec::with_capacity(batch.messages.len());
+        for (i, bytes) in batch.messages.iter().enumerate() {
+            let m = Message::parse_from_bytes(bytes).map_err(|e| {
+                Status::invalid_argument(format!("raft message {i} does not decode: {e}"))
+            })?;
+            if m.from != batch.from || m.to != batch.to {
+                return Err(Status::invalid_argument(format!(
+                    "raft message {i} is from {} to {}, the batch from {} to {}",
+                    m.from, m.to, batch.from, batch.to
+                )));
+            }
+            msgs.push(m);
+        }
+        for m in msgs {
+            self.node
+                .send(NodeMsg::Raft(Box::new(m)))
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+        }
+        Ok(Response::new(RaftAck {}))
+    }
+}

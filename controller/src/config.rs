@@ -1,0 +1,260 @@
+//! Controller configuration: a TOML file (`--config`) whose keys the command-line flags override.
+//!
+//! ```toml
+//! id = 1
+//! data_dir = "/var/lib/pld"
+//! listen = "0.0.0.0:7400"
+//! advertise = "10.0.1.5:7400"
+//! peers = ["1=10.0.1.5:7400", "2=10.0.2.5:7400", "3=10.0.3.5:7400"]
+//! # or, for a node added to a running cluster:
+//! # join = "10.0.1.5:7400"
+//!
+//! [raft]
+//! tick_ms = 100
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::node::{NodeConfig, DEFAULT_SNAPSHOT_EVERY};
+
+/// Default gRPC listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+/// A controller node's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {
+    /// Raft id of this node, non-zero and unique in the cluster.
+    pub id: u64,
+    /// Folder for raft state (created if missing; must be empty or a pld data dir).
+    pub data_dir: PathBuf,
+    /// gRPC listen address for clients and peers.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// host:port that peers and clients use to reach this node; defaults to `listen`.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// Members to bootstrap a new cluster with, `ID=HOST:PORT`, identical on every member.
+    /// Ignored once the data dir holds state, except that a contradiction is refused.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Address of a running member to join through (the node asks to be added).
+    #[serde(default)]
+    pub join: Option<String>,
+    /// Raft tuning.
+    #[serde(default)]
+    pub raft: RaftTuning,
+}
+
+/// Raft timing and retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTuning {
+    /// Length of a raft tick in milliseconds.
+    pub tick_ms: u64,
+    /// Ticks before a follower without a leader starts an election.
+    pub election_ticks: usize,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Applied entries between snapshots.
+    pub snapshot_every: u64,
+    /// Change events kept for watches.
+    pub history_limit: usize,
+    /// How long a request waits for the cluster, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        let d = NodeConfig::new(1);
+        RaftTuning {
+            tick_ms: d.tick.as_millis() as u64,
+            election_ticks: d.election_ticks,
+            heartbeat_ticks: d.heartbeat_ticks,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            history_limit: d.history_limit,
+            request_timeout_ms: d.request_timeout.as_millis() as u64,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    // A constant that parses.
+    DEFAULT_LISTEN
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7400)))
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid controller config: {key}: {reason}")]
+pub struct ConfigError {
+    /// The key or flag.
+    pub key: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn cfg_err(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// Checks a `host:port` address.
+pub fn check_address(key: &'static str, address: &str) -> Result<(), ConfigError> {
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(())
+        }
+        _ => Err(cfg_err(key, format!("{address:?} is not host:port"))),
+    }
+}
+
+/// Parses `ID=HOST:PORT` entries.
+///
+/// # Errors
+/// Names the malformed entry.
+pub fn parse_peers(entries: &[String]) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let mut peers = BTreeMap::new();
+    for entry in entries
+        .iter()
+        .flat_map(|e| e.split(','))
+        .filter(|e| !e.is_empty())
+    {
+        let (id, address) = entry
+            .split_once('=')
+            .ok_or_else(|| cfg_err("peers", format!("{entry:?} is not ID=HOST:PORT")))?;
+        let id: u64 =
+            id.trim().parse().ok().filter(|i| *i > 0).ok_or_else(|| {
+                cfg_err("peers", format!("{id:?} in {entry:?} is not a non-zero id"))
+            })?;
+        let address = address.trim();
+        check_address("peers", address)?;
+        if peers.insert(id, address.to_string()).is_some() {
+            return Err(cfg_err("peers", format!("id {id} is listed twice")));
+        }
+    }
+    Ok(peers)
+}
+
+impl ControllerConfig {
+    /// A config with defaults for node `id` in `data_dir`.
+    pub fn new(id: u64, data_dir: PathBuf) -> Self {
+        ControllerConfig {
+            id,
+            data_dir,
+            listen: default_listen(),
+            advertise: None,
+            peers: Vec::new(),
+            join: None,
+            raft: RaftTuning::default(),
+        }
+    }
+
+    /// Parses a TOML config file's text.
+    ///
+    /// # Errors
+    /// The TOML error, which names the line and key.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| cfg_err("config file", e.to_string()))
+    }
+
+    /// Checks the whole config and returns the bootstrap peers.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<BTreeMap<u64, String>, ConfigError> {
+        if self.id == 0 {
+            return Err(cfg_err("id", "must be a non-zero integer"));
+        }
+        if let Some(a) = &self.advertise {
+            check_address("advertise", a)?;
+        }
+        let peers = parse_peers(&self.peers)?;
+        if !peers.is_empty() && !peers.contains_key(&self.id) {
+            return Err(cfg_err(
+                "peers",
+                format!("this node's id {} is not among the peers", self.id),
+            ));
+        }
+        if let Some(j) = &self.join {
+            if !peers.is_empty() {
+                return Err(cfg_err(
+                    "join",
+                    "give either peers (bootstrap) or join, not both",
+                ));
+            }
+            check_address("join", j.trim_start_matches("http://"))?;
+        }
+        let r = &self.raft;
+        if r.tick_ms == 0 || r.tick_ms > 10_000 {
+            return Err(cfg_err("raft.tick_ms", "must be 1-10000"));
+        }
+        if r.heartbeat_ticks == 0 || r.election_ticks <= r.heartbeat_ticks {
+            return Err(cfg_err(
+                "raft.election_ticks",
+                "must be greater than raft.heartbeat_ticks, which must be at least 1",
+            ));
+        }
+        if r.snapshot_every == 0 {
+            return Err(cfg_err("raft.snapshot_every", "must be at least 1"));
+        }
+        if r.history_limit == 0 {
+            return Err(cfg_err("raft.history_limit", "must be at least 1"));
+        }
+        if r.request_timeout_ms == 0 {
+            return Err(cfg_err("raft.request_timeout_ms", "must be at least 1"));
+        }
+        Ok(peers)
+    }
+
+    pub(crate) fn node_config(&self) -> NodeConfig {
+        NodeConfig {
+            id: self.id,
+            tick: Duration::from_millis(self.raft.tick_ms),
+            election_ticks: self.raft.election_ticks,
+            heartbeat_ticks: self.raft.heartbeat_ticks,
+            snapshot_every: self.raft.snapshot_every,
+            history_limit: self.raft.history_limit,
+            request_timeout: Duration::from_millis(self.raft.request_timeout_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_name_the_bad_entry() {
+        let p = parse_peers(&["1=a:1,2=b:2".into(), "3=c:3".into()]).unwrap();
+        assert_eq!(p.len(), 3);
+        assert!(parse_peers(&["x=a:1".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("\"x\""));
+        assert!(parse_peers(&["1=a".into()]).is_err());
+        assert!(parse_peers(&["1=a:1".into(), "1=b:2".into()]).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = ControllerConfig::from_toml("id = 1\ndata_dir = \"/x\"\nlisten_addr = \"a\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn own_id_must_be_a_peer() {
+        let mut c = ControllerConfig::new(4, "/x".into());
+        c.peers = vec!["1=a:1".into()];
+        assert_eq!(c.validate().unwrap_err().key, "peers");
+    }
+}

@@ -1,0 +1,833 @@
+//! The raft node: one OS thread owns the raft-rs `RawNode`, the store and the catalog state
+//! machine, and drives them in the order raft-rs documents:
+//!
+//! 1. send the Ready's messages (a leader may send appends before persisting its own copy);
+//! 2. install a received snapshot;
+//! 3. apply committed entries (already durable on a quorum);
+//! 4. persist new entries and the HardState in one atomic, fsynced write;
+//! 5. only then send the messages that depend on them (votes, append responses);
+//! 6. advance, and handle the LightReady the same way.
+//!
+//! Everything that reaches the thread arrives on one channel, and the thread drains all queued
+//! proposals before it builds a Ready, so many writes share one fsync (group commit). Callers
+//! hold a [`NodeHandle`]: they propose commands, ask for linearizable read barriers (ReadIndex)
+//! and read the applied catalog.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pld_core::command::{Command, Envelope, ExpireLeasesOp, Op};
+use pld_core::{Catalog, CatalogError, Outcome};
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, Snapshot,
+};
+use raft::{RawNode, SnapshotStatus, StateRole};
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::storage::{LogStore, RaftStorage, StoreError};
+use crate::transport::Transport;
+
+/// Tuning of a node. The defaults suit a LAN cluster.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Raft id, non-zero.
+    pub id: u64,
+    /// Length of one raft tick.
+    pub tick: Duration,
+    /// Ticks without a leader before an election (randomised up to twice this).
+    pub election_ticks: usize,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Applied entries between state-machine snapshots (and log compactions).
+    pub snapshot_every: u64,
+    /// Change events kept for watches.
+    pub history_limit: usize,
+    /// How long a write or read barrier may wait for the cluster before failing as unavailable.
+    pub request_timeout: Duration,
+}
+
+/// Default number of applied entries between snapshots.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+
+impl NodeConfig {
+    /// Defaults for node `id`.
+    pub fn new(id: u64) -> Self {
+        NodeConfig {
+            id,
+            tick: Duration::from_millis(100),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            history_limit: pld_core::catalog::DEFAULT_HISTORY_LIMIT,
+            request_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Why a request to the node failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NodeError {
+    /// No leader is known (election in progress, or this node is cut off).
+    #[error("no raft leader is known; the cluster may be electing or this node is partitioned")]
+    NoLeader,
+    /// The request was not completed in time; for a write its outcome is unknown.
+    #[error("not committed within {0:?}; the outcome is unknown")]
+    Timeout(Duration),
+    /// The catalog refused the command.
+    #[error(transparent)]
+    Rejected(#[from] CatalogError),
+    /// The node stopped (shutdown or a fatal storage error).
+    #[error("node stopped: {0}")]
+    Stopped(String),
+    /// raft-rs refused the request.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// The node's latest raft state, for status calls.
+#[derive(Debug, Clone, Default)]
+pub struct RaftInfo {
+    /// "leader", "follower", "candidate" or "pre-candidate".
+    pub role: &'static str,
+    pub term: u64,
+    pub leader_id: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_index: u64,
+    pub snapshot_index: u64,
+    /// Matched log index per peer, known on the leader only.
+    pub matched: BTreeMap<u64, u64>,
+    /// Voters in the current configuration.
+    pub voters: Vec<u64>,
+}
+
+/// Applied position, published after every apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub index: u64,
+    pub revision: u64,
+}
+
+/// What callers send to the raft thread.
+pub(crate) enum NodeMsg {
+    Raft(Box<Message>),
+    Propose {
+        cmd: Command,
+        reply: oneshot::Sender<Result<Outcome, NodeError>>,
+    },
+    ReadIndex {
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+    ConfChange {
+        change: ConfChangeType,
+        node_id: u64,
+        address: String,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+    Unreachable(u64),
+    SnapshotReport {
+        to: u64,
+        failed: bool,
+    },
+    Shutdown,
+}
+
+/// Rides in a raft ConfChange's context: the member's address and who waits for the change.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ConfChangeContext {
+    #[prost(string, tag = "1")]
+    address: String,
+    #[prost(uint64, tag = "2")]
+    proposer: u64,
+    #[prost(uint64, tag = "3")]
+    nonce: u64,
+}
+
+/// A cheap, cloneable way to talk to the node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    id: u64,
+    tx: Sender<NodeMsg>,
+    catalog: Arc<RwLock<Catalog>>,
+    applied: watch::Receiver<Applied>,
+    info: Arc<Mutex<RaftInfo>>,
+    request_timeout: Duration,
+}
+
+impl NodeHandle {
+    /// This node's raft id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn send(&self, msg: NodeMsg) -> Result<(), NodeError> {
+        self.tx
+            .send(msg)
+            .map_err(|_| NodeError::Stopped("the raft thread has exited".into()))
+    }
+
+    async fn wait<T>(&self, rx: oneshot::Receiver<Result<T, NodeError>>) -> Result<T, NodeError> {
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Err(_) => Err(NodeError::Timeout(self.request_timeout)),
+            Ok(Err(_)) => Err(NodeError::Stopped(
+                "the raft thread dropped the request".into(),
+            )),
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// Proposes a command and waits until it is committed and applied on this node.
+    ///
+    /// # Errors
+    /// [`NodeError::Rejected`] when the catalog refused it (nothing changed); `NoLeader` or
+    /// `Timeout` when the cluster could not commit it in time.
+    pub async fn propose(&self, cmd: Command) -> Result<Outcome, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(NodeMsg::Propose { cmd, reply })?;
+        self.wait(rx).await
+    }
+
+    /// Waits until this node has applied everything committed before the call (raft ReadIndex),
+    /// so that a read of the catalog afterwards is linearizable.
+    ///
+    /// # Errors
+    /// `NoLeader` or `Timeout` when leadership could not be confirmed in time.
+    pub async fn read_barrier(&self) -> Result<(), NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(NodeMsg::ReadIndex { reply })?;
+        self.wait(rx).await
+    }
+
+    /// Adds (or re-addresses) a voting member and waits until the change is applied here.
+    ///
+    /// # Errors
+    /// As [`NodeHandle::propose`].
+    pub async fn add_member(&self, node_id: u64, address: String) -> Result<(), NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(NodeMsg::ConfChange {
+            change: ConfChangeType::AddNode,
+            node_id,
+            address,
+            reply,
+        })?;
+        self.wait(rx).await
+    }
+
+    /// Removes a member and waits until the change is applied here.
+    ///
+    /// # Errors
+    /// As [`NodeHandle::propose`].
+    pub async fn remove_member(&self, node_id: u64) -> Result<(), NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(NodeMsg::ConfChange {
+            change: ConfChangeType::RemoveNode,
+            node_id,
+            address: String::new(),
+            reply,
+        })?;
+        self.wait(rx).await
+    }
+
+    /// The applied catalog. Hold the guard briefly: the raft thread waits for it to apply.
+    pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        // A poisoned lock means the raft thread panicked mid-apply; the state it left is the
+        // last consistent one we have, and the node is already failing, so reading it is fine.
+        self.catalog.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A receiver that changes whenever the node applies entries.
+    pub fn applied(&self) -> watch::Receiver<Applied> {
+        self.applied.clone()
+    }
+
+    /// The latest raft state.
+    pub fn info(&self) -> RaftInfo {
+        self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stops the raft thread.
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(NodeMsg::Shutdown);
+    }
+}
+
+/// How a node's raft state begins when its store is empty.
+pub enum Start {
+    /// The store holds state already, or this node waits to be added by a leader (`--join`).
+    Existing,
+    /// Bootstrap a new cluster of these members (id → address), identically on each of them.
+    Bootstrap(BTreeMap<u64, String>),
+}
+
+/// Fatal errors while starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("reading raft state: {0}")]
+    Store(#[from] StoreError),
+    #[error("the stored snapshot is unreadable: {0}")]
+    Snapshot(CatalogError),
+    #[error("raft refused the stored state: {0}")]
+    Raft(#[from] raft::Error),
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The channel callers and the transport use to reach a node that is about to start.
+pub(crate) fn channel() -> (Sender<NodeMsg>, Receiver<NodeMsg>) {
+    mpsc::channel()
+}
+
+/// Starts the raft thread.
+///
+/// # Errors
+/// [`StartError`] when the stored state cannot be read or raft refuses it.
+pub(crate) fn start(
+    cfg: NodeConfig,
+    store: Arc<dyn LogStore>,
+    start: Start,
+    transport: Arc<Transport>,
+    tx: Sender<NodeMsg>,
+    rx: Receiver<NodeMsg>,
+) -> Result<(NodeHandle, std::thread::JoinHandle<()>), StartError> {
+    let initial = store.initial_state()?;
+    if let (false, Start::Bootstrap(peers)) = (initial.initialized(), &start) {
+        // Every bootstrapping member writes the same snapshot at index 1, term 1.
+        let mut catalog = Catalog::new(cfg.history_limit);
+        for (id, address) in peers {
+            catalog.set_member(*id, address.clone());
+        }
+        let mut snap = Snapshot::default();
+        snap.data = catalog.encode_snapshot().into();
+        let meta = snap.mut_metadata();
+        meta.index = 1;
+        meta.term = 1;
+        meta.mut_conf_state().voters = peers.keys().copied().collect();
+        store.apply_snapshot(&snap)?;
+        info!(node = cfg.id, members = ?peers.keys().collect::<Vec<_>>(), "bootstrapped a new cluster");
+    }
+    let snap = store.snapshot()?;
+    let (catalog, applied) = if snap.is_empty() {
+        (Catalog::new(cfg.history_limit), 0)
+    } else {
+        let catalog = Catalog::decode_snapshot(&snap.data, cfg.history_limit)
+            .map_err(StartError::Snapshot)?;
+        (catalog, snap.get_metadata().index)
+    };
+    let initial = store.initial_state()?;
+    let raft_cfg = raft::Config {
+        id: cfg.id,
+        election_tick: cfg.election_ticks,
+        heartbeat_tick: cfg.heartbeat_ticks,
+        applied,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        ..Default::default()
+    };
+    raft_cfg.validate()?;
+    let raw = RawNode::new(
+        &raft_cfg,
+        RaftStorage::new(store.clone()),
+        &crate::raft_log::logger(),
+    )?;
+    transport.set_peers(catalog.members());
+    let revision = catalog.revision();
+    let catalog = Arc::new(RwLock::new(catalog));
+    let (applied_tx, applied_rx) = watch::channel(Applied {
+        index: applied,
+        revision,
+    });
+    let info = Arc::new(Mutex::new(RaftInfo::default()));
+    let handle = NodeHandle {
+        id: cfg.id,
+        tx,
+        catalog: catalog.clone(),
+        applied: applied_rx,
+        info: info.clone(),
+        request_timeout: cfg.request_timeout,
+    };
+    let node = Node {
+        id: cfg.id,
+        raw,
+        store,
+        transport,
+        catalog,
+        applied_tx,
+        info,
+        applied_index: applied,
+        hard_state: initial.hard_state,
+        conf_state: initial.conf_state,
+        nonce_base: rand::random::<u64>() >> 1,
+        next_nonce: 0,
+        pending: HashMap::new(),
+        pending_conf: HashMap::new(),
+        pending_reads: HashMap::new(),
+        waiting_reads: Vec::new(),
+        leader_since: None,
+        last_expiry_proposal: Instant::now(),
+        cfg,
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("raft-{}", handle.id))
+        .spawn(move || node.run(rx))
+        .map_err(|e| StartError::Store(StoreError::Io(format!("spawning the raft thread: {e}"))))?;
+    Ok((handle, thread))
+}
+
+struct Node {
+    id: u64,
+    cfg: NodeConfig,
+    raw: RawNode<RaftStorage>,
+    store: Arc<dyn LogStore>,
+    transport: Arc<Transport>,
+    catalog: Arc<RwLock<Catalog>>,
+    applied_tx: watch::Sender<Applied>,
+    info: Arc<Mutex<RaftInfo>>,
+    applied_index: u64,
+    hard_state: HardState,
+    conf_state: ConfState,
+    nonce_base: u64,
+    next_nonce: u64,
+    pending: HashMap<u64, oneshot::Sender<Result<Outcome, NodeError>>>,
+    pending_conf: HashMap<u64, oneshot::Sender<Result<(), NodeError>>>,
+    /// Read requests waiting for their ReadIndex, by request context.
+    pending_reads: HashMap<u64, oneshot::Sender<Result<(), NodeError>>>,
+    /// Read requests with a read index, waiting for apply to reach it.
+    waiting_reads: Vec<(u64, oneshot::Sender<Result<(), NodeError>>)>,
+    leader_since: Option<Instant>,
+    last_expiry_proposal: Instant,
+}
+
+/// Most messages taken from the queue before building a Ready.
+const MAX_BATCH: usize = 4096;
+
+impl Node {
+    fn run(mut self, rx: Receiver<NodeMsg>) {
+        let mut next_tick = Instant::now() + self.cfg.tick;
+        info!(
+            node = self.id,
+            applied = self.applied_index,
+            "raft node started"
+        );
+        'main: loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(NodeMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            for _ in 0..MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(NodeMsg::Shutdown) => break 'main,
+                    Ok(msg) => self.handle(msg),
+                    Err(_) => break,
+                }
+            }
+            if Instant::now() >= next_tick {
+                self.raw.tick();
+                next_tick = Instant::now() + self.cfg.tick;
+                self.on_tick();
+            }
+            if let Err(e) = self.on_ready() {
+                error!(node = self.id, error = %e, "fatal storage error; the node stops serving");
+                self.fail_all(&format!("fatal storage error: {e}"));
+                break;
+            }
+            self.publish_info();
+        }
+        self.fail_all("node shut down");
+        info!(node = self.id, "raft node stopped");
+    }
+
+    fn fail_all(&mut self, why: &str) {
+        let err = || NodeError::Stopped(why.to_string());
+        for (_, tx) in self.pending.drain() {
+            let _ = tx.send(Err(err()));
+        }
+        for (_, tx) in self.pending_conf.drain() {
+            let _ = tx.send(Err(err()));
+        }
+        for (_, tx) in self.pending_reads.drain() {
+            let _ = tx.send(Err(err()));
+        }
+        for (_, tx) in self.waiting_reads.drain(..) {
+            let _ = tx.send(Err(err()));
+        }
+    }
+
+    fn nonce(&mut self) -> u64 {
+        self.next_nonce += 1;
+        self.nonce_base.wrapping_add(self.next_nonce)
+    }
+
+    fn leader_known(&self) -> bool {
+        self.raw.raft.leader_id != raft::INVALID_ID
+    }
+
+    fn handle(&mut self, msg: NodeMsg) {
+        match msg {
+            NodeMsg::Raft(m) => {
+                if let Err(e) = self.raw.step(*m) {
+                    debug!(node = self.id, error = %e, "raft message ignored");
+                }
+            }
+            NodeMsg::Propose { cmd, reply } => {
+                if !self.leader_known() {
+                    let _ = reply.send(Err(NodeError::NoLeader));
+                    return;
+                }
+                let nonce = self.nonce();
+                let data = Envelope {
+                    proposer: self.id,
+                    nonce,
+                    command: Some(cmd),
+                }
+                .encode_to_bytes();
+                match self.raw.propose(vec![], data) {
+                    Ok(()) => {
+                        self.pending.insert(nonce, reply);
+                    }
+                    Err(raft::Error::ProposalDropped) => {
+                        let _ = reply.send(Err(NodeError::NoLeader));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NodeError::Raft(e.to_string())));
+                    }
+                }
+            }
+            NodeMsg::ReadIndex { reply } => {
+                if !self.leader_known() {
+                    let _ = reply.send(Err(NodeError::NoLeader));
+                    return;
+                }
+                let ctx = self.nonce();
+                self.raw.read_index(ctx.to_be_bytes().to_vec());
+                self.pending_reads.insert(ctx, reply);
+            }
+            NodeMsg::ConfChange {
+                change,
+                node_id,
+                address,
+                reply,
+            } => {
+                if !self.leader_known() {
+                    let _ = reply.send(Err(NodeError::NoLeader));
+                    return;
+                }
+                let nonce = self.nonce();
+                let mut cc = ConfChange::default();
+                cc.change_type = change;
+                cc.node_id = node_id;
+                cc.context = ConfChangeContext {
+                    address,
+                    proposer: self.id,
+                    nonce,
+                }
+                .encode_to_vec()
+                .into();
+                match self.raw.propose_conf_change(vec![], cc) {
+                    Ok(()) => {
+                        self.pending_conf.insert(nonce, reply);
+                    }
+                    Err(raft::Error::ProposalDropped) => {
+                        let _ = reply.send(Err(NodeError::NoLeader));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NodeError::Raft(e.to_string())));
+                    }
+                }
+            }
+            NodeMsg::Unreachable(id) => self.raw.report_unreachable(id),
+            NodeMsg::SnapshotReport { to, failed } => {
+                let status = if failed {
+                    SnapshotStatus::Failure
+                } else {
+                    SnapshotStatus::Finish
+                };
+                self.raw.report_snapshot(to, status);
+            }
+            NodeMsg::Shutdown => {}
+        }
+    }
+
+    fn on_tick(&mut self) {
+        // Callers that gave up (timed out) no longer need an answer.
+        self.pending.retain(|_, tx| !tx.is_closed());
+        self.pending_conf.retain(|_, tx| !tx.is_closed());
+        self.pending_reads.retain(|_, tx| !tx.is_closed());
+        self.waiting_reads.retain(|(_, tx)| !tx.is_closed());
+        self.maybe_expire_leases();
+    }
+
+    /// The leader decides lease expiry and commits it through the log. A new leader first waits
+    /// two election timeouts, so agents whose keep-alives failed during the election can renew.
+    fn maybe_expire_leases(&mut self) {
+        let Some(since) = self.leader_since else {
+            return;
+        };
+        let grace = self.cfg.tick * (self.cfg.election_ticks as u32) * 2;
+        if since.elapsed() < grace || self.last_expiry_proposal.elapsed() < self.cfg.tick * 5 {
+            return;
+        }
+        let now = unix_ms();
+        let due = self
+            .catalog
+            .read()
+            .map(|c| c.next_lease_expiry().is_some_and(|t| t <= now))
+            .unwrap_or(false);
+        if !due {
+            return;
+        }
+        self.last_expiry_proposal = Instant::now();
+        let nonce = self.nonce();
+        let data = Envelope {
+            proposer: self.id,
+            nonce,
+            command: Some(Command::new(Op::ExpireLeases(ExpireLeasesOp {
+                now_unix_ms: now,
+            }))),
+        }
+        .encode_to_bytes();
+        if let Err(e) = self.raw.propose(vec![], data) {
+            debug!(node = self.id, error = %e, "lease expiry not proposed");
+        }
+    }
+
+    fn send_messages(&self, msgs: Vec<Message>) {
+        if !msgs.is_empty() {
+            self.transport.send(msgs);
+        }
+    }
+
+    fn on_ready(&mut self) -> Result<(), StoreError> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raw.ready();
+        if let Some(ss) = ready.ss() {
+            let leader = ss.raft_state == StateRole::Leader;
+            if leader && self.leader_since.is_none() {
+                info!(node = self.id, term = self.raw.raft.term, "became leader");
+                self.leader_since = Some(Instant::now());
+            } else if !leader {
+                self.leader_since = None;
+            }
+            // Reads waiting for a ReadIndex from a previous leadership may never be answered.
+            for (_, tx) in self.pending_reads.drain() {
+                let _ = tx.send(Err(NodeError::NoLeader));
+            }
+        }
+        self.send_messages(ready.take_messages());
+        if !ready.snapshot().is_empty() {
+            self.install_snapshot(ready.snapshot().clone())?;
+        }
+        self.apply_committed(ready.take_committed_entries())?;
+        for rs in ready.take_read_states() {
+            let ctx = <[u8; 8]>::try_from(rs.request_ctx.as_slice())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if let Some(tx) = self.pending_reads.remove(&ctx) {
+                self.waiting_reads.push((rs.index, tx));
+            }
+        }
+        if let Some(hs) = ready.hs() {
+            self.hard_state = hs.clone();
+        }
+        self.store.persist(
+            ready.entries(),
+            ready.hs(),
+            None,
+            ready.must_sync() || !ready.entries().is_empty(),
+        )?;
+        self.send_messages(ready.take_persisted_messages());
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            // The commit index need not be durable: raft re-learns it from the leader.
+            self.hard_state.commit = commit;
+            self.store
+                .persist(&[], Some(&self.hard_state), None, false)?;
+        }
+        self.send_messages(light.take_messages());
+        self.apply_committed(light.take_committed_entries())?;
+        self.raw.advance_apply_to(self.applied_index);
+        self.after_apply()
+    }
+
+    fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), StoreError> {
+        let meta = snap.get_metadata();
+        let catalog = Catalog::decode_snapshot(&snap.data, self.cfg.history_limit)
+            .map_err(|e| StoreError::Io(format!("snapshot from the leader: {e}")))?;
+        self.store.apply_snapshot(&snap)?;
+        info!(
+            node = self.id,
+            index = meta.index,
+            "installed a snapshot from the leader"
+        );
+        self.applied_index = meta.index;
+        self.conf_state = meta.get_conf_state().clone();
+        self.transport.set_peers(catalog.members());
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
+        Ok(())
+    }
+
+    fn apply_committed(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut catalog = self.catalog.write().unwrap_or_else(|p| p.into_inner());
+        for entry in entries {
+            self.applied_index = entry.index;
+            if entry.data.is_empty() {
+                // A new leader's empty entry.
+                continue;
+            }
+            match entry.get_entry_type() {
+                EntryType::EntryNormal => {
+                    let env = Envelope::decode_bytes(&entry.data).map_err(|e| {
+                        StoreError::Io(format!(
+                            "committed entry {} is not a command: {e}",
+                            entry.index
+                        ))
+                    })?;
+                    let result = match &env.command {
+                        Some(cmd) => catalog.apply(cmd),
+                        None => Err(CatalogError::Corrupt("empty command".into())),
+                    };
+                    if env.proposer == self.id {
+                        if let Some(tx) = self.pending.remove(&env.nonce) {
+                            let _ = tx.send(result.map_err(NodeError::Rejected));
+                        }
+                    }
+                }
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&entry.data).map_err(|e| {
+                        StoreError::Io(format!(
+                            "committed entry {} is not a conf change: {e}",
+                            entry.index
+                        ))
+                    })?;
+                    let ctx = ConfChangeContext::decode(cc.context.as_ref()).unwrap_or_default();
+                    let result = match self.raw.apply_conf_change(&cc) {
+                        Ok(cs) => {
+                            self.store.persist(&[], None, Some(&cs), true)?;
+                            self.conf_state = cs;
+                            match cc.get_change_type() {
+                                ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                                    catalog.set_member(cc.node_id, ctx.address.clone());
+                                }
+                                ConfChangeType::RemoveNode => catalog.remove_member(cc.node_id),
+                            }
+                            self.transport.set_peers(catalog.members());
+                            info!(node = self.id, change = ?cc.get_change_type(), member = cc.node_id, address = %ctx.address, "membership changed");
+                            if cc.get_change_type() == ConfChangeType::RemoveNode
+                                && cc.node_id == self.id
+                            {
+                                warn!(node = self.id, "this node was removed from the cluster");
+                            }
+                            Ok(())
+                        }
+                        Err(e) => {
+                            warn!(node = self.id, error = %e, "configuration change refused");
+                            Err(NodeError::Raft(e.to_string()))
+                        }
+                    };
+                    if ctx.proposer == self.id {
+                        if let Some(tx) = self.pending_conf.remove(&ctx.nonce) {
+                            let _ = tx.send(result);
+                        }
+                    }
+                }
+                EntryType::EntryConfChangeV2 => {
+                    warn!(
+                        node = self.id,
+                        index = entry.index,
+                        "joint configuration changes are not used; entry skipped"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn after_apply(&mut self) -> Result<(), StoreError> {
+        let revision = self.catalog.read().map(|c| c.revision()).unwrap_or(0);
+        let applied = Applied {
+            index: self.applied_index,
+            revision,
+        };
+        if *self.applied_tx.borrow() != applied {
+            self.applied_tx.send_replace(applied);
+        }
+        let applied_index = self.applied_index;
+        let mut i = 0;
+        while i < self.waiting_reads.len() {
+            if self.waiting_reads[i].0 <= applied_index {
+                let (_, tx) = self.waiting_reads.swap_remove(i);
+                let _ = tx.send(Ok(()));
+            } else {
+                i += 1;
+            }
+        }
+        let snap_index = self.store.first_index()? - 1;
+        if applied_index >= snap_index + self.cfg.snapshot_every {
+            self.make_snapshot()?;
+        }
+        Ok(())
+    }
+
+    fn make_snapshot(&mut self) -> Result<(), StoreError> {
+        let index = self.applied_index;
+        let term = self.store.term(index)?;
+        let mut snap = Snapshot::default();
+        snap.data = self
+            .catalog
+            .read()
+            .map(|c| c.encode_snapshot())
+            .unwrap_or_default()
+            .into();
+        let meta = snap.mut_metadata();
+        meta.index = index;
+        meta.term = term;
+        meta.set_conf_state(self.conf_state.clone());
+        self.store.compact(&snap)?;
+        debug!(node = self.id, index, "snapshot taken, log compacted");
+        Ok(())
+    }
+
+    fn publish_info(&self) {
+        let raft = &self.raw.raft;
+        let role = match raft.state {
+            StateRole::Leader => "leader",
+            StateRole::Follower => "follower",
+            StateRole::Candidate => "candidate",
+            StateRole::PreCandidate => "pre-candidate",
+        };
+        let matched = if raft.state == StateRole::Leader {
+            raft.prs().iter().map(|(id, p)| (*id, p.matched)).collect()
+        } else {
+            BTreeMap::new()
+        };
+        let info = RaftInfo {
+            role,
+            term: raft.term,
+            leader_id: raft.leader_id,
+            commit_index: raft.raft_log.committed,
+            applied_index: self.applied_index,
+            last_index: raft.raft_log.last_index(),
+            snapshot_index: self.store.first_index().map(|i| i - 1).unwrap_or(0),
+            matched,
+            voters: self.conf_state.voters.clone(),
+        };
+        *self.info.lock().unwrap_or_else(|p| p.into_inner()) = info;
+    }
+}

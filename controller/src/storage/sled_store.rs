@@ -1,0 +1,408 @@
+//! The durable [`LogStore`], on sled.
+//!
+//! Layout: one sled tree (the default), keys:
+//!
+//! | key                     | value                                   |
+//! |-------------------------|-----------------------------------------|
+//! | `meta/format`           | `pld-raft-v1`                           |
+//! | `meta/node_id`          | the raft id this dir belongs to, u64 BE |
+//! | `meta/hard_state`       | raft `HardState` (protobuf)             |
+//! | `meta/conf_state`       | raft `ConfState` (protobuf)             |
+//! | `meta/snapshot`         | raft `Snapshot`, metadata + catalog     |
+//! | `log/` + index (u64 BE) | raft `Entry` (protobuf)                 |
+//!
+//! Each mutation is one `sled::Batch` (atomic), followed by `Db::flush`, which fsyncs; sled's own
+//! background flush is not relied on for durability.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::RaftState;
+
+use super::{limit_size, LogStore, StoreError, StoreResult};
+
+const FORMAT: &[u8] = b"pld-raft-v1";
+const K_FORMAT: &[u8] = b"meta/format";
+const K_NODE_ID: &[u8] = b"meta/node_id";
+const K_HARD_STATE: &[u8] = b"meta/hard_state";
+const K_CONF_STATE: &[u8] = b"meta/conf_state";
+const K_SNAPSHOT: &[u8] = b"meta/snapshot";
+const LOG_PREFIX: &[u8] = b"log/";
+/// The sled database's folder inside the data dir.
+const DB_DIR: &str = "raft.sled";
+
+/// Why a data dir could not be opened. Each names the path and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The dir holds files that are not a pld controller's.
+    #[error("data dir {path} is not empty and is not a pld controller data dir ({detail}); point --data-dir at an empty or pld-owned folder")]
+    Foreign { path: PathBuf, detail: String },
+    /// The dir was written by another node.
+    #[error("data dir {path} belongs to node {stored}, not node {given}; use --id {stored} or another data dir")]
+    WrongNode {
+        path: PathBuf,
+        stored: u64,
+        given: u64,
+    },
+    /// The files are damaged.
+    #[error("data dir {path} is corrupt: {detail}; restore it from a backup or remove it and re-join the node")]
+    Corrupt { path: PathBuf, detail: String },
+    /// The disk refused.
+    #[error("cannot open data dir {path}: {detail}")]
+    Io { path: PathBuf, detail: String },
+}
+
+/// Cached bounds, so the hot path does not scan sled.
+struct Bounds {
+    snap_index: u64,
+    snap_term: u64,
+    last_index: u64,
+}
+
+/// Raft state in a sled database.
+pub struct SledStore {
+    db: sled::Db,
+    bounds: Mutex<Bounds>,
+    path: PathBuf,
+}
+
+fn log_key(index: u64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..4].copy_from_slice(LOG_PREFIX);
+    k[4..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+fn decode<M: protobuf::Message>(what: &str, bytes: &[u8]) -> StoreResult<M> {
+    M::parse_from_bytes(bytes).map_err(|e| StoreError::Io(format!("cannot decode {what}: {e}")))
+}
+
+fn encode<M: protobuf::Message>(m: &M) -> StoreResult<Vec<u8>> {
+    m.write_to_bytes().map_err(io)
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `data_dir` for node `node_id`. Returns the store and
+    /// whether it is new (holds no raft state yet).
+    ///
+    /// # Errors
+    /// [`OpenError`] when the dir is foreign, another node's, corrupt or unreadable; nothing in
+    /// it is changed then.
+    pub fn open(data_dir: &Path, node_id: u64) -> Result<(Self, bool), OpenError> {
+        let path = data_dir.to_path_buf();
+        let db_path = data_dir.join(DB_DIR);
+        let io_err = |e: &dyn std::fmt::Display| OpenError::Io {
+            path: path.clone(),
+            detail: e.to_string(),
+        };
+        if data_dir.exists() {
+            let meta = std::fs::metadata(data_dir).map_err(|e| io_err(&e))?;
+            if !meta.is_dir() {
+                return Err(OpenError::Foreign {
+                    path,
+                    detail: "it is a file".into(),
+                });
+            }
+            let others: Vec<String> = std::fs::read_dir(data_dir)
+                .map_err(|e| io_err(&e))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != DB_DIR)
+                .collect();
+            if !db_path.exists() && !others.is_empty() {
+                return Err(OpenError::Foreign {
+                    path,
+                    detail: format!("found {}", others.join(", ")),
+                });
+            }
+        }
+        std::fs::create_dir_all(data_dir).map_err(|e| io_err(&e))?;
+        // sled can panic on some damaged files; a damaged dir must be an error, not a crash.
+        let opened = std::panic::catch_unwind(|| sled::Config::new().path(&db_path).open());
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(sled::Error::Corruption { .. })) | Err(_) => {
+                return Err(OpenError::Corrupt {
+                    path,
+                    detail: "the sled database cannot be read".into(),
+                })
+            }
+            Ok(Err(e)) => return Err(io_err(&e)),
+        };
+        let corrupt = |detail: String| OpenError::Corrupt {
+            path: path.clone(),
+            detail,
+        };
+        let format = db.get(K_FORMAT).map_err(|e| io_err(&e))?;
+        let fresh = match format {
+            None if db.is_empty() => {
+                let mut batch = sled::Batch::default();
+                batch.insert(K_FORMAT, FORMAT);
+                batch.insert(K_NODE_ID, &node_id.to_be_bytes());
+                db.apply_batch(batch).map_err(|e| io_err(&e))?;
+                db.flush().map_err(|e| io_err(&e))?;
+                true
+            }
+            None => {
+                return Err(corrupt(
+                    "no format marker but the database is not empty".into(),
+                ))
+            }
+            Some(f) if f.as_ref() != FORMAT => {
+                return Err(corrupt(format!(
+                    "unknown format {:?}",
+                    String::from_utf8_lossy(&f)
+                )))
+            }
+            Some(_) => {
+                let stored = db
+                    .get(K_NODE_ID)
+                    .map_err(|e| io_err(&e))?
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| corrupt("node id missing".into()))?;
+                if stored != node_id {
+                    return Err(OpenError::WrongNode {
+                        path,
+                        stored,
+                        given: node_id,
+                    });
+                }
+                db.get(K_HARD_STATE).map_err(|e| io_err(&e))?.is_none()
+            }
+        };
+        let store = SledStore {
+            db,
+            bounds: Mutex::new(Bounds {
+                snap_index: 0,
+                snap_term: 0,
+                last_index: 0,
+            }),
+            path: path.clone(),
+        };
+        store.load_bounds().map_err(|e| corrupt(e.to_string()))?;
+        Ok((store, fresh))
+    }
+
+    /// The data dir this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn load_bounds(&self) -> StoreResult<()> {
+        let snap = self.snapshot()?;
+        let meta = snap.get_metadata();
+        let last = self
+            .db
+            .scan_prefix(LOG_PREFIX)
+            .keys()
+            .next_back()
+            .transpose()
+            .map_err(io)?
+            .and_then(|k| <[u8; 8]>::try_from(&k[LOG_PREFIX.len()..]).ok())
+            .map(u64::from_be_bytes);
+        let last_index = last.unwrap_or(meta.index).max(meta.index);
+        // Every index between the snapshot and the last entry must be there.
+        if let Some(last) = last {
+            let count = self.db.scan_prefix(LOG_PREFIX).count() as u64;
+            let first = last + 1 - count;
+            if first != meta.index + 1 {
+                return Err(StoreError::Io(format!(
+                    "log starts at {first} but the snapshot ends at {}",
+                    meta.index
+                )));
+            }
+        }
+        *self.bounds.lock().map_err(io)? = Bounds {
+            snap_index: meta.index,
+            snap_term: meta.term,
+            last_index,
+        };
+        Ok(())
+    }
+
+    fn bounds(&self) -> StoreResult<std::sync::MutexGuard<'_, Bounds>> {
+        self.bounds
+            .lock()
+            .map_err(|_| StoreError::Io("sled store lock poisoned".into()))
+    }
+
+    fn commit(&self, batch: sled::Batch, sync: bool) -> StoreResult<()> {
+        self.db.apply_batch(batch).map_err(io)?;
+        if sync {
+            self.db.flush().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    fn hard_state(&self) -> StoreResult<HardState> {
+        match self.db.get(K_HARD_STATE).map_err(io)? {
+            Some(v) => decode("hard state", &v),
+            None => Ok(HardState::default()),
+        }
+    }
+}
+
+impl LogStore for SledStore {
+    fn initial_state(&self) -> StoreResult<RaftState> {
+        let conf_state = match self.db.get(K_CONF_STATE).map_err(io)? {
+            Some(v) => decode("conf state", &v)?,
+            None => ConfState::default(),
+        };
+        Ok(RaftState::new(self.hard_state()?, conf_state))
+    }
+
+    fn entries(&self, low: u64, high: u64, max_size: Option<u64>) -> StoreResult<Vec<Entry>> {
+        {
+            let b = self.bounds()?;
+            if low <= b.snap_index {
+                return Err(StoreError::Compacted);
+            }
+            if high > b.last_index + 1 || low > high {
+                return Err(StoreError::Unavailable);
+            }
+        }
+        let mut out = Vec::with_capacity((high - low) as usize);
+        let mut size = 0u64;
+        for kv in self.db.range(log_key(low)..log_key(high)) {
+            let (_, v) = kv.map_err(io)?;
+            size += v.len() as u64;
+            out.push(decode::<Entry>("log entry", &v)?);
+            if max_size.is_some_and(|m| size > m) {
+                break;
+            }
+        }
+        if out.len() as u64 != high - low && max_size.is_none() {
+            return Err(StoreError::Io(format!(
+                "log entries {low}..{high} are missing from the store"
+            )));
+        }
+        limit_size(&mut out, max_size);
+        Ok(out)
+    }
+
+    fn term(&self, idx: u64) -> StoreResult<u64> {
+        {
+            let b = self.bounds()?;
+            if idx == b.snap_index {
+                return Ok(b.snap_term);
+            }
+            if idx < b.snap_index {
+                return Err(StoreError::Compacted);
+            }
+            if idx > b.last_index {
+                return Err(StoreError::Unavailable);
+            }
+        }
+        let v = self
+            .db
+            .get(log_key(idx))
+            .map_err(io)?
+            .ok_or_else(|| StoreError::Io(format!("log entry {idx} is missing")))?;
+        Ok(decode::<Entry>("log entry", &v)?.term)
+    }
+
+    fn first_index(&self) -> StoreResult<u64> {
+        Ok(self.bounds()?.snap_index + 1)
+    }
+
+    fn last_index(&self) -> StoreResult<u64> {
+        Ok(self.bounds()?.last_index)
+    }
+
+    fn snapshot(&self) -> StoreResult<Snapshot> {
+        match self.db.get(K_SNAPSHOT).map_err(io)? {
+            Some(v) => decode("snapshot", &v),
+            None => Ok(Snapshot::default()),
+        }
+    }
+
+    fn persist(
+        &self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+        conf_state: Option<&ConfState>,
+        sync: bool,
+    ) -> StoreResult<()> {
+        let mut bounds = self.bounds()?;
+        let mut batch = sled::Batch::default();
+        let mut new_last = bounds.last_index;
+        if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
+            if first.index <= bounds.snap_index || first.index > bounds.last_index + 1 {
+                return Err(StoreError::Io(format!(
+                    "append at {} does not fit a log of ({}, {}]",
+                    first.index, bounds.snap_index, bounds.last_index
+                )));
+            }
+            // A conflicting suffix from an old term is replaced.
+            for idx in last.index + 1..=bounds.last_index {
+                batch.remove(&log_key(idx));
+            }
+            for e in entries {
+                batch.insert(&log_key(e.index), encode(e)?);
+            }
+            new_last = last.index;
+        }
+        if let Some(hs) = hard_state {
+            batch.insert(K_HARD_STATE, encode(hs)?);
+        }
+        if let Some(cs) = conf_state {
+            batch.insert(K_CONF_STATE, encode(cs)?);
+        }
+        self.commit(batch, sync)?;
+        bounds.last_index = new_last;
+        Ok(())
+    }
+
+    fn apply_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
+        let mut bounds = self.bounds()?;
+        let meta = snapshot.get_metadata();
+        let mut batch = sled::Batch::default();
+        for key in self.db.scan_prefix(LOG_PREFIX).keys() {
+            batch.remove(key.map_err(io)?);
+        }
+        let mut hs = self.hard_state()?;
+        hs.commit = hs.commit.max(meta.index);
+        hs.term = hs.term.max(meta.term);
+        batch.insert(K_HARD_STATE, encode(&hs)?);
+        batch.insert(K_CONF_STATE, encode(meta.get_conf_state())?);
+        batch.insert(K_SNAPSHOT, encode(snapshot)?);
+        self.commit(batch, true)?;
+        *bounds = Bounds {
+            snap_index: meta.index,
+            snap_term: meta.term,
+            last_index: meta.index,
+        };
+        Ok(())
+    }
+
+    fn compact(&self, snapshot: &Snapshot) -> StoreResult<()> {
+        let mut bounds = self.bounds()?;
+        let meta = snapshot.get_metadata();
+        if meta.index <= bounds.snap_index {
+            return Ok(());
+        }
+        if meta.index > bounds.last_index {
+            return Err(StoreError::Unavailable);
+        }
+        let mut batch = sled::Batch::default();
+        for idx in bounds.snap_index + 1..=meta.index {
+            batch.remove(&log_key(idx));
+        }
+        let mut hs = self.hard_state()?;
+        if hs.commit < meta.index {
+            hs.commit = meta.index;
+            batch.insert(K_HARD_STATE, encode(&hs)?);
+        }
+        batch.insert(K_SNAPSHOT, encode(snapshot)?);
+        self.commit(batch, true)?;
+        bounds.snap_index = meta.index;
+        bounds.snap_term = meta.term;
+        Ok(())
+    }
+}

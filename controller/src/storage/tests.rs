@@ -1,0 +1,219 @@
+//! One conformance suite, run against every [`LogStore`].
+
+use std::sync::Arc;
+
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+
+use super::{LogStore, MemStore, OpenError, SledStore, StoreError};
+
+fn entry(index: u64, term: u64) -> Entry {
+    let mut e = Entry::default();
+    e.index = index;
+    e.term = term;
+    e.data = vec![index as u8; 16].into();
+    e
+}
+
+fn snapshot(index: u64, term: u64, voters: Vec<u64>) -> Snapshot {
+    let mut s = Snapshot::default();
+    s.data = b"state".to_vec().into();
+    let meta = s.mut_metadata();
+    meta.index = index;
+    meta.term = term;
+    meta.mut_conf_state().voters = voters;
+    s
+}
+
+fn hs(term: u64, vote: u64, commit: u64) -> HardState {
+    let mut h = HardState::default();
+    h.term = term;
+    h.vote = vote;
+    h.commit = commit;
+    h
+}
+
+fn indexes(es: &[Entry]) -> Vec<u64> {
+    es.iter().map(|e| e.index).collect()
+}
+
+/// The behaviour every store must have.
+fn conformance(store: &dyn LogStore) {
+    // Empty.
+    assert_eq!(store.first_index().unwrap(), 1);
+    assert_eq!(store.last_index().unwrap(), 0);
+    assert_eq!(store.term(0).unwrap(), 0);
+    assert!(!store.initial_state().unwrap().initialized());
+
+    // Append with state, in one call.
+    let mut cs = ConfState::default();
+    cs.voters = vec![1, 2, 3];
+    let es: Vec<Entry> = (1..=5).map(|i| entry(i, 1)).collect();
+    store
+        .persist(&es, Some(&hs(1, 1, 2)), Some(&cs), true)
+        .unwrap();
+    assert_eq!(store.last_index().unwrap(), 5);
+    assert_eq!(indexes(&store.entries(2, 4, None).unwrap()), vec![2, 3]);
+    assert_eq!(store.entries(1, 6, None).unwrap(), es);
+    assert_eq!(store.term(3).unwrap(), 1);
+    assert!(matches!(store.term(6), Err(StoreError::Unavailable)));
+    assert!(matches!(
+        store.entries(4, 7, None),
+        Err(StoreError::Unavailable)
+    ));
+    let state = store.initial_state().unwrap();
+    assert_eq!(state.hard_state, hs(1, 1, 2));
+    assert_eq!(state.conf_state.voters, vec![1, 2, 3]);
+
+    // Size limit keeps at least one entry.
+    assert_eq!(store.entries(1, 6, Some(0)).unwrap().len(), 1);
+
+    // A conflicting append from a later term replaces the suffix.
+    store
+        .persist(&[entry(3, 2), entry(4, 2)], None, None, true)
+        .unwrap();
+    assert_eq!(store.last_index().unwrap(), 4);
+    assert_eq!(store.term(3).unwrap(), 2);
+    assert_eq!(store.term(2).unwrap(), 1);
+
+    // A gap is refused and changes nothing.
+    assert!(store.persist(&[entry(9, 2)], None, None, true).is_err());
+    assert_eq!(store.last_index().unwrap(), 4);
+
+    // Compaction keeps the term of the snapshot's index.
+    store.compact(&snapshot(3, 2, vec![1, 2, 3])).unwrap();
+    assert_eq!(store.first_index().unwrap(), 4);
+    assert_eq!(store.last_index().unwrap(), 4);
+    assert_eq!(store.term(3).unwrap(), 2);
+    assert!(matches!(store.term(2), Err(StoreError::Compacted)));
+    assert!(matches!(
+        store.entries(3, 5, None),
+        Err(StoreError::Compacted)
+    ));
+    assert_eq!(indexes(&store.entries(4, 5, None).unwrap()), vec![4]);
+    assert_eq!(store.snapshot().unwrap().get_metadata().index, 3);
+    assert!(store.initial_state().unwrap().hard_state.commit >= 3);
+    // Compacting to an older point is a no-op.
+    store.compact(&snapshot(2, 1, vec![1, 2, 3])).unwrap();
+    assert_eq!(store.first_index().unwrap(), 4);
+
+    // Appending right after the snapshot works.
+    store
+        .persist(&[entry(5, 2), entry(6, 3)], None, None, true)
+        .unwrap();
+    assert_eq!(store.last_index().unwrap(), 6);
+
+    // Installing a leader's snapshot replaces the whole log.
+    store
+        .apply_snapshot(&snapshot(10, 4, vec![1, 2, 3, 4]))
+        .unwrap();
+    assert_eq!(store.first_index().unwrap(), 11);
+    assert_eq!(store.last_index().unwrap(), 10);
+    assert_eq!(store.term(10).unwrap(), 4);
+    let state = store.initial_state().unwrap();
+    assert_eq!(state.hard_state.commit, 10);
+    assert_eq!(state.hard_state.term, 4);
+    assert_eq!(state.conf_state.voters, vec![1, 2, 3, 4]);
+    store.persist(&[entry(11, 4)], None, None, true).unwrap();
+    assert_eq!(indexes(&store.entries(11, 12, None).unwrap()), vec![11]);
+}
+
+#[test]
+fn mem_store_conforms() {
+    conformance(&MemStore::new());
+}
+
+#[test]
+fn sled_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, fresh) = SledStore::open(dir.path(), 1).unwrap();
+    assert!(fresh);
+    conformance(&store);
+}
+
+#[test]
+fn sled_store_keeps_everything_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let (store, _) = SledStore::open(dir.path(), 7).unwrap();
+        let es: Vec<Entry> = (1..=20).map(|i| entry(i, 1)).collect();
+        store.persist(&es, Some(&hs(1, 7, 20)), None, true).unwrap();
+        store.compact(&snapshot(8, 1, vec![7])).unwrap();
+        let store: Arc<dyn LogStore> = Arc::new(store);
+        (
+            store.entries(9, 21, None).unwrap(),
+            store.initial_state().unwrap().hard_state,
+        )
+    };
+    let (store, fresh) = SledStore::open(dir.path(), 7).unwrap();
+    assert!(!fresh);
+    assert_eq!(store.first_index().unwrap(), 9);
+    assert_eq!(store.last_index().unwrap(), 20);
+    assert_eq!(store.entries(9, 21, None).unwrap(), before.0);
+    assert_eq!(store.initial_state().unwrap().hard_state, before.1);
+    assert_eq!(store.snapshot().unwrap().get_metadata().index, 8);
+}
+
+#[test]
+fn sled_store_refuses_another_nodes_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path(), 1).unwrap());
+    let err = SledStore::open(dir.path(), 2).err().unwrap();
+    assert!(matches!(
+        err,
+        OpenError::WrongNode {
+            stored: 1,
+            given: 2,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("--id 1"));
+}
+
+#[test]
+fn sled_store_refuses_a_foreign_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let err = SledStore::open(dir.path(), 1).err().unwrap();
+    assert!(matches!(err, OpenError::Foreign { .. }), "{err}");
+    assert!(err.to_string().contains("notes.txt"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "mine",
+        "nothing of a foreign dir is touched"
+    );
+}
+
+#[test]
+fn sled_store_refuses_a_corrupt_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+        let es: Vec<Entry> = (1..=50).map(|i| entry(i, 1)).collect();
+        store.persist(&es, Some(&hs(1, 1, 50)), None, true).unwrap();
+    }
+    // Overwrite every sled file with garbage.
+    for f in walk(&dir.path().join("raft.sled")) {
+        let len = std::fs::metadata(&f).unwrap().len().max(64) as usize;
+        std::fs::write(&f, vec![0xA5; len]).unwrap();
+    }
+    let err = SledStore::open(dir.path(), 1)
+        .err()
+        .expect("corruption must be refused");
+    assert!(
+        matches!(err, OpenError::Corrupt { .. } | OpenError::Io { .. }),
+        "{err}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

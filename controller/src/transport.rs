@@ -1,0 +1,252 @@
+//! Raft messages between nodes over gRPC (`pld.v1.RaftTransport`), one sender task per peer.
+//!
+//! The raft thread hands messages to [`Transport::send`] without blocking. Each peer's task takes
+//! everything queued for that peer and sends it as one batch, so a busy leader sends few large
+//! RPCs rather than many small ones. Failures are reported back to raft (`report_unreachable`,
+//! snapshot status) and raft retries; the transport itself never retries.
+//!
+//! [`Faults`] lets tests drop, delay, cut and isolate links between nodes of a cluster.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use pld_proto::v1::raft_transport_client::RaftTransportClient;
+use pld_proto::v1::RaftBatch;
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::node::NodeMsg;
+
+/// Largest raft batch or snapshot we send or accept.
+pub const MAX_RAFT_MESSAGE: usize = 256 * 1024 * 1024;
+/// Most messages in one batch.
+const MAX_BATCH: usize = 1024;
+
+/// Network faults for tests, shared by every node of an in-process cluster.
+#[derive(Default)]
+pub struct Faults {
+    blocked: RwLock<HashSet<(u64, u64)>>,
+    delay: RwLock<Option<Duration>>,
+    /// Probability in parts per million that a batch is dropped.
+    drop_ppm: RwLock<u32>,
+}
+
+impl Faults {
+    /// No faults.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Faults::default())
+    }
+
+    fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+        lock.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cuts the link from `from` to `to` (one direction).
+    pub fn cut(&self, from: u64, to: u64) {
+        Self::write(&self.blocked).insert((from, to));
+    }
+
+    /// Splits the nodes into two sides that cannot reach each other.
+    pub fn partition(&self, a: &[u64], b: &[u64]) {
+        let mut blocked = Self::write(&self.blocked);
+        for x in a {
+            for y in b {
+                blocked.insert((*x, *y));
+                blocked.insert((*y, *x));
+            }
+        }
+    }
+
+    /// Cuts `node` off from every one of `others`.
+    pub fn isolate(&self, node: u64, others: &[u64]) {
+        self.partition(&[node], others);
+    }
+
+    /// Delays every batch by `delay`.
+    pub fn set_delay(&self, delay: Option<Duration>) {
+        *Self::write(&self.delay) = delay;
+    }
+
+    /// Drops each batch with this probability (0.0 to 1.0).
+    pub fn set_drop_rate(&self, rate: f64) {
+        *Self::write(&self.drop_ppm) = (rate.clamp(0.0, 1.0) * 1_000_000.0) as u32;
+    }
+
+    /// Removes every fault.
+    pub fn heal(&self) {
+        Self::write(&self.blocked).clear();
+        *Self::write(&self.delay) = None;
+        *Self::write(&self.drop_ppm) = 0;
+    }
+
+    fn read<T: Clone>(lock: &RwLock<T>) -> T {
+        lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn drops(&self, from: u64, to: u64) -> bool {
+        if self
+            .blocked
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(from, to))
+        {
+            return true;
+        }
+        let ppm = Self::read(&self.drop_ppm);
+        ppm > 0 && rand::random::<u32>() % 1_000_000 < ppm
+    }
+}
+
+struct Peer {
+    address: String,
+    tx: mpsc::UnboundedSender<Message>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Outbound raft messages of one node.
+pub struct Transport {
+    id: u64,
+    peers: Mutex<HashMap<u64, Peer>>,
+    node: Sender<NodeMsg>,
+    faults: Arc<Faults>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Transport {
+    /// A transport for node `id` that reports delivery failures to `node`.
+    pub(crate) fn new(
+        id: u64,
+        node: Sender<NodeMsg>,
+        faults: Arc<Faults>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Transport {
+            id,
+            peers: Mutex::new(HashMap::new()),
+            node,
+            faults,
+            runtime,
+        }
+    }
+
+    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Peer>> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues messages for their peers. Messages to unknown peers are dropped (raft retries).
+    pub fn send(&self, msgs: Vec<Message>) {
+        let peers = self.peers();
+        for m in msgs {
+            match peers.get(&m.to) {
+                Some(p) => {
+                    let _ = p.tx.send(m);
+                }
+                None => debug!(to = m.to, "no address for raft peer; message dropped"),
+            }
+        }
+    }
+
+    /// Makes the peer set match `members` (id → address), excluding this node.
+    pub fn set_peers(&self, members: &BTreeMap<u64, String>) {
+        let mut peers = self.peers();
+        peers.retain(|id, p| {
+            let keep = members.get(id) == Some(&p.address);
+            if !keep {
+                p.task.abort();
+            }
+            keep
+        });
+        for (id, address) in members {
+            if *id == self.id || peers.contains_key(id) {
+                continue;
+            }
+            let (tx, rx) = mpsc::unbounded_channel();
+            let task = self.runtime.spawn(peer_loop(
+                self.id,
+                *id,
+                address.clone(),
+                rx,
+                self.node.clone(),
+                self.faults.clone(),
+            ));
+            peers.insert(
+                *id,
+                Peer {
+                    address: address.clone(),
+                    tx,
+                    task,
+                },
+            );
+        }
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        for p in self.peers().values() {
+            p.task.abort();
+        }
+    }
+}
+
+async fn peer_loop(
+    from: u64,
+    to: u64,
+    address: String,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    node: Sender<NodeMsg>,
+    faults: Arc<Faults>,
+) {
+    let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{address}")) {
+        Ok(e) => e
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(10))
+            .tcp_nodelay(true),
+        Err(e) => {
+            tracing::error!(peer = to, %address, error = %e, "bad peer address; no messages will reach it");
+            return;
+        }
+    };
+    let mut client = RaftTransportClient::new(endpoint.connect_lazy())
+        .max_encoding_message_size(MAX_RAFT_MESSAGE)
+        .max_decoding_message_size(MAX_RAFT_MESSAGE);
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let snapshot = batch
+            .iter()
+            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
+        if faults.drops(from, to) {
+            continue;
+        }
+        if let Some(d) = Faults::read(&faults.delay) {
+            tokio::time::sleep(d).await;
+        }
+        let messages: Vec<Vec<u8>> = batch
+            .iter()
+            .filter_map(|m| m.write_to_bytes().ok())
+            .collect();
+        let result = client.send(RaftBatch { from, to, messages }).await;
+        if let Err(e) = &result {
+            debug!(peer = to, %address, error = %e, "raft batch not delivered");
+            let _ = node.send(NodeMsg::Unreachable(to));
+        }
+        if snapshot {
+            let _ = node.send(NodeMsg::SnapshotReport {
+                to,
+                failed: result.is_err(),
+            });
+        }
+    }
+}

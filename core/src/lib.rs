@@ -1,0 +1,11 @@
+//! pld's core: validated catalog objects and the catalog state machine, with no I/O.
+//!
+//! The controller feeds committed raft entries ([`command::Envelope`]) to [`Catalog::apply`];
+//! everything here is deterministic so every replica reaches the same state.
+
+pub mod catalog;
+pub mod command;
+pub mod validate;
+
+pub use catalog::{Catalog, CatalogError, Outcome};
+pub use command::{Command, Envelope, Op};
