@@ -1,1 +1,93 @@
-fn main() {}
+//! `pld`: the controller daemon and the catalog CLI. `main` parses, sets up tracing, runs the
+//! subcommand and turns its error into one line and an exit code.
+
+mod cmd;
+mod exit;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+use crate::output::Format;
+
+/// PrivateLink discovery: a replicated catalog of VPC endpoint services and the agents that
+/// reconcile AWS PrivateLink from it.
+#[derive(Parser)]
+#[command(name = "pld", version, about, propagate_version = true)]
+struct Cli {
+    /// Controller addresses, comma-separated; any member works.
+    #[arg(
+        long,
+        global = true,
+        env = "PLD_CONTROLLER",
+        default_value = pld_client::DEFAULT_CONTROLLER
+    )]
+    controller: String,
+    /// Output format: a table for people, json for scripts.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a controller node.
+    Controller(cmd::controller::Args),
+    /// Register, list, show and deregister services.
+    #[command(subcommand)]
+    Services(cmd::services::Command),
+    /// List, add and remove controller members.
+    #[command(subcommand)]
+    Members(cmd::members::Command),
+    /// Show every controller member's raft state.
+    Status,
+    /// Stream catalog changes.
+    Watch(cmd::watch::Args),
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PLD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("PLD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILURE.into();
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", exit::describe(&e));
+            exit::code_for(&e).into()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = cmd::Context {
+        controller: cli.controller,
+        format: cli.output,
+    };
+    match cli.command {
+        Command::Controller(args) => cmd::controller::run(args).await,
+        Command::Services(c) => cmd::services::run(&ctx, c).await,
+        Command::Members(c) => cmd::members::run(&ctx, c).await,
+        Command::Status => cmd::status::run(&ctx).await,
+        Command::Watch(args) => cmd::watch::run(&ctx, args).await,
+    }
+}

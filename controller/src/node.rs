@@ -335,11 +335,15 @@ pub(crate) fn start(
         ..Default::default()
     };
     raft_cfg.validate()?;
-    let raw = RawNode::new(
+    let mut raw = RawNode::new(
         &raft_cfg,
         RaftStorage::new(store.clone()),
         &crate::raft_log::logger(),
     )?;
+    if initial.conf_state.voters == [cfg.id] {
+        // A single-node cluster need not wait an election timeout to lead.
+        raw.campaign()?;
+    }
     transport.set_peers(catalog.members());
     let revision = catalog.revision();
     let catalog = Arc::new(RwLock::new(catalog));
@@ -779,7 +783,10 @@ impl Node {
             }
         }
         let snap_index = self.store.first_index()? - 1;
-        if applied_index >= snap_index + self.cfg.snapshot_every {
+        let requested = self.raw.store().take_snapshot_request();
+        if applied_index >= snap_index + self.cfg.snapshot_every
+            || (requested && applied_index > snap_index)
+        {
             self.make_snapshot()?;
         }
         Ok(())

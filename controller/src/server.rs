@@ -96,11 +96,13 @@ impl Controller {
         let (tx, rx) = node::channel();
         let transport = Arc::new(Transport::new(
             cfg.id,
+            advertise.clone(),
             tx.clone(),
             faults,
             tokio::runtime::Handle::current(),
         ));
-        let (node, raft_thread) = node::start(cfg.node_config(), store, start, transport, tx, rx)?;
+        let (node, raft_thread) =
+            node::start(cfg.node_config(), store, start, transport.clone(), tx, rx)?;
 
         let (stopping, stopping_rx) = watch::channel(false);
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -128,7 +130,7 @@ impl Controller {
                     .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
-                RaftTransportServer::new(RaftService::new(node.clone()))
+                RaftTransportServer::new(RaftService::new(node.clone(), transport))
                     .max_decoding_message_size(MAX_RAFT_MESSAGE),
             );
         let mut stop = stopping_rx;

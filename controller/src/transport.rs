@@ -110,6 +110,8 @@ struct Peer {
 /// Outbound raft messages of one node.
 pub struct Transport {
     id: u64,
+    /// Our own address, sent with every batch.
+    address: String,
     peers: Mutex<HashMap<u64, Peer>>,
     node: Sender<NodeMsg>,
     faults: Arc<Faults>,
@@ -120,12 +122,14 @@ impl Transport {
     /// A transport for node `id` that reports delivery failures to `node`.
     pub(crate) fn new(
         id: u64,
+        address: String,
         node: Sender<NodeMsg>,
         faults: Arc<Faults>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         Transport {
             id,
+            address,
             peers: Mutex::new(HashMap::new()),
             node,
             faults,
@@ -161,26 +165,41 @@ impl Transport {
             keep
         });
         for (id, address) in members {
-            if *id == self.id || peers.contains_key(id) {
-                continue;
+            if *id != self.id && !peers.contains_key(id) {
+                let peer = self.connect(*id, address);
+                peers.insert(*id, peer);
             }
-            let (tx, rx) = mpsc::unbounded_channel();
-            let task = self.runtime.spawn(peer_loop(
-                self.id,
-                *id,
-                address.clone(),
-                rx,
-                self.node.clone(),
-                self.faults.clone(),
-            ));
-            peers.insert(
-                *id,
-                Peer {
-                    address: address.clone(),
-                    tx,
-                    task,
-                },
-            );
+        }
+    }
+
+    /// Learns a peer's address from a batch it sent, when we know none: a joining node hears
+    /// from the leader before it receives the membership.
+    pub fn learn(&self, id: u64, address: &str) {
+        if id == self.id || address.is_empty() {
+            return;
+        }
+        let mut peers = self.peers();
+        if !peers.contains_key(&id) {
+            debug!(peer = id, %address, "learned a peer address from its message");
+            let peer = self.connect(id, address);
+            peers.insert(id, peer);
+        }
+    }
+
+    fn connect(&self, id: u64, address: &str) -> Peer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = self.runtime.spawn(peer_loop(
+            (self.id, self.address.clone()),
+            id,
+            address.to_string(),
+            rx,
+            self.node.clone(),
+            self.faults.clone(),
+        ));
+        Peer {
+            address: address.to_string(),
+            tx,
+            task,
         }
     }
 }
@@ -194,7 +213,7 @@ impl Drop for Transport {
 }
 
 async fn peer_loop(
-    from: u64,
+    (from, from_address): (u64, String),
     to: u64,
     address: String,
     mut rx: mpsc::UnboundedReceiver<Message>,
@@ -237,7 +256,14 @@ async fn peer_loop(
             .iter()
             .filter_map(|m| m.write_to_bytes().ok())
             .collect();
-        let result = client.send(RaftBatch { from, to, messages }).await;
+        let result = client
+            .send(RaftBatch {
+                from,
+                to,
+                messages,
+                from_address: from_address.clone(),
+            })
+            .await;
         if let Err(e) = &result {
             debug!(peer = to, %address, error = %e, "raft batch not delivered");
             let _ = node.send(NodeMsg::Unreachable(to));

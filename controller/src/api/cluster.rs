@@ -144,10 +144,12 @@ impl Cluster for ClusterService {
         let existing = self.node.catalog().members().get(&member.id).cloned();
         match existing {
             Some(address) if address == member.address => {}
-            Some(address) => return Err(Status::already_exists(format!(
+            Some(address) => {
+                return Err(Status::already_exists(format!(
                 "member {} exists with address {address}; remove it first to change its address",
                 member.id
-            ))),
+            )))
+            }
             None => {
                 info!(member = member.id, address = %member.address, "adding member");
                 self.node

@@ -6,17 +6,21 @@ use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
 use crate::node::{NodeHandle, NodeMsg};
+use crate::transport::Transport;
 
 /// Receives raft batches for one node.
 pub struct RaftService {
     node: NodeHandle,
+    transport: Arc<Transport>,
 }
 
 impl RaftService {
-    /// A service feeding `node`.
-    pub fn new(node: NodeHandle) -> Self {
-        RaftService { node }
+    /// A service feeding `node`; senders we have no address for are learned into `transport`.
+    pub fn new(node: NodeHandle, transport: Arc<Transport>) -> Self {
+        RaftService { node, transport }
     }
 }
 
@@ -45,6 +49,7 @@ impl RaftTransport for RaftService {
             }
             msgs.push(m);
         }
+        self.transport.learn(batch.from, &batch.from_address);
         for m in msgs {
             self.node
                 .send(NodeMsg::Raft(Box::new(m)))

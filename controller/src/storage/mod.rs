@@ -11,6 +11,7 @@
 mod mem;
 mod sled_store;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
@@ -85,17 +86,27 @@ pub trait LogStore: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct RaftStorage {
     inner: Arc<dyn LogStore>,
+    snapshot_wanted: Arc<AtomicBool>,
 }
 
 impl RaftStorage {
     /// Wraps a store.
     pub fn new(inner: Arc<dyn LogStore>) -> Self {
-        RaftStorage { inner }
+        RaftStorage {
+            inner,
+            snapshot_wanted: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// The wrapped store.
     pub fn store(&self) -> &Arc<dyn LogStore> {
         &self.inner
+    }
+
+    /// Whether raft asked for a snapshot the store could not give (too old, or made before the
+    /// receiving peer was a member); clears the request. The node then takes a fresh one.
+    pub fn take_snapshot_request(&self) -> bool {
+        self.snapshot_wanted.swap(false, Ordering::Relaxed)
     }
 }
 
@@ -126,10 +137,15 @@ impl raft::Storage for RaftStorage {
         Ok(self.inner.last_index()?)
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let snap = self.inner.snapshot()?;
-        if snap.get_metadata().index < request_index {
-            // We snapshot on our own schedule; raft retries later.
+        let conf = snap.get_metadata().get_conf_state();
+        // A peer refuses a snapshot whose configuration does not contain it (a node added after
+        // the snapshot was taken), so such a snapshot is useless to it.
+        let knows_peer = conf.voters.contains(&to) || conf.learners.contains(&to);
+        if snap.get_metadata().index < request_index || !knows_peer {
+            self.snapshot_wanted.store(true, Ordering::Relaxed);
+            // raft retries once the node has taken a fresh snapshot.
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
             ));

@@ -1,0 +1,24 @@
+//! One module per subcommand.
+
+pub mod controller;
+pub mod members;
+pub mod services;
+pub mod status;
+pub mod watch;
+
+use pld_client::Client;
+
+use crate::output::Format;
+
+/// What every client subcommand needs.
+pub struct Context {
+    pub controller: String,
+    pub format: Format,
+}
+
+impl Context {
+    /// A client for `--controller`.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(&[self.controller.clone()])?)
+    }
+}

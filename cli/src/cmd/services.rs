@@ -1,0 +1,271 @@
+//! `pld services register|list|get|deregister`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use pld_proto::v1::{
+    object, Acceptance, DeleteRequest, GetRequest, Kind, ListRequest, Object, PutRequest, Service,
+};
+use serde::Deserialize;
+
+use super::Context;
+use crate::output::{acceptance_name, print_json, service_json, table, Format};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create or replace a service this VPC offers.
+    Register(RegisterArgs),
+    /// List services.
+    List {
+        /// Only services of this provider VPC.
+        #[arg(long)]
+        vpc: Option<String>,
+        /// Only names starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    /// Show one service.
+    Get { name: String },
+    /// Remove a service from the catalog; its agent then deletes the endpoint service.
+    Deregister {
+        name: String,
+        /// Only if the service's mod revision is still this.
+        #[arg(long)]
+        expect_revision: Option<u64>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct RegisterArgs {
+    /// Service name, a DNS label (consumers reach it as NAME.<zone>).
+    #[arg(required_unless_present = "file")]
+    name: Option<String>,
+    /// Read the service from a TOML file (keys: name, vpc, load_balancer, ports, acceptance,
+    /// allow, description) instead of flags.
+    #[arg(short = 'f', long, conflicts_with_all = ["name", "vpc", "load_balancer", "port", "allow", "description"])]
+    file: Option<PathBuf>,
+    /// Provider VPC id.
+    #[arg(long, required_unless_present = "file")]
+    vpc: Option<String>,
+    /// ARN of the NLB or GWLB in front of the service.
+    #[arg(long, required_unless_present = "file")]
+    load_balancer: Option<String>,
+    /// Port the service listens on; repeat for several.
+    #[arg(long, required_unless_present = "file")]
+    port: Vec<u32>,
+    /// How connection requests are accepted.
+    #[arg(long, value_enum)]
+    acceptance: Option<AcceptanceArg>,
+    /// Principal allowed to connect (IAM ARN or "*"); repeat for several.
+    #[arg(long)]
+    allow: Vec<String>,
+    #[arg(long)]
+    description: Option<String>,
+    /// Compare-and-set: only if the current mod revision is this (0: only create).
+    #[arg(long)]
+    expect_revision: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptanceArg {
+    Auto,
+    Manual,
+}
+
+impl From<AcceptanceArg> for Acceptance {
+    fn from(a: AcceptanceArg) -> Self {
+        match a {
+            AcceptanceArg::Auto => Acceptance::Auto,
+            AcceptanceArg::Manual => Acceptance::Manual,
+        }
+    }
+}
+
+/// A service as written in a `-f` file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFile {
+    name: String,
+    vpc: String,
+    load_balancer: String,
+    ports: Vec<u32>,
+    #[serde(default)]
+    acceptance: Option<AcceptanceArg>,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    description: String,
+}
+
+fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, Option<u64>)> {
+    let expect = args.expect_revision;
+    let service = if let Some(path) = args.file {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let f: ServiceFile =
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        Service {
+            name: f.name,
+            vpc_id: f.vpc,
+            load_balancer_arn: f.load_balancer,
+            ports: f.ports,
+            acceptance: Acceptance::from(
+                args.acceptance
+                    .or(f.acceptance)
+                    .unwrap_or(AcceptanceArg::Auto),
+            ) as i32,
+            allowed_principals: f.allow,
+            description: f.description,
+            ..Default::default()
+        }
+    } else {
+        Service {
+            name: args.name.unwrap_or_default(),
+            vpc_id: args.vpc.unwrap_or_default(),
+            load_balancer_arn: args.load_balancer.unwrap_or_default(),
+            ports: args.port,
+            acceptance: Acceptance::from(args.acceptance.unwrap_or(AcceptanceArg::Auto)) as i32,
+            allowed_principals: args.allow,
+            description: args.description.unwrap_or_default(),
+            ..Default::default()
+        }
+    };
+    // Check locally first, so a typo is reported without a round trip.
+    pld_core::validate::service(&service)?;
+    Ok((service, expect))
+}
+
+fn print_services(ctx: &Context, services: &[Service]) {
+    match ctx.format {
+        Format::Json => print_json(&serde_json::Value::Array(
+            services.iter().map(service_json).collect(),
+        )),
+        Format::Table => table(
+            &["NAME", "VPC", "PORTS", "ACCEPTANCE", "STATE", "REVISION"],
+            &services
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.vpc_id.clone(),
+                        s.ports
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        acceptance_name(s.acceptance).to_string(),
+                        s.status
+                            .as_ref()
+                            .map(|st| st.state.clone())
+                            .filter(|st| !st.is_empty())
+                            .unwrap_or_else(|| "registered".into()),
+                        s.meta.map_or(0, |m| m.mod_revision).to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+fn as_service(o: Option<Object>) -> Option<Service> {
+    match o?.object? {
+        object::Object::Service(s) => Some(s),
+        _ => None,
+    }
+}
+
+pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    match cmd {
+        Command::Register(args) => {
+            let (service, expect) = service_from_args(args)?;
+            let object = Object {
+                object: Some(object::Object::Service(service)),
+            };
+            let r = client
+                .call(|mut s| {
+                    let req = PutRequest {
+                        object: Some(object.clone()),
+                        expected_mod_revision: expect,
+                    };
+                    async move { s.catalog().put(req).await }
+                })
+                .await?;
+            print_services(ctx, &as_service(r.object).into_iter().collect::<Vec<_>>());
+        }
+        Command::List { vpc, prefix } => {
+            let r = client
+                .call(|mut s| {
+                    let req = ListRequest {
+                        kind: Kind::Service as i32,
+                        prefix: prefix.clone(),
+                        vpc_id: vpc.clone().unwrap_or_default(),
+                        ..Default::default()
+                    };
+                    async move { s.catalog().list(req).await }
+                })
+                .await?;
+            let services: Vec<Service> = r
+                .objects
+                .into_iter()
+                .filter_map(|o| as_service(Some(o)))
+                .collect();
+            print_services(ctx, &services);
+        }
+        Command::Get { name } => {
+            let r = client
+                .call(|mut s| {
+                    let req = GetRequest {
+                        kind: Kind::Service as i32,
+                        key: name.clone(),
+                        stale: false,
+                    };
+                    async move { s.catalog().get(req).await }
+                })
+                .await?;
+            let service = as_service(r.object).context("the controller returned no service")?;
+            match ctx.format {
+                Format::Json => print_json(&service_json(&service)),
+                Format::Table => {
+                    print_services(ctx, std::slice::from_ref(&service));
+                    println!();
+                    println!("load balancer: {}", service.load_balancer_arn);
+                    if !service.allowed_principals.is_empty() {
+                        println!("allowed:       {}", service.allowed_principals.join(", "));
+                    }
+                    if let Some(st) = &service.status {
+                        if !st.endpoint_service_name.is_empty() {
+                            println!("endpoint svc:  {}", st.endpoint_service_name);
+                        }
+                        if !st.message.is_empty() {
+                            println!("message:       {}", st.message);
+                        }
+                    }
+                }
+            }
+        }
+        Command::Deregister {
+            name,
+            expect_revision,
+        } => {
+            let r = client
+                .call(|mut s| {
+                    let req = DeleteRequest {
+                        kind: Kind::Service as i32,
+                        key: name.clone(),
+                        expected_mod_revision: expect_revision,
+                    };
+                    async move { s.catalog().delete(req).await }
+                })
+                .await?;
+            match ctx.format {
+                Format::Json => {
+                    print_json(&serde_json::json!({"deregistered": name, "revision": r.revision}))
+                }
+                Format::Table => println!("deregistered {name} at revision {}", r.revision),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `pld watch`: streams catalog changes, resuming across controller failures.
+
+use futures::StreamExt;
+use pld_proto::v1::{Kind, WatchRequest};
+
+use super::Context;
+use crate::output::{event_json, event_type_name, kind_name, Format};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// First revision to show; default: only changes from now on.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    /// Only these kinds.
+    #[arg(long, value_enum)]
+    kind: Vec<KindArg>,
+    /// Only keys with this prefix.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Stop after this many events.
+    #[arg(long)]
+    count: Option<u64>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    Service,
+    Binding,
+    Agent,
+}
+
+impl From<KindArg> for Kind {
+    fn from(k: KindArg) -> Kind {
+        match k {
+            KindArg::Service => Kind::Service,
+            KindArg::Binding => Kind::Binding,
+            KindArg::Agent => Kind::Agent,
+        }
+    }
+}
+
+pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let mut stream = Box::pin(
+        client.watch(WatchRequest {
+            start_revision: args.from,
+            kinds: args
+                .kind
+                .into_iter()
+                .map(|k| Kind::from(k) as i32)
+                .collect(),
+            prefix: args.prefix,
+        }),
+    );
+    let mut seen = 0u64;
+    while let Some(event) = stream.next().await {
+        let event = event?;
+        match ctx.format {
+            // One JSON object per line, so scripts can stream it.
+            Format::Json => println!("{}", event_json(&event)),
+            Format::Table => println!(
+                "{:>8}  {:<6}  {:<7}  {}",
+                event.revision,
+                event_type_name(event.r#type),
+                kind_name(event.kind),
+                event.key
+            ),
+        }
+        seen += 1;
+        if args.count.is_some_and(|c| seen >= c) {
+            break;
+        }
+    }
+    Ok(())
+}

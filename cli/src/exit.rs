@@ -1,0 +1,61 @@
+//! Exit codes, documented in the README so scripts can branch on them:
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | failure not listed below (config, data dir, I/O) |
+//! | 2 | bad command line (from clap) |
+//! | 3 | the object does not exist |
+//! | 4 | conflict: compare-and-set mismatch, or the object exists |
+//! | 5 | no controller answered, or the cluster has no leader |
+//! | 6 | the request is invalid (checked locally or by the controller) |
+
+use pld_client::ClientError;
+use tonic::Code;
+
+pub const FAILURE: u8 = 1;
+pub const NOT_FOUND: u8 = 3;
+pub const CONFLICT: u8 = 4;
+pub const UNAVAILABLE: u8 = 5;
+pub const INVALID: u8 = 6;
+
+fn client_error(e: &anyhow::Error) -> Option<&ClientError> {
+    e.chain().find_map(|c| c.downcast_ref::<ClientError>())
+}
+
+/// The exit code for an error.
+pub fn code_for(e: &anyhow::Error) -> u8 {
+    if e.chain()
+        .any(|c| c.downcast_ref::<pld_core::validate::FieldError>().is_some())
+    {
+        return INVALID;
+    }
+    match client_error(e).map(ClientError::code) {
+        Some(Code::NotFound) => NOT_FOUND,
+        Some(Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted) => CONFLICT,
+        Some(Code::Unavailable | Code::DeadlineExceeded) => UNAVAILABLE,
+        Some(Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted) => INVALID,
+        _ => FAILURE,
+    }
+}
+
+/// One line saying what went wrong and, where it helps, what to do next.
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut line = format!("{e:#}");
+    if let Some(ClientError::Status(s)) = client_error(e) {
+        match s.code() {
+            Code::Unavailable => line.push_str(
+                " (check that a controller runs at --controller / PLD_CONTROLLER and that a majority of members is up)",
+            ),
+            Code::FailedPrecondition => {
+                if let Some(rev) = s.metadata().get(pld_controller::api::CURRENT_REVISION_KEY) {
+                    if let Ok(rev) = rev.to_str() {
+                        line.push_str(&format!(" (current mod revision: {rev}; re-read and retry)"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    line
+}

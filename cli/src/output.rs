@@ -1,0 +1,168 @@
+//! Output for people (aligned tables) and scripts (JSON with a stable schema: field names as in
+//! the .proto, snake_case, enums as lowercase words).
+
+use pld_proto::v1::{
+    object, Acceptance, Agent, AgentState, Binding, Event, EventType, Kind, Meta, NodeStatus,
+    Object, Service,
+};
+use serde_json::{json, Value};
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Prints rows as a table with a header, columns padded to the widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Prints a JSON value, pretty.
+pub fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+}
+
+pub fn acceptance_name(a: i32) -> &'static str {
+    match Acceptance::try_from(a) {
+        Ok(Acceptance::Manual) => "manual",
+        _ => "auto",
+    }
+}
+
+pub fn kind_name(k: i32) -> &'static str {
+    match Kind::try_from(k) {
+        Ok(k) => pld_core::catalog::kind_name(k),
+        Err(_) => "object",
+    }
+}
+
+fn meta_json(m: &Option<Meta>) -> Value {
+    let m = m.unwrap_or_default();
+    json!({"create_revision": m.create_revision, "mod_revision": m.mod_revision, "version": m.version})
+}
+
+pub fn service_json(s: &Service) -> Value {
+    let status = s.status.clone().unwrap_or_default();
+    json!({
+        "name": s.name,
+        "vpc_id": s.vpc_id,
+        "load_balancer_arn": s.load_balancer_arn,
+        "ports": s.ports,
+        "acceptance": acceptance_name(s.acceptance),
+        "allowed_principals": s.allowed_principals,
+        "description": s.description,
+        "meta": meta_json(&s.meta),
+        "status": {
+            "state": status.state,
+            "endpoint_service_name": status.endpoint_service_name,
+            "az_ids": status.az_ids,
+            "message": status.message,
+        },
+    })
+}
+
+pub fn binding_json(b: &Binding) -> Value {
+    let status = b.status.clone().unwrap_or_default();
+    json!({
+        "service": b.service,
+        "consumer_vpc_id": b.consumer_vpc_id,
+        "meta": meta_json(&b.meta),
+        "status": {
+            "phase": status.phase,
+            "endpoint_id": status.endpoint_id,
+            "dns_name": status.dns_name,
+            "addresses": status.addresses,
+            "message": status.message,
+        },
+    })
+}
+
+pub fn agent_state_name(s: i32) -> &'static str {
+    match AgentState::try_from(s) {
+        Ok(AgentState::Alive) => "alive",
+        Ok(AgentState::Expired) => "expired",
+        _ => "unknown",
+    }
+}
+
+pub fn agent_json(a: &Agent) -> Value {
+    json!({
+        "vpc_id": a.vpc_id,
+        "account_id": a.account_id,
+        "region": a.region,
+        "address": a.address,
+        "lease_ttl_seconds": a.lease_ttl_seconds,
+        "state": agent_state_name(a.state),
+        "last_seen_unix_ms": a.last_seen_unix_ms,
+        "lease_expires_unix_ms": a.lease_expires_unix_ms,
+        "meta": meta_json(&a.meta),
+    })
+}
+
+pub fn object_json(o: &Object) -> Value {
+    match &o.object {
+        Some(object::Object::Service(s)) => service_json(s),
+        Some(object::Object::Binding(b)) => binding_json(b),
+        Some(object::Object::Agent(a)) => agent_json(a),
+        None => Value::Null,
+    }
+}
+
+pub fn event_type_name(t: i32) -> &'static str {
+    match EventType::try_from(t) {
+        Ok(EventType::Put) => "put",
+        Ok(EventType::Delete) => "delete",
+        _ => "unknown",
+    }
+}
+
+pub fn event_json(e: &Event) -> Value {
+    json!({
+        "revision": e.revision,
+        "type": event_type_name(e.r#type),
+        "kind": kind_name(e.kind),
+        "key": e.key,
+        "object": e.object.as_ref().map(object_json).unwrap_or(Value::Null),
+    })
+}
+
+pub fn node_status_json(n: &NodeStatus) -> Value {
+    json!({
+        "id": n.id,
+        "address": n.address,
+        "role": n.role,
+        "term": n.term,
+        "leader_id": n.leader_id,
+        "commit_index": n.commit_index,
+        "applied_index": n.applied_index,
+        "last_index": n.last_index,
+        "revision": n.revision,
+        "snapshot_index": n.snapshot_index,
+        "error": n.error,
+    })
+}

@@ -1,0 +1,285 @@
+//! A client for pld controllers, for the CLI and other Rust programs.
+//!
+//! - Give it every controller address. Any node answers every call (followers forward writes to
+//!   the leader inside raft), so the client only moves on when a node is unreachable or has no
+//!   leader, trying the next address with backoff until the deadline.
+//! - [`Client::watch`] returns a stream of events that survives node failures: it resumes on
+//!   another node from the revision after the last one delivered, so no event is lost or repeated.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pld_client::ClientError> {
+//! let client = pld_client::Client::new(&["http://127.0.0.1:7400".to_string()])?;
+//! let services = client
+//!     .call(|mut c| async move {
+//!         c.catalog()
+//!             .list(pld_proto::v1::ListRequest {
+//!                 kind: pld_proto::v1::Kind::Service as i32,
+//!                 ..Default::default()
+//!             })
+//!             .await
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use pld_proto::v1::catalog_client::CatalogClient;
+use pld_proto::v1::cluster_client::ClusterClient;
+use pld_proto::v1::watch_client::WatchClient;
+use pld_proto::v1::{Event, WatchRequest};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tracing::debug;
+
+/// Default controller address.
+pub const DEFAULT_CONTROLLER: &str = "http://127.0.0.1:7400";
+/// Default time a call keeps retrying across nodes.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A controller address does not parse.
+    #[error("invalid controller address {address:?}: {reason}")]
+    Address { address: String, reason: String },
+    /// No controller address was given.
+    #[error("no controller address given")]
+    NoEndpoints,
+    /// The controller answered with an error, or none answered in time.
+    #[error("{}", .0.message())]
+    Status(Status),
+}
+
+impl From<Status> for ClientError {
+    fn from(s: Status) -> Self {
+        ClientError::Status(s)
+    }
+}
+
+impl ClientError {
+    /// The gRPC code, `Unavailable` for client-side problems.
+    pub fn code(&self) -> Code {
+        match self {
+            ClientError::Status(s) => s.code(),
+            _ => Code::InvalidArgument,
+        }
+    }
+
+    /// The underlying status, when the controller answered.
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            ClientError::Status(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Stubs for one controller node, over one HTTP/2 connection.
+#[derive(Clone)]
+pub struct Stubs {
+    channel: Channel,
+    /// The address these stubs talk to.
+    pub address: String,
+}
+
+impl Stubs {
+    /// The catalog service.
+    pub fn catalog(&mut self) -> CatalogClient<Channel> {
+        CatalogClient::new(self.channel.clone())
+    }
+
+    /// The watch service.
+    pub fn watch(&mut self) -> WatchClient<Channel> {
+        WatchClient::new(self.channel.clone())
+    }
+
+    /// The cluster service.
+    pub fn cluster(&mut self) -> ClusterClient<Channel> {
+        ClusterClient::new(self.channel.clone())
+    }
+}
+
+/// A client over several controller nodes.
+#[derive(Clone)]
+pub struct Client {
+    nodes: Arc<Vec<Stubs>>,
+    current: Arc<AtomicUsize>,
+    deadline: Duration,
+}
+
+fn normalize(address: &str) -> String {
+    if address.starts_with("http://") || address.starts_with("https://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    }
+}
+
+/// Whether another node might succeed where this one failed.
+fn worth_retrying(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::Unknown)
+        || (status.code() == Code::Cancelled && status.message().contains("transport"))
+}
+
+impl Client {
+    /// A client for these addresses (`host:port` or `http://host:port`; comma-separated lists
+    /// are split). Connections are made lazily.
+    ///
+    /// # Errors
+    /// When an address does not parse or none is given.
+    pub fn new(addresses: &[String]) -> Result<Self, ClientError> {
+        let mut nodes = Vec::new();
+        for address in addresses
+            .iter()
+            .flat_map(|a| a.split(','))
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            let url = normalize(address);
+            let endpoint = Endpoint::from_shared(url.clone())
+                .map_err(|e| ClientError::Address {
+                    address: address.to_string(),
+                    reason: e.to_string(),
+                })?
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true);
+            nodes.push(Stubs {
+                channel: endpoint.connect_lazy(),
+                address: url,
+            });
+        }
+        if nodes.is_empty() {
+            return Err(ClientError::NoEndpoints);
+        }
+        Ok(Client {
+            nodes: Arc::new(nodes),
+            current: Arc::new(AtomicUsize::new(0)),
+            deadline: DEFAULT_DEADLINE,
+        })
+    }
+
+    /// Sets how long a call keeps retrying across nodes.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The stubs of the node calls currently go to.
+    pub fn stubs(&self) -> Stubs {
+        let i = self.current.load(Ordering::Relaxed) % self.nodes.len();
+        self.nodes[i].clone()
+    }
+
+    /// Stubs for every node, in the order given.
+    pub fn all_stubs(&self) -> Vec<Stubs> {
+        self.nodes.as_ref().clone()
+    }
+
+    fn rotate(&self, from: usize) {
+        let _ = self.current.compare_exchange(
+            from,
+            (from + 1) % self.nodes.len(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Runs `f` against the current node, moving to the next node while the error says another
+    /// node might answer, until the deadline.
+    ///
+    /// # Errors
+    /// The last status when every try failed.
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, ClientError>
+    where
+        F: Fn(Stubs) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let i = self.current.load(Ordering::Relaxed) % self.nodes.len();
+            match f(self.nodes[i].clone()).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if worth_retrying(&s) && tokio::time::Instant::now() < deadline => {
+                    debug!(node = %self.nodes[i].address, error = %s.message(), "trying another controller");
+                    self.rotate(i);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+                Err(s) => return Err(s.into()),
+            }
+        }
+    }
+
+    /// Watches the catalog from `request.start_revision`, resuming on other nodes when one
+    /// fails. The stream ends with an error only when resuming is impossible (the revision was
+    /// compacted, the request is invalid) or no node answered for the client's deadline.
+    pub fn watch(
+        &self,
+        request: WatchRequest,
+    ) -> impl Stream<Item = Result<Event, ClientError>> + Send + 'static {
+        let (tx, rx) = mpsc::channel(256);
+        let client = self.clone();
+        tokio::spawn(async move { client.watch_loop(request, tx).await });
+        ReceiverStream::new(rx)
+    }
+
+    async fn watch_loop(
+        &self,
+        mut request: WatchRequest,
+        tx: mpsc::Sender<Result<Event, ClientError>>,
+    ) {
+        let mut failing_since: Option<tokio::time::Instant> = None;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let i = self.current.load(Ordering::Relaxed) % self.nodes.len();
+            let mut stubs = self.nodes[i].clone();
+            let error = match stubs.watch().watch(request.clone()).await {
+                Ok(response) => {
+                    let mut stream = response.into_inner();
+                    loop {
+                        match stream.next().await {
+                            Some(Ok(msg)) => {
+                                failing_since = None;
+                                backoff = Duration::from_millis(50);
+                                if request.start_revision == 0 {
+                                    // Established "from now": pin the position.
+                                    request.start_revision = msg.revision + 1;
+                                }
+                                for event in msg.events {
+                                    request.start_revision = event.revision + 1;
+                                    if tx.send(Ok(event)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            Some(Err(s)) => break s,
+                            None => break Status::unavailable("watch stream closed by the server"),
+                        }
+                    }
+                }
+                Err(s) => s,
+            };
+            let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+            if !worth_retrying(&error) || since.elapsed() > self.deadline {
+                let _ = tx.send(Err(error.into())).await;
+                return;
+            }
+            debug!(node = %self.nodes[i].address, error = %error.message(), next = request.start_revision, "resuming the watch on another controller");
+            self.rotate(i);
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = tx.closed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+}

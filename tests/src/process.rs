@@ -1,0 +1,230 @@
+//! Real `pld controller` processes on loopback ports, with their own data dirs. Every process
+//! is killed when the [`ProcessCluster`] is dropped, so a failing test leaves nothing running.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pld_client::Client;
+use pld_proto::v1::NodeStatusRequest;
+use tempfile::TempDir;
+
+use crate::{free_port, wait_until};
+
+struct Proc {
+    port: u16,
+    dir: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A cluster of controller processes.
+pub struct ProcessCluster {
+    binary: PathBuf,
+    root: TempDir,
+    procs: BTreeMap<u64, Proc>,
+    peers: String,
+}
+
+impl ProcessCluster {
+    /// Starts `n` controllers from `binary`, bootstrapped together.
+    ///
+    /// # Errors
+    /// When a process cannot be spawned.
+    pub fn start(binary: &Path, n: u64) -> anyhow::Result<Self> {
+        let root = tempfile::tempdir()?;
+        let mut procs = BTreeMap::new();
+        for id in 1..=n {
+            procs.insert(
+                id,
+                Proc {
+                    port: free_port()?,
+                    dir: root.path().join(format!("node{id}")),
+                    log: root.path().join(format!("node{id}.log")),
+                    child: None,
+                },
+            );
+        }
+        let peers = procs
+            .iter()
+            .map(|(id, p)| format!("{id}=127.0.0.1:{}", p.port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = ProcessCluster {
+            binary: binary.to_path_buf(),
+            root,
+            procs,
+            peers,
+        };
+        for id in cluster.ids() {
+            cluster.spawn(id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Node ids.
+    pub fn ids(&self) -> Vec<u64> {
+        self.procs.keys().copied().collect()
+    }
+
+    /// `127.0.0.1:PORT` of node `id`.
+    ///
+    /// # Panics
+    /// When `id` is unknown (a test bug).
+    pub fn address(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.procs[&id].port)
+    }
+
+    /// The data dir of node `id`.
+    ///
+    /// # Panics
+    /// When `id` is unknown (a test bug).
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.procs[&id].dir.clone()
+    }
+
+    /// The whole log of node `id` so far.
+    pub fn log(&self, id: u64) -> String {
+        self.procs
+            .get(&id)
+            .and_then(|p| std::fs::read_to_string(&p.log).ok())
+            .unwrap_or_default()
+    }
+
+    /// The comma-separated `--peers` value.
+    pub fn peers(&self) -> &str {
+        &self.peers
+    }
+
+    /// Where the cluster's files are.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Starts (or restarts) node `id` on its data dir and port.
+    ///
+    /// # Errors
+    /// When the process cannot be spawned.
+    pub fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
+        let binary = self.binary.clone();
+        let peers = self.peers.clone();
+        let p = self
+            .procs
+            .get_mut(&id)
+            .ok_or_else(|| anyhow::anyhow!("no node {id}"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p.log)?;
+        let child = Command::new(binary)
+            .args(["controller", "--id", &id.to_string(), "--data-dir"])
+            .arg(&p.dir)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", p.port),
+                "--peers",
+                &peers,
+            ])
+            .env("PLD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        p.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILLs node `id` and reaps it.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.procs.get_mut(&id).and_then(|p| p.child.take()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM to node `id` and waits for it to exit; returns its exit code.
+    ///
+    /// # Errors
+    /// When it does not exit within 15 s (it is then killed).
+    pub async fn terminate(&mut self, id: u64) -> anyhow::Result<Option<i32>> {
+        let Some(mut child) = self.procs.get_mut(&id).and_then(|p| p.child.take()) else {
+            return Ok(None);
+        };
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        let end = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status.code());
+            }
+            if tokio::time::Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("node {id} did not exit within 15s of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether node `id` is running.
+    pub fn running(&self, id: u64) -> bool {
+        self.procs.get(&id).is_some_and(|p| p.child.is_some())
+    }
+
+    /// A client over every node.
+    pub fn client(&self) -> Client {
+        let addrs: Vec<String> = self.ids().into_iter().map(|id| self.address(id)).collect();
+        Client::new(&addrs)
+            .expect("loopback addresses parse")
+            .with_deadline(Duration::from_secs(10))
+    }
+
+    /// A client over node `id` only.
+    pub fn client_of(&self, id: u64) -> Client {
+        Client::new(&[self.address(id)])
+            .expect("loopback address parses")
+            .with_deadline(Duration::from_secs(10))
+    }
+
+    /// Asks node `id` for its raft state; `None` when it does not answer.
+    pub async fn node_status(&self, id: u64) -> Option<pld_proto::v1::NodeStatus> {
+        let client = self.client_of(id).with_deadline(Duration::from_millis(200));
+        client
+            .call(|mut s| async move { s.cluster().get_node_status(NodeStatusRequest {}).await })
+            .await
+            .ok()
+    }
+
+    /// Waits until the running nodes agree on a running leader.
+    ///
+    /// # Errors
+    /// When they do not within `deadline`.
+    pub async fn wait_leader(&self, deadline: Duration) -> anyhow::Result<u64> {
+        wait_until(
+            deadline,
+            "the running nodes to agree on a leader",
+            || async {
+                let mut leader = None;
+                for id in self.ids().into_iter().filter(|id| self.running(*id)) {
+                    let s = self.node_status(id).await?;
+                    if s.leader_id == 0 || leader.is_some_and(|l| l != s.leader_id) {
+                        return None;
+                    }
+                    leader = Some(s.leader_id);
+                }
+                leader.filter(|l| self.running(*l))
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            self.kill(id);
+        }
+    }
+}
