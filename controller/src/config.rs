@@ -258,3 +258,17 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().key, "peers");
     }
 }
+
+#[cfg(test)]
+mod deploy_example {
+    use super::ControllerConfig;
+
+    #[test]
+    fn the_shipped_example_config_loads_and_validates() {
+        let text = include_str!("../../deploy/controller.toml");
+        let cfg = ControllerConfig::from_toml(text).expect("deploy/controller.toml parses");
+        let peers = cfg.validate().expect("deploy/controller.toml is valid");
+        assert_eq!(peers.len(), 3);
+        assert_eq!(cfg.advertise.as_deref(), Some("10.0.1.10:7400"));
+    }
+}

@@ -117,7 +117,7 @@ pub struct Applied {
 pub(crate) enum NodeMsg {
     Raft(Box<Message>),
     Propose {
-        cmd: Command,
+        cmd: Box<Command>,
         reply: oneshot::Sender<Result<Outcome, NodeError>>,
     },
     ReadIndex {
@@ -188,7 +188,10 @@ impl NodeHandle {
     /// `Timeout` when the cluster could not commit it in time.
     pub async fn propose(&self, cmd: Command) -> Result<Outcome, NodeError> {
         let (reply, rx) = oneshot::channel();
-        self.send(NodeMsg::Propose { cmd, reply })?;
+        self.send(NodeMsg::Propose {
+            cmd: Box::new(cmd),
+            reply,
+        })?;
         self.wait(rx).await
     }
 
@@ -275,6 +278,19 @@ pub enum StartError {
     Raft(#[from] raft::Error),
 }
 
+/// A raft snapshot of catalog `data` at `index`/`term`.
+fn snapshot(data: Vec<u8>, index: u64, term: u64, conf_state: ConfState) -> Snapshot {
+    let mut snap = Snapshot {
+        data: data.into(),
+        ..Default::default()
+    };
+    let meta = snap.mut_metadata();
+    meta.index = index;
+    meta.term = term;
+    meta.set_conf_state(conf_state);
+    snap
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -305,13 +321,11 @@ pub(crate) fn start(
         for (id, address) in peers {
             catalog.set_member(*id, address.clone());
         }
-        let mut snap = Snapshot::default();
-        snap.data = catalog.encode_snapshot().into();
-        let meta = snap.mut_metadata();
-        meta.index = 1;
-        meta.term = 1;
-        meta.mut_conf_state().voters = peers.keys().copied().collect();
-        store.apply_snapshot(&snap)?;
+        let conf_state = ConfState {
+            voters: peers.keys().copied().collect(),
+            ..Default::default()
+        };
+        store.apply_snapshot(&snapshot(catalog.encode_snapshot(), 1, 1, conf_state))?;
         info!(node = cfg.id, members = ?peers.keys().collect::<Vec<_>>(), "bootstrapped a new cluster");
     }
     let snap = store.snapshot()?;
@@ -494,7 +508,7 @@ impl Node {
                 let data = Envelope {
                     proposer: self.id,
                     nonce,
-                    command: Some(cmd),
+                    command: Some(*cmd),
                 }
                 .encode_to_bytes();
                 match self.raw.propose(vec![], data) {
@@ -529,16 +543,18 @@ impl Node {
                     return;
                 }
                 let nonce = self.nonce();
-                let mut cc = ConfChange::default();
-                cc.change_type = change;
-                cc.node_id = node_id;
-                cc.context = ConfChangeContext {
-                    address,
-                    proposer: self.id,
-                    nonce,
-                }
-                .encode_to_vec()
-                .into();
+                let cc = ConfChange {
+                    change_type: change,
+                    node_id,
+                    context: ConfChangeContext {
+                        address,
+                        proposer: self.id,
+                        nonce,
+                    }
+                    .encode_to_vec()
+                    .into(),
+                    ..Default::default()
+                };
                 match self.raw.propose_conf_change(vec![], cc) {
                     Ok(()) => {
                         self.pending_conf.insert(nonce, reply);
@@ -795,17 +811,12 @@ impl Node {
     fn make_snapshot(&mut self) -> Result<(), StoreError> {
         let index = self.applied_index;
         let term = self.store.term(index)?;
-        let mut snap = Snapshot::default();
-        snap.data = self
+        let data = self
             .catalog
             .read()
-            .map(|c| c.encode_snapshot())
-            .unwrap_or_default()
-            .into();
-        let meta = snap.mut_metadata();
-        meta.index = index;
-        meta.term = term;
-        meta.set_conf_state(self.conf_state.clone());
+            .unwrap_or_else(|p| p.into_inner())
+            .encode_snapshot();
+        let snap = snapshot(data, index, term, self.conf_state.clone());
         self.store.compact(&snap)?;
         debug!(node = self.id, index, "snapshot taken, log compacted");
         Ok(())

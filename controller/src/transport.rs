@@ -179,10 +179,9 @@ impl Transport {
             return;
         }
         let mut peers = self.peers();
-        if !peers.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = peers.entry(id) {
             debug!(peer = id, %address, "learned a peer address from its message");
-            let peer = self.connect(id, address);
-            peers.insert(id, peer);
+            slot.insert(self.connect(id, address));
         }
     }
 

@@ -19,6 +19,6 @@ pub struct Context {
 impl Context {
     /// A client for `--controller`.
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&[self.controller.clone()])?)
+        Ok(Client::new(std::slice::from_ref(&self.controller))?)
     }
 }

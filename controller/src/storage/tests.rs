@@ -7,16 +7,19 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use super::{LogStore, MemStore, OpenError, SledStore, StoreError};
 
 fn entry(index: u64, term: u64) -> Entry {
-    let mut e = Entry::default();
-    e.index = index;
-    e.term = term;
-    e.data = vec![index as u8; 16].into();
-    e
+    Entry {
+        index,
+        term,
+        data: vec![index as u8; 16].into(),
+        ..Default::default()
+    }
 }
 
 fn snapshot(index: u64, term: u64, voters: Vec<u64>) -> Snapshot {
-    let mut s = Snapshot::default();
-    s.data = b"state".to_vec().into();
+    let mut s = Snapshot {
+        data: b"state".to_vec().into(),
+        ..Default::default()
+    };
     let meta = s.mut_metadata();
     meta.index = index;
     meta.term = term;
@@ -25,11 +28,12 @@ fn snapshot(index: u64, term: u64, voters: Vec<u64>) -> Snapshot {
 }
 
 fn hs(term: u64, vote: u64, commit: u64) -> HardState {
-    let mut h = HardState::default();
-    h.term = term;
-    h.vote = vote;
-    h.commit = commit;
-    h
+    HardState {
+        term,
+        vote,
+        commit,
+        ..Default::default()
+    }
 }
 
 fn indexes(es: &[Entry]) -> Vec<u64> {
@@ -45,8 +49,10 @@ fn conformance(store: &dyn LogStore) {
     assert!(!store.initial_state().unwrap().initialized());
 
     // Append with state, in one call.
-    let mut cs = ConfState::default();
-    cs.voters = vec![1, 2, 3];
+    let cs = ConfState {
+        voters: vec![1, 2, 3],
+        ..Default::default()
+    };
     let es: Vec<Entry> = (1..=5).map(|i| entry(i, 1)).collect();
     store
         .persist(&es, Some(&hs(1, 1, 2)), Some(&cs), true)
