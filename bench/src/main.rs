@@ -84,6 +84,16 @@ async fn run_one(target: &Target, args: &Args) -> anyhow::Result<Results> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // On a signal the benchmark future is dropped, and with it the clusters it started.
+    tokio::select! {
+        result = bench(args) => result,
+        _ = term.recv() => anyhow::bail!("terminated"),
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+    }
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
     let fsync = fsync::latency(dir.path(), 200)?;
     let mut results = Vec::new();

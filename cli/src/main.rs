@@ -22,6 +22,9 @@ struct Cli {
         default_value = pld_client::DEFAULT_CONTROLLER
     )]
     controller: String,
+    /// How long a command keeps trying controllers before giving up, in seconds.
+    #[arg(long, global = true, default_value_t = 15)]
+    timeout: u64,
     /// Output format: a table for people, json for scripts.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -43,6 +46,9 @@ enum Command {
     Status,
     /// Stream catalog changes.
     Watch(cmd::watch::Args),
+    /// Back up and restore the catalog.
+    #[command(subcommand)]
+    Snapshot(cmd::snapshot::Command),
 }
 
 fn init_tracing() {
@@ -82,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = cmd::Context {
         controller: cli.controller,
         format: cli.output,
+        timeout: std::time::Duration::from_secs(cli.timeout),
     };
     match cli.command {
         Command::Controller(args) => cmd::controller::run(args).await,
@@ -89,5 +96,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Members(c) => cmd::members::run(&ctx, c).await,
         Command::Status => cmd::status::run(&ctx).await,
         Command::Watch(args) => cmd::watch::run(&ctx, args).await,
+        Command::Snapshot(c) => cmd::snapshot::run(&ctx, c).await,
     }
 }

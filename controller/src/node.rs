@@ -22,9 +22,7 @@ use pld_core::command::{Command, Envelope, ExpireLeasesOp, Op};
 use pld_core::{Catalog, CatalogError, Outcome};
 use prost::Message as _;
 use protobuf::Message as _;
-use raft::eraftpb::{
-    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, Snapshot,
-};
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, warn};
@@ -383,7 +381,7 @@ pub(crate) fn start(
         applied_tx,
         info,
         applied_index: applied,
-        hard_state: initial.hard_state,
+        persisted_vote: (initial.hard_state.term, initial.hard_state.vote),
         conf_state: initial.conf_state,
         nonce_base: rand::random::<u64>() >> 1,
         next_nonce: 0,
@@ -412,7 +410,8 @@ struct Node {
     applied_tx: watch::Sender<Applied>,
     info: Arc<Mutex<RaftInfo>>,
     applied_index: u64,
-    hard_state: HardState,
+    /// (term, vote) as last written to the store.
+    persisted_vote: (u64, u64),
     conf_state: ConfState,
     nonce_base: u64,
     next_nonce: u64,
@@ -660,23 +659,24 @@ impl Node {
                 self.waiting_reads.push((rs.index, tx));
             }
         }
-        if let Some(hs) = ready.hs() {
-            self.hard_state = hs.clone();
+        // Term and vote must be durable before we answer; a commit-only change need not be
+        // (raft re-learns the commit index), so it is not written on every append.
+        let hard_state = ready
+            .hs()
+            .filter(|hs| (hs.term, hs.vote) != (self.persisted_vote.0, self.persisted_vote.1));
+        if let Some(hs) = hard_state {
+            self.persisted_vote = (hs.term, hs.vote);
         }
         self.store.persist(
             ready.entries(),
-            ready.hs(),
+            hard_state,
             None,
             ready.must_sync() || !ready.entries().is_empty(),
         )?;
         self.send_messages(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
-        if let Some(commit) = light.commit_index() {
-            // The commit index need not be durable: raft re-learns it from the leader.
-            self.hard_state.commit = commit;
-            self.store
-                .persist(&[], Some(&self.hard_state), None, false)?;
-        }
+        // A commit index from the LightReady is not persisted: raft re-learns it from the
+        // leader, and compaction stores a commit at least as high as the snapshot.
         self.send_messages(light.take_messages());
         self.apply_committed(light.take_committed_entries())?;
         self.raw.advance_apply_to(self.applied_index);

@@ -17,6 +17,7 @@ use pld_proto::v1::RaftBatch;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tracing::debug;
 
 use crate::node::NodeMsg;
@@ -25,6 +26,10 @@ use crate::node::NodeMsg;
 pub const MAX_RAFT_MESSAGE: usize = 256 * 1024 * 1024;
 /// Most messages in one batch.
 const MAX_BATCH: usize = 1024;
+/// How long a snapshot may take to reach a peer.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Batches queued on a peer's stream before the sender waits.
+const STREAM_BUFFER: usize = 64;
 
 /// Network faults for tests, shared by every node of an in-process cluster.
 #[derive(Default)]
@@ -222,8 +227,11 @@ async fn peer_loop(
     let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{address}")) {
         Ok(e) => e
             .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(10))
-            .tcp_nodelay(true),
+            .tcp_nodelay(true)
+            // Notice a dead peer on an idle stream.
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(Duration::from_secs(3))
+            .keep_alive_while_idle(true),
         Err(e) => {
             tracing::error!(peer = to, %address, error = %e, "bad peer address; no messages will reach it");
             return;
@@ -232,6 +240,8 @@ async fn peer_loop(
     let mut client = RaftTransportClient::new(endpoint.connect_lazy())
         .max_encoding_message_size(MAX_RAFT_MESSAGE)
         .max_decoding_message_size(MAX_RAFT_MESSAGE);
+    // Appends and heartbeats go down one long-lived stream; it is reopened after a failure.
+    let mut stream: Option<mpsc::Sender<RaftBatch>> = None;
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.clear();
@@ -242,36 +252,60 @@ async fn peer_loop(
                 Err(_) => break,
             }
         }
-        let snapshot = batch
-            .iter()
-            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
         if faults.drops(from, to) {
             continue;
         }
         if let Some(d) = Faults::read(&faults.delay) {
             tokio::time::sleep(d).await;
         }
-        let messages: Vec<Vec<u8>> = batch
+        let snapshot = batch
             .iter()
-            .filter_map(|m| m.write_to_bytes().ok())
-            .collect();
-        let result = client
-            .send(RaftBatch {
-                from,
-                to,
-                messages,
-                from_address: from_address.clone(),
-            })
-            .await;
-        if let Err(e) = &result {
-            debug!(peer = to, %address, error = %e, "raft batch not delivered");
-            let _ = node.send(NodeMsg::Unreachable(to));
-        }
-        if snapshot {
+            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
+        let request = RaftBatch {
+            from,
+            to,
+            messages: batch
+                .iter()
+                .filter_map(|m| m.write_to_bytes().ok())
+                .collect(),
+            from_address: from_address.clone(),
+        };
+        let delivered = if snapshot {
+            // The leader must learn whether the snapshot arrived: use the acknowledged call.
+            let result = tokio::time::timeout(SNAPSHOT_TIMEOUT, client.send(request)).await;
+            if !matches!(result, Ok(Ok(_))) {
+                debug!(peer = to, %address, ?result, "raft snapshot not delivered");
+            }
+            let result = result.ok().and_then(Result::ok).ok_or(());
             let _ = node.send(NodeMsg::SnapshotReport {
                 to,
                 failed: result.is_err(),
             });
+            result.is_ok()
+        } else {
+            let tx = stream.get_or_insert_with(|| open_stream(&client, to, &address));
+            tx.send(request).await.is_ok()
+        };
+        if !delivered {
+            stream = None;
+            let _ = node.send(NodeMsg::Unreachable(to));
         }
     }
+}
+
+/// Opens the batch stream to a peer. The returned sender fails once the stream breaks.
+fn open_stream(
+    client: &RaftTransportClient<tonic::transport::Channel>,
+    to: u64,
+    address: &str,
+) -> mpsc::Sender<RaftBatch> {
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let mut client = client.clone();
+    let address = address.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = client.stream(ReceiverStream::new(rx)).await {
+            debug!(peer = to, %address, error = %e, "raft stream to peer ended");
+        }
+    });
+    tx
 }

@@ -404,3 +404,88 @@ async fn bad_requests_get_errors_that_name_the_problem() -> anyhow::Result<()> {
     cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_expires_agent_leases_that_are_not_renewed() -> anyhow::Result<()> {
+    use pld_proto::v1::{Agent, AgentState, GetRequest, KeepAliveRequest};
+    let cluster = TestCluster::start(3, fast_tuning()).await?;
+    cluster.wait_leader(&[1, 2, 3]).await?;
+    let client = cluster.client();
+    let agent = |vpc: &str| Object {
+        object: Some(object::Object::Agent(Agent {
+            vpc_id: vpc.into(),
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            lease_ttl_seconds: 1,
+            ..Default::default()
+        })),
+    };
+    for vpc in ["vpc-0000000a", "vpc-0000000b"] {
+        let object = agent(vpc);
+        client
+            .call(|mut s| {
+                let req = PutRequest {
+                    object: Some(object.clone()),
+                    expected_mod_revision: None,
+                };
+                async move { s.catalog().put(req).await }
+            })
+            .await?;
+    }
+    let state = |vpc: &'static str| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .call(|mut s| async move {
+                    s.catalog()
+                        .get(GetRequest {
+                            kind: Kind::Agent as i32,
+                            key: vpc.into(),
+                            stale: false,
+                        })
+                        .await
+                })
+                .await
+                .ok()?;
+            match r.object?.object? {
+                object::Object::Agent(a) => Some(a.state),
+                _ => None,
+            }
+        }
+    };
+    info!("b keeps renewing its lease, a does not: only a expires");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        client
+            .call(|mut s| async move {
+                s.catalog()
+                    .keep_alive(KeepAliveRequest {
+                        vpc_id: "vpc-0000000b".into(),
+                    })
+                    .await
+            })
+            .await?;
+        if state("vpc-0000000a").await == Some(AgentState::Expired as i32) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lease of a never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(state("vpc-0000000b").await, Some(AgentState::Alive as i32));
+    info!("a renewal revives an expired agent");
+    client
+        .call(|mut s| async move {
+            s.catalog()
+                .keep_alive(KeepAliveRequest {
+                    vpc_id: "vpc-0000000a".into(),
+                })
+                .await
+        })
+        .await?;
+    assert_eq!(state("vpc-0000000a").await, Some(AgentState::Alive as i32));
+    cluster.shutdown().await;
+    Ok(())
+}

@@ -3,6 +3,7 @@
 pub mod controller;
 pub mod members;
 pub mod services;
+pub mod snapshot;
 pub mod status;
 pub mod watch;
 
@@ -14,11 +15,12 @@ use crate::output::Format;
 pub struct Context {
     pub controller: String,
     pub format: Format,
+    pub timeout: std::time::Duration,
 }
 
 impl Context {
     /// A client for `--controller`.
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(std::slice::from_ref(&self.controller))?)
+        Ok(Client::new(std::slice::from_ref(&self.controller))?.with_deadline(self.timeout))
     }
 }

@@ -4,7 +4,8 @@ use pld_proto::v1::raft_transport_server::RaftTransport;
 use pld_proto::v1::{RaftAck, RaftBatch};
 use protobuf::Message as _;
 use raft::eraftpb::Message;
-use tonic::{Request, Response, Status};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status, Streaming};
 
 use std::sync::Arc;
 
@@ -15,19 +16,27 @@ use crate::transport::Transport;
 pub struct RaftService {
     node: NodeHandle,
     transport: Arc<Transport>,
+    stopping: watch::Receiver<bool>,
 }
 
 impl RaftService {
     /// A service feeding `node`; senders we have no address for are learned into `transport`.
-    pub fn new(node: NodeHandle, transport: Arc<Transport>) -> Self {
-        RaftService { node, transport }
+    /// Peer streams end when `stopping` turns true, so they do not hold a draining server open.
+    pub fn new(
+        node: NodeHandle,
+        transport: Arc<Transport>,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        RaftService {
+            node,
+            transport,
+            stopping,
+        }
     }
 }
 
-#[tonic::async_trait]
-impl RaftTransport for RaftService {
-    async fn send(&self, req: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
-        let batch = req.into_inner();
+impl RaftService {
+    fn deliver(&self, batch: RaftBatch) -> Result<(), Status> {
         if batch.to != self.node.id() {
             return Err(Status::failed_precondition(format!(
                 "raft batch for node {} reached node {}; check the member addresses",
@@ -55,6 +64,32 @@ impl RaftTransport for RaftService {
                 .send(NodeMsg::Raft(Box::new(m)))
                 .map_err(|e| Status::unavailable(e.to_string()))?;
         }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl RaftTransport for RaftService {
+    async fn send(&self, req: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
+        self.deliver(req.into_inner())?;
         Ok(Response::new(RaftAck {}))
+    }
+
+    async fn stream(
+        &self,
+        req: Request<Streaming<RaftBatch>>,
+    ) -> Result<Response<RaftAck>, Status> {
+        let mut stream = req.into_inner();
+        let mut stopping = self.stopping.clone();
+        loop {
+            let batch = tokio::select! {
+                batch = stream.message() => batch?,
+                _ = stopping.wait_for(|s| *s) => None,
+            };
+            match batch {
+                Some(batch) => self.deliver(batch)?,
+                None => return Ok(Response::new(RaftAck {})),
+            }
+        }
     }
 }

@@ -1,18 +1,21 @@
 //! The durable [`LogStore`], on sled.
 //!
-//! Layout: one sled tree (the default), keys:
+//! Layout: two sled trees.
 //!
-//! | key                     | value                                   |
-//! |-------------------------|-----------------------------------------|
-//! | `meta/format`           | `pld-raft-v1`                           |
-//! | `meta/node_id`          | the raft id this dir belongs to, u64 BE |
-//! | `meta/hard_state`       | raft `HardState` (protobuf)             |
-//! | `meta/conf_state`       | raft `ConfState` (protobuf)             |
-//! | `meta/snapshot`         | raft `Snapshot`, metadata + catalog     |
-//! | `log/` + index (u64 BE) | raft `Entry` (protobuf)                 |
+//! | tree       | key                     | value                                   |
+//! |------------|-------------------------|-----------------------------------------|
+//! | default    | `meta/format`           | `pld-raft-v1`                           |
+//! | default    | `meta/node_id`          | the raft id this dir belongs to, u64 BE |
+//! | default    | `meta/hard_state`       | raft `HardState` (protobuf)             |
+//! | default    | `meta/conf_state`       | raft `ConfState` (protobuf)             |
+//! | default    | `log/` + index (u64 BE) | raft `Entry` (protobuf)                 |
+//! | `snapshot` | `current`               | raft `Snapshot`, metadata + catalog     |
 //!
-//! Each mutation is one `sled::Batch` (atomic), followed by `Db::flush`, which fsyncs; sled's own
-//! background flush is not relied on for durability.
+//! The snapshot lives in its own tree because sled rewrites a whole leaf when a key in it
+//! changes: next to the HardState, a multi-megabyte snapshot would be copied on every append.
+//! Appends are one `sled::Batch` on the default tree; snapshot installs and compactions, which
+//! touch both trees, are one sled transaction. Either is followed by `Db::flush`, which fsyncs;
+//! sled's own background flush is not relied on for durability.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -27,8 +30,13 @@ const K_FORMAT: &[u8] = b"meta/format";
 const K_NODE_ID: &[u8] = b"meta/node_id";
 const K_HARD_STATE: &[u8] = b"meta/hard_state";
 const K_CONF_STATE: &[u8] = b"meta/conf_state";
-const K_SNAPSHOT: &[u8] = b"meta/snapshot";
+const SNAPSHOT_TREE: &[u8] = b"snapshot";
+const K_SNAPSHOT: &[u8] = b"current";
 const LOG_PREFIX: &[u8] = b"log/";
+/// sled's log segment size. Every flush writes out the current segment buffer, so with the
+/// default 512 KiB a small raft append costs a large copy; 64 KiB cut the CPU per fsynced append
+/// by more than half in our measurements (BENCHMARKS.md). Fixed at creation of a data dir.
+const SEGMENT_SIZE: usize = 64 * 1024;
 /// The sled database's folder inside the data dir.
 const DB_DIR: &str = "raft.sled";
 
@@ -63,6 +71,7 @@ struct Bounds {
 /// Raft state in a sled database.
 pub struct SledStore {
     db: sled::Db,
+    snapshots: sled::Tree,
     bounds: Mutex<Bounds>,
     path: PathBuf,
 }
@@ -123,7 +132,14 @@ impl SledStore {
         }
         std::fs::create_dir_all(data_dir).map_err(|e| io_err(&e))?;
         // sled can panic on some damaged files; a damaged dir must be an error, not a crash.
-        let opened = std::panic::catch_unwind(|| sled::Config::new().path(&db_path).open());
+        let opened = std::panic::catch_unwind(|| {
+            sled::Config::new()
+                .path(&db_path)
+                .segment_size(SEGMENT_SIZE)
+                // Durability comes from our explicit flush after every write batch.
+                .flush_every_ms(None)
+                .open()
+        });
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(sled::Error::Corruption { .. })) | Err(_) => {
@@ -176,8 +192,10 @@ impl SledStore {
                 db.get(K_HARD_STATE).map_err(|e| io_err(&e))?.is_none()
             }
         };
+        let snapshots = db.open_tree(SNAPSHOT_TREE).map_err(|e| io_err(&e))?;
         let store = SledStore {
             db,
+            snapshots,
             bounds: Mutex::new(Bounds {
                 snap_index: 0,
                 snap_term: 0,
@@ -237,6 +255,21 @@ impl SledStore {
         if sync {
             self.db.flush().map_err(io)?;
         }
+        Ok(())
+    }
+
+    /// Applies `batch` to the default tree and stores `snapshot`, atomically, then fsyncs.
+    fn commit_with_snapshot(&self, batch: sled::Batch, snapshot: Vec<u8>) -> StoreResult<()> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        use sled::Transactional;
+        let result: Result<(), TransactionError<()>> =
+            (&*self.db, &self.snapshots).transaction(|(main, snaps)| {
+                main.apply_batch(&batch)?;
+                snaps.insert(K_SNAPSHOT, snapshot.as_slice())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        result.map_err(|e| StoreError::Io(format!("snapshot transaction: {e:?}")))?;
+        self.db.flush().map_err(io)?;
         Ok(())
     }
 
@@ -316,7 +349,7 @@ impl LogStore for SledStore {
     }
 
     fn snapshot(&self) -> StoreResult<Snapshot> {
-        match self.db.get(K_SNAPSHOT).map_err(io)? {
+        match self.snapshots.get(K_SNAPSHOT).map_err(io)? {
             Some(v) => decode("snapshot", &v),
             None => Ok(Snapshot::default()),
         }
@@ -371,8 +404,7 @@ impl LogStore for SledStore {
         hs.term = hs.term.max(meta.term);
         batch.insert(K_HARD_STATE, encode(&hs)?);
         batch.insert(K_CONF_STATE, encode(meta.get_conf_state())?);
-        batch.insert(K_SNAPSHOT, encode(snapshot)?);
-        self.commit(batch, true)?;
+        self.commit_with_snapshot(batch, encode(snapshot)?)?;
         *bounds = Bounds {
             snap_index: meta.index,
             snap_term: meta.term,
@@ -399,8 +431,7 @@ impl LogStore for SledStore {
             hs.commit = meta.index;
             batch.insert(K_HARD_STATE, encode(&hs)?);
         }
-        batch.insert(K_SNAPSHOT, encode(snapshot)?);
-        self.commit(batch, true)?;
+        self.commit_with_snapshot(batch, encode(snapshot)?)?;
         bounds.snap_index = meta.index;
         bounds.snap_term = meta.term;
         Ok(())

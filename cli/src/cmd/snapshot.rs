@@ -1,0 +1,75 @@
+//! `pld snapshot save|restore`: back up the catalog to a file and restore it.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use pld_proto::v1::{SnapshotChunk, SnapshotSaveRequest};
+use serde_json::json;
+
+use super::Context;
+use crate::output::{print_json, Format};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Write a consistent copy of the catalog to FILE.
+    Save { file: PathBuf },
+    /// Replace the catalog with the copy in FILE (watchers must re-list afterwards).
+    Restore { file: PathBuf },
+}
+
+/// Chunk size when uploading a backup.
+const CHUNK: usize = 64 * 1024;
+
+pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    match cmd {
+        Command::Save { file } => {
+            let data = client
+                .call(|mut s| async move {
+                    let mut stream = s
+                        .cluster()
+                        .snapshot_save(SnapshotSaveRequest {})
+                        .await?
+                        .into_inner();
+                    let mut data = Vec::new();
+                    while let Some(chunk) = stream.next().await {
+                        data.extend_from_slice(&chunk?.data);
+                    }
+                    Ok(tonic::Response::new(data))
+                })
+                .await?;
+            // Write next to the target and rename, so a failed save never leaves half a file.
+            let tmp = file.with_extension("partial");
+            std::fs::write(&tmp, &data).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &file)
+                .with_context(|| format!("moving the backup to {}", file.display()))?;
+            match ctx.format {
+                Format::Json => print_json(&json!({"file": file, "bytes": data.len()})),
+                Format::Table => println!("saved {} bytes to {}", data.len(), file.display()),
+            }
+        }
+        Command::Restore { file } => {
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let r = client
+                .call(|mut s| {
+                    let chunks: Vec<SnapshotChunk> = data
+                        .chunks(CHUNK)
+                        .map(|c| SnapshotChunk { data: c.to_vec() })
+                        .collect();
+                    async move {
+                        s.cluster()
+                            .snapshot_restore(futures::stream::iter(chunks))
+                            .await
+                    }
+                })
+                .await?;
+            match ctx.format {
+                Format::Json => print_json(&json!({"file": file, "revision": r.revision})),
+                Format::Table => println!("restored {} at revision {}", file.display(), r.revision),
+            }
+        }
+    }
+    Ok(())
+}
