@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "pld/v1/watch.proto",
         "pld/v1/cluster.proto",
         "pld/v1/raft.proto",
+        "pld/v1/agent.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -1,0 +1,46 @@
+//! Built-in catalog entries for AWS services: no endpoint service, no provider agent.
+//!
+//! `s3` and `dynamodb` get gateway endpoints on the VPC's route tables; `aws-NAME` gets an
+//! interface endpoint to `com.amazonaws.REGION.NAME` (dots in NAME written as '-', so
+//! `aws-ecr-api` is `ecr.api`).
+
+use pld_cloud::EndpointKind;
+
+/// AWS services reachable through interface endpoints.
+const INTERFACE: &[&str] = &[
+    "ssm", "ssmmessages", "ec2messages", "sts", "ecr.api", "ecr.dkr", "logs", "kms",
+    "secretsmanager", "sqs", "sns", "monitoring", "elasticloadbalancing", "execute-api",
+];
+
+/// A built-in service: its AWS service name and endpoint kind.
+pub fn lookup(service: &str, region: &str) -> Option<(String, EndpointKind)> {
+    match service {
+        "s3" | "dynamodb" => Some((format!("com.amazonaws.{region}.{service}"), EndpointKind::Gateway)),
+        other => {
+            let name = other.strip_prefix("aws-")?;
+            INTERFACE
+                .iter()
+                .find(|s| s.replace('.', "-") == name)
+                .map(|s| (format!("com.amazonaws.{region}.{s}"), EndpointKind::Interface))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_map_to_aws_service_names() {
+        assert_eq!(
+            lookup("s3", "us-east-1"),
+            Some(("com.amazonaws.us-east-1.s3".into(), EndpointKind::Gateway))
+        );
+        assert_eq!(
+            lookup("aws-ecr-api", "eu-west-1"),
+            Some(("com.amazonaws.eu-west-1.ecr.api".into(), EndpointKind::Interface))
+        );
+        assert_eq!(lookup("billing", "us-east-1"), None);
+        assert_eq!(lookup("aws-nope", "us-east-1"), None);
+    }
+}

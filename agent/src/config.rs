@@ -1,0 +1,214 @@
+//! Agent configuration (`pld agent --config agent.toml`).
+//!
+//! ```toml
+//! account_id = "111111111111"
+//! region = "us-east-1"
+//! vpc_id = "vpc-0a1b2c3d"
+//! controllers = ["10.0.1.10:7400", "10.0.2.10:7400"]
+//! cloud = "aws"
+//!
+//! [dns]
+//! zone = "pld.internal"
+//!
+//! [[services]]
+//! name = "billing"
+//! load_balancer_arn = "arn:aws:elasticloadbalancing:...:loadbalancer/net/billing/..."
+//! ports = [443]
+//! acceptance = "auto"
+//! principals = ["arn:aws:iam::210987654321:root"]
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default host query API address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7500";
+/// Default DNS responder address.
+pub const DEFAULT_DNS_LISTEN: &str = "127.0.0.1:8600";
+
+/// Which cloud the agent talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudKind {
+    /// Real AWS (or an AWS API endpoint such as moto).
+    Aws,
+    /// The simulated region (inside `pld dev` and tests).
+    Sim,
+}
+
+/// The private DNS zone the agent publishes bindings in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Zone name, e.g. `pld.internal`; services appear as `NAME.pld.internal`.
+    pub zone: String,
+    /// Pin the Route 53 hosted zone id instead of finding or creating one by name.
+    #[serde(default)]
+    pub hosted_zone_id: Option<String>,
+}
+
+/// How a provided service accepts connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptanceConfig {
+    /// Accept connections from allowed principals, reject the rest.
+    #[default]
+    Auto,
+    /// Leave connections pending for `pld bindings accept|reject`.
+    Manual,
+}
+
+/// A service this VPC provides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidedService {
+    pub name: String,
+    pub load_balancer_arn: String,
+    pub ports: Vec<u32>,
+    #[serde(default)]
+    pub acceptance: AcceptanceConfig,
+    /// IAM principals allowed to connect, or `*`.
+    #[serde(default)]
+    pub principals: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7500))
+}
+
+fn default_dns_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8600))
+}
+
+fn default_lease() -> u32 {
+    15
+}
+
+fn default_resync() -> u64 {
+    30
+}
+
+fn default_cluster() -> String {
+    "pld".into()
+}
+
+/// An agent's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub account_id: String,
+    pub region: String,
+    pub vpc_id: String,
+    /// Controller addresses; any member will do.
+    pub controllers: Vec<String>,
+    pub cloud: CloudKind,
+    /// Names this pld installation in ownership tags, so two installations never touch each
+    /// other's resources.
+    #[serde(default = "default_cluster")]
+    pub cluster_id: String,
+    /// Subnets for interface endpoints; empty means every subnet of the VPC.
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    pub dns: DnsConfig,
+    #[serde(default)]
+    pub services: Vec<ProvidedService>,
+    /// Host query gRPC API.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// DNS responder (UDP and TCP).
+    #[serde(default = "default_dns_listen")]
+    pub dns_listen: SocketAddr,
+    #[serde(default = "default_lease")]
+    pub lease_ttl_seconds: u32,
+    /// Full reconcile interval even without catalog changes.
+    #[serde(default = "default_resync")]
+    pub resync_seconds: u64,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid agent config: {key}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+fn err(key: &str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl AgentConfig {
+    /// Parses TOML.
+    ///
+    /// # Errors
+    /// The TOML error, naming line and key.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| err("config file", e))
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use pld_core::validate;
+        validate::account_id("account_id", &self.account_id).map_err(|e| err("account_id", e.reason))?;
+        validate::region("region", &self.region).map_err(|e| err("region", e.reason))?;
+        validate::vpc_id("vpc_id", &self.vpc_id).map_err(|e| err("vpc_id", e.reason))?;
+        if self.controllers.is_empty() {
+            return Err(err("controllers", "at least one controller address is required"));
+        }
+        validate::dns_label("cluster_id", &self.cluster_id).map_err(|e| err("cluster_id", e.reason))?;
+        let zone = self.dns.zone.trim_end_matches('.');
+        if zone.is_empty() || zone.split('.').any(|l| validate::dns_label("dns.zone", l).is_err()) {
+            return Err(err("dns.zone", format!("{:?} is not a DNS name of a-z, 0-9 and '-' labels", self.dns.zone)));
+        }
+        if !(1..=3600).contains(&self.lease_ttl_seconds) {
+            return Err(err("lease_ttl_seconds", "must be 1-3600"));
+        }
+        if self.resync_seconds == 0 {
+            return Err(err("resync_seconds", "must be at least 1"));
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            let svc = self.service_spec(s);
+            validate::service(&svc).map_err(|e| err(&format!("services[{i}].{}", e.field.trim_start_matches("service.")), e.reason))?;
+        }
+        Ok(())
+    }
+
+    /// The catalog spec of a provided service.
+    pub fn service_spec(&self, s: &ProvidedService) -> pld_proto::v1::Service {
+        pld_proto::v1::Service {
+            name: s.name.clone(),
+            vpc_id: self.vpc_id.clone(),
+            load_balancer_arn: s.load_balancer_arn.clone(),
+            ports: s.ports.clone(),
+            acceptance: match s.acceptance {
+                AcceptanceConfig::Auto => pld_proto::v1::Acceptance::Auto,
+                AcceptanceConfig::Manual => pld_proto::v1::Acceptance::Manual,
+            } as i32,
+            allowed_principals: s.principals.clone(),
+            description: s.description.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The zone name with a trailing dot.
+    pub fn zone_fqdn(&self) -> String {
+        pld_cloud::fqdn(&self.dns.zone.to_ascii_lowercase())
+    }
+
+    /// The resync interval.
+    pub fn resync(&self) -> Duration {
+        Duration::from_secs(self.resync_seconds)
+    }
+}

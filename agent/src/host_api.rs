@@ -1,0 +1,123 @@
+//! `pld.v1.HostQuery` on the agent: hosts ask how to reach a service; the binding is created on
+//! first use and the call waits (bounded) until it is ready.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pld_client::Client;
+use pld_proto::v1::host_query_server::HostQuery;
+use pld_proto::v1::{object, Binding, Object, PutRequest, ResolveRequest, ResolveResponse};
+use tonic::{Code, Request, Response, Status};
+use tracing::{info, instrument};
+
+use crate::builtin;
+use crate::reconcile::phase;
+use crate::view::CatalogView;
+
+/// Longest wait a caller may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// Serves host queries for one VPC.
+pub struct HostQueryService {
+    vpc_id: String,
+    region: String,
+    client: Client,
+    view: Arc<CatalogView>,
+}
+
+impl HostQueryService {
+    /// A service for hosts in `vpc_id`.
+    pub fn new(vpc_id: String, region: String, client: Client, view: Arc<CatalogView>) -> Self {
+        HostQueryService {
+            vpc_id,
+            region,
+            client,
+            view,
+        }
+    }
+
+    fn answer(&self, service: &str) -> ResolveResponse {
+        let binding = self.view.binding(service, &self.vpc_id);
+        let status = binding.and_then(|b| b.status).unwrap_or_default();
+        let ports = match builtin::lookup(service, &self.region) {
+            Some(_) => vec![443],
+            None => self.view.service(service).map(|s| s.ports).unwrap_or_default(),
+        };
+        ResolveResponse {
+            service: service.to_string(),
+            dns_name: status.dns_name,
+            addresses: status.addresses,
+            ports,
+            phase: if status.phase.is_empty() { "pending".into() } else { status.phase },
+            message: status.message,
+            endpoint_id: status.endpoint_id,
+        }
+    }
+}
+
+fn settled(phase: &str) -> bool {
+    matches!(phase, phase::READY | phase::REJECTED | phase::FAILED)
+}
+
+#[tonic::async_trait]
+impl HostQuery for HostQueryService {
+    #[instrument(skip_all, fields(vpc = %self.vpc_id))]
+    async fn resolve(&self, req: Request<ResolveRequest>) -> Result<Response<ResolveResponse>, Status> {
+        let req = req.into_inner();
+        pld_core::validate::dns_label("service", &req.service)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let wait = Duration::from_secs(u64::from(req.wait_seconds));
+        if wait > MAX_WAIT {
+            return Err(Status::invalid_argument(format!(
+                "invalid wait_seconds: {} is more than {}",
+                req.wait_seconds,
+                MAX_WAIT.as_secs()
+            )));
+        }
+        let mut changes = self.view.subscribe();
+        if self.view.binding(&req.service, &self.vpc_id).is_none() {
+            if builtin::lookup(&req.service, &self.region).is_none() && self.view.service(&req.service).is_none() {
+                return Err(Status::not_found(format!(
+                    "service {:?} is not in the catalog (list them with `pld services list`)",
+                    req.service
+                )));
+            }
+            info!(service = %req.service, "binding created on demand");
+            let object = Object {
+                object: Some(object::Object::Binding(Binding {
+                    service: req.service.clone(),
+                    consumer_vpc_id: self.vpc_id.clone(),
+                    ..Default::default()
+                })),
+            };
+            let put = self
+                .client
+                .call(|mut s| {
+                    let req = PutRequest {
+                        object: Some(object.clone()),
+                        expected_mod_revision: Some(0),
+                    };
+                    async move { s.catalog().put(req).await }
+                })
+                .await;
+            match put {
+                // Another caller created it first: fine.
+                Err(e) if e.code() != Code::FailedPrecondition => {
+                    return Err(Status::unavailable(format!("cannot create the binding: {e}")))
+                }
+                _ => {}
+            }
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            changes.borrow_and_update();
+            let answer = self.answer(&req.service);
+            if settled(&answer.phase) || tokio::time::Instant::now() >= deadline {
+                return Ok(Response::new(answer));
+            }
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                return Ok(Response::new(self.answer(&req.service)));
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! pld's per-VPC agent.
+//!
+//! - [`config`]: the agent's TOML configuration.
+//! - [`view`]: the local copy of the catalog, kept current by a watch.
+//! - [`reconcile`]: makes AWS match the catalog (provider, consumer, DNS), idempotently.
+//! - [`host_api`]: `pld.v1.HostQuery` for hosts in the VPC.
+//! - [`dns`]: a DNS responder for ready bindings.
+//! - [`builtin`]: catalog entries for AWS services (S3, DynamoDB, interface services).
+//!
+//! [`Agent::start`] registers the agent (with a lease it keeps renewing) and the services its
+//! config provides, then runs everything until [`Agent::shutdown`].
+
+pub mod builtin;
+pub mod config;
+pub mod dns;
+pub mod host_api;
+pub mod reconcile;
+pub mod view;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pld_client::{Client, ClientError};
+use pld_cloud::{Cloud, CloudError};
+use pld_proto::v1::host_query_server::HostQueryServer;
+use pld_proto::v1::{object, Agent as AgentObject, GetRequest, KeepAliveRequest, Kind, Object, PutRequest};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+pub use config::AgentConfig;
+use reconcile::Reconciler;
+use view::CatalogView;
+
+/// Why an agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("controller: {0}")]
+    Controller(#[from] ClientError),
+    #[error("cloud: VPC {vpc} is not visible to account {account}: {source}")]
+    Vpc {
+        vpc: String,
+        account: String,
+        #[source]
+        source: CloudError,
+    },
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Listeners an agent serves on, bound by the caller (so tests can use port 0).
+pub struct Listeners {
+    pub host_api: TcpListener,
+    pub dns_udp: UdpSocket,
+    pub dns_tcp: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses in `cfg`.
+    ///
+    /// # Errors
+    /// When an address cannot be bound.
+    pub async fn bind(cfg: &AgentConfig) -> std::io::Result<Self> {
+        Ok(Listeners {
+            host_api: TcpListener::bind(cfg.listen).await?,
+            dns_udp: UdpSocket::bind(cfg.dns_listen).await?,
+            dns_tcp: TcpListener::bind(cfg.dns_listen).await?,
+        })
+    }
+}
+
+/// A running agent.
+pub struct Agent {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    host_api: SocketAddr,
+    dns: SocketAddr,
+    reconciler: Arc<Reconciler>,
+    view: Arc<CatalogView>,
+}
+
+impl Agent {
+    /// Registers and starts the agent.
+    ///
+    /// # Errors
+    /// [`AgentError`] naming the bad setting, the unreachable controller or the missing VPC.
+    pub async fn start(cfg: AgentConfig, cloud: Arc<dyn Cloud>, listeners: Listeners) -> Result<Agent, AgentError> {
+        cfg.validate()?;
+        let cfg = Arc::new(cfg);
+        let client = Client::new(&cfg.controllers)?;
+        cloud.describe_vpc(&cfg.vpc_id).await.map_err(|source| AgentError::Vpc {
+            vpc: cfg.vpc_id.clone(),
+            account: cfg.account_id.clone(),
+            source,
+        })?;
+        let host_api = listeners.host_api.local_addr()?;
+        let dns = listeners.dns_udp.local_addr()?;
+        register(&client, &cfg, host_api).await?;
+
+        let (stop, stop_rx) = watch::channel(false);
+        let view = CatalogView::new();
+        let reconciler = Arc::new(Reconciler::new(cfg.clone(), cloud, client.clone(), view.clone()));
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(view.clone().follow(client.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(reconciler.clone().run(stop_rx.clone())));
+        tasks.push(tokio::spawn(keep_alive(client.clone(), cfg.clone(), host_api, stop_rx.clone())));
+
+        let service = host_api::HostQueryService::new(cfg.vpc_id.clone(), cfg.region.clone(), client, view.clone());
+        let (health, health_service) = tonic_health_reporter().await;
+        let _ = health;
+        let mut stop_api = stop_rx.clone();
+        let incoming = tonic::transport::server::TcpIncoming::from(listeners.host_api).with_nodelay(Some(true));
+        tasks.push(tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(HostQueryServer::new(service))
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop_api.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "host query API stopped");
+            }
+        }));
+
+        let responder = dns::Responder::new(cfg.vpc_id.clone(), cfg.zone_fqdn(), view.clone());
+        let mut server = hickory_server::Server::new(responder);
+        server.register_socket(listeners.dns_udp);
+        server.register_listener(listeners.dns_tcp, Duration::from_secs(5), 4096);
+        let mut stop_dns = stop_rx;
+        tasks.push(tokio::spawn(async move {
+            let _ = stop_dns.wait_for(|s| *s).await;
+            let _ = server.shutdown_gracefully().await;
+        }));
+        info!(vpc = %cfg.vpc_id, %host_api, %dns, "agent running");
+        Ok(Agent {
+            stop,
+            tasks,
+            host_api,
+            dns,
+            reconciler,
+            view,
+        })
+    }
+
+    /// Where the host query API listens.
+    pub fn host_api_addr(&self) -> SocketAddr {
+        self.host_api
+    }
+
+    /// Where the DNS responder listens (UDP and TCP).
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.dns
+    }
+
+    /// The reconciler (tests run passes directly).
+    pub fn reconciler(&self) -> &Arc<Reconciler> {
+        &self.reconciler
+    }
+
+    /// The local catalog view.
+    pub fn view(&self) -> &Arc<CatalogView> {
+        &self.view
+    }
+
+    /// Stops every task. The lease is left to expire, so a restarted agent takes over.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(5), t).await.is_err() {
+                debug!("an agent task did not stop in 5s");
+            }
+        }
+    }
+
+    /// Stops at once, as a crash would (tests of restarts mid-creation).
+    pub fn abort(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn tonic_health_reporter() -> (tonic_health::server::HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter.set_serving::<HostQueryServer<host_api::HostQueryService>>().await;
+    (reporter, service)
+}
+
+fn agent_object(cfg: &AgentConfig, address: SocketAddr) -> Object {
+    Object {
+        object: Some(object::Object::Agent(AgentObject {
+            vpc_id: cfg.vpc_id.clone(),
+            account_id: cfg.account_id.clone(),
+            region: cfg.region.clone(),
+            address: address.to_string(),
+            lease_ttl_seconds: cfg.lease_ttl_seconds,
+            ..Default::default()
+        })),
+    }
+}
+
+/// Registers the agent and the services its config provides (only when they differ).
+async fn register(client: &Client, cfg: &AgentConfig, address: SocketAddr) -> Result<(), ClientError> {
+    let me = agent_object(cfg, address);
+    client
+        .call(|mut s| {
+            let req = PutRequest {
+                object: Some(me.clone()),
+                expected_mod_revision: None,
+            };
+            async move { s.catalog().put(req).await }
+        })
+        .await?;
+    for provided in &cfg.services {
+        let spec = cfg.service_spec(provided);
+        let current = client
+            .call(|mut s| {
+                let req = GetRequest {
+                    kind: Kind::Service as i32,
+                    key: spec.name.clone(),
+                    stale: false,
+                };
+                async move { s.catalog().get(req).await }
+            })
+            .await;
+        let same = match &current {
+            Ok(r) => matches!(&r.object, Some(Object { object: Some(object::Object::Service(s)) })
+                if s.vpc_id == spec.vpc_id && s.load_balancer_arn == spec.load_balancer_arn
+                    && s.ports == spec.ports && s.acceptance == spec.acceptance
+                    && s.allowed_principals == spec.allowed_principals && s.description == spec.description),
+            Err(e) if e.code() == tonic::Code::NotFound => false,
+            Err(_) => false,
+        };
+        if !same {
+            let object = Object {
+                object: Some(object::Object::Service(spec.clone())),
+            };
+            client
+                .call(|mut s| {
+                    let req = PutRequest {
+                        object: Some(object.clone()),
+                        expected_mod_revision: None,
+                    };
+                    async move { s.catalog().put(req).await }
+                })
+                .await?;
+            info!(service = %spec.name, "registered provided service");
+        }
+    }
+    Ok(())
+}
+
+/// Renews the lease every third of its TTL; re-registers when the controller forgot the agent.
+async fn keep_alive(client: Client, cfg: Arc<AgentConfig>, address: SocketAddr, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(u64::from(cfg.lease_ttl_seconds) * 1000 / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let vpc_id = cfg.vpc_id.clone();
+        let r = client
+            .call(|mut s| {
+                let req = KeepAliveRequest { vpc_id: vpc_id.clone() };
+                async move { s.catalog().keep_alive(req).await }
+            })
+            .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if e.code() == tonic::Code::NotFound => {
+                warn!("the controller does not know this agent; registering again");
+                if let Err(e) = register(&client, &cfg, address).await {
+                    warn!(error = %e, "registration failed");
+                }
+            }
+            Err(e) => debug!(error = %e, "lease renewal failed; retrying"),
+        }
+    }
+}

@@ -1,0 +1,760 @@
+//! Reconciliation: make AWS match the catalog for this VPC, idempotently.
+//!
+//! One pass at a time walks every object this agent is responsible for, so at most one
+//! reconcile per object is ever in flight. A pass observes AWS once per resource type (owned
+//! endpoint services, owned endpoints, the zone's records), then acts per object:
+//! - provider: an endpoint service per service this VPC offers, principals in step, pending
+//!   connections accepted or rejected by policy (or left for `pld bindings accept|reject`), the
+//!   service's status written back;
+//! - consumer: an endpoint per binding of this VPC, followed through acceptance, then
+//!   `SERVICE.ZONE` published in the private hosted zone, and the binding marked ready only once
+//!   Route 53 reports the change INSYNC;
+//! - cleanup: owned resources with no catalog object are deleted (NotFound counts as done);
+//!   resources without our ownership tag are never touched.
+//!
+//! Passes run on catalog changes, every resync interval, quickly while something is in
+//! transition, and with jittered exponential backoff after retryable errors. Creates carry
+//! deterministic client tokens, so a retry after a crash finds rather than duplicates.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pld_client::Client;
+use pld_cloud::{
+    fqdn, state_is, ChangeAction, ChangeStatus, Cloud, CloudError, CreateEndpoint,
+    CreateEndpointService, Endpoint, EndpointKind, EndpointService, RecordChange, RecordSet, Tags,
+    OWNER_TAG,
+};
+use pld_proto::v1::{
+    report_status_request, Acceptance, Approval, Binding, BindingStatus, Kind, ReportStatusRequest,
+    Service, ServiceStatus,
+};
+use tokio::sync::watch;
+use tracing::{debug, info, instrument, warn};
+
+use crate::builtin;
+use crate::config::AgentConfig;
+use crate::view::CatalogView;
+
+/// The tag naming the pld installation, on everything the agent creates.
+pub const CLUSTER_TAG: &str = "pld:cluster";
+/// TTL of published records.
+const RECORD_TTL: u32 = 30;
+/// How soon to look again while something is in transition.
+const BUSY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Phases a binding goes through.
+pub mod phase {
+    pub const WAITING: &str = "waiting";
+    pub const CREATING: &str = "creating";
+    pub const PENDING_ACCEPTANCE: &str = "pendingAcceptance";
+    pub const PENDING: &str = "pending";
+    pub const PUBLISHING: &str = "publishing";
+    pub const READY: &str = "ready";
+    pub const REJECTED: &str = "rejected";
+    pub const FAILED: &str = "failed";
+}
+
+/// What a pass found.
+#[derive(Debug, Default)]
+pub struct PassResult {
+    /// Something is in transition: look again soon.
+    pub busy: bool,
+    /// The first retryable error (the pass went on with other objects).
+    pub retry: Option<CloudError>,
+}
+
+impl PassResult {
+    fn merge(&mut self, other: PassResult) {
+        self.busy |= other.busy;
+        if let Some(e) = other.retry {
+            self.retry.get_or_insert(e);
+        }
+    }
+
+    fn absorb(&mut self, r: Result<bool, CloudError>) {
+        match r {
+            Ok(busy) => self.busy |= busy,
+            Err(e) if e.is_retryable() => {
+                self.retry.get_or_insert(e);
+            }
+            Err(e) => warn!(error = %e, "reconcile step failed"),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Memory {
+    /// Route 53 change in flight per binding key.
+    changes: HashMap<String, String>,
+    /// The zone, once found or created.
+    zone_id: Option<String>,
+}
+
+/// Reconciles one VPC.
+pub struct Reconciler {
+    cfg: Arc<AgentConfig>,
+    cloud: Arc<dyn Cloud>,
+    client: Client,
+    view: Arc<CatalogView>,
+    memory: Mutex<Memory>,
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+impl Reconciler {
+    /// A reconciler for the VPC in `cfg`.
+    pub fn new(cfg: Arc<AgentConfig>, cloud: Arc<dyn Cloud>, client: Client, view: Arc<CatalogView>) -> Self {
+        Reconciler {
+            cfg,
+            cloud,
+            client,
+            view,
+            memory: Mutex::new(Memory::default()),
+        }
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn owner(&self, kind: &str, key: &str) -> String {
+        format!("{}/{kind}/{key}", self.cfg.cluster_id)
+    }
+
+    fn tags(&self, owner: &str) -> Tags {
+        Tags::from([
+            (CLUSTER_TAG.to_string(), self.cfg.cluster_id.clone()),
+            (OWNER_TAG.to_string(), owner.to_string()),
+        ])
+    }
+
+    fn cluster_filter(&self) -> Tags {
+        Tags::from([(CLUSTER_TAG.to_string(), self.cfg.cluster_id.clone())])
+    }
+
+    /// A client token that is the same for the same owner and parameters.
+    fn token(owner: &str, params: &str) -> String {
+        format!("pld-{:016x}-{:016x}", fnv(owner), fnv(params))
+    }
+
+    /// Runs passes until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut changes = self.view.subscribe();
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            changes.borrow_and_update();
+            let result = self.pass().await;
+            let wait = match &result.retry {
+                Some(e) => {
+                    let jitter = rand::random::<f64>() * 0.5 + 0.75;
+                    let wait = backoff.mul_f64(jitter);
+                    debug!(error = %e, ?wait, "retryable cloud error; backing off");
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    wait
+                }
+                None => {
+                    backoff = Duration::from_millis(200);
+                    if result.busy {
+                        BUSY_INTERVAL
+                    } else {
+                        self.cfg.resync()
+                    }
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = changes.changed(), if result.retry.is_none() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// One pass over everything.
+    #[instrument(skip_all, fields(vpc = %self.cfg.vpc_id))]
+    pub async fn pass(&self) -> PassResult {
+        let mut result = PassResult::default();
+        match self.provider_pass().await {
+            Ok(r) => result.merge(r),
+            Err(e) => result.absorb(Err(e)),
+        }
+        match self.consumer_pass().await {
+            Ok(r) => result.merge(r),
+            Err(e) => result.absorb(Err(e)),
+        }
+        result
+    }
+
+    // ---------------------------------------------------------------- provider side
+
+    async fn provider_pass(&self) -> Result<PassResult, CloudError> {
+        let mut result = PassResult::default();
+        let owned = self.cloud.describe_endpoint_services(&self.cluster_filter()).await?;
+        let desired = self.view.services_of(&self.cfg.vpc_id);
+        let mut by_owner: BTreeMap<String, EndpointService> = owned
+            .into_iter()
+            .filter_map(|s| Some((s.tags.get(OWNER_TAG)?.clone(), s)))
+            .collect();
+        for service in desired {
+            let owner = self.owner("service", &service.name);
+            let existing = by_owner.remove(&owner);
+            let r = self.reconcile_service(&service, &owner, existing).await;
+            if let Err(e) = &r {
+                if !e.is_retryable() {
+                    self.report_service(&service, "failed", None, e.to_string()).await;
+                }
+            }
+            result.absorb(r);
+        }
+        for (owner, orphan) in by_owner {
+            result.absorb(self.delete_service(&owner, &orphan).await);
+        }
+        Ok(result)
+    }
+
+    async fn reconcile_service(
+        &self,
+        service: &Service,
+        owner: &str,
+        existing: Option<EndpointService>,
+    ) -> Result<bool, CloudError> {
+        let es = match existing {
+            Some(es) => es,
+            None => {
+                // Acceptance is always required at AWS: the agent decides, so `auto` can still
+                // reject principals the service does not allow.
+                let req = CreateEndpointService {
+                    load_balancer_arn: service.load_balancer_arn.clone(),
+                    acceptance_required: true,
+                    supported_regions: Vec::new(),
+                    private_dns_name: None,
+                    client_token: Self::token(owner, &service.load_balancer_arn),
+                    tags: self.tags(owner),
+                };
+                let es = self.cloud.create_endpoint_service(&req).await?;
+                info!(service = %service.name, id = %es.id, "created endpoint service");
+                es
+            }
+        };
+        if !es.acceptance_required {
+            self.cloud.set_acceptance_required(&es.id, true).await?;
+        }
+        let current = self.cloud.allowed_principals(&es.id).await?;
+        let add: Vec<String> = service
+            .allowed_principals
+            .iter()
+            .filter(|p| !current.contains(p))
+            .cloned()
+            .collect();
+        let remove: Vec<String> = current
+            .iter()
+            .filter(|p| !service.allowed_principals.contains(p))
+            .cloned()
+            .collect();
+        if !add.is_empty() || !remove.is_empty() {
+            self.cloud.modify_allowed_principals(&es.id, &add, &remove).await?;
+        }
+        let busy = self.decide_connections(service, &es).await?;
+        let state = es.state.to_ascii_lowercase();
+        self.report_service(service, &state, Some(&es), String::new()).await;
+        Ok(busy || !state_is(&es.state, "Available"))
+    }
+
+    /// Accepts or rejects pending connections; returns whether any is in transition.
+    async fn decide_connections(&self, service: &Service, es: &EndpointService) -> Result<bool, CloudError> {
+        let connections = self.cloud.describe_connections(&es.id).await?;
+        let bindings = self.view.bindings_to(&service.name);
+        let mut accept = Vec::new();
+        let mut reject = Vec::new();
+        let mut busy = false;
+        for c in &connections {
+            if state_is(&c.state, "pending") {
+                busy = true;
+            }
+            if !state_is(&c.state, "pendingAcceptance") {
+                continue;
+            }
+            let binding = bindings.iter().find(|b| {
+                b.status.as_ref().is_some_and(|s| s.endpoint_id == c.endpoint_id)
+            });
+            let allowed = service.allowed_principals.iter().any(|p| {
+                p == "*" || p.split(':').nth(4) == Some(c.owner.as_str())
+            }) || c.owner == self.cfg.account_id;
+            if service.acceptance == Acceptance::Manual as i32 {
+                match binding.map(|b| b.approval) {
+                    Some(a) if a == Approval::Accepted as i32 && allowed => accept.push(c.endpoint_id.clone()),
+                    Some(a) if a == Approval::Rejected as i32 => reject.push(c.endpoint_id.clone()),
+                    _ if !allowed => reject.push(c.endpoint_id.clone()),
+                    _ => {}
+                }
+            } else if allowed && binding.is_some() {
+                accept.push(c.endpoint_id.clone());
+            } else if !allowed {
+                reject.push(c.endpoint_id.clone());
+            } else {
+                // An allowed principal whose binding we have not seen yet: look again soon.
+                busy = true;
+            }
+        }
+        if !accept.is_empty() {
+            info!(service = %service.name, endpoints = ?accept, "accepting connections");
+            self.cloud.accept_connections(&es.id, &accept).await?;
+            busy = true;
+        }
+        if !reject.is_empty() {
+            info!(service = %service.name, endpoints = ?reject, "rejecting connections");
+            self.cloud.reject_connections(&es.id, &reject).await?;
+        }
+        Ok(busy)
+    }
+
+    async fn report_service(&self, service: &Service, state: &str, es: Option<&EndpointService>, message: String) {
+        let status = ServiceStatus {
+            state: state.to_string(),
+            endpoint_service_name: es.map(|e| e.name.clone()).unwrap_or_default(),
+            az_ids: es.map(|e| e.az_ids.clone()).unwrap_or_default(),
+            message,
+        };
+        if service.status.as_ref() == Some(&status) {
+            return;
+        }
+        self.report(Kind::Service, &service.name, report_status_request::Status::Service(status))
+            .await;
+    }
+
+    async fn delete_service(&self, owner: &str, es: &EndpointService) -> Result<bool, CloudError> {
+        let live: Vec<String> = self
+            .cloud
+            .describe_connections(&es.id)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                state_is(&c.state, "available")
+                    || state_is(&c.state, "pendingAcceptance")
+                    || state_is(&c.state, "pending")
+            })
+            .map(|c| c.endpoint_id)
+            .collect();
+        if !live.is_empty() {
+            self.cloud.reject_connections(&es.id, &live).await?;
+        }
+        match self.cloud.delete_endpoint_service(&es.id).await {
+            Ok(()) => {
+                info!(%owner, id = %es.id, "deleted endpoint service");
+                Ok(false)
+            }
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(CloudError::DependencyViolation(_)) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---------------------------------------------------------------- consumer side
+
+    async fn consumer_pass(&self) -> Result<PassResult, CloudError> {
+        let mut result = PassResult::default();
+        let owned = self
+            .cloud
+            .describe_endpoints(&self.cfg.vpc_id, &self.cluster_filter())
+            .await?;
+        let mut by_owner: BTreeMap<String, Endpoint> = owned
+            .into_iter()
+            .filter_map(|e| Some((e.tags.get(OWNER_TAG)?.clone(), e)))
+            .collect();
+        let bindings = self.view.bindings_of(&self.cfg.vpc_id);
+        let zone_id = self.memory().zone_id.clone();
+        let records = match &zone_id {
+            Some(z) => self.cloud.list_records(z).await?,
+            None => Vec::new(),
+        };
+        let mut dns = DnsBatch::default();
+        for b in &bindings {
+            let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
+            let owner = self.owner("binding", &key);
+            let endpoint = by_owner.remove(&owner);
+            let r = self.reconcile_binding(b, &key, &owner, endpoint, &records, &mut dns).await;
+            if let Err(e) = &r {
+                if !e.is_retryable() {
+                    self.report_binding(b, phase::FAILED, None, String::new(), e.to_string()).await;
+                }
+            }
+            result.absorb(r);
+        }
+        // Endpoints whose binding is gone: unpublish, then delete.
+        for (owner, endpoint) in by_owner {
+            let service = owner.rsplit('/').nth(1).unwrap_or_default().to_string();
+            dns.remove(&self.record_name(&service), &records, &owner);
+            result.absorb(self.delete_endpoint(&endpoint).await);
+        }
+        result.absorb(self.submit_dns(dns, zone_id.as_deref()).await);
+        if bindings.is_empty() {
+            result.absorb(self.maybe_delete_zone(&records).await);
+        }
+        Ok(result)
+    }
+
+    fn record_name(&self, service: &str) -> String {
+        fqdn(&format!("{service}.{}", self.cfg.zone_fqdn()))
+    }
+
+    /// Where a binding points: (AWS service name, endpoint kind, ports), or why not yet.
+    fn target(&self, b: &Binding) -> Result<(String, Option<EndpointKind>, Vec<u32>), (bool, String)> {
+        if let Some((name, kind)) = builtin::lookup(&b.service, &self.cfg.region) {
+            return Ok((name, Some(kind), vec![443]));
+        }
+        let Some(s) = self.view.service(&b.service) else {
+            return Err((false, format!("service {} is not in the catalog", b.service)));
+        };
+        match s.status.as_ref().map(|st| st.endpoint_service_name.clone()) {
+            Some(name) if !name.is_empty() => Ok((name, None, s.ports.clone())),
+            _ => Err((true, format!("waiting for the provider of {} to create its endpoint service", b.service))),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn reconcile_binding(
+        &self,
+        b: &Binding,
+        key: &str,
+        owner: &str,
+        endpoint: Option<Endpoint>,
+        records: &[RecordSet],
+        dns: &mut DnsBatch,
+    ) -> Result<bool, CloudError> {
+        let (service_name, known_kind, _ports) = match self.target(b) {
+            Ok(t) => t,
+            Err((waiting, message)) => {
+                if let Some(ep) = endpoint {
+                    // The service is gone: take the endpoint and its name down.
+                    dns.remove(&self.record_name(&b.service), records, owner);
+                    self.delete_endpoint(&ep).await?;
+                }
+                let p = if waiting { phase::WAITING } else { phase::FAILED };
+                self.report_binding(b, p, None, String::new(), message).await;
+                return Ok(waiting);
+            }
+        };
+        let ep = match endpoint {
+            Some(ep) => ep,
+            None => {
+                let ep = self.create_endpoint(owner, &service_name, known_kind).await;
+                match ep {
+                    Ok(ep) => {
+                        info!(service = %b.service, id = %ep.id, "created endpoint");
+                        ep
+                    }
+                    Err(Placement(message)) => {
+                        self.report_binding(b, phase::FAILED, None, String::new(), message).await;
+                        return Ok(false);
+                    }
+                }
+            }
+        };
+        let state = ep.state.clone();
+        if state_is(&state, "pendingAcceptance") {
+            self.report_binding(b, phase::PENDING_ACCEPTANCE, Some(&ep), String::new(), "waiting for the provider to accept the connection".into()).await;
+            return Ok(true);
+        }
+        if state_is(&state, "pending") || state_is(&state, "pendingacceptance") {
+            self.report_binding(b, phase::PENDING, Some(&ep), String::new(), String::new()).await;
+            return Ok(true);
+        }
+        if state_is(&state, "rejected") {
+            self.report_binding(b, phase::REJECTED, Some(&ep), String::new(), "the provider rejected the connection".into()).await;
+            return Ok(false);
+        }
+        if !state_is(&state, "available") {
+            self.report_binding(b, phase::FAILED, Some(&ep), String::new(), format!("endpoint is {state}")).await;
+            return Ok(false);
+        }
+        if ep.kind == EndpointKind::Gateway {
+            self.report_binding(b, phase::READY, Some(&ep), String::new(), String::new()).await;
+            return Ok(false);
+        }
+        // Publish only now that the endpoint is available.
+        let name = self.record_name(&b.service);
+        let in_flight = self.memory().changes.get(key).cloned();
+        if let Some(change) = in_flight {
+            match self.cloud.get_change(&change).await? {
+                ChangeStatus::InSync => {
+                    self.memory().changes.remove(key);
+                }
+                ChangeStatus::Pending => {
+                    self.report_binding(b, phase::PUBLISHING, Some(&ep), name, String::new()).await;
+                    return Ok(true);
+                }
+            }
+        }
+        if self.memory().zone_id.is_none() {
+            self.ensure_zone().await?;
+            // The records of a new zone are listed on the next pass.
+            return Ok(true);
+        }
+        match dns.upsert(&name, &ep.addresses, records, owner) {
+            Err(conflict) => {
+                self.report_binding(b, phase::FAILED, Some(&ep), String::new(), conflict).await;
+                Ok(false)
+            }
+            Ok(true) => {
+                dns.keys.push(key.to_string());
+                self.report_binding(b, phase::PUBLISHING, Some(&ep), name, String::new()).await;
+                Ok(true)
+            }
+            Ok(false) => {
+                self.report_binding(b, phase::READY, Some(&ep), name, String::new()).await;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn create_endpoint(
+        &self,
+        owner: &str,
+        service_name: &str,
+        known_kind: Option<EndpointKind>,
+    ) -> Result<Endpoint, Placement> {
+        let kind = match known_kind {
+            Some(k) => k,
+            None => match self.cloud.describe_service(service_name).await {
+                Ok(d) => d.kind,
+                Err(e) if e.is_retryable() => return Err(Placement(e.to_string())),
+                Err(e) => return Err(Placement(format!("this VPC's account cannot use {service_name}: {e}"))),
+            },
+        };
+        let mut req = CreateEndpoint {
+            kind,
+            vpc_id: self.cfg.vpc_id.clone(),
+            service_name: service_name.to_string(),
+            subnet_ids: Vec::new(),
+            security_group_ids: self.cfg.security_group_ids.clone(),
+            route_table_ids: Vec::new(),
+            client_token: String::new(),
+            tags: self.tags(owner),
+        };
+        if kind == EndpointKind::Gateway {
+            let tables = self.cloud.describe_route_tables(&self.cfg.vpc_id).await.map_err(|e| Placement(e.to_string()))?;
+            req.route_table_ids = tables.into_iter().map(|t| t.id).collect();
+        } else {
+            let detail = self.cloud.describe_service(service_name).await.map_err(|e| Placement(format!("this VPC's account cannot use {service_name}: {e}")))?;
+            let subnets = self.cloud.describe_subnets(&self.cfg.vpc_id).await.map_err(|e| Placement(e.to_string()))?;
+            let mut chosen: BTreeMap<String, String> = BTreeMap::new();
+            for s in subnets.iter().filter(|s| self.cfg.subnet_ids.is_empty() || self.cfg.subnet_ids.contains(&s.id)) {
+                if detail.az_ids.contains(&s.az_id) {
+                    chosen.entry(s.az_id.clone()).or_insert_with(|| s.id.clone());
+                }
+            }
+            if chosen.is_empty() {
+                let ours: Vec<String> = subnets.iter().map(|s| format!("{} ({})", s.id, s.az_id)).collect();
+                return Err(Placement(format!(
+                    "the service supports AZs {} but this VPC's subnets are in {}; add a subnet in a supported AZ",
+                    detail.az_ids.join(", "),
+                    ours.join(", ")
+                )));
+            }
+            req.subnet_ids = chosen.into_values().collect();
+        }
+        req.client_token = Self::token(owner, &format!("{service_name}|{:?}|{:?}", req.subnet_ids, req.route_table_ids));
+        self.cloud.create_endpoint(&req).await.map_err(|e| Placement(e.to_string()))
+    }
+
+    async fn delete_endpoint(&self, ep: &Endpoint) -> Result<bool, CloudError> {
+        match self.cloud.delete_endpoint(&ep.id).await {
+            Ok(()) => {
+                info!(id = %ep.id, "deleted endpoint");
+                Ok(false)
+            }
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Finds or creates the private hosted zone and associates this VPC with it.
+    async fn ensure_zone(&self) -> Result<(), CloudError> {
+        let zone_name = self.cfg.zone_fqdn();
+        let id = if let Some(id) = &self.cfg.dns.hosted_zone_id {
+            let zone = self.cloud.get_hosted_zone(id).await?;
+            if zone.name != zone_name {
+                return Err(CloudError::InvalidParameter(format!(
+                    "pinned hosted zone {id} is {}, not {zone_name}",
+                    zone.name
+                )));
+            }
+            if !zone.vpc_ids.contains(&self.cfg.vpc_id) {
+                self.cloud.associate_vpc(id, &self.cfg.vpc_id).await?;
+            }
+            id.clone()
+        } else {
+            let existing = self.cloud.hosted_zones_of_vpc(&self.cfg.vpc_id).await?;
+            match existing.into_iter().find(|z| z.name == zone_name) {
+                Some(z) => z.id,
+                None => {
+                    let reference = format!("pld-{}-{}-{}", self.cfg.cluster_id, self.cfg.vpc_id, zone_name);
+                    match self
+                        .cloud
+                        .create_hosted_zone(&zone_name, &self.cfg.vpc_id, &reference, &self.zone_comment())
+                        .await
+                    {
+                        Ok(z) => {
+                            info!(zone = %z.name, id = %z.id, "created private hosted zone");
+                            z.id
+                        }
+                        Err(CloudError::AlreadyExists { id, .. }) => id,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        };
+        self.memory().zone_id = Some(id);
+        Ok(())
+    }
+
+    fn zone_comment(&self) -> String {
+        format!("managed by pld cluster {} for {}", self.cfg.cluster_id, self.cfg.vpc_id)
+    }
+
+    /// Deletes the zone when this agent created it and nothing of ours is left in it.
+    async fn maybe_delete_zone(&self, records: &[RecordSet]) -> Result<bool, CloudError> {
+        let Some(zone_id) = self.memory().zone_id.clone() else {
+            return Ok(false);
+        };
+        if self.cfg.dns.hosted_zone_id.is_some() || records.iter().any(|r| r.kind != "SOA" && r.kind != "NS") {
+            return Ok(false);
+        }
+        let zone = self.cloud.get_hosted_zone(&zone_id).await?;
+        if zone.comment != self.zone_comment() {
+            return Ok(false);
+        }
+        match self.cloud.delete_hosted_zone(&zone_id).await {
+            Ok(()) | Err(CloudError::NotFound { .. }) => {
+                info!(zone = %zone.name, "deleted private hosted zone");
+                self.memory().zone_id = None;
+                Ok(false)
+            }
+            Err(CloudError::DependencyViolation(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn submit_dns(&self, dns: DnsBatch, zone_id: Option<&str>) -> Result<bool, CloudError> {
+        let Some(zone_id) = zone_id else {
+            return Ok(false);
+        };
+        if dns.changes.is_empty() {
+            return Ok(false);
+        }
+        let change = self.cloud.change_records(zone_id, &dns.changes).await?;
+        let mut memory = self.memory();
+        for key in dns.keys {
+            memory.changes.insert(key, change.clone());
+        }
+        Ok(true)
+    }
+
+    async fn report_binding(&self, b: &Binding, phase: &str, ep: Option<&Endpoint>, dns_name: String, message: String) {
+        let status = BindingStatus {
+            phase: phase.to_string(),
+            endpoint_id: ep.map(|e| e.id.clone()).unwrap_or_default(),
+            dns_name: dns_name.trim_end_matches('.').to_string(),
+            addresses: ep.map(|e| e.addresses.clone()).unwrap_or_default(),
+            message,
+        };
+        if b.status.as_ref() == Some(&status) {
+            return;
+        }
+        let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
+        self.report(Kind::Binding, &key, report_status_request::Status::Binding(status)).await;
+    }
+
+    async fn report(&self, kind: Kind, key: &str, status: report_status_request::Status) {
+        let r = self
+            .client
+            .call(|mut s| {
+                let req = ReportStatusRequest {
+                    kind: kind as i32,
+                    key: key.to_string(),
+                    status: Some(status.clone()),
+                };
+                async move { s.catalog().report_status(req).await }
+            })
+            .await;
+        if let Err(e) = r {
+            debug!(%key, error = %e, "status not reported");
+        }
+    }
+}
+
+/// Why an endpoint could not be placed, in words for the binding's status.
+struct Placement(String);
+
+/// Record changes of one pass, sent as one Route 53 batch (a zone takes one change at a time).
+#[derive(Default)]
+struct DnsBatch {
+    changes: Vec<RecordChange>,
+    keys: Vec<String>,
+}
+
+impl DnsBatch {
+    fn owner_value(owner: &str) -> String {
+        format!("\"pld-owner={owner}\"")
+    }
+
+    /// Queues A and ownership TXT records for `name`; Ok(false) when they are already right,
+    /// Err when the name holds records pld does not own.
+    fn upsert(&mut self, name: &str, addresses: &[String], records: &[RecordSet], owner: &str) -> Result<bool, String> {
+        let txt = records.iter().find(|r| r.name == name && r.kind == "TXT");
+        let a = records.iter().find(|r| r.name == name && r.kind == "A");
+        let ours = txt.is_some_and(|t| t.values.contains(&Self::owner_value(owner)));
+        if !ours && (a.is_some() || txt.is_some() || records.iter().any(|r| r.name == name && r.kind == "CNAME")) {
+            return Err(format!("{name} already has records that pld does not own; remove them or pick another zone"));
+        }
+        let mut wanted: Vec<String> = addresses.to_vec();
+        wanted.sort();
+        if ours && a.is_some_and(|a| {
+            let mut have = a.values.clone();
+            have.sort();
+            have == wanted
+        }) {
+            return Ok(false);
+        }
+        self.changes.push(RecordChange {
+            action: ChangeAction::Upsert,
+            record: RecordSet {
+                name: name.to_string(),
+                kind: "A".into(),
+                ttl: RECORD_TTL,
+                values: wanted,
+            },
+        });
+        self.changes.push(RecordChange {
+            action: ChangeAction::Upsert,
+            record: RecordSet {
+                name: name.to_string(),
+                kind: "TXT".into(),
+                ttl: RECORD_TTL,
+                values: vec![Self::owner_value(owner)],
+            },
+        });
+        Ok(true)
+    }
+
+    /// Queues deletion of `name`'s records when pld owns them.
+    fn remove(&mut self, name: &str, records: &[RecordSet], owner: &str) {
+        let ours = records
+            .iter()
+            .any(|r| r.name == name && r.kind == "TXT" && r.values.contains(&Self::owner_value(owner)));
+        if !ours {
+            return;
+        }
+        for r in records.iter().filter(|r| r.name == name && (r.kind == "A" || r.kind == "TXT")) {
+            self.changes.push(RecordChange {
+                action: ChangeAction::Delete,
+                record: r.clone(),
+            });
+        }
+    }
+}

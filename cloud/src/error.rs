@@ -1,0 +1,60 @@
+//! Errors any cloud implementation can return, split into what the cloud said and what went
+//! wrong on our side, each saying whether a retry can help.
+
+/// A cloud call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    /// The resource does not exist (or is not visible to this account).
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// A resource with this identity exists already.
+    #[error("{what} {id} already exists")]
+    AlreadyExists { what: &'static str, id: String },
+    /// A parameter was refused; the message says which and why.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// The API's rate limit was hit (EC2 `RequestLimitExceeded`, Route 53 `Throttling`).
+    #[error("throttled on {0}")]
+    Throttled(String),
+    /// Other resources still depend on this one.
+    #[error("dependency violation: {0}")]
+    DependencyViolation(String),
+    /// The credentials may not do this.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A client token was reused with different parameters.
+    #[error("client token {0} was used with other parameters")]
+    IdempotentParameterMismatch(String),
+    /// Route 53 is still applying an earlier change to the zone.
+    #[error("a previous change to zone {0} is not complete")]
+    PriorRequestNotComplete(String),
+    /// A server-side failure that may pass (5xx, timeouts).
+    #[error("transient cloud error: {0}")]
+    Transient(String),
+    /// The endpoint does not implement this operation (e.g. an emulator).
+    #[error("operation {0} is not supported by this cloud endpoint")]
+    Unsupported(String),
+    /// Our side failed: bad configuration, credentials, an unparseable response.
+    #[error("cloud client error: {0}")]
+    Client(String),
+}
+
+impl CloudError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            CloudError::Throttled(_)
+                | CloudError::Transient(_)
+                | CloudError::PriorRequestNotComplete(_)
+        )
+    }
+
+    /// Whether this is a not-found, which cleanup treats as done.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CloudError::NotFound { .. })
+    }
+}
+
+/// Result of cloud calls.
+pub type CloudResult<T> = Result<T, CloudError>;

@@ -1,0 +1,94 @@
+//! The cloud pld's agent reconciles against.
+//!
+//! - [`Cloud`]: the operations the agent needs, in AWS's terms, for one account and region.
+//! - [`CloudError`]: typed errors with [`CloudError::is_retryable`].
+//! - [`sim`]: a simulated AWS region with AWS's behaviour (states, acceptance, principals, AZ
+//!   placement, client tokens, Route 53 propagation, rate limits, injected faults).
+//! - [`limiter`]: client-side token buckets per account and API class, at AWS's published rates,
+//!   and a wrapper that applies them and counts calls.
+
+pub mod error;
+pub mod limiter;
+pub mod sim;
+pub mod types;
+
+pub use error::{CloudError, CloudResult};
+pub use types::*;
+
+/// One account's view of one region.
+#[async_trait::async_trait]
+pub trait Cloud: Send + Sync {
+    /// The account calls act as.
+    fn account(&self) -> &str;
+    /// The region calls go to.
+    fn region(&self) -> &str;
+
+    /// DescribeVpcs for one VPC.
+    async fn describe_vpc(&self, vpc_id: &str) -> CloudResult<Vpc>;
+    /// DescribeSubnets of a VPC.
+    async fn describe_subnets(&self, vpc_id: &str) -> CloudResult<Vec<Subnet>>;
+    /// DescribeRouteTables of a VPC.
+    async fn describe_route_tables(&self, vpc_id: &str) -> CloudResult<Vec<RouteTable>>;
+    /// DescribeLoadBalancers for one ARN.
+    async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer>;
+
+    /// CreateVpcEndpointServiceConfiguration (idempotent on `client_token`).
+    async fn create_endpoint_service(
+        &self,
+        req: &CreateEndpointService,
+    ) -> CloudResult<EndpointService>;
+    /// DescribeVpcEndpointServiceConfigurations of this account carrying every tag in `tags`.
+    async fn describe_endpoint_services(&self, tags: &Tags) -> CloudResult<Vec<EndpointService>>;
+    /// ModifyVpcEndpointServiceConfiguration: acceptance.
+    async fn set_acceptance_required(&self, service_id: &str, required: bool) -> CloudResult<()>;
+    /// DescribeVpcEndpointServicePermissions.
+    async fn allowed_principals(&self, service_id: &str) -> CloudResult<Vec<String>>;
+    /// ModifyVpcEndpointServicePermissions.
+    async fn modify_allowed_principals(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()>;
+    /// DeleteVpcEndpointServiceConfigurations for one service.
+    async fn delete_endpoint_service(&self, service_id: &str) -> CloudResult<()>;
+    /// DescribeVpcEndpointConnections of one service.
+    async fn describe_connections(&self, service_id: &str) -> CloudResult<Vec<Connection>>;
+    /// AcceptVpcEndpointConnections.
+    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()>;
+    /// RejectVpcEndpointConnections.
+    async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()>;
+
+    /// DescribeVpcEndpointServices for one name, as this account sees it (NotFound when the
+    /// service does not allow this account).
+    async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail>;
+    /// CreateVpcEndpoint (idempotent on `client_token`).
+    async fn create_endpoint(&self, req: &CreateEndpoint) -> CloudResult<Endpoint>;
+    /// DescribeVpcEndpoints of a VPC carrying every tag in `tags`.
+    async fn describe_endpoints(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<Endpoint>>;
+    /// DeleteVpcEndpoints for one endpoint.
+    async fn delete_endpoint(&self, endpoint_id: &str) -> CloudResult<()>;
+
+    /// ListHostedZonesByVPC (private zones associated with the VPC).
+    async fn hosted_zones_of_vpc(&self, vpc_id: &str) -> CloudResult<Vec<HostedZone>>;
+    /// GetHostedZone.
+    async fn get_hosted_zone(&self, zone_id: &str) -> CloudResult<HostedZone>;
+    /// CreateHostedZone, private, associated with `vpc_id` (idempotent on `caller_reference`).
+    async fn create_hosted_zone(
+        &self,
+        name: &str,
+        vpc_id: &str,
+        caller_reference: &str,
+        comment: &str,
+    ) -> CloudResult<HostedZone>;
+    /// AssociateVPCWithHostedZone.
+    async fn associate_vpc(&self, zone_id: &str, vpc_id: &str) -> CloudResult<()>;
+    /// DeleteHostedZone (only when it holds no records but SOA and NS).
+    async fn delete_hosted_zone(&self, zone_id: &str) -> CloudResult<()>;
+    /// ChangeResourceRecordSets; returns the change id.
+    async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<String>;
+    /// GetChange.
+    async fn get_change(&self, change_id: &str) -> CloudResult<ChangeStatus>;
+    /// ListResourceRecordSets.
+    async fn list_records(&self, zone_id: &str) -> CloudResult<Vec<RecordSet>>;
+}

@@ -1,0 +1,331 @@
+//! Client-side rate limiting at AWS's published rates, and call counting.
+//!
+//! EC2 throttles per account and region with a token bucket per API class; Route 53 per account.
+//! Waiting for a token here costs less than being throttled (and backing off) there. The buckets
+//! are shared by every caller that uses the same [`Limiter`], so give one limiter per account.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::types::*;
+use crate::{Cloud, CloudResult};
+
+/// API classes with their own bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ApiClass {
+    /// CreateVpcEndpoint, ModifyVpcEndpoint, DeleteVpcEndpoints: 4 burst, 0.3/s.
+    EndpointMutation,
+    /// Endpoint service create/modify/delete, accept/reject connections: 10 burst, 1/s.
+    ServiceMutation,
+    /// Other mutating EC2 calls: 50 burst, 5/s.
+    OtherMutation,
+    /// Describe*: 100 burst, 20/s.
+    Describe,
+    /// Every Route 53 call: 50 burst, 10/s.
+    Route53,
+}
+
+impl ApiClass {
+    /// (burst, refill per second) as AWS publishes them.
+    pub fn aws_rate(self) -> (f64, f64) {
+        match self {
+            ApiClass::EndpointMutation => (4.0, 0.3),
+            ApiClass::ServiceMutation => (10.0, 1.0),
+            ApiClass::OtherMutation => (50.0, 5.0),
+            ApiClass::Describe => (100.0, 20.0),
+            ApiClass::Route53 => (50.0, 10.0),
+        }
+    }
+
+    /// The class of an action name.
+    pub fn of(action: &str) -> ApiClass {
+        match action {
+            "CreateVpcEndpoint" | "ModifyVpcEndpoint" | "DeleteVpcEndpoints" => {
+                ApiClass::EndpointMutation
+            }
+            "CreateVpcEndpointServiceConfiguration"
+            | "ModifyVpcEndpointServiceConfiguration"
+            | "DeleteVpcEndpointServiceConfigurations"
+            | "AcceptVpcEndpointConnections"
+            | "RejectVpcEndpointConnections" => ApiClass::ServiceMutation,
+            a if a.starts_with("Describe") => ApiClass::Describe,
+            a if ROUTE53_ACTIONS.contains(&a) => ApiClass::Route53,
+            _ => ApiClass::OtherMutation,
+        }
+    }
+}
+
+const ROUTE53_ACTIONS: &[&str] = &[
+    "ListHostedZonesByVPC",
+    "GetHostedZone",
+    "CreateHostedZone",
+    "AssociateVPCWithHostedZone",
+    "DeleteHostedZone",
+    "ChangeResourceRecordSets",
+    "GetChange",
+    "ListResourceRecordSets",
+];
+
+/// One token bucket.
+#[derive(Debug)]
+pub struct Bucket {
+    capacity: f64,
+    refill: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn new(capacity: f64, refill_per_second: f64) -> Self {
+        Bucket {
+            capacity,
+            refill: refill_per_second,
+            tokens: capacity,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.refill).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.refill))
+        }
+    }
+}
+
+/// Calls and outcomes per action, and time spent waiting for tokens.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CallStats {
+    /// action → (succeeded, failed)
+    pub calls: BTreeMap<&'static str, (u64, u64)>,
+    /// Throttling errors seen from the cloud.
+    pub throttled: u64,
+    /// Total time callers waited for a token.
+    pub waited: Duration,
+}
+
+impl CallStats {
+    /// Calls of mutating actions (anything but Describe*/Get*/List*).
+    pub fn mutating_calls(&self) -> u64 {
+        self.calls
+            .iter()
+            .filter(|(a, _)| !(a.starts_with("Describe") || a.starts_with("Get") || a.starts_with("List")))
+            .map(|(_, (ok, err))| ok + err)
+            .sum()
+    }
+
+    /// Every call.
+    pub fn total_calls(&self) -> u64 {
+        self.calls.values().map(|(ok, err)| ok + err).sum()
+    }
+}
+
+/// Buckets per API class for one account, and its call statistics.
+pub struct Limiter {
+    buckets: Mutex<BTreeMap<ApiClass, Bucket>>,
+    /// Multiplies AWS's rates (1.0 = AWS's; larger = faster). `None` turns limiting off.
+    scale: Option<f64>,
+    stats: Mutex<CallStats>,
+}
+
+impl Limiter {
+    /// A limiter at AWS's rates times `scale`, or none at all.
+    pub fn new(scale: Option<f64>) -> Arc<Self> {
+        Arc::new(Limiter {
+            buckets: Mutex::new(BTreeMap::new()),
+            scale,
+            stats: Mutex::new(CallStats::default()),
+        })
+    }
+
+    /// Waits for a token of `class`.
+    pub async fn acquire(&self, class: ApiClass) {
+        let Some(scale) = self.scale else {
+            return;
+        };
+        let started = Instant::now();
+        loop {
+            let wait = {
+                let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+                let bucket = buckets.entry(class).or_insert_with(|| {
+                    let (cap, refill) = class.aws_rate();
+                    Bucket::new(cap, refill * scale)
+                });
+                bucket.take(Instant::now())
+            };
+            match wait {
+                Ok(()) => break,
+                Err(d) => tokio::time::sleep(d).await,
+            }
+        }
+        let waited = started.elapsed();
+        if waited > Duration::ZERO {
+            self.stats.lock().unwrap_or_else(|p| p.into_inner()).waited += waited;
+        }
+    }
+
+    fn record<T>(&self, action: &'static str, result: &CloudResult<T>) {
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = stats.calls.entry(action).or_default();
+        match result {
+            Ok(_) => entry.0 += 1,
+            Err(e) => {
+                entry.1 += 1;
+                if matches!(e, crate::CloudError::Throttled(_)) {
+                    stats.throttled += 1;
+                }
+            }
+        }
+    }
+
+    /// A copy of the statistics so far.
+    pub fn stats(&self) -> CallStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A [`Cloud`] whose calls wait for the limiter's tokens and are counted.
+pub struct Limited<C> {
+    inner: C,
+    limiter: Arc<Limiter>,
+}
+
+impl<C: Cloud> Limited<C> {
+    /// Wraps `inner`.
+    pub fn new(inner: C, limiter: Arc<Limiter>) -> Self {
+        Limited { inner, limiter }
+    }
+
+    /// The limiter (for its statistics).
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+}
+
+macro_rules! limited {
+    ($self:ident, $action:literal, $call:expr) => {{
+        $self.limiter.acquire(ApiClass::of($action)).await;
+        let result = $call.await;
+        $self.limiter.record($action, &result);
+        result
+    }};
+}
+
+#[async_trait::async_trait]
+impl<C: Cloud> Cloud for Limited<C> {
+    fn account(&self) -> &str {
+        self.inner.account()
+    }
+    fn region(&self) -> &str {
+        self.inner.region()
+    }
+    async fn describe_vpc(&self, vpc_id: &str) -> CloudResult<Vpc> {
+        limited!(self, "DescribeVpcs", self.inner.describe_vpc(vpc_id))
+    }
+    async fn describe_subnets(&self, vpc_id: &str) -> CloudResult<Vec<Subnet>> {
+        limited!(self, "DescribeSubnets", self.inner.describe_subnets(vpc_id))
+    }
+    async fn describe_route_tables(&self, vpc_id: &str) -> CloudResult<Vec<RouteTable>> {
+        limited!(self, "DescribeRouteTables", self.inner.describe_route_tables(vpc_id))
+    }
+    async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer> {
+        limited!(self, "DescribeLoadBalancers", self.inner.describe_load_balancer(arn))
+    }
+    async fn create_endpoint_service(&self, req: &CreateEndpointService) -> CloudResult<EndpointService> {
+        limited!(self, "CreateVpcEndpointServiceConfiguration", self.inner.create_endpoint_service(req))
+    }
+    async fn describe_endpoint_services(&self, tags: &Tags) -> CloudResult<Vec<EndpointService>> {
+        limited!(self, "DescribeVpcEndpointServiceConfigurations", self.inner.describe_endpoint_services(tags))
+    }
+    async fn set_acceptance_required(&self, service_id: &str, required: bool) -> CloudResult<()> {
+        limited!(self, "ModifyVpcEndpointServiceConfiguration", self.inner.set_acceptance_required(service_id, required))
+    }
+    async fn allowed_principals(&self, service_id: &str) -> CloudResult<Vec<String>> {
+        limited!(self, "DescribeVpcEndpointServicePermissions", self.inner.allowed_principals(service_id))
+    }
+    async fn modify_allowed_principals(&self, service_id: &str, add: &[String], remove: &[String]) -> CloudResult<()> {
+        limited!(self, "ModifyVpcEndpointServicePermissions", self.inner.modify_allowed_principals(service_id, add, remove))
+    }
+    async fn delete_endpoint_service(&self, service_id: &str) -> CloudResult<()> {
+        limited!(self, "DeleteVpcEndpointServiceConfigurations", self.inner.delete_endpoint_service(service_id))
+    }
+    async fn describe_connections(&self, service_id: &str) -> CloudResult<Vec<Connection>> {
+        limited!(self, "DescribeVpcEndpointConnections", self.inner.describe_connections(service_id))
+    }
+    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()> {
+        limited!(self, "AcceptVpcEndpointConnections", self.inner.accept_connections(service_id, endpoint_ids))
+    }
+    async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()> {
+        limited!(self, "RejectVpcEndpointConnections", self.inner.reject_connections(service_id, endpoint_ids))
+    }
+    async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail> {
+        limited!(self, "DescribeVpcEndpointServices", self.inner.describe_service(service_name))
+    }
+    async fn create_endpoint(&self, req: &CreateEndpoint) -> CloudResult<Endpoint> {
+        limited!(self, "CreateVpcEndpoint", self.inner.create_endpoint(req))
+    }
+    async fn describe_endpoints(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<Endpoint>> {
+        limited!(self, "DescribeVpcEndpoints", self.inner.describe_endpoints(vpc_id, tags))
+    }
+    async fn delete_endpoint(&self, endpoint_id: &str) -> CloudResult<()> {
+        limited!(self, "DeleteVpcEndpoints", self.inner.delete_endpoint(endpoint_id))
+    }
+    async fn hosted_zones_of_vpc(&self, vpc_id: &str) -> CloudResult<Vec<HostedZone>> {
+        limited!(self, "ListHostedZonesByVPC", self.inner.hosted_zones_of_vpc(vpc_id))
+    }
+    async fn get_hosted_zone(&self, zone_id: &str) -> CloudResult<HostedZone> {
+        limited!(self, "GetHostedZone", self.inner.get_hosted_zone(zone_id))
+    }
+    async fn create_hosted_zone(&self, name: &str, vpc_id: &str, caller_reference: &str, comment: &str) -> CloudResult<HostedZone> {
+        limited!(self, "CreateHostedZone", self.inner.create_hosted_zone(name, vpc_id, caller_reference, comment))
+    }
+    async fn associate_vpc(&self, zone_id: &str, vpc_id: &str) -> CloudResult<()> {
+        limited!(self, "AssociateVPCWithHostedZone", self.inner.associate_vpc(zone_id, vpc_id))
+    }
+    async fn delete_hosted_zone(&self, zone_id: &str) -> CloudResult<()> {
+        limited!(self, "DeleteHostedZone", self.inner.delete_hosted_zone(zone_id))
+    }
+    async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<String> {
+        limited!(self, "ChangeResourceRecordSets", self.inner.change_records(zone_id, changes))
+    }
+    async fn get_change(&self, change_id: &str) -> CloudResult<ChangeStatus> {
+        limited!(self, "GetChange", self.inner.get_change(change_id))
+    }
+    async fn list_records(&self, zone_id: &str) -> CloudResult<Vec<RecordSet>> {
+        limited!(self, "ListResourceRecordSets", self.inner.list_records(zone_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let mut b = Bucket::new(4.0, 0.3);
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            assert!(b.take(t0).is_ok());
+        }
+        let wait = b.take(t0).unwrap_err();
+        assert!(wait > Duration::from_secs(3) && wait < Duration::from_secs(4), "{wait:?}");
+        assert!(b.take(t0 + Duration::from_secs(4)).is_ok());
+    }
+
+    #[test]
+    fn actions_map_to_aws_classes() {
+        assert_eq!(ApiClass::of("CreateVpcEndpoint"), ApiClass::EndpointMutation);
+        assert_eq!(ApiClass::of("AcceptVpcEndpointConnections"), ApiClass::ServiceMutation);
+        assert_eq!(ApiClass::of("DescribeVpcEndpoints"), ApiClass::Describe);
+        assert_eq!(ApiClass::of("ChangeResourceRecordSets"), ApiClass::Route53);
+        assert_eq!(ApiClass::of("ModifyVpcEndpointServicePermissions"), ApiClass::OtherMutation);
+    }
+}

@@ -1,0 +1,78 @@
+//! The loopback data plane of `pld dev`: an available interface endpoint listens on its ENI
+//! addresses (loopback addresses here) at the load balancer's ports and forwards each TCP
+//! connection to one of the load balancer's targets, so traffic really goes through it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
+
+/// Forwarding tasks of one endpoint; dropping it stops them.
+#[derive(Debug)]
+pub(super) struct Forwarders {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Forwarders {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Forwarders {
+    /// Listens on every `address:port` and forwards to `targets` round robin. `None` outside a
+    /// tokio runtime or without targets.
+    pub(super) fn start(addresses: &[String], ports: &[u16], targets: &[SocketAddr]) -> Option<Self> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        if targets.is_empty() {
+            return None;
+        }
+        let targets = Arc::new(targets.to_vec());
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for address in addresses {
+            for port in ports {
+                let listen = format!("{address}:{port}");
+                let std_listener = match std::net::TcpListener::bind(&listen) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        warn!(%listen, error = %e, "simulated endpoint cannot listen");
+                        continue;
+                    }
+                };
+                if std_listener.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                let targets = targets.clone();
+                let next = next.clone();
+                tasks.push(runtime.spawn(async move {
+                    let Ok(listener) = TcpListener::from_std(std_listener) else {
+                        return;
+                    };
+                    while let Ok((client, _)) = listener.accept().await {
+                        let target = targets[next.fetch_add(1, Ordering::Relaxed) % targets.len()];
+                        tokio::spawn(forward(client, target));
+                    }
+                }));
+            }
+        }
+        Some(Forwarders { tasks })
+    }
+}
+
+async fn forward(mut client: TcpStream, target: SocketAddr) {
+    match TcpStream::connect(target).await {
+        Ok(mut upstream) => {
+            let _ = client.set_nodelay(true);
+            let _ = upstream.set_nodelay(true);
+            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                debug!(%target, error = %e, "simulated endpoint connection ended");
+            }
+        }
+        Err(e) => debug!(%target, error = %e, "load balancer target unreachable"),
+    }
+}

@@ -1,0 +1,343 @@
+//! A simulated AWS region: what moto does not do and what `pld dev` needs, with AWS's
+//! behaviour rather than a dictionary.
+//!
+//! Modelled on the EC2 and Route 53 API references:
+//! - endpoint services start `Pending` and become `Available`; consumers' connections go
+//!   `pendingAcceptance → pending → available` (or `rejected`), or straight to `pending` when
+//!   acceptance is not required (CreateVpcEndpoint, AcceptVpcEndpointConnections);
+//! - a service is invisible to accounts its allowed principals do not cover
+//!   (DescribeVpcEndpointServices answers InvalidServiceName);
+//! - an interface endpoint may only use subnets in AZs the service supports, one per AZ
+//!   (`DuplicateSubnetsInSameZone`);
+//! - `ClientToken` makes creates idempotent; the same token with other parameters is
+//!   `IdempotentParameterMismatch`;
+//! - a service with available or pending connections cannot be deleted;
+//! - Route 53 changes are `PENDING` then `INSYNC`; CREATE of an existing record fails; a second
+//!   change while one is pending is `PriorRequestNotComplete` (ChangeResourceRecordSets);
+//! - per-account token buckets at AWS's published rates (optional, scalable);
+//! - states on the wire in AWS's lower camel case, so callers must compare ignoring case;
+//! - injectable faults: throttling, 5xx, stale describes.
+//!
+//! Time-driven transitions are computed when the state is read, from the configured latencies.
+
+mod cloud;
+mod dataplane;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::limiter::{ApiClass, Bucket};
+use crate::types::*;
+
+pub use cloud::SimCloud;
+
+/// How long transitions take.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Latency {
+    /// Endpoint service `Pending → Available`.
+    pub service_available: Duration,
+    /// Endpoint `pending → available` (after acceptance when required).
+    pub endpoint_available: Duration,
+    /// Route 53 change `PENDING → INSYNC`.
+    pub change_insync: Duration,
+}
+
+/// Faults to inject, each as a probability per call (0.0 to 1.0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Calls answered `RequestLimitExceeded`/`Throttling`.
+    pub throttle: f64,
+    /// Calls answered with a 5xx.
+    pub server_error: f64,
+    /// Connection state changes become visible to describes only after this long, as AWS's
+    /// eventually consistent describes do.
+    pub stale_describe: Duration,
+}
+
+/// Settings of a simulated region.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub region: String,
+    pub latency: Latency,
+    /// AWS's rate limits times this factor; `None` = no limits.
+    pub rate_limit_scale: Option<f64>,
+    /// Give interface endpoints loopback addresses that forward TCP to the load balancer's
+    /// targets, so traffic really flows (`pld dev`).
+    pub loopback_data_plane: bool,
+}
+
+impl SimConfig {
+    /// A region with instant transitions and no limits.
+    pub fn instant(region: &str) -> Self {
+        SimConfig {
+            region: region.to_string(),
+            latency: Latency::default(),
+            rate_limit_scale: None,
+            loopback_data_plane: false,
+        }
+    }
+}
+
+/// What exists in the region, for tests that check nothing was left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub endpoint_services: Vec<String>,
+    pub endpoints: Vec<String>,
+    pub hosted_zones: Vec<String>,
+    /// Records other than SOA and NS.
+    pub records: Vec<String>,
+}
+
+#[derive(Debug)]
+struct ServiceRec {
+    svc: EndpointService,
+    owner: String,
+    principals: BTreeSet<String>,
+    created: Instant,
+}
+
+#[derive(Debug)]
+struct EndpointRec {
+    ep: Endpoint,
+    owner: String,
+    /// The custom service it connects to.
+    service_id: Option<String>,
+    acceptance_required: bool,
+    created: Instant,
+    accepted: Option<Instant>,
+    /// When a rejection happened (visible after the stale-describe delay).
+    rejected: Option<Instant>,
+    dataplane: Option<dataplane::Forwarders>,
+}
+
+#[derive(Debug)]
+struct ZoneRec {
+    zone: HostedZone,
+    owner: String,
+    records: BTreeMap<(String, String), RecordSet>,
+    last_change: Option<String>,
+}
+
+#[derive(Debug)]
+struct LbRec {
+    lb: LoadBalancer,
+    owner: String,
+    targets: Vec<SocketAddr>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    vpcs: BTreeMap<String, Vpc>,
+    subnets: BTreeMap<String, Subnet>,
+    route_tables: BTreeMap<String, RouteTable>,
+    lbs: BTreeMap<String, LbRec>,
+    services: BTreeMap<String, ServiceRec>,
+    endpoints: BTreeMap<String, EndpointRec>,
+    /// (account, token) → (fingerprint of the parameters, resource id)
+    tokens: HashMap<(String, String), (String, String)>,
+    zones: BTreeMap<String, ZoneRec>,
+    /// (account, caller reference) → zone id
+    caller_refs: HashMap<(String, String), String>,
+    changes: HashMap<String, Instant>,
+    buckets: HashMap<(String, ApiClass), Bucket>,
+    /// Next host number per subnet.
+    next_host: HashMap<String, u32>,
+    next_loopback: u32,
+}
+
+/// The AZ IDs every simulated VPC spans.
+pub const AZ_IDS: [&str; 3] = ["use1-az1", "use1-az2", "use1-az4"];
+
+/// A simulated region shared by any number of accounts.
+pub struct SimRegion {
+    config: SimConfig,
+    faults: Mutex<Faults>,
+    state: Mutex<State>,
+}
+
+fn hex(n: u64, width: usize) -> String {
+    format!("{n:0width$x}")
+}
+
+impl SimRegion {
+    /// A new, empty region.
+    pub fn new(config: SimConfig) -> Arc<Self> {
+        Arc::new(SimRegion {
+            config,
+            faults: Mutex::new(Faults::default()),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The region's name.
+    pub fn name(&self) -> &str {
+        &self.config.region
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A client acting as `account`.
+    pub fn client(self: &Arc<Self>, account: &str) -> SimCloud {
+        SimCloud::new(self.clone(), account)
+    }
+
+    /// Sets the faults to inject from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+    }
+
+    fn faults(&self) -> Faults {
+        *self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates a VPC of `account` with one subnet per AZ ID and a main route table.
+    pub fn add_vpc(&self, account: &str, cidr: &str) -> Vpc {
+        let mut st = self.state();
+        st.next_id += 1;
+        let n = st.next_id;
+        let vpc = Vpc {
+            id: format!("vpc-{}", hex(0xa000_0000 + n, 8)),
+            account: account.to_string(),
+            cidr: cidr.to_string(),
+        };
+        let base: Vec<&str> = cidr.split('/').next().unwrap_or("10.0.0.0").split('.').collect();
+        for (i, az) in AZ_IDS.iter().enumerate() {
+            st.next_id += 1;
+            let id = format!("subnet-{}", hex(0xb000_0000 + st.next_id, 8));
+            let subnet_cidr = format!(
+                "{}.{}.{}.0/24",
+                base.first().unwrap_or(&"10"),
+                base.get(1).unwrap_or(&"0"),
+                i + 1
+            );
+            st.subnets.insert(
+                id.clone(),
+                Subnet {
+                    id,
+                    vpc_id: vpc.id.clone(),
+                    az_id: az.to_string(),
+                    cidr: subnet_cidr,
+                },
+            );
+        }
+        st.next_id += 1;
+        let rt = format!("rtb-{}", hex(0xc000_0000 + st.next_id, 8));
+        st.route_tables.insert(
+            rt.clone(),
+            RouteTable {
+                id: rt,
+                vpc_id: vpc.id.clone(),
+                routes: vec![Route {
+                    destination: cidr.to_string(),
+                    target: "local".into(),
+                }],
+            },
+        );
+        st.vpcs.insert(vpc.id.clone(), vpc.clone());
+        vpc
+    }
+
+    /// Creates a load balancer of `account` in `vpc_id` spanning `az_ids`, listening on `ports`
+    /// and sending to `targets` (used by the loopback data plane).
+    pub fn add_load_balancer(
+        &self,
+        account: &str,
+        vpc_id: &str,
+        kind: LoadBalancerKind,
+        name: &str,
+        az_ids: &[&str],
+        ports: &[u16],
+        targets: &[SocketAddr],
+    ) -> LoadBalancer {
+        let mut st = self.state();
+        st.next_id += 1;
+        let kind_path = match kind {
+            LoadBalancerKind::Network => "net",
+            LoadBalancerKind::Gateway => "gwy",
+        };
+        let arn = format!(
+            "arn:aws:elasticloadbalancing:{}:{account}:loadbalancer/{kind_path}/{name}/{}",
+            self.config.region,
+            hex(0x50dc_6c49_5c0c_0000 + st.next_id, 16)
+        );
+        let lb = LoadBalancer {
+            arn: arn.clone(),
+            kind,
+            vpc_id: vpc_id.to_string(),
+            az_ids: az_ids.iter().map(|s| s.to_string()).collect(),
+            ports: ports.to_vec(),
+        };
+        st.lbs.insert(
+            arn,
+            LbRec {
+                lb: lb.clone(),
+                owner: account.to_string(),
+                targets: targets.to_vec(),
+            },
+        );
+        lb
+    }
+
+    /// Creates an endpoint that pld does not own (no tags), as a user's hand-made resource.
+    pub fn add_foreign_endpoint(&self, account: &str, vpc_id: &str, service_name: &str) -> String {
+        let mut st = self.state();
+        st.next_id += 1;
+        let id = format!("vpce-{}", hex(0xf000_0000_0000 + st.next_id, 17));
+        st.endpoints.insert(
+            id.clone(),
+            EndpointRec {
+                ep: Endpoint {
+                    id: id.clone(),
+                    vpc_id: vpc_id.to_string(),
+                    service_name: service_name.to_string(),
+                    kind: EndpointKind::Interface,
+                    state: "available".into(),
+                    subnet_ids: Vec::new(),
+                    route_table_ids: Vec::new(),
+                    dns_names: Vec::new(),
+                    addresses: Vec::new(),
+                    tags: Tags::new(),
+                },
+                owner: account.to_string(),
+                service_id: None,
+                acceptance_required: false,
+                created: Instant::now(),
+                accepted: None,
+                rejected: None,
+                dataplane: None,
+            },
+        );
+        id
+    }
+
+    /// What exists now.
+    pub fn inventory(&self) -> Inventory {
+        let st = self.state();
+        Inventory {
+            endpoint_services: st.services.keys().cloned().collect(),
+            endpoints: st.endpoints.keys().cloned().collect(),
+            hosted_zones: st.zones.keys().cloned().collect(),
+            records: st
+                .zones
+                .values()
+                .flat_map(|z| z.records.values())
+                .filter(|r| r.kind != "SOA" && r.kind != "NS")
+                .map(|r| format!("{} {}", r.name, r.kind))
+                .collect(),
+        }
+    }
+
+    /// Routes of a route table (tests check gateway endpoints' routes).
+    pub fn routes(&self, route_table_id: &str) -> Vec<Route> {
+        self.state()
+            .route_tables
+            .get(route_table_id)
+            .map(|rt| rt.routes.clone())
+            .unwrap_or_default()
+    }
+}

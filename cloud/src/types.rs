@@ -1,0 +1,220 @@
+//! What the agent reads and writes in the cloud, in AWS's terms.
+
+use std::collections::BTreeMap;
+
+/// Resource tags.
+pub type Tags = BTreeMap<String, String>;
+
+/// The tag naming the pld cluster and object that owns a resource.
+pub const OWNER_TAG: &str = "pld:owner";
+
+/// A VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpc {
+    pub id: String,
+    pub account: String,
+    pub cidr: String,
+}
+
+/// A subnet, placed by AZ ID (never by AZ name, which differs per account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub az_id: String,
+    pub cidr: String,
+}
+
+/// A route in a route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// A CIDR, or a prefix list id (`pl-...`) for gateway endpoints.
+    pub destination: String,
+    /// `local`, an endpoint id (`vpce-...`), ...
+    pub target: String,
+}
+
+/// A route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc_id: String,
+    pub routes: Vec<Route>,
+}
+
+/// Kinds of load balancer that can back an endpoint service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadBalancerKind {
+    Network,
+    Gateway,
+}
+
+/// A load balancer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancer {
+    pub arn: String,
+    pub kind: LoadBalancerKind,
+    pub vpc_id: String,
+    pub az_ids: Vec<String>,
+    pub ports: Vec<u16>,
+}
+
+/// Kinds of VPC endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndpointKind {
+    /// ENIs in subnets: custom services behind an NLB and most AWS services.
+    Interface,
+    /// Route-table entries: S3 and DynamoDB.
+    Gateway,
+    /// ENIs that steer traffic to a GWLB appliance fleet.
+    GatewayLoadBalancer,
+}
+
+impl EndpointKind {
+    /// AWS's name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EndpointKind::Interface => "Interface",
+            EndpointKind::Gateway => "Gateway",
+            EndpointKind::GatewayLoadBalancer => "GatewayLoadBalancer",
+        }
+    }
+}
+
+/// The provider's side of an endpoint service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointService {
+    /// `vpce-svc-...`
+    pub id: String,
+    /// `com.amazonaws.vpce.REGION.vpce-svc-...`
+    pub name: String,
+    /// Pending, Available, Deleting, Deleted, Failed (compare ignoring case).
+    pub state: String,
+    pub acceptance_required: bool,
+    pub load_balancer_arns: Vec<String>,
+    pub az_ids: Vec<String>,
+    pub tags: Tags,
+}
+
+/// What a consumer can learn about a service it may connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDetail {
+    pub name: String,
+    pub kind: EndpointKind,
+    pub az_ids: Vec<String>,
+    pub owner: String,
+    pub acceptance_required: bool,
+}
+
+/// A consumer endpoint's connection to an endpoint service, as its provider sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub service_id: String,
+    pub endpoint_id: String,
+    /// Account that owns the endpoint.
+    pub owner: String,
+    /// pendingAcceptance, pending, available, rejected, expired, failed, deleting, deleted.
+    pub state: String,
+}
+
+/// A VPC endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `vpce-...`
+    pub id: String,
+    pub vpc_id: String,
+    pub service_name: String,
+    pub kind: EndpointKind,
+    /// pendingAcceptance, pending, available, rejected, ... (compare ignoring case).
+    pub state: String,
+    pub subnet_ids: Vec<String>,
+    pub route_table_ids: Vec<String>,
+    /// Regional name first, then one per AZ.
+    pub dns_names: Vec<String>,
+    /// ENI addresses (interface and GWLB endpoints).
+    pub addresses: Vec<String>,
+    pub tags: Tags,
+}
+
+/// Parameters of CreateVpcEndpointServiceConfiguration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateEndpointService {
+    pub load_balancer_arn: String,
+    pub acceptance_required: bool,
+    pub supported_regions: Vec<String>,
+    pub private_dns_name: Option<String>,
+    pub client_token: String,
+    pub tags: Tags,
+}
+
+/// Parameters of CreateVpcEndpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateEndpoint {
+    pub kind: EndpointKind,
+    pub vpc_id: String,
+    pub service_name: String,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub route_table_ids: Vec<String>,
+    pub client_token: String,
+    pub tags: Tags,
+}
+
+/// A Route 53 private hosted zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedZone {
+    /// `Z...`
+    pub id: String,
+    /// With the trailing dot.
+    pub name: String,
+    pub vpc_ids: Vec<String>,
+    /// HostedZoneConfig.Comment; pld marks zones it created here.
+    pub comment: String,
+}
+
+/// A record set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSet {
+    /// Fully qualified, with the trailing dot.
+    pub name: String,
+    /// A, TXT, CNAME...
+    pub kind: String,
+    pub ttl: u32,
+    pub values: Vec<String>,
+}
+
+/// What to do with a record set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAction {
+    Create,
+    Upsert,
+    Delete,
+}
+
+/// One change in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordChange {
+    pub action: ChangeAction,
+    pub record: RecordSet,
+}
+
+/// GetChange's answer: a change is published only when every Route 53 server has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeStatus {
+    Pending,
+    InSync,
+}
+
+/// Compares AWS states ignoring case (the wire says `available`, SDK enums `Available`).
+pub fn state_is(state: &str, expected: &str) -> bool {
+    state.eq_ignore_ascii_case(expected)
+}
+
+/// Ensures a DNS name ends with a dot.
+pub fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
