@@ -8,20 +8,40 @@ use pld_cloud::EndpointKind;
 
 /// AWS services reachable through interface endpoints.
 const INTERFACE: &[&str] = &[
-    "ssm", "ssmmessages", "ec2messages", "sts", "ecr.api", "ecr.dkr", "logs", "kms",
-    "secretsmanager", "sqs", "sns", "monitoring", "elasticloadbalancing", "execute-api",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "sts",
+    "ecr.api",
+    "ecr.dkr",
+    "logs",
+    "kms",
+    "secretsmanager",
+    "sqs",
+    "sns",
+    "monitoring",
+    "elasticloadbalancing",
+    "execute-api",
 ];
 
 /// A built-in service: its AWS service name and endpoint kind.
 pub fn lookup(service: &str, region: &str) -> Option<(String, EndpointKind)> {
     match service {
-        "s3" | "dynamodb" => Some((format!("com.amazonaws.{region}.{service}"), EndpointKind::Gateway)),
+        "s3" | "dynamodb" => Some((
+            format!("com.amazonaws.{region}.{service}"),
+            EndpointKind::Gateway,
+        )),
         other => {
             let name = other.strip_prefix("aws-")?;
             INTERFACE
                 .iter()
                 .find(|s| s.replace('.', "-") == name)
-                .map(|s| (format!("com.amazonaws.{region}.{s}"), EndpointKind::Interface))
+                .map(|s| {
+                    (
+                        format!("com.amazonaws.{region}.{s}"),
+                        EndpointKind::Interface,
+                    )
+                })
         }
     }
 }
@@ -38,7 +58,10 @@ mod tests {
         );
         assert_eq!(
             lookup("aws-ecr-api", "eu-west-1"),
-            Some(("com.amazonaws.eu-west-1.ecr.api".into(), EndpointKind::Interface))
+            Some((
+                "com.amazonaws.eu-west-1.ecr.api".into(),
+                EndpointKind::Interface
+            ))
         );
         assert_eq!(lookup("billing", "us-east-1"), None);
         assert_eq!(lookup("aws-nope", "us-east-1"), None);

@@ -161,16 +161,31 @@ impl AgentConfig {
     /// The first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         use pld_core::validate;
-        validate::account_id("account_id", &self.account_id).map_err(|e| err("account_id", e.reason))?;
+        validate::account_id("account_id", &self.account_id)
+            .map_err(|e| err("account_id", e.reason))?;
         validate::region("region", &self.region).map_err(|e| err("region", e.reason))?;
         validate::vpc_id("vpc_id", &self.vpc_id).map_err(|e| err("vpc_id", e.reason))?;
         if self.controllers.is_empty() {
-            return Err(err("controllers", "at least one controller address is required"));
+            return Err(err(
+                "controllers",
+                "at least one controller address is required",
+            ));
         }
-        validate::dns_label("cluster_id", &self.cluster_id).map_err(|e| err("cluster_id", e.reason))?;
+        validate::dns_label("cluster_id", &self.cluster_id)
+            .map_err(|e| err("cluster_id", e.reason))?;
         let zone = self.dns.zone.trim_end_matches('.');
-        if zone.is_empty() || zone.split('.').any(|l| validate::dns_label("dns.zone", l).is_err()) {
-            return Err(err("dns.zone", format!("{:?} is not a DNS name of a-z, 0-9 and '-' labels", self.dns.zone)));
+        if zone.is_empty()
+            || zone
+                .split('.')
+                .any(|l| validate::dns_label("dns.zone", l).is_err())
+        {
+            return Err(err(
+                "dns.zone",
+                format!(
+                    "{:?} is not a DNS name of a-z, 0-9 and '-' labels",
+                    self.dns.zone
+                ),
+            ));
         }
         if !(1..=3600).contains(&self.lease_ttl_seconds) {
             return Err(err("lease_ttl_seconds", "must be 1-3600"));
@@ -180,7 +195,12 @@ impl AgentConfig {
         }
         for (i, s) in self.services.iter().enumerate() {
             let svc = self.service_spec(s);
-            validate::service(&svc).map_err(|e| err(&format!("services[{i}].{}", e.field.trim_start_matches("service.")), e.reason))?;
+            validate::service(&svc).map_err(|e| {
+                err(
+                    &format!("services[{i}].{}", e.field.trim_start_matches("service.")),
+                    e.reason,
+                )
+            })?;
         }
         Ok(())
     }

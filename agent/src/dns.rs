@@ -59,19 +59,34 @@ impl RequestHandler for Responder {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let Ok(info) = request.request_info() else {
             metadata.response_code = ResponseCode::FormErr;
-            return send(&mut response_handle, builder.build_no_records(metadata), request).await;
+            return send(
+                &mut response_handle,
+                builder.build_no_records(metadata),
+                request,
+            )
+            .await;
         };
         let qname = info.query.name().to_string();
         let qtype = info.query.query_type();
         match self.lookup(&qname) {
             None => {
                 metadata.response_code = ResponseCode::Refused;
-                send(&mut response_handle, builder.build_no_records(metadata), request).await
+                send(
+                    &mut response_handle,
+                    builder.build_no_records(metadata),
+                    request,
+                )
+                .await
             }
             Some(addrs) if addrs.is_empty() => {
                 metadata.authoritative = true;
                 metadata.response_code = ResponseCode::NXDomain;
-                send(&mut response_handle, builder.build_no_records(metadata), request).await
+                send(
+                    &mut response_handle,
+                    builder.build_no_records(metadata),
+                    request,
+                )
+                .await
             }
             Some(addrs) => {
                 metadata.authoritative = true;

@@ -36,19 +36,51 @@ impl HostQueryService {
         }
     }
 
+    /// Whether the catalog has `service`: the local view first, then (the view may lag a
+    /// registration that just happened) the controller itself.
+    async fn in_catalog(&self, service: &str) -> Result<bool, Status> {
+        if self.view.service(service).is_some() {
+            return Ok(true);
+        }
+        let found = self
+            .client
+            .call(|mut s| {
+                let req = pld_proto::v1::GetRequest {
+                    kind: pld_proto::v1::Kind::Service as i32,
+                    key: service.to_string(),
+                    stale: false,
+                };
+                async move { s.catalog().get(req).await }
+            })
+            .await;
+        match found {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Code::NotFound => Ok(false),
+            Err(e) => Err(Status::unavailable(format!("cannot read the catalog: {e}"))),
+        }
+    }
+
     fn answer(&self, service: &str) -> ResolveResponse {
         let binding = self.view.binding(service, &self.vpc_id);
         let status = binding.and_then(|b| b.status).unwrap_or_default();
         let ports = match builtin::lookup(service, &self.region) {
             Some(_) => vec![443],
-            None => self.view.service(service).map(|s| s.ports).unwrap_or_default(),
+            None => self
+                .view
+                .service(service)
+                .map(|s| s.ports)
+                .unwrap_or_default(),
         };
         ResolveResponse {
             service: service.to_string(),
             dns_name: status.dns_name,
             addresses: status.addresses,
             ports,
-            phase: if status.phase.is_empty() { "pending".into() } else { status.phase },
+            phase: if status.phase.is_empty() {
+                "pending".into()
+            } else {
+                status.phase
+            },
             message: status.message,
             endpoint_id: status.endpoint_id,
         }
@@ -62,7 +94,10 @@ fn settled(phase: &str) -> bool {
 #[tonic::async_trait]
 impl HostQuery for HostQueryService {
     #[instrument(skip_all, fields(vpc = %self.vpc_id))]
-    async fn resolve(&self, req: Request<ResolveRequest>) -> Result<Response<ResolveResponse>, Status> {
+    async fn resolve(
+        &self,
+        req: Request<ResolveRequest>,
+    ) -> Result<Response<ResolveResponse>, Status> {
         let req = req.into_inner();
         pld_core::validate::dns_label("service", &req.service)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -76,7 +111,9 @@ impl HostQuery for HostQueryService {
         }
         let mut changes = self.view.subscribe();
         if self.view.binding(&req.service, &self.vpc_id).is_none() {
-            if builtin::lookup(&req.service, &self.region).is_none() && self.view.service(&req.service).is_none() {
+            if builtin::lookup(&req.service, &self.region).is_none()
+                && !self.in_catalog(&req.service).await?
+            {
                 return Err(Status::not_found(format!(
                     "service {:?} is not in the catalog (list them with `pld services list`)",
                     req.service
@@ -103,7 +140,9 @@ impl HostQuery for HostQueryService {
             match put {
                 // Another caller created it first: fine.
                 Err(e) if e.code() != Code::FailedPrecondition => {
-                    return Err(Status::unavailable(format!("cannot create the binding: {e}")))
+                    return Err(Status::unavailable(format!(
+                        "cannot create the binding: {e}"
+                    )))
                 }
                 _ => {}
             }
@@ -115,7 +154,10 @@ impl HostQuery for HostQueryService {
             if settled(&answer.phase) || tokio::time::Instant::now() >= deadline {
                 return Ok(Response::new(answer));
             }
-            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
                 return Ok(Response::new(self.answer(&req.service)));
             }
         }

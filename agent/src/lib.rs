@@ -24,7 +24,9 @@ use std::time::Duration;
 use pld_client::{Client, ClientError};
 use pld_cloud::{Cloud, CloudError};
 use pld_proto::v1::host_query_server::HostQueryServer;
-use pld_proto::v1::{object, Agent as AgentObject, GetRequest, KeepAliveRequest, Kind, Object, PutRequest};
+use pld_proto::v1::{
+    object, Agent as AgentObject, GetRequest, KeepAliveRequest, Kind, Object, PutRequest,
+};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -87,32 +89,50 @@ impl Agent {
     ///
     /// # Errors
     /// [`AgentError`] naming the bad setting, the unreachable controller or the missing VPC.
-    pub async fn start(cfg: AgentConfig, cloud: Arc<dyn Cloud>, listeners: Listeners) -> Result<Agent, AgentError> {
+    pub async fn start(
+        cfg: AgentConfig,
+        cloud: Arc<dyn Cloud>,
+        listeners: Listeners,
+    ) -> Result<Agent, AgentError> {
         cfg.validate()?;
         let cfg = Arc::new(cfg);
         let client = Client::new(&cfg.controllers)?;
-        cloud.describe_vpc(&cfg.vpc_id).await.map_err(|source| AgentError::Vpc {
-            vpc: cfg.vpc_id.clone(),
-            account: cfg.account_id.clone(),
-            source,
-        })?;
+        check_vpc(cloud.as_ref(), &cfg).await?;
         let host_api = listeners.host_api.local_addr()?;
         let dns = listeners.dns_udp.local_addr()?;
         register(&client, &cfg, host_api).await?;
 
         let (stop, stop_rx) = watch::channel(false);
         let view = CatalogView::new();
-        let reconciler = Arc::new(Reconciler::new(cfg.clone(), cloud, client.clone(), view.clone()));
+        let reconciler = Arc::new(Reconciler::new(
+            cfg.clone(),
+            cloud,
+            client.clone(),
+            view.clone(),
+        ));
         let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(view.clone().follow(client.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(
+            view.clone().follow(client.clone(), stop_rx.clone()),
+        ));
         tasks.push(tokio::spawn(reconciler.clone().run(stop_rx.clone())));
-        tasks.push(tokio::spawn(keep_alive(client.clone(), cfg.clone(), host_api, stop_rx.clone())));
+        tasks.push(tokio::spawn(keep_alive(
+            client.clone(),
+            cfg.clone(),
+            host_api,
+            stop_rx.clone(),
+        )));
 
-        let service = host_api::HostQueryService::new(cfg.vpc_id.clone(), cfg.region.clone(), client, view.clone());
+        let service = host_api::HostQueryService::new(
+            cfg.vpc_id.clone(),
+            cfg.region.clone(),
+            client,
+            view.clone(),
+        );
         let (health, health_service) = tonic_health_reporter().await;
         let _ = health;
         let mut stop_api = stop_rx.clone();
-        let incoming = tonic::transport::server::TcpIncoming::from(listeners.host_api).with_nodelay(Some(true));
+        let incoming = tonic::transport::server::TcpIncoming::from(listeners.host_api)
+            .with_nodelay(Some(true));
         tasks.push(tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .add_service(health_service)
@@ -170,7 +190,10 @@ impl Agent {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
-            if tokio::time::timeout(Duration::from_secs(5), t).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .is_err()
+            {
                 debug!("an agent task did not stop in 5s");
             }
         }
@@ -184,10 +207,38 @@ impl Agent {
     }
 }
 
-async fn tonic_health_reporter() -> (tonic_health::server::HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+async fn tonic_health_reporter() -> (
+    tonic_health::server::HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
     let (reporter, service) = tonic_health::server::health_reporter();
-    reporter.set_serving::<HostQueryServer<host_api::HostQueryService>>().await;
+    reporter
+        .set_serving::<HostQueryServer<host_api::HostQueryService>>()
+        .await;
     (reporter, service)
+}
+
+/// Checks that the VPC is visible, retrying throttling and 5xx for up to a minute.
+async fn check_vpc(cloud: &dyn Cloud, cfg: &AgentConfig) -> Result<(), AgentError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match cloud.describe_vpc(&cfg.vpc_id).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                debug!(error = %e, "describing the VPC; retrying");
+                tokio::time::sleep(backoff.mul_f64(0.5 + rand::random::<f64>())).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(source) => {
+                return Err(AgentError::Vpc {
+                    vpc: cfg.vpc_id.clone(),
+                    account: cfg.account_id.clone(),
+                    source,
+                })
+            }
+        }
+    }
 }
 
 fn agent_object(cfg: &AgentConfig, address: SocketAddr) -> Object {
@@ -204,7 +255,11 @@ fn agent_object(cfg: &AgentConfig, address: SocketAddr) -> Object {
 }
 
 /// Registers the agent and the services its config provides (only when they differ).
-async fn register(client: &Client, cfg: &AgentConfig, address: SocketAddr) -> Result<(), ClientError> {
+async fn register(
+    client: &Client,
+    cfg: &AgentConfig,
+    address: SocketAddr,
+) -> Result<(), ClientError> {
     let me = agent_object(cfg, address);
     client
         .call(|mut s| {
@@ -255,8 +310,14 @@ async fn register(client: &Client, cfg: &AgentConfig, address: SocketAddr) -> Re
 }
 
 /// Renews the lease every third of its TTL; re-registers when the controller forgot the agent.
-async fn keep_alive(client: Client, cfg: Arc<AgentConfig>, address: SocketAddr, mut stop: watch::Receiver<bool>) {
-    let every = Duration::from_millis(u64::from(cfg.lease_ttl_seconds) * 1000 / 3).max(Duration::from_millis(100));
+async fn keep_alive(
+    client: Client,
+    cfg: Arc<AgentConfig>,
+    address: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = Duration::from_millis(u64::from(cfg.lease_ttl_seconds) * 1000 / 3)
+        .max(Duration::from_millis(100));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -265,7 +326,9 @@ async fn keep_alive(client: Client, cfg: Arc<AgentConfig>, address: SocketAddr, 
         let vpc_id = cfg.vpc_id.clone();
         let r = client
             .call(|mut s| {
-                let req = KeepAliveRequest { vpc_id: vpc_id.clone() };
+                let req = KeepAliveRequest {
+                    vpc_id: vpc_id.clone(),
+                };
                 async move { s.catalog().keep_alive(req).await }
             })
             .await;

@@ -41,6 +41,8 @@ use crate::view::CatalogView;
 pub const CLUSTER_TAG: &str = "pld:cluster";
 /// TTL of published records.
 const RECORD_TTL: u32 = 30;
+/// Longest wait after a pass that hit retryable errors.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How soon to look again while something is in transition.
 const BUSY_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -109,7 +111,12 @@ fn fnv(s: &str) -> u64 {
 
 impl Reconciler {
     /// A reconciler for the VPC in `cfg`.
-    pub fn new(cfg: Arc<AgentConfig>, cloud: Arc<dyn Cloud>, client: Client, view: Arc<CatalogView>) -> Self {
+    pub fn new(
+        cfg: Arc<AgentConfig>,
+        cloud: Arc<dyn Cloud>,
+        client: Client,
+        view: Arc<CatalogView>,
+    ) -> Self {
         Reconciler {
             cfg,
             cloud,
@@ -155,7 +162,7 @@ impl Reconciler {
                     let jitter = rand::random::<f64>() * 0.5 + 0.75;
                     let wait = backoff.mul_f64(jitter);
                     debug!(error = %e, ?wait, "retryable cloud error; backing off");
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     wait
                 }
                 None => {
@@ -194,7 +201,10 @@ impl Reconciler {
 
     async fn provider_pass(&self) -> Result<PassResult, CloudError> {
         let mut result = PassResult::default();
-        let owned = self.cloud.describe_endpoint_services(&self.cluster_filter()).await?;
+        let owned = self
+            .cloud
+            .describe_endpoint_services(&self.cluster_filter())
+            .await?;
         let desired = self.view.services_of(&self.cfg.vpc_id);
         let mut by_owner: BTreeMap<String, EndpointService> = owned
             .into_iter()
@@ -206,7 +216,8 @@ impl Reconciler {
             let r = self.reconcile_service(&service, &owner, existing).await;
             if let Err(e) = &r {
                 if !e.is_retryable() {
-                    self.report_service(&service, "failed", None, e.to_string()).await;
+                    self.report_service(&service, "failed", None, e.to_string())
+                        .await;
                 }
             }
             result.absorb(r);
@@ -257,16 +268,23 @@ impl Reconciler {
             .cloned()
             .collect();
         if !add.is_empty() || !remove.is_empty() {
-            self.cloud.modify_allowed_principals(&es.id, &add, &remove).await?;
+            self.cloud
+                .modify_allowed_principals(&es.id, &add, &remove)
+                .await?;
         }
         let busy = self.decide_connections(service, &es).await?;
         let state = es.state.to_ascii_lowercase();
-        self.report_service(service, &state, Some(&es), String::new()).await;
+        self.report_service(service, &state, Some(&es), String::new())
+            .await;
         Ok(busy || !state_is(&es.state, "Available"))
     }
 
     /// Accepts or rejects pending connections; returns whether any is in transition.
-    async fn decide_connections(&self, service: &Service, es: &EndpointService) -> Result<bool, CloudError> {
+    async fn decide_connections(
+        &self,
+        service: &Service,
+        es: &EndpointService,
+    ) -> Result<bool, CloudError> {
         let connections = self.cloud.describe_connections(&es.id).await?;
         let bindings = self.view.bindings_to(&service.name);
         let mut accept = Vec::new();
@@ -280,14 +298,20 @@ impl Reconciler {
                 continue;
             }
             let binding = bindings.iter().find(|b| {
-                b.status.as_ref().is_some_and(|s| s.endpoint_id == c.endpoint_id)
+                b.status
+                    .as_ref()
+                    .is_some_and(|s| s.endpoint_id == c.endpoint_id)
             });
-            let allowed = service.allowed_principals.iter().any(|p| {
-                p == "*" || p.split(':').nth(4) == Some(c.owner.as_str())
-            }) || c.owner == self.cfg.account_id;
+            let allowed = service
+                .allowed_principals
+                .iter()
+                .any(|p| p == "*" || p.split(':').nth(4) == Some(c.owner.as_str()))
+                || c.owner == self.cfg.account_id;
             if service.acceptance == Acceptance::Manual as i32 {
                 match binding.map(|b| b.approval) {
-                    Some(a) if a == Approval::Accepted as i32 && allowed => accept.push(c.endpoint_id.clone()),
+                    Some(a) if a == Approval::Accepted as i32 && allowed => {
+                        accept.push(c.endpoint_id.clone())
+                    }
                     Some(a) if a == Approval::Rejected as i32 => reject.push(c.endpoint_id.clone()),
                     _ if !allowed => reject.push(c.endpoint_id.clone()),
                     _ => {}
@@ -313,7 +337,13 @@ impl Reconciler {
         Ok(busy)
     }
 
-    async fn report_service(&self, service: &Service, state: &str, es: Option<&EndpointService>, message: String) {
+    async fn report_service(
+        &self,
+        service: &Service,
+        state: &str,
+        es: Option<&EndpointService>,
+        message: String,
+    ) {
         let status = ServiceStatus {
             state: state.to_string(),
             endpoint_service_name: es.map(|e| e.name.clone()).unwrap_or_default(),
@@ -323,8 +353,12 @@ impl Reconciler {
         if service.status.as_ref() == Some(&status) {
             return;
         }
-        self.report(Kind::Service, &service.name, report_status_request::Status::Service(status))
-            .await;
+        self.report(
+            Kind::Service,
+            &service.name,
+            report_status_request::Status::Service(status),
+        )
+        .await;
     }
 
     async fn delete_service(&self, owner: &str, es: &EndpointService) -> Result<bool, CloudError> {
@@ -377,10 +411,13 @@ impl Reconciler {
             let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
             let owner = self.owner("binding", &key);
             let endpoint = by_owner.remove(&owner);
-            let r = self.reconcile_binding(b, &key, &owner, endpoint, &records, &mut dns).await;
+            let r = self
+                .reconcile_binding(b, &key, &owner, endpoint, &records, &mut dns)
+                .await;
             if let Err(e) = &r {
                 if !e.is_retryable() {
-                    self.report_binding(b, phase::FAILED, None, String::new(), e.to_string()).await;
+                    self.report_binding(b, phase::FAILED, None, String::new(), e.to_string())
+                        .await;
                 }
             }
             result.absorb(r);
@@ -402,17 +439,29 @@ impl Reconciler {
         fqdn(&format!("{service}.{}", self.cfg.zone_fqdn()))
     }
 
-    /// Where a binding points: (AWS service name, endpoint kind, ports), or why not yet.
-    fn target(&self, b: &Binding) -> Result<(String, Option<EndpointKind>, Vec<u32>), (bool, String)> {
+    /// Where a binding points, or why it cannot point anywhere yet.
+    fn target(&self, b: &Binding) -> Result<Target, NotYet> {
         if let Some((name, kind)) = builtin::lookup(&b.service, &self.cfg.region) {
-            return Ok((name, Some(kind), vec![443]));
+            return Ok(Target {
+                service_name: name,
+                kind: Some(kind),
+            });
         }
         let Some(s) = self.view.service(&b.service) else {
-            return Err((false, format!("service {} is not in the catalog", b.service)));
+            return Err(NotYet::Missing(format!(
+                "service {} is not in the catalog",
+                b.service
+            )));
         };
-        match s.status.as_ref().map(|st| st.endpoint_service_name.clone()) {
-            Some(name) if !name.is_empty() => Ok((name, None, s.ports.clone())),
-            _ => Err((true, format!("waiting for the provider of {} to create its endpoint service", b.service))),
+        match s.status.map(|st| st.endpoint_service_name) {
+            Some(name) if !name.is_empty() => Ok(Target {
+                service_name: name,
+                kind: None,
+            }),
+            _ => Err(NotYet::Waiting(format!(
+                "waiting for the provider of {} to create its endpoint service",
+                b.service
+            ))),
         }
     }
 
@@ -426,16 +475,28 @@ impl Reconciler {
         records: &[RecordSet],
         dns: &mut DnsBatch,
     ) -> Result<bool, CloudError> {
-        let (service_name, known_kind, _ports) = match self.target(b) {
+        let Target {
+            service_name,
+            kind: known_kind,
+        } = match self.target(b) {
             Ok(t) => t,
-            Err((waiting, message)) => {
+            Err(not_yet) => {
+                let (waiting, message) = match not_yet {
+                    NotYet::Waiting(m) => (true, m),
+                    NotYet::Missing(m) => (false, m),
+                };
                 if let Some(ep) = endpoint {
                     // The service is gone: take the endpoint and its name down.
                     dns.remove(&self.record_name(&b.service), records, owner);
                     self.delete_endpoint(&ep).await?;
                 }
-                let p = if waiting { phase::WAITING } else { phase::FAILED };
-                self.report_binding(b, p, None, String::new(), message).await;
+                let p = if waiting {
+                    phase::WAITING
+                } else {
+                    phase::FAILED
+                };
+                self.report_binding(b, p, None, String::new(), message)
+                    .await;
                 return Ok(waiting);
             }
         };
@@ -449,7 +510,8 @@ impl Reconciler {
                         ep
                     }
                     Err(Placement(message)) => {
-                        self.report_binding(b, phase::FAILED, None, String::new(), message).await;
+                        self.report_binding(b, phase::FAILED, None, String::new(), message)
+                            .await;
                         return Ok(false);
                     }
                 }
@@ -457,23 +519,46 @@ impl Reconciler {
         };
         let state = ep.state.clone();
         if state_is(&state, "pendingAcceptance") {
-            self.report_binding(b, phase::PENDING_ACCEPTANCE, Some(&ep), String::new(), "waiting for the provider to accept the connection".into()).await;
+            self.report_binding(
+                b,
+                phase::PENDING_ACCEPTANCE,
+                Some(&ep),
+                String::new(),
+                "waiting for the provider to accept the connection".into(),
+            )
+            .await;
             return Ok(true);
         }
         if state_is(&state, "pending") || state_is(&state, "pendingacceptance") {
-            self.report_binding(b, phase::PENDING, Some(&ep), String::new(), String::new()).await;
+            self.report_binding(b, phase::PENDING, Some(&ep), String::new(), String::new())
+                .await;
             return Ok(true);
         }
         if state_is(&state, "rejected") {
-            self.report_binding(b, phase::REJECTED, Some(&ep), String::new(), "the provider rejected the connection".into()).await;
+            self.report_binding(
+                b,
+                phase::REJECTED,
+                Some(&ep),
+                String::new(),
+                "the provider rejected the connection".into(),
+            )
+            .await;
             return Ok(false);
         }
         if !state_is(&state, "available") {
-            self.report_binding(b, phase::FAILED, Some(&ep), String::new(), format!("endpoint is {state}")).await;
+            self.report_binding(
+                b,
+                phase::FAILED,
+                Some(&ep),
+                String::new(),
+                format!("endpoint is {state}"),
+            )
+            .await;
             return Ok(false);
         }
         if ep.kind == EndpointKind::Gateway {
-            self.report_binding(b, phase::READY, Some(&ep), String::new(), String::new()).await;
+            self.report_binding(b, phase::READY, Some(&ep), String::new(), String::new())
+                .await;
             return Ok(false);
         }
         // Publish only now that the endpoint is available.
@@ -485,7 +570,8 @@ impl Reconciler {
                     self.memory().changes.remove(key);
                 }
                 ChangeStatus::Pending => {
-                    self.report_binding(b, phase::PUBLISHING, Some(&ep), name, String::new()).await;
+                    self.report_binding(b, phase::PUBLISHING, Some(&ep), name, String::new())
+                        .await;
                     return Ok(true);
                 }
             }
@@ -497,16 +583,19 @@ impl Reconciler {
         }
         match dns.upsert(&name, &ep.addresses, records, owner) {
             Err(conflict) => {
-                self.report_binding(b, phase::FAILED, Some(&ep), String::new(), conflict).await;
+                self.report_binding(b, phase::FAILED, Some(&ep), String::new(), conflict)
+                    .await;
                 Ok(false)
             }
             Ok(true) => {
                 dns.keys.push(key.to_string());
-                self.report_binding(b, phase::PUBLISHING, Some(&ep), name, String::new()).await;
+                self.report_binding(b, phase::PUBLISHING, Some(&ep), name, String::new())
+                    .await;
                 Ok(true)
             }
             Ok(false) => {
-                self.report_binding(b, phase::READY, Some(&ep), name, String::new()).await;
+                self.report_binding(b, phase::READY, Some(&ep), name, String::new())
+                    .await;
                 Ok(false)
             }
         }
@@ -523,7 +612,11 @@ impl Reconciler {
             None => match self.cloud.describe_service(service_name).await {
                 Ok(d) => d.kind,
                 Err(e) if e.is_retryable() => return Err(Placement(e.to_string())),
-                Err(e) => return Err(Placement(format!("this VPC's account cannot use {service_name}: {e}"))),
+                Err(e) => {
+                    return Err(Placement(format!(
+                        "this VPC's account cannot use {service_name}: {e}"
+                    )))
+                }
             },
         };
         let mut req = CreateEndpoint {
@@ -537,19 +630,41 @@ impl Reconciler {
             tags: self.tags(owner),
         };
         if kind == EndpointKind::Gateway {
-            let tables = self.cloud.describe_route_tables(&self.cfg.vpc_id).await.map_err(|e| Placement(e.to_string()))?;
+            let tables = self
+                .cloud
+                .describe_route_tables(&self.cfg.vpc_id)
+                .await
+                .map_err(|e| Placement(e.to_string()))?;
             req.route_table_ids = tables.into_iter().map(|t| t.id).collect();
         } else {
-            let detail = self.cloud.describe_service(service_name).await.map_err(|e| Placement(format!("this VPC's account cannot use {service_name}: {e}")))?;
-            let subnets = self.cloud.describe_subnets(&self.cfg.vpc_id).await.map_err(|e| Placement(e.to_string()))?;
+            let detail = self
+                .cloud
+                .describe_service(service_name)
+                .await
+                .map_err(|e| {
+                    Placement(format!("this VPC's account cannot use {service_name}: {e}"))
+                })?;
+            let subnets = self
+                .cloud
+                .describe_subnets(&self.cfg.vpc_id)
+                .await
+                .map_err(|e| Placement(e.to_string()))?;
             let mut chosen: BTreeMap<String, String> = BTreeMap::new();
-            for s in subnets.iter().filter(|s| self.cfg.subnet_ids.is_empty() || self.cfg.subnet_ids.contains(&s.id)) {
+            for s in subnets
+                .iter()
+                .filter(|s| self.cfg.subnet_ids.is_empty() || self.cfg.subnet_ids.contains(&s.id))
+            {
                 if detail.az_ids.contains(&s.az_id) {
-                    chosen.entry(s.az_id.clone()).or_insert_with(|| s.id.clone());
+                    chosen
+                        .entry(s.az_id.clone())
+                        .or_insert_with(|| s.id.clone());
                 }
             }
             if chosen.is_empty() {
-                let ours: Vec<String> = subnets.iter().map(|s| format!("{} ({})", s.id, s.az_id)).collect();
+                let ours: Vec<String> = subnets
+                    .iter()
+                    .map(|s| format!("{} ({})", s.id, s.az_id))
+                    .collect();
                 return Err(Placement(format!(
                     "the service supports AZs {} but this VPC's subnets are in {}; add a subnet in a supported AZ",
                     detail.az_ids.join(", "),
@@ -558,8 +673,17 @@ impl Reconciler {
             }
             req.subnet_ids = chosen.into_values().collect();
         }
-        req.client_token = Self::token(owner, &format!("{service_name}|{:?}|{:?}", req.subnet_ids, req.route_table_ids));
-        self.cloud.create_endpoint(&req).await.map_err(|e| Placement(e.to_string()))
+        req.client_token = Self::token(
+            owner,
+            &format!(
+                "{service_name}|{:?}|{:?}",
+                req.subnet_ids, req.route_table_ids
+            ),
+        );
+        self.cloud
+            .create_endpoint(&req)
+            .await
+            .map_err(|e| Placement(e.to_string()))
     }
 
     async fn delete_endpoint(&self, ep: &Endpoint) -> Result<bool, CloudError> {
@@ -593,10 +717,18 @@ impl Reconciler {
             match existing.into_iter().find(|z| z.name == zone_name) {
                 Some(z) => z.id,
                 None => {
-                    let reference = format!("pld-{}-{}-{}", self.cfg.cluster_id, self.cfg.vpc_id, zone_name);
+                    let reference = format!(
+                        "pld-{}-{}-{}",
+                        self.cfg.cluster_id, self.cfg.vpc_id, zone_name
+                    );
                     match self
                         .cloud
-                        .create_hosted_zone(&zone_name, &self.cfg.vpc_id, &reference, &self.zone_comment())
+                        .create_hosted_zone(
+                            &zone_name,
+                            &self.cfg.vpc_id,
+                            &reference,
+                            &self.zone_comment(),
+                        )
                         .await
                     {
                         Ok(z) => {
@@ -614,7 +746,10 @@ impl Reconciler {
     }
 
     fn zone_comment(&self) -> String {
-        format!("managed by pld cluster {} for {}", self.cfg.cluster_id, self.cfg.vpc_id)
+        format!(
+            "managed by pld cluster {} for {}",
+            self.cfg.cluster_id, self.cfg.vpc_id
+        )
     }
 
     /// Deletes the zone when this agent created it and nothing of ours is left in it.
@@ -622,7 +757,9 @@ impl Reconciler {
         let Some(zone_id) = self.memory().zone_id.clone() else {
             return Ok(false);
         };
-        if self.cfg.dns.hosted_zone_id.is_some() || records.iter().any(|r| r.kind != "SOA" && r.kind != "NS") {
+        if self.cfg.dns.hosted_zone_id.is_some()
+            || records.iter().any(|r| r.kind != "SOA" && r.kind != "NS")
+        {
             return Ok(false);
         }
         let zone = self.cloud.get_hosted_zone(&zone_id).await?;
@@ -655,7 +792,14 @@ impl Reconciler {
         Ok(true)
     }
 
-    async fn report_binding(&self, b: &Binding, phase: &str, ep: Option<&Endpoint>, dns_name: String, message: String) {
+    async fn report_binding(
+        &self,
+        b: &Binding,
+        phase: &str,
+        ep: Option<&Endpoint>,
+        dns_name: String,
+        message: String,
+    ) {
         let status = BindingStatus {
             phase: phase.to_string(),
             endpoint_id: ep.map(|e| e.id.clone()).unwrap_or_default(),
@@ -667,7 +811,12 @@ impl Reconciler {
             return;
         }
         let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
-        self.report(Kind::Binding, &key, report_status_request::Status::Binding(status)).await;
+        self.report(
+            Kind::Binding,
+            &key,
+            report_status_request::Status::Binding(status),
+        )
+        .await;
     }
 
     async fn report(&self, kind: Kind, key: &str, status: report_status_request::Status) {
@@ -688,6 +837,21 @@ impl Reconciler {
     }
 }
 
+/// The AWS service a binding's endpoint connects to.
+struct Target {
+    service_name: String,
+    /// Known for built-ins; custom services are asked (interface or GWLB).
+    kind: Option<EndpointKind>,
+}
+
+/// Why a binding has no target yet.
+enum NotYet {
+    /// The provider has not created its endpoint service yet.
+    Waiting(String),
+    /// The service is not in the catalog.
+    Missing(String),
+}
+
 /// Why an endpoint could not be placed, in words for the binding's status.
 struct Placement(String);
 
@@ -705,20 +869,32 @@ impl DnsBatch {
 
     /// Queues A and ownership TXT records for `name`; Ok(false) when they are already right,
     /// Err when the name holds records pld does not own.
-    fn upsert(&mut self, name: &str, addresses: &[String], records: &[RecordSet], owner: &str) -> Result<bool, String> {
+    fn upsert(
+        &mut self,
+        name: &str,
+        addresses: &[String],
+        records: &[RecordSet],
+        owner: &str,
+    ) -> Result<bool, String> {
         let txt = records.iter().find(|r| r.name == name && r.kind == "TXT");
         let a = records.iter().find(|r| r.name == name && r.kind == "A");
         let ours = txt.is_some_and(|t| t.values.contains(&Self::owner_value(owner)));
-        if !ours && (a.is_some() || txt.is_some() || records.iter().any(|r| r.name == name && r.kind == "CNAME")) {
+        if !ours
+            && (a.is_some()
+                || txt.is_some()
+                || records.iter().any(|r| r.name == name && r.kind == "CNAME"))
+        {
             return Err(format!("{name} already has records that pld does not own; remove them or pick another zone"));
         }
         let mut wanted: Vec<String> = addresses.to_vec();
         wanted.sort();
-        if ours && a.is_some_and(|a| {
-            let mut have = a.values.clone();
-            have.sort();
-            have == wanted
-        }) {
+        if ours
+            && a.is_some_and(|a| {
+                let mut have = a.values.clone();
+                have.sort();
+                have == wanted
+            })
+        {
             return Ok(false);
         }
         self.changes.push(RecordChange {
@@ -744,13 +920,16 @@ impl DnsBatch {
 
     /// Queues deletion of `name`'s records when pld owns them.
     fn remove(&mut self, name: &str, records: &[RecordSet], owner: &str) {
-        let ours = records
-            .iter()
-            .any(|r| r.name == name && r.kind == "TXT" && r.values.contains(&Self::owner_value(owner)));
+        let ours = records.iter().any(|r| {
+            r.name == name && r.kind == "TXT" && r.values.contains(&Self::owner_value(owner))
+        });
         if !ours {
             return;
         }
-        for r in records.iter().filter(|r| r.name == name && (r.kind == "A" || r.kind == "TXT")) {
+        for r in records
+            .iter()
+            .filter(|r| r.name == name && (r.kind == "A" || r.kind == "TXT"))
+        {
             self.changes.push(RecordChange {
                 action: ChangeAction::Delete,
                 record: r.clone(),

@@ -146,7 +146,11 @@ impl CatalogView {
 
     fn apply(&self, event: pld_proto::v1::Event) {
         let mut objects = self.write();
-        if objects.listed.get(&event.kind).is_some_and(|r| event.revision <= *r) {
+        if objects
+            .listed
+            .get(&event.kind)
+            .is_some_and(|r| event.revision <= *r)
+        {
             return;
         }
         let put = event.r#type == EventType::Put as i32;

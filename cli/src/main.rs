@@ -34,6 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run everything in one process on a simulated AWS region: the first thing to try.
+    Dev(cmd::dev::Args),
     /// Run a controller node.
     Controller(cmd::controller::Args),
     /// Register, list, show and deregister services.
@@ -46,9 +48,27 @@ enum Command {
     Status,
     /// Stream catalog changes.
     Watch(cmd::watch::Args),
+    /// Connect a consumer VPC to a service (creates a binding).
+    Connect(cmd::bindings::ConnectArgs),
+    /// Remove a consumer VPC's binding to a service.
+    Disconnect(cmd::bindings::DisconnectArgs),
+    /// Ask a VPC's agent how to reach a service.
+    Resolve(cmd::bindings::ResolveArgs),
+    /// List bindings; accept or reject connections to manual-acceptance services.
+    #[command(subcommand)]
+    Bindings(cmd::bindings::Command),
+    /// List agents.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
     /// Back up and restore the catalog.
     #[command(subcommand)]
     Snapshot(cmd::snapshot::Command),
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// List agents with their lease state.
+    List,
 }
 
 fn init_tracing() {
@@ -91,7 +111,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         timeout: std::time::Duration::from_secs(cli.timeout),
     };
     match cli.command {
+        Command::Dev(args) => cmd::dev::run(args).await,
         Command::Controller(args) => cmd::controller::run(args).await,
+        Command::Connect(args) => cmd::bindings::connect(&ctx, args).await,
+        Command::Disconnect(args) => cmd::bindings::disconnect(&ctx, args).await,
+        Command::Resolve(args) => cmd::bindings::resolve(&ctx, args).await,
+        Command::Bindings(c) => cmd::bindings::run(&ctx, c).await,
+        Command::Agents(AgentsCommand::List) => cmd::bindings::agents(&ctx).await,
         Command::Services(c) => cmd::services::run(&ctx, c).await,
         Command::Members(c) => cmd::members::run(&ctx, c).await,
         Command::Status => cmd::status::run(&ctx).await,

@@ -55,9 +55,17 @@ pub trait Cloud: Send + Sync {
     /// DescribeVpcEndpointConnections of one service.
     async fn describe_connections(&self, service_id: &str) -> CloudResult<Vec<Connection>>;
     /// AcceptVpcEndpointConnections.
-    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()>;
+    async fn accept_connections(
+        &self,
+        service_id: &str,
+        endpoint_ids: &[String],
+    ) -> CloudResult<()>;
     /// RejectVpcEndpointConnections.
-    async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()>;
+    async fn reject_connections(
+        &self,
+        service_id: &str,
+        endpoint_ids: &[String],
+    ) -> CloudResult<()>;
 
     /// DescribeVpcEndpointServices for one name, as this account sees it (NotFound when the
     /// service does not allow this account).

@@ -117,7 +117,9 @@ impl CallStats {
     pub fn mutating_calls(&self) -> u64 {
         self.calls
             .iter()
-            .filter(|(a, _)| !(a.starts_with("Describe") || a.starts_with("Get") || a.starts_with("List")))
+            .filter(|(a, _)| {
+                !(a.starts_with("Describe") || a.starts_with("Get") || a.starts_with("List"))
+            })
             .map(|(_, (ok, err))| ok + err)
             .sum()
     }
@@ -192,7 +194,8 @@ impl Limiter {
     }
 }
 
-/// A [`Cloud`] whose calls wait for the limiter's tokens and are counted.
+/// A [`Cloud`] whose calls wait for the limiter's tokens, are counted, and are retried a few
+/// times when the error is retryable.
 pub struct Limited<C> {
     inner: C,
     limiter: Arc<Limiter>,
@@ -210,12 +213,27 @@ impl<C: Cloud> Limited<C> {
     }
 }
 
+/// Attempts per call, as the AWS SDKs' standard retry mode makes.
+const ATTEMPTS: u32 = 4;
+
+/// Each call waits for a token, is counted, and is retried with jittered exponential backoff
+/// while the error is retryable (throttling, 5xx, a pending Route 53 change).
 macro_rules! limited {
     ($self:ident, $action:literal, $call:expr) => {{
-        $self.limiter.acquire(ApiClass::of($action)).await;
-        let result = $call.await;
-        $self.limiter.record($action, &result);
-        result
+        let mut attempt = 0;
+        loop {
+            $self.limiter.acquire(ApiClass::of($action)).await;
+            let result = $call.await;
+            $self.limiter.record($action, &result);
+            attempt += 1;
+            match &result {
+                Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                    let base = Duration::from_millis(50 * (1 << attempt));
+                    tokio::time::sleep(base.mul_f64(0.5 + rand::random::<f64>())).await;
+                }
+                _ => break result,
+            }
+        }
     }};
 }
 
@@ -234,73 +252,177 @@ impl<C: Cloud> Cloud for Limited<C> {
         limited!(self, "DescribeSubnets", self.inner.describe_subnets(vpc_id))
     }
     async fn describe_route_tables(&self, vpc_id: &str) -> CloudResult<Vec<RouteTable>> {
-        limited!(self, "DescribeRouteTables", self.inner.describe_route_tables(vpc_id))
+        limited!(
+            self,
+            "DescribeRouteTables",
+            self.inner.describe_route_tables(vpc_id)
+        )
     }
     async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer> {
-        limited!(self, "DescribeLoadBalancers", self.inner.describe_load_balancer(arn))
+        limited!(
+            self,
+            "DescribeLoadBalancers",
+            self.inner.describe_load_balancer(arn)
+        )
     }
-    async fn create_endpoint_service(&self, req: &CreateEndpointService) -> CloudResult<EndpointService> {
-        limited!(self, "CreateVpcEndpointServiceConfiguration", self.inner.create_endpoint_service(req))
+    async fn create_endpoint_service(
+        &self,
+        req: &CreateEndpointService,
+    ) -> CloudResult<EndpointService> {
+        limited!(
+            self,
+            "CreateVpcEndpointServiceConfiguration",
+            self.inner.create_endpoint_service(req)
+        )
     }
     async fn describe_endpoint_services(&self, tags: &Tags) -> CloudResult<Vec<EndpointService>> {
-        limited!(self, "DescribeVpcEndpointServiceConfigurations", self.inner.describe_endpoint_services(tags))
+        limited!(
+            self,
+            "DescribeVpcEndpointServiceConfigurations",
+            self.inner.describe_endpoint_services(tags)
+        )
     }
     async fn set_acceptance_required(&self, service_id: &str, required: bool) -> CloudResult<()> {
-        limited!(self, "ModifyVpcEndpointServiceConfiguration", self.inner.set_acceptance_required(service_id, required))
+        limited!(
+            self,
+            "ModifyVpcEndpointServiceConfiguration",
+            self.inner.set_acceptance_required(service_id, required)
+        )
     }
     async fn allowed_principals(&self, service_id: &str) -> CloudResult<Vec<String>> {
-        limited!(self, "DescribeVpcEndpointServicePermissions", self.inner.allowed_principals(service_id))
+        limited!(
+            self,
+            "DescribeVpcEndpointServicePermissions",
+            self.inner.allowed_principals(service_id)
+        )
     }
-    async fn modify_allowed_principals(&self, service_id: &str, add: &[String], remove: &[String]) -> CloudResult<()> {
-        limited!(self, "ModifyVpcEndpointServicePermissions", self.inner.modify_allowed_principals(service_id, add, remove))
+    async fn modify_allowed_principals(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()> {
+        limited!(
+            self,
+            "ModifyVpcEndpointServicePermissions",
+            self.inner
+                .modify_allowed_principals(service_id, add, remove)
+        )
     }
     async fn delete_endpoint_service(&self, service_id: &str) -> CloudResult<()> {
-        limited!(self, "DeleteVpcEndpointServiceConfigurations", self.inner.delete_endpoint_service(service_id))
+        limited!(
+            self,
+            "DeleteVpcEndpointServiceConfigurations",
+            self.inner.delete_endpoint_service(service_id)
+        )
     }
     async fn describe_connections(&self, service_id: &str) -> CloudResult<Vec<Connection>> {
-        limited!(self, "DescribeVpcEndpointConnections", self.inner.describe_connections(service_id))
+        limited!(
+            self,
+            "DescribeVpcEndpointConnections",
+            self.inner.describe_connections(service_id)
+        )
     }
-    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()> {
-        limited!(self, "AcceptVpcEndpointConnections", self.inner.accept_connections(service_id, endpoint_ids))
+    async fn accept_connections(
+        &self,
+        service_id: &str,
+        endpoint_ids: &[String],
+    ) -> CloudResult<()> {
+        limited!(
+            self,
+            "AcceptVpcEndpointConnections",
+            self.inner.accept_connections(service_id, endpoint_ids)
+        )
     }
-    async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()> {
-        limited!(self, "RejectVpcEndpointConnections", self.inner.reject_connections(service_id, endpoint_ids))
+    async fn reject_connections(
+        &self,
+        service_id: &str,
+        endpoint_ids: &[String],
+    ) -> CloudResult<()> {
+        limited!(
+            self,
+            "RejectVpcEndpointConnections",
+            self.inner.reject_connections(service_id, endpoint_ids)
+        )
     }
     async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail> {
-        limited!(self, "DescribeVpcEndpointServices", self.inner.describe_service(service_name))
+        limited!(
+            self,
+            "DescribeVpcEndpointServices",
+            self.inner.describe_service(service_name)
+        )
     }
     async fn create_endpoint(&self, req: &CreateEndpoint) -> CloudResult<Endpoint> {
         limited!(self, "CreateVpcEndpoint", self.inner.create_endpoint(req))
     }
     async fn describe_endpoints(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<Endpoint>> {
-        limited!(self, "DescribeVpcEndpoints", self.inner.describe_endpoints(vpc_id, tags))
+        limited!(
+            self,
+            "DescribeVpcEndpoints",
+            self.inner.describe_endpoints(vpc_id, tags)
+        )
     }
     async fn delete_endpoint(&self, endpoint_id: &str) -> CloudResult<()> {
-        limited!(self, "DeleteVpcEndpoints", self.inner.delete_endpoint(endpoint_id))
+        limited!(
+            self,
+            "DeleteVpcEndpoints",
+            self.inner.delete_endpoint(endpoint_id)
+        )
     }
     async fn hosted_zones_of_vpc(&self, vpc_id: &str) -> CloudResult<Vec<HostedZone>> {
-        limited!(self, "ListHostedZonesByVPC", self.inner.hosted_zones_of_vpc(vpc_id))
+        limited!(
+            self,
+            "ListHostedZonesByVPC",
+            self.inner.hosted_zones_of_vpc(vpc_id)
+        )
     }
     async fn get_hosted_zone(&self, zone_id: &str) -> CloudResult<HostedZone> {
         limited!(self, "GetHostedZone", self.inner.get_hosted_zone(zone_id))
     }
-    async fn create_hosted_zone(&self, name: &str, vpc_id: &str, caller_reference: &str, comment: &str) -> CloudResult<HostedZone> {
-        limited!(self, "CreateHostedZone", self.inner.create_hosted_zone(name, vpc_id, caller_reference, comment))
+    async fn create_hosted_zone(
+        &self,
+        name: &str,
+        vpc_id: &str,
+        caller_reference: &str,
+        comment: &str,
+    ) -> CloudResult<HostedZone> {
+        limited!(
+            self,
+            "CreateHostedZone",
+            self.inner
+                .create_hosted_zone(name, vpc_id, caller_reference, comment)
+        )
     }
     async fn associate_vpc(&self, zone_id: &str, vpc_id: &str) -> CloudResult<()> {
-        limited!(self, "AssociateVPCWithHostedZone", self.inner.associate_vpc(zone_id, vpc_id))
+        limited!(
+            self,
+            "AssociateVPCWithHostedZone",
+            self.inner.associate_vpc(zone_id, vpc_id)
+        )
     }
     async fn delete_hosted_zone(&self, zone_id: &str) -> CloudResult<()> {
-        limited!(self, "DeleteHostedZone", self.inner.delete_hosted_zone(zone_id))
+        limited!(
+            self,
+            "DeleteHostedZone",
+            self.inner.delete_hosted_zone(zone_id)
+        )
     }
     async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<String> {
-        limited!(self, "ChangeResourceRecordSets", self.inner.change_records(zone_id, changes))
+        limited!(
+            self,
+            "ChangeResourceRecordSets",
+            self.inner.change_records(zone_id, changes)
+        )
     }
     async fn get_change(&self, change_id: &str) -> CloudResult<ChangeStatus> {
         limited!(self, "GetChange", self.inner.get_change(change_id))
     }
     async fn list_records(&self, zone_id: &str) -> CloudResult<Vec<RecordSet>> {
-        limited!(self, "ListResourceRecordSets", self.inner.list_records(zone_id))
+        limited!(
+            self,
+            "ListResourceRecordSets",
+            self.inner.list_records(zone_id)
+        )
     }
 }
 
@@ -316,16 +438,28 @@ mod tests {
             assert!(b.take(t0).is_ok());
         }
         let wait = b.take(t0).unwrap_err();
-        assert!(wait > Duration::from_secs(3) && wait < Duration::from_secs(4), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(3) && wait < Duration::from_secs(4),
+            "{wait:?}"
+        );
         assert!(b.take(t0 + Duration::from_secs(4)).is_ok());
     }
 
     #[test]
     fn actions_map_to_aws_classes() {
-        assert_eq!(ApiClass::of("CreateVpcEndpoint"), ApiClass::EndpointMutation);
-        assert_eq!(ApiClass::of("AcceptVpcEndpointConnections"), ApiClass::ServiceMutation);
+        assert_eq!(
+            ApiClass::of("CreateVpcEndpoint"),
+            ApiClass::EndpointMutation
+        );
+        assert_eq!(
+            ApiClass::of("AcceptVpcEndpointConnections"),
+            ApiClass::ServiceMutation
+        );
         assert_eq!(ApiClass::of("DescribeVpcEndpoints"), ApiClass::Describe);
         assert_eq!(ApiClass::of("ChangeResourceRecordSets"), ApiClass::Route53);
-        assert_eq!(ApiClass::of("ModifyVpcEndpointServicePermissions"), ApiClass::OtherMutation);
+        assert_eq!(
+            ApiClass::of("ModifyVpcEndpointServicePermissions"),
+            ApiClass::OtherMutation
+        );
     }
 }

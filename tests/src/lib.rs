@@ -6,10 +6,12 @@
 //! - [`process::ProcessCluster`]: N real `pld controller` processes, killed with SIGKILL or
 //!   stopped with SIGTERM, restarted on the same data dirs and ports.
 //! - [`objects`]: catalog objects for tests.
+//! - [`region`]: a controller, a simulated region and agents per VPC, in this process.
 
 pub mod cluster;
 pub mod objects;
 pub mod process;
+pub mod region;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod bindings;
 pub mod controller;
+pub mod dev;
 pub mod members;
 pub mod services;
 pub mod snapshot;

@@ -16,8 +16,20 @@ pub struct SimCloud {
 
 /// AWS services consumers can reach without an endpoint service of their own.
 const AWS_INTERFACE_SERVICES: &[&str] = &[
-    "ssm", "ssmmessages", "ec2messages", "sts", "ecr.api", "ecr.dkr", "logs", "kms",
-    "secretsmanager", "sqs", "sns", "monitoring", "elasticloadbalancing", "execute-api",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "sts",
+    "ecr.api",
+    "ecr.dkr",
+    "logs",
+    "kms",
+    "secretsmanager",
+    "sqs",
+    "sns",
+    "monitoring",
+    "elasticloadbalancing",
+    "execute-api",
 ];
 const AWS_GATEWAY_SERVICES: &[&str] = &["s3", "dynamodb"];
 
@@ -34,9 +46,9 @@ fn has_tags(tags: &Tags, wanted: &Tags) -> bool {
 
 /// Whether `principals` allow `account` (`*`, the account's root, or any IAM ARN of it).
 fn allows(principals: &std::collections::BTreeSet<String>, account: &str) -> bool {
-    principals.iter().any(|p| {
-        p == "*" || p.split(':').nth(4).is_some_and(|acct| acct == account)
-    })
+    principals
+        .iter()
+        .any(|p| p == "*" || p.split(':').nth(4).is_some_and(|acct| acct == account))
 }
 
 impl SimCloud {
@@ -54,7 +66,9 @@ impl SimCloud {
             return Err(CloudError::Throttled(action.into()));
         }
         if faults.server_error > 0.0 && rand::random::<f64>() < faults.server_error {
-            return Err(CloudError::Transient(format!("{action}: 503 Service Unavailable")));
+            return Err(CloudError::Transient(format!(
+                "{action}: 503 Service Unavailable"
+            )));
         }
         let mut st = self.region.state();
         if let Some(scale) = self.region.config.rate_limit_scale {
@@ -123,7 +137,8 @@ impl SimCloud {
                     .and_then(|arn| st.lbs.get(&arn))
                     .map(|lb| (lb.lb.ports.clone(), lb.targets.clone()));
                 if let (Some(rec), Some((ports, targets))) = (st.endpoints.get_mut(&id), targets) {
-                    rec.dataplane = dataplane::Forwarders::start(&rec.ep.addresses, &ports, &targets);
+                    rec.dataplane =
+                        dataplane::Forwarders::start(&rec.ep.addresses, &ports, &targets);
                 }
             }
         }
@@ -212,7 +227,12 @@ impl Cloud for SimCloud {
 
     async fn describe_subnets(&self, vpc_id: &str) -> CloudResult<Vec<Subnet>> {
         let st = self.gate("DescribeSubnets")?;
-        Ok(st.subnets.values().filter(|s| s.vpc_id == vpc_id).cloned().collect())
+        Ok(st
+            .subnets
+            .values()
+            .filter(|s| s.vpc_id == vpc_id)
+            .cloned()
+            .collect())
     }
 
     async fn describe_route_tables(&self, vpc_id: &str) -> CloudResult<Vec<RouteTable>> {
@@ -306,7 +326,9 @@ impl Cloud for SimCloud {
 
     async fn set_acceptance_required(&self, service_id: &str, required: bool) -> CloudResult<()> {
         let mut st = self.gate("ModifyVpcEndpointServiceConfiguration")?;
-        self.own_service(&mut st, service_id)?.svc.acceptance_required = required;
+        self.own_service(&mut st, service_id)?
+            .svc
+            .acceptance_required = required;
         Ok(())
     }
 
@@ -376,7 +398,11 @@ impl Cloud for SimCloud {
             .collect())
     }
 
-    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()> {
+    async fn accept_connections(
+        &self,
+        service_id: &str,
+        endpoint_ids: &[String],
+    ) -> CloudResult<()> {
         let mut st = self.gate("AcceptVpcEndpointConnections")?;
         self.own_service(&mut st, service_id)?;
         for id in endpoint_ids {
@@ -392,7 +418,11 @@ impl Cloud for SimCloud {
         Ok(())
     }
 
-    async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> CloudResult<()> {
+    async fn reject_connections(
+        &self,
+        service_id: &str,
+        endpoint_ids: &[String],
+    ) -> CloudResult<()> {
         let mut st = self.gate("RejectVpcEndpointConnections")?;
         self.own_service(&mut st, service_id)?;
         for id in endpoint_ids {
@@ -428,8 +458,15 @@ impl Cloud for SimCloud {
                     "InvalidServiceName: the VPC endpoint service {service_name} does not exist or you are not allowed to use it"
                 ))
             })?;
-        let kind = match st.lbs.get(rec.svc.load_balancer_arns.first().map_or("", |s| s.as_str())) {
-            Some(lb) if lb.lb.kind == LoadBalancerKind::Gateway => EndpointKind::GatewayLoadBalancer,
+        let kind = match st.lbs.get(
+            rec.svc
+                .load_balancer_arns
+                .first()
+                .map_or("", |s| s.as_str()),
+        ) {
+            Some(lb) if lb.lb.kind == LoadBalancerKind::Gateway => {
+                EndpointKind::GatewayLoadBalancer
+            }
             _ => EndpointKind::Interface,
         };
         Ok(ServiceDetail {
@@ -456,16 +493,32 @@ impl Cloud for SimCloud {
                 return Ok(e.ep.clone());
             }
         }
-        if !st.vpcs.get(&req.vpc_id).is_some_and(|v| v.account == self.account) {
+        if st
+            .vpcs
+            .get(&req.vpc_id)
+            .is_none_or(|v| v.account != self.account)
+        {
             return Err(not_found("VPC", &req.vpc_id));
         }
         // Which service, and what it supports.
-        let (service_id, kind, az_ids, acceptance_required, short) =
-            if let Some(kind) = self.aws_service_kind(&req.service_name) {
-                let short = req.service_name.rsplit('.').next().unwrap_or("aws").to_string();
-                (None, kind, AZ_IDS.iter().map(|s| s.to_string()).collect::<Vec<_>>(), false, short)
-            } else {
-                let rec = st
+        let (service_id, kind, az_ids, acceptance_required, short) = if let Some(kind) =
+            self.aws_service_kind(&req.service_name)
+        {
+            let short = req
+                .service_name
+                .rsplit('.')
+                .next()
+                .unwrap_or("aws")
+                .to_string();
+            (
+                None,
+                kind,
+                AZ_IDS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                false,
+                short,
+            )
+        } else {
+            let rec = st
                     .services
                     .values()
                     .find(|s| s.svc.name == req.service_name)
@@ -476,18 +529,25 @@ impl Cloud for SimCloud {
                             req.service_name
                         ))
                     })?;
-                let kind = match st.lbs.get(rec.svc.load_balancer_arns.first().map_or("", |s| s.as_str())) {
-                    Some(lb) if lb.lb.kind == LoadBalancerKind::Gateway => EndpointKind::GatewayLoadBalancer,
-                    _ => EndpointKind::Interface,
-                };
-                (
-                    Some(rec.svc.id.clone()),
-                    kind,
-                    rec.svc.az_ids.clone(),
-                    rec.svc.acceptance_required,
-                    rec.svc.id.clone(),
-                )
+            let kind = match st.lbs.get(
+                rec.svc
+                    .load_balancer_arns
+                    .first()
+                    .map_or("", |s| s.as_str()),
+            ) {
+                Some(lb) if lb.lb.kind == LoadBalancerKind::Gateway => {
+                    EndpointKind::GatewayLoadBalancer
+                }
+                _ => EndpointKind::Interface,
             };
+            (
+                Some(rec.svc.id.clone()),
+                kind,
+                rec.svc.az_ids.clone(),
+                rec.svc.acceptance_required,
+                rec.svc.id.clone(),
+            )
+        };
         if kind != req.kind {
             return Err(CloudError::InvalidParameter(format!(
                 "service {} takes {} endpoints, not {}",
@@ -499,13 +559,19 @@ impl Cloud for SimCloud {
         let mut subnets = Vec::new();
         if kind == EndpointKind::Gateway {
             for rt in &req.route_table_ids {
-                if !st.route_tables.get(rt).is_some_and(|r| r.vpc_id == req.vpc_id) {
+                if st
+                    .route_tables
+                    .get(rt)
+                    .is_none_or(|r| r.vpc_id != req.vpc_id)
+                {
                     return Err(not_found("route table", rt));
                 }
             }
         } else {
             if req.subnet_ids.is_empty() {
-                return Err(CloudError::InvalidParameter("at least one subnet is required".into()));
+                return Err(CloudError::InvalidParameter(
+                    "at least one subnet is required".into(),
+                ));
             }
             let mut seen = std::collections::BTreeSet::new();
             for id in &req.subnet_ids {
@@ -551,7 +617,12 @@ impl Cloud for SimCloud {
             vpc_id: req.vpc_id.clone(),
             service_name: req.service_name.clone(),
             kind,
-            state: if acceptance_required { "pendingAcceptance" } else { "pending" }.into(),
+            state: if acceptance_required {
+                "pendingAcceptance"
+            } else {
+                "pending"
+            }
+            .into(),
             subnet_ids: req.subnet_ids.clone(),
             route_table_ids: req.route_table_ids.clone(),
             dns_names,
@@ -596,7 +667,9 @@ impl Cloud for SimCloud {
         Ok(st
             .endpoints
             .values()
-            .filter(|e| e.owner == self.account && e.ep.vpc_id == vpc_id && has_tags(&e.ep.tags, tags))
+            .filter(|e| {
+                e.owner == self.account && e.ep.vpc_id == vpc_id && has_tags(&e.ep.tags, tags)
+            })
             .map(|e| e.ep.clone())
             .collect())
     }
@@ -651,7 +724,9 @@ impl Cloud for SimCloud {
             });
         }
         if !st.vpcs.contains_key(vpc_id) {
-            return Err(CloudError::InvalidParameter(format!("InvalidVPCId: {vpc_id}")));
+            return Err(CloudError::InvalidParameter(format!(
+                "InvalidVPCId: {vpc_id}"
+            )));
         }
         st.next_id += 1;
         let id = format!("Z{:019X}", 0x0000_1000_0000_0000u64 + st.next_id);
@@ -717,7 +792,11 @@ impl Cloud for SimCloud {
     async fn delete_hosted_zone(&self, zone_id: &str) -> CloudResult<()> {
         let mut st = self.gate("DeleteHostedZone")?;
         let zone = self.zone(&mut st, zone_id)?;
-        if zone.records.values().any(|r| r.kind != "SOA" && r.kind != "NS") {
+        if zone
+            .records
+            .values()
+            .any(|r| r.kind != "SOA" && r.kind != "NS")
+        {
             return Err(CloudError::DependencyViolation(format!(
                 "HostedZoneNotEmpty: {zone_id} still has records"
             )));
@@ -759,9 +838,9 @@ impl Cloud for SimCloud {
             let key = (name.clone(), c.record.kind.clone());
             let mut record = c.record.clone();
             record.name = name.clone();
-            let cname_conflict = records.keys().any(|(n, k)| {
-                n == &name && (k == "CNAME") != (c.record.kind == "CNAME")
-            });
+            let cname_conflict = records
+                .keys()
+                .any(|(n, k)| n == &name && (k == "CNAME") != (c.record.kind == "CNAME"));
             match c.action {
                 ChangeAction::Create => {
                     if records.contains_key(&key) {
@@ -811,16 +890,23 @@ impl Cloud for SimCloud {
             .changes
             .get(change_id)
             .ok_or_else(|| not_found("change", change_id))?;
-        Ok(if Instant::now() >= *at + self.region.config.latency.change_insync {
-            ChangeStatus::InSync
-        } else {
-            ChangeStatus::Pending
-        })
+        Ok(
+            if Instant::now() >= *at + self.region.config.latency.change_insync {
+                ChangeStatus::InSync
+            } else {
+                ChangeStatus::Pending
+            },
+        )
     }
 
     async fn list_records(&self, zone_id: &str) -> CloudResult<Vec<RecordSet>> {
         let mut st = self.gate("ListResourceRecordSets")?;
-        Ok(self.zone(&mut st, zone_id)?.records.values().cloned().collect())
+        Ok(self
+            .zone(&mut st, zone_id)?
+            .records
+            .values()
+            .cloned()
+            .collect())
     }
 }
 

@@ -26,7 +26,11 @@ impl Drop for Forwarders {
 impl Forwarders {
     /// Listens on every `address:port` and forwards to `targets` round robin. `None` outside a
     /// tokio runtime or without targets.
-    pub(super) fn start(addresses: &[String], ports: &[u16], targets: &[SocketAddr]) -> Option<Self> {
+    pub(super) fn start(
+        addresses: &[String],
+        ports: &[u16],
+        targets: &[SocketAddr],
+    ) -> Option<Self> {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         if targets.is_empty() {
             return None;

@@ -80,6 +80,20 @@ impl SimConfig {
     }
 }
 
+/// A load balancer to create in the region.
+pub struct NewLoadBalancer<'a> {
+    pub account: &'a str,
+    pub vpc_id: &'a str,
+    pub kind: LoadBalancerKind,
+    pub name: &'a str,
+    /// AZ IDs it spans (an endpoint service supports exactly these).
+    pub az_ids: &'a [&'a str],
+    /// Listener ports.
+    pub ports: &'a [u16],
+    /// Where the loopback data plane sends connections.
+    pub targets: &'a [SocketAddr],
+}
+
 /// What exists in the region, for tests that check nothing was left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
@@ -205,7 +219,12 @@ impl SimRegion {
             account: account.to_string(),
             cidr: cidr.to_string(),
         };
-        let base: Vec<&str> = cidr.split('/').next().unwrap_or("10.0.0.0").split('.').collect();
+        let base: Vec<&str> = cidr
+            .split('/')
+            .next()
+            .unwrap_or("10.0.0.0")
+            .split('.')
+            .collect();
         for (i, az) in AZ_IDS.iter().enumerate() {
             st.next_id += 1;
             let id = format!("subnet-{}", hex(0xb000_0000 + st.next_id, 8));
@@ -242,42 +261,34 @@ impl SimRegion {
         vpc
     }
 
-    /// Creates a load balancer of `account` in `vpc_id` spanning `az_ids`, listening on `ports`
-    /// and sending to `targets` (used by the loopback data plane).
-    pub fn add_load_balancer(
-        &self,
-        account: &str,
-        vpc_id: &str,
-        kind: LoadBalancerKind,
-        name: &str,
-        az_ids: &[&str],
-        ports: &[u16],
-        targets: &[SocketAddr],
-    ) -> LoadBalancer {
+    /// Creates a load balancer.
+    pub fn add_load_balancer(&self, spec: NewLoadBalancer<'_>) -> LoadBalancer {
         let mut st = self.state();
         st.next_id += 1;
-        let kind_path = match kind {
+        let kind_path = match spec.kind {
             LoadBalancerKind::Network => "net",
             LoadBalancerKind::Gateway => "gwy",
         };
         let arn = format!(
-            "arn:aws:elasticloadbalancing:{}:{account}:loadbalancer/{kind_path}/{name}/{}",
+            "arn:aws:elasticloadbalancing:{}:{}:loadbalancer/{kind_path}/{}/{}",
             self.config.region,
+            spec.account,
+            spec.name,
             hex(0x50dc_6c49_5c0c_0000 + st.next_id, 16)
         );
         let lb = LoadBalancer {
             arn: arn.clone(),
-            kind,
-            vpc_id: vpc_id.to_string(),
-            az_ids: az_ids.iter().map(|s| s.to_string()).collect(),
-            ports: ports.to_vec(),
+            kind: spec.kind,
+            vpc_id: spec.vpc_id.to_string(),
+            az_ids: spec.az_ids.iter().map(|s| s.to_string()).collect(),
+            ports: spec.ports.to_vec(),
         };
         st.lbs.insert(
             arn,
             LbRec {
                 lb: lb.clone(),
-                owner: account.to_string(),
-                targets: targets.to_vec(),
+                owner: spec.account.to_string(),
+                targets: spec.targets.to_vec(),
             },
         );
         lb

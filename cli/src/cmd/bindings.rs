@@ -1,0 +1,437 @@
+//! `pld connect|disconnect|resolve`, `pld bindings list|accept|reject`, `pld agents list`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use pld_proto::v1::host_query_client::HostQueryClient;
+use pld_proto::v1::{
+    object, Agent, Approval, Binding, DeleteRequest, GetRequest, Kind, ListRequest, Object,
+    PutRequest, ResolveRequest, WatchRequest,
+};
+use serde_json::json;
+
+use super::Context;
+use crate::output::{agent_json, agent_state_name, binding_json, print_json, table, Format};
+
+/// Phases after which waiting ends.
+const SETTLED: [&str; 3] = ["ready", "rejected", "failed"];
+
+#[derive(clap::Args)]
+pub struct ConnectArgs {
+    /// Catalog service, or a built-in: s3, dynamodb, aws-ssm, aws-sts, aws-ecr-api...
+    service: String,
+    /// The consumer VPC.
+    #[arg(long)]
+    vpc: String,
+    /// Wait until the binding is ready, showing each phase.
+    #[arg(long)]
+    wait: bool,
+}
+
+#[derive(clap::Args)]
+pub struct DisconnectArgs {
+    service: String,
+    #[arg(long)]
+    vpc: String,
+}
+
+#[derive(clap::Args)]
+pub struct ResolveArgs {
+    service: String,
+    /// The VPC whose agent answers.
+    #[arg(long)]
+    vpc: String,
+    /// Seconds to wait for the binding to become ready (0: answer at once).
+    #[arg(long, default_value_t = 0)]
+    wait: u32,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// List bindings.
+    List {
+        #[arg(long)]
+        vpc: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Accept a pending connection to a manual-acceptance service.
+    Accept {
+        service: String,
+        #[arg(long)]
+        vpc: String,
+    },
+    /// Reject a connection.
+    Reject {
+        service: String,
+        #[arg(long)]
+        vpc: String,
+    },
+}
+
+fn binding_object(b: Binding) -> Object {
+    Object {
+        object: Some(object::Object::Binding(b)),
+    }
+}
+
+async fn get_binding(ctx: &Context, service: &str, vpc: &str) -> anyhow::Result<Binding> {
+    let client = ctx.client()?;
+    let key = pld_core::catalog::binding_key(service, vpc);
+    let r = client
+        .call(|mut s| {
+            let req = GetRequest {
+                kind: Kind::Binding as i32,
+                key: key.clone(),
+                stale: false,
+            };
+            async move { s.catalog().get(req).await }
+        })
+        .await?;
+    match r.object.and_then(|o| o.object) {
+        Some(object::Object::Binding(b)) => Ok(b),
+        _ => anyhow::bail!("the controller returned no binding"),
+    }
+}
+
+fn phase_line(b: &Binding) -> String {
+    let st = b.status.clone().unwrap_or_default();
+    let phase = if st.phase.is_empty() {
+        "pending".to_string()
+    } else {
+        st.phase
+    };
+    let mut line = format!("{:<18}", phase);
+    if !st.endpoint_id.is_empty() {
+        line.push_str(&format!(" endpoint {}", st.endpoint_id));
+    }
+    if !st.dns_name.is_empty() {
+        line.push_str(&format!(" {} -> {}", st.dns_name, st.addresses.join(",")));
+    }
+    if !st.message.is_empty() {
+        line.push_str(&format!(" ({})", st.message));
+    }
+    line
+}
+
+pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    pld_core::validate::vpc_id("--vpc", &args.vpc)?;
+    let object = binding_object(Binding {
+        service: args.service.clone(),
+        consumer_vpc_id: args.vpc.clone(),
+        ..Default::default()
+    });
+    let created = client
+        .call(|mut s| {
+            let req = PutRequest {
+                object: Some(object.clone()),
+                expected_mod_revision: Some(0),
+            };
+            async move { s.catalog().put(req).await }
+        })
+        .await;
+    let start = match created {
+        Ok(r) => r.revision,
+        // Already connected: follow the existing binding.
+        Err(e) if e.code() == tonic::Code::FailedPrecondition => 0,
+        Err(e) => return Err(e.into()),
+    };
+    if !args.wait {
+        let b = get_binding(ctx, &args.service, &args.vpc).await?;
+        match ctx.format {
+            Format::Json => print_json(&binding_json(&b)),
+            Format::Table => println!(
+                "connecting {} to {}: {}",
+                args.vpc,
+                args.service,
+                phase_line(&b)
+            ),
+        }
+        return Ok(());
+    }
+    let key = pld_core::catalog::binding_key(&args.service, &args.vpc);
+    let mut events = Box::pin(client.watch(WatchRequest {
+        start_revision: start,
+        kinds: vec![Kind::Binding as i32],
+        prefix: key.clone(),
+    }));
+    let mut last = String::new();
+    let mut current = get_binding(ctx, &args.service, &args.vpc).await?;
+    let deadline = tokio::time::Instant::now() + ctx.timeout.max(Duration::from_secs(300));
+    loop {
+        let line = phase_line(&current);
+        if line != last {
+            if ctx.format == Format::Table {
+                println!("{line}");
+            }
+            last = line;
+        }
+        let phase = current
+            .status
+            .as_ref()
+            .map(|s| s.phase.clone())
+            .unwrap_or_default();
+        if SETTLED.contains(&phase.as_str()) {
+            if ctx.format == Format::Json {
+                print_json(&binding_json(&current));
+            }
+            anyhow::ensure!(
+                phase == "ready",
+                "binding {key} is {phase}: {}",
+                current
+                    .status
+                    .as_ref()
+                    .map(|s| s.message.clone())
+                    .unwrap_or_default()
+            );
+            return Ok(());
+        }
+        let next = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .with_context(|| format!("binding {key} not ready in time"))?;
+        match next {
+            Some(Ok(event)) if event.key == key => {
+                let seen = current.meta.map_or(0, |m| m.mod_revision);
+                if event.revision <= seen {
+                    // Replayed history older than what we already show.
+                    continue;
+                }
+                match event.object.and_then(|o| o.object) {
+                    Some(object::Object::Binding(b))
+                        if event.r#type == pld_proto::v1::EventType::Put as i32 =>
+                    {
+                        current = b
+                    }
+                    _ => anyhow::bail!("binding {key} was deleted"),
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => anyhow::bail!("the watch ended"),
+        }
+    }
+}
+
+pub async fn disconnect(ctx: &Context, args: DisconnectArgs) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let key = pld_core::catalog::binding_key(&args.service, &args.vpc);
+    let r = client
+        .call(|mut s| {
+            let req = DeleteRequest {
+                kind: Kind::Binding as i32,
+                key: key.clone(),
+                expected_mod_revision: None,
+            };
+            async move { s.catalog().delete(req).await }
+        })
+        .await?;
+    match ctx.format {
+        Format::Json => print_json(&json!({"disconnected": key, "revision": r.revision})),
+        Format::Table => println!(
+            "disconnected {} from {}; its agent removes the endpoint and DNS name",
+            args.vpc, args.service
+        ),
+    }
+    Ok(())
+}
+
+async fn agent_of(ctx: &Context, vpc: &str) -> anyhow::Result<Agent> {
+    let client = ctx.client()?;
+    let r = client
+        .call(|mut s| {
+            let req = GetRequest {
+                kind: Kind::Agent as i32,
+                key: vpc.to_string(),
+                stale: false,
+            };
+            async move { s.catalog().get(req).await }
+        })
+        .await
+        .with_context(|| format!("no agent is registered for {vpc}"))?;
+    match r.object.and_then(|o| o.object) {
+        Some(object::Object::Agent(a)) => Ok(a),
+        _ => anyhow::bail!("the controller returned no agent"),
+    }
+}
+
+pub async fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
+    let agent = agent_of(ctx, &args.vpc).await?;
+    anyhow::ensure!(
+        !agent.address.is_empty(),
+        "the agent of {} publishes no host API address",
+        args.vpc
+    );
+    let mut client = HostQueryClient::connect(format!("http://{}", agent.address))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the agent of {} at {}",
+                args.vpc, agent.address
+            )
+        })?;
+    let r = client
+        .resolve(ResolveRequest {
+            service: args.service.clone(),
+            wait_seconds: args.wait,
+        })
+        .await
+        .map_err(pld_client::ClientError::from)?
+        .into_inner();
+    match ctx.format {
+        Format::Json => print_json(&json!({
+            "service": r.service, "dns_name": r.dns_name, "addresses": r.addresses,
+            "ports": r.ports, "phase": r.phase, "message": r.message, "endpoint_id": r.endpoint_id,
+        })),
+        Format::Table => {
+            println!("service:   {}", r.service);
+            println!("phase:     {}", r.phase);
+            if !r.dns_name.is_empty() {
+                println!("dns name:  {}", r.dns_name);
+            }
+            if !r.addresses.is_empty() {
+                println!("addresses: {}", r.addresses.join(", "));
+            }
+            println!(
+                "ports:     {}",
+                r.ports
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if !r.message.is_empty() {
+                println!("message:   {}", r.message);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    match cmd {
+        Command::List { vpc, service } => {
+            let r = client
+                .call(|mut s| {
+                    let req = ListRequest {
+                        kind: Kind::Binding as i32,
+                        vpc_id: vpc.clone().unwrap_or_default(),
+                        service: service.clone().unwrap_or_default(),
+                        ..Default::default()
+                    };
+                    async move { s.catalog().list(req).await }
+                })
+                .await?;
+            let bindings: Vec<Binding> = r
+                .objects
+                .into_iter()
+                .filter_map(|o| match o.object? {
+                    object::Object::Binding(b) => Some(b),
+                    _ => None,
+                })
+                .collect();
+            match ctx.format {
+                Format::Json => print_json(&serde_json::Value::Array(
+                    bindings.iter().map(binding_json).collect(),
+                )),
+                Format::Table => table(
+                    &["SERVICE", "VPC", "PHASE", "DNS", "MESSAGE"],
+                    &bindings
+                        .iter()
+                        .map(|b| {
+                            let st = b.status.clone().unwrap_or_default();
+                            vec![
+                                b.service.clone(),
+                                b.consumer_vpc_id.clone(),
+                                if st.phase.is_empty() {
+                                    "pending".into()
+                                } else {
+                                    st.phase
+                                },
+                                st.dns_name,
+                                st.message,
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        Command::Accept { service, vpc } => decide(ctx, &service, &vpc, Approval::Accepted).await?,
+        Command::Reject { service, vpc } => decide(ctx, &service, &vpc, Approval::Rejected).await?,
+    }
+    Ok(())
+}
+
+async fn decide(ctx: &Context, service: &str, vpc: &str, approval: Approval) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let mut binding = get_binding(ctx, service, vpc).await?;
+    let revision = binding.meta.map_or(0, |m| m.mod_revision);
+    binding.approval = approval as i32;
+    let object = binding_object(binding);
+    client
+        .call(|mut s| {
+            let req = PutRequest {
+                object: Some(object.clone()),
+                expected_mod_revision: Some(revision),
+            };
+            async move { s.catalog().put(req).await }
+        })
+        .await?;
+    let word = if approval == Approval::Accepted {
+        "accepted"
+    } else {
+        "rejected"
+    };
+    match ctx.format {
+        Format::Json => print_json(&json!({"service": service, "vpc": vpc, "approval": word})),
+        Format::Table => {
+            println!("{word} {vpc}'s connection to {service}; the provider's agent applies it")
+        }
+    }
+    Ok(())
+}
+
+pub async fn agents(ctx: &Context) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let r = client
+        .call(|mut s| async move {
+            s.catalog()
+                .list(ListRequest {
+                    kind: Kind::Agent as i32,
+                    ..Default::default()
+                })
+                .await
+        })
+        .await?;
+    let agents: Vec<Agent> = r
+        .objects
+        .into_iter()
+        .filter_map(|o| match o.object? {
+            object::Object::Agent(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    match ctx.format {
+        Format::Json => print_json(&serde_json::Value::Array(
+            agents.iter().map(agent_json).collect(),
+        )),
+        Format::Table => table(
+            &["VPC", "ACCOUNT", "REGION", "STATE", "ADDRESS"],
+            &agents
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.vpc_id.clone(),
+                        a.account_id.clone(),
+                        a.region.clone(),
+                        agent_state_name(a.state).to_string(),
+                        a.address.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! `pld dev`: the whole system in one process on a simulated region, for a first try.
+//!
+//! A controller (1 node, or `--nodes 3`), a simulated region with two accounts and three VPCs
+//! (provider 10.0.0.0/16; consumer 10.1.0.0/16; a third that overlaps the provider's CIDR, which
+//! peering could not connect), an agent per VPC, and a TCP echo service behind the provider's
+//! NLB. Simulated interface endpoints listen on loopback addresses and forward to the echo
+//! service, so traffic really flows through them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use pld_agent::config::{AcceptanceConfig, AgentConfig, CloudKind, DnsConfig, ProvidedService};
+use pld_agent::{Agent, Listeners};
+use pld_cloud::sim::{Latency, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
+use pld_cloud::LoadBalancerKind;
+use pld_controller::{Controller, ControllerConfig, Faults};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::info;
+
+const PROVIDER_ACCOUNT: &str = "111111111111";
+const CONSUMER_ACCOUNT: &str = "222222222222";
+const REGION: &str = "us-east-1";
+const ZONE: &str = "pld.internal";
+/// The port the demo service listens on behind its NLB.
+const DEMO_PORT: u16 = 7007;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Keep controller state here across restarts (default: a temporary folder).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Controller nodes to run (1 or 3).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=5))]
+    nodes: u64,
+    /// First controller port; nodes use consecutive ports.
+    #[arg(long, default_value_t = 7400)]
+    controller_port: u16,
+    /// First agent host-API port (7500, 7501, 7502).
+    #[arg(long, default_value_t = 7500)]
+    agent_port: u16,
+    /// First agent DNS port (8600, 8601, 8602).
+    #[arg(long, default_value_t = 8600)]
+    dns_port: u16,
+    /// Simulated time for each AWS transition, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    latency_ms: u64,
+}
+
+/// Echoes every byte back.
+async fn echo_server() -> anyhow::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let (data_dir, _temp) = match &args.data_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    // Controllers.
+    let ports: Vec<u16> = (0..args.nodes as u16)
+        .map(|i| args.controller_port + i)
+        .collect();
+    let peers: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect();
+    let mut controllers = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let id = i as u64 + 1;
+        let mut cfg = ControllerConfig::new(id, data_dir.join(format!("controller-{id}")));
+        cfg.listen = format!("127.0.0.1:{port}").parse()?;
+        if args.nodes > 1 {
+            cfg.peers = peers.clone();
+        }
+        let listener = TcpListener::bind(cfg.listen).await.with_context(|| {
+            format!(
+                "cannot listen on 127.0.0.1:{port}; is another pld running? (--controller-port)"
+            )
+        })?;
+        controllers.push(Controller::start(cfg, listener, Faults::new()).await?);
+    }
+    let controller_addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+
+    // The simulated region: same creation order every run, so VPC ids are stable.
+    let latency = Duration::from_millis(args.latency_ms);
+    let region = SimRegion::new(SimConfig {
+        region: REGION.into(),
+        latency: Latency {
+            service_available: latency,
+            endpoint_available: latency,
+            change_insync: latency,
+        },
+        rate_limit_scale: None,
+        loopback_data_plane: true,
+    });
+    let provider = region.add_vpc(PROVIDER_ACCOUNT, "10.0.0.0/16");
+    let consumer = region.add_vpc(CONSUMER_ACCOUNT, "10.1.0.0/16");
+    let overlapping = region.add_vpc(CONSUMER_ACCOUNT, "10.0.0.0/16");
+    let echo = echo_server().await?;
+    let nlb = region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER_ACCOUNT,
+        vpc_id: &provider.id,
+        kind: LoadBalancerKind::Network,
+        name: "demo",
+        az_ids: &AZ_IDS,
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    });
+
+    // One agent per VPC.
+    let mut agents = Vec::new();
+    for (i, (vpc, account)) in [
+        (&provider, PROVIDER_ACCOUNT),
+        (&consumer, CONSUMER_ACCOUNT),
+        (&overlapping, CONSUMER_ACCOUNT),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let services = if i == 0 {
+            vec![ProvidedService {
+                name: "demo".into(),
+                load_balancer_arn: nlb.arn.clone(),
+                ports: vec![u32::from(DEMO_PORT)],
+                acceptance: AcceptanceConfig::Auto,
+                principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
+                description: "TCP echo service behind the provider's NLB".into(),
+            }]
+        } else {
+            Vec::new()
+        };
+        let cfg = AgentConfig {
+            account_id: account.into(),
+            region: REGION.into(),
+            vpc_id: vpc.id.clone(),
+            controllers: controller_addrs.clone(),
+            cloud: CloudKind::Sim,
+            cluster_id: "pld".into(),
+            subnet_ids: Vec::new(),
+            security_group_ids: Vec::new(),
+            dns: DnsConfig {
+                zone: ZONE.into(),
+                hosted_zone_id: None,
+            },
+            services,
+            listen: format!("127.0.0.1:{}", args.agent_port + i as u16).parse()?,
+            dns_listen: format!("127.0.0.1:{}", args.dns_port + i as u16).parse()?,
+            lease_ttl_seconds: 15,
+            resync_seconds: 30,
+        };
+        let listeners = Listeners::bind(&cfg).await.with_context(|| {
+            format!(
+                "cannot bind the agent's ports {} / {}",
+                cfg.listen, cfg.dns_listen
+            )
+        })?;
+        let cloud = Arc::new(region.client(account));
+        agents.push(Agent::start(cfg, cloud, listeners).await?);
+    }
+
+    let exe = "pld";
+    println!("pld dev is running (Ctrl-C to stop)\n");
+    println!("  controller   {}", controller_addrs.join(", "));
+    println!("  region       {REGION} (simulated), accounts {PROVIDER_ACCOUNT} (provider) and {CONSUMER_ACCOUNT} (consumer)");
+    println!("  provider     {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  offers `demo` (TCP echo on port {DEMO_PORT})", provider.id, args.agent_port, args.dns_port);
+    println!(
+        "  consumer     {} 10.1.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}",
+        consumer.id,
+        args.agent_port + 1,
+        args.dns_port + 1
+    );
+    println!("  overlapping  {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  (same CIDR as the provider: peering could not connect it)", overlapping.id, args.agent_port + 2, args.dns_port + 2);
+    println!(
+        "  data         {}{}",
+        data_dir.display(),
+        if args.data_dir.is_none() {
+            " (temporary)"
+        } else {
+            ""
+        }
+    );
+    println!("\nTry:");
+    println!("  {exe} services list");
+    println!("  {exe} connect demo --vpc {} --wait", consumer.id);
+    println!("  {exe} resolve demo --vpc {}", consumer.id);
+    println!(
+        "  dig @127.0.0.1 -p {} demo.{ZONE} +short",
+        args.dns_port + 1
+    );
+    println!(
+        "  echo hello | nc -q1 $(dig @127.0.0.1 -p {} demo.{ZONE} +short) {DEMO_PORT}",
+        args.dns_port + 1
+    );
+    println!(
+        "  {exe} connect demo --vpc {} --wait     # the overlapping VPC works too",
+        overlapping.id
+    );
+    println!(
+        "  {exe} bindings list; {exe} agents list; {exe} disconnect demo --vpc {}",
+        consumer.id
+    );
+
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => info!("interrupted: stopping"),
+    }
+    for a in agents {
+        a.shutdown().await;
+    }
+    for c in controllers {
+        c.shutdown().await;
+    }
+    Ok(())
+}

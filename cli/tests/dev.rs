@@ -1,0 +1,114 @@
+//! `pld dev` as a newcomer runs it: connect, resolve, DNS and bytes through the endpoint.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use pld_tests::free_port;
+use pld_tests::region::{dns_a, echo_through};
+
+fn pld() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_pld"))
+}
+
+/// Kills `pld dev` when the test ends, however it ends.
+struct Dev(std::process::Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
+    let (controller, agent, dns) = (free_port()?, free_port()?, free_port()?);
+    // The agents use three consecutive ports from each base; make sure they are free too.
+    let mut child = Command::new(pld())
+        .args(["dev", "--latency-ms", "50"])
+        .args(["--controller-port", &controller.to_string()])
+        .args(["--agent-port", &agent.to_string()])
+        .args(["--dns-port", &dns.to_string()])
+        .env("PLD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut dev = Dev(child);
+    // Read the banner until the consumer line names its VPC.
+    let consumer = tokio::task::spawn_blocking(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.ok()?;
+            if let Some(rest) = line.trim_start().strip_prefix("consumer ") {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    });
+    let consumer = tokio::time::timeout(Duration::from_secs(60), consumer)
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("pld dev printed no consumer VPC"))?;
+    let ctl = format!("127.0.0.1:{controller}");
+
+    let out = Command::new(pld())
+        .args([
+            "--controller",
+            &ctl,
+            "connect",
+            "demo",
+            "--vpc",
+            &consumer,
+            "--wait",
+        ])
+        .env("PLD_LOG", "off")
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("pendingAcceptance"),
+        "each transition is shown: {text}"
+    );
+    assert!(
+        text.lines().last().unwrap_or_default().starts_with("ready"),
+        "{text}"
+    );
+
+    let out = Command::new(pld())
+        .args([
+            "--controller",
+            &ctl,
+            "-o",
+            "json",
+            "resolve",
+            "demo",
+            "--vpc",
+            &consumer,
+        ])
+        .env("PLD_LOG", "off")
+        .output()?;
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(answer["phase"], "ready");
+    assert_eq!(answer["dns_name"], "demo.pld.internal");
+
+    let dns_server = format!("127.0.0.1:{}", dns + 1).parse()?;
+    let (rcode, addrs) = dns_a(dns_server, "demo.pld.internal.").await?;
+    assert_eq!(rcode, 0);
+    assert!(!addrs.is_empty());
+    assert_eq!(echo_through(addrs[0], 7007, "ping").await?, "ping");
+
+    Command::new("kill")
+        .args(["-TERM", &dev.0.id().to_string()])
+        .status()?;
+    let status = tokio::task::spawn_blocking(move || dev.0.wait()).await??;
+    assert!(status.success(), "pld dev exits 0 on SIGTERM");
+    Ok(())
+}

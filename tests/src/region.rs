@@ -1,0 +1,246 @@
+//! A controller, a simulated AWS region and agents, in this process: the tier-3 setup for agent
+//! tests. Two accounts: a provider with one VPC and an NLB in front of a TCP echo service, a
+//! consumer with one VPC.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pld_agent::config::{AcceptanceConfig, AgentConfig, CloudKind, DnsConfig, ProvidedService};
+use pld_agent::{Agent, Listeners};
+use pld_client::Client;
+use pld_cloud::limiter::{Limited, Limiter};
+use pld_cloud::sim::{NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
+use pld_cloud::{LoadBalancer, LoadBalancerKind, Vpc};
+use pld_proto::v1::host_query_client::HostQueryClient;
+use pld_proto::v1::{ResolveRequest, ResolveResponse};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::cluster::{fast_tuning, TestCluster};
+
+pub const PROVIDER: &str = "111111111111";
+pub const CONSUMER: &str = "222222222222";
+pub const ZONE: &str = "pld.test";
+pub const DEMO_PORT: u16 = 7007;
+
+/// The environment.
+pub struct Env {
+    pub cluster: TestCluster,
+    pub region: Arc<SimRegion>,
+    pub provider_vpc: Vpc,
+    pub consumer_vpc: Vpc,
+    pub nlb: LoadBalancer,
+}
+
+/// Echoes every byte back; returns its address.
+pub async fn echo_server() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+impl Env {
+    /// Starts a 1-node controller and a region with `config`; the NLB spans `nlb_azs`.
+    ///
+    /// # Errors
+    /// When something cannot start.
+    pub async fn start(config: SimConfig, nlb_azs: &[&str]) -> anyhow::Result<Env> {
+        let cluster = TestCluster::start(1, fast_tuning()).await?;
+        cluster.wait_leader(&[1]).await?;
+        let region = SimRegion::new(config);
+        let provider_vpc = region.add_vpc(PROVIDER, "10.0.0.0/16");
+        let consumer_vpc = region.add_vpc(CONSUMER, "10.1.0.0/16");
+        let echo = echo_server().await?;
+        let nlb = region.add_load_balancer(NewLoadBalancer {
+            account: PROVIDER,
+            vpc_id: &provider_vpc.id,
+            kind: LoadBalancerKind::Network,
+            name: "demo",
+            az_ids: nlb_azs,
+            ports: &[DEMO_PORT],
+            targets: &[echo],
+        });
+        Ok(Env {
+            cluster,
+            region,
+            provider_vpc,
+            consumer_vpc,
+            nlb,
+        })
+    }
+
+    /// Starts with instant transitions, a loopback data plane and an NLB in every AZ.
+    ///
+    /// # Errors
+    /// When something cannot start.
+    pub async fn instant() -> anyhow::Result<Env> {
+        let mut config = SimConfig::instant("us-east-1");
+        config.loopback_data_plane = true;
+        Env::start(config, &AZ_IDS).await
+    }
+
+    /// The controller's address.
+    pub fn controller(&self) -> String {
+        self.cluster
+            .controller(1)
+            .map(|c| c.local_addr().to_string())
+            .unwrap_or_default()
+    }
+
+    /// A catalog client.
+    pub fn client(&self) -> Client {
+        self.cluster.client()
+    }
+
+    /// The `demo` service as a provider's config declares it.
+    pub fn demo_service(
+        &self,
+        acceptance: AcceptanceConfig,
+        principals: &[&str],
+    ) -> ProvidedService {
+        ProvidedService {
+            name: "demo".into(),
+            load_balancer_arn: self.nlb.arn.clone(),
+            ports: vec![u32::from(DEMO_PORT)],
+            acceptance,
+            principals: principals.iter().map(|p| p.to_string()).collect(),
+            description: String::new(),
+        }
+    }
+
+    /// An agent config for `vpc` of `account`, on ephemeral ports.
+    pub fn agent_config(
+        &self,
+        account: &str,
+        vpc: &Vpc,
+        services: Vec<ProvidedService>,
+    ) -> AgentConfig {
+        AgentConfig {
+            account_id: account.into(),
+            region: "us-east-1".into(),
+            vpc_id: vpc.id.clone(),
+            controllers: vec![self.controller()],
+            cloud: CloudKind::Sim,
+            cluster_id: "pld".into(),
+            subnet_ids: Vec::new(),
+            security_group_ids: Vec::new(),
+            dns: DnsConfig {
+                zone: ZONE.into(),
+                hosted_zone_id: None,
+            },
+            services,
+            listen: "127.0.0.1:0".parse().expect("literal address"),
+            dns_listen: "127.0.0.1:0".parse().expect("literal address"),
+            lease_ttl_seconds: 10,
+            resync_seconds: 5,
+        }
+    }
+
+    /// Starts an agent with client-side limiting at AWS rates × `scale` (None: no limiting).
+    ///
+    /// # Errors
+    /// When it cannot start.
+    pub async fn start_agent(
+        &self,
+        cfg: AgentConfig,
+        scale: Option<f64>,
+    ) -> anyhow::Result<(Agent, Arc<Limiter>)> {
+        let host_api = TcpListener::bind("127.0.0.1:0").await?;
+        let dns_udp = UdpSocket::bind("127.0.0.1:0").await?;
+        let dns_tcp = TcpListener::bind(dns_udp.local_addr()?).await?;
+        let limiter = Limiter::new(scale);
+        let cloud = Arc::new(Limited::new(
+            self.region.client(&cfg.account_id),
+            limiter.clone(),
+        ));
+        let agent = Agent::start(
+            cfg,
+            cloud,
+            Listeners {
+                host_api,
+                dns_udp,
+                dns_tcp,
+            },
+        )
+        .await?;
+        Ok((agent, limiter))
+    }
+}
+
+/// Calls an agent's Resolve.
+///
+/// # Errors
+/// The gRPC error.
+pub async fn resolve(
+    agent: &Agent,
+    service: &str,
+    wait: Duration,
+) -> anyhow::Result<ResolveResponse> {
+    let mut client = HostQueryClient::connect(format!("http://{}", agent.host_api_addr())).await?;
+    Ok(client
+        .resolve(ResolveRequest {
+            service: service.into(),
+            wait_seconds: wait.as_secs() as u32,
+        })
+        .await?
+        .into_inner())
+}
+
+/// Asks a DNS server on loopback for A records of `name`: (response code, addresses).
+///
+/// # Errors
+/// When no answer arrives within 2 s or it does not parse.
+pub async fn dns_a(
+    server: SocketAddr,
+    name: &str,
+) -> anyhow::Result<(u16, Vec<std::net::Ipv4Addr>)> {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    anyhow::ensure!(server.ip().is_loopback(), "DNS tests only talk to loopback");
+    let mut msg = Message::query();
+    msg.add_query(Query::query(Name::from_ascii(name)?, RecordType::A));
+    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    socket.send_to(&msg.to_vec()?, server).await?;
+    let mut buf = [0u8; 1500];
+    let n = tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf)).await??;
+    let reply = Message::from_vec(&buf[..n])?;
+    let addrs = reply
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect();
+    Ok((u16::from(reply.metadata.response_code), addrs))
+}
+
+/// Sends `text` to `addr:port` (loopback only) and returns what comes back.
+///
+/// # Errors
+/// When the connection fails.
+pub async fn echo_through(
+    addr: std::net::Ipv4Addr,
+    port: u16,
+    text: &str,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(addr.is_loopback(), "traffic tests only talk to loopback");
+    let mut conn = tokio::net::TcpStream::connect((addr, port)).await?;
+    conn.write_all(text.as_bytes()).await?;
+    let mut buf = vec![0u8; text.len()];
+    tokio::time::timeout(Duration::from_secs(2), conn.read_exact(&mut buf)).await??;
+    Ok(String::from_utf8_lossy(&buf).to_string())
+}

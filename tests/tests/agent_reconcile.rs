@@ -1,0 +1,478 @@
+//! Agents against the simulated region, over real gRPC on loopback: the PrivateLink flow end to
+//! end, policies, placement errors, crashes, faults and cleanup.
+
+use std::time::Duration;
+
+use pld_agent::config::AcceptanceConfig;
+use pld_cloud::sim::{Faults, Latency, SimConfig, AZ_IDS};
+use pld_proto::v1::{
+    object, Approval, Binding, DeleteRequest, GetRequest, Kind, Object, PutRequest,
+};
+use pld_tests::region::{dns_a, echo_through, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
+use pld_tests::wait_until;
+use tracing::info;
+
+fn consumer_root() -> String {
+    format!("arn:aws:iam::{CONSUMER}:root")
+}
+
+async fn put_binding(env: &Env, service: &str, approval: Approval) -> anyhow::Result<()> {
+    let object = Object {
+        object: Some(object::Object::Binding(Binding {
+            service: service.into(),
+            consumer_vpc_id: env.consumer_vpc.id.clone(),
+            approval: approval as i32,
+            ..Default::default()
+        })),
+    };
+    env.client()
+        .call(|mut s| {
+            let req = PutRequest {
+                object: Some(object.clone()),
+                expected_mod_revision: None,
+            };
+            async move { s.catalog().put(req).await }
+        })
+        .await?;
+    Ok(())
+}
+
+async fn binding_status(env: &Env, service: &str) -> Option<pld_proto::v1::BindingStatus> {
+    let key = pld_core::catalog::binding_key(service, &env.consumer_vpc.id);
+    let r = env
+        .client()
+        .call(|mut s| {
+            let req = GetRequest {
+                kind: Kind::Binding as i32,
+                key: key.clone(),
+                stale: false,
+            };
+            async move { s.catalog().get(req).await }
+        })
+        .await
+        .ok()?;
+    match r.object?.object? {
+        object::Object::Binding(b) => b.status,
+        _ => None,
+    }
+}
+
+async fn wait_phase(
+    env: &Env,
+    service: &str,
+    phase: &str,
+    deadline: Duration,
+) -> anyhow::Result<pld_proto::v1::BindingStatus> {
+    wait_until(
+        deadline,
+        &format!("binding to {service} to be {phase}"),
+        || async {
+            binding_status(env, service)
+                .await
+                .filter(|s| s.phase == phase)
+        },
+    )
+    .await
+}
+
+async fn delete(env: &Env, kind: Kind, key: &str) -> anyhow::Result<()> {
+    env.client()
+        .call(|mut s| {
+            let req = DeleteRequest {
+                kind: kind as i32,
+                key: key.to_string(),
+                expected_mod_revision: None,
+            };
+            async move { s.catalog().delete(req).await }
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_resolves_a_service_and_bytes_flow_through_the_endpoint() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let provider_cfg = env.agent_config(
+        PROVIDER,
+        &env.provider_vpc,
+        vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+    );
+    let (provider, _) = env.start_agent(provider_cfg, None).await?;
+    let (consumer, _) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+
+    info!("a host asks the consumer's agent: the binding is created on demand and becomes ready");
+    let answer = resolve(&consumer, "demo", Duration::from_secs(20)).await?;
+    assert_eq!(answer.phase, "ready", "{answer:?}");
+    assert_eq!(answer.dns_name, format!("demo.{ZONE}"));
+    assert_eq!(answer.ports, vec![u32::from(DEMO_PORT)]);
+    assert_eq!(
+        answer.addresses.len(),
+        AZ_IDS.len(),
+        "one ENI per supported AZ"
+    );
+
+    info!("the agent's DNS answers with the endpoint's addresses, and the echo service answers through it");
+    let (rcode, addrs) = dns_a(consumer.dns_addr(), &format!("demo.{ZONE}.")).await?;
+    assert_eq!(rcode, 0);
+    assert_eq!(addrs.len(), AZ_IDS.len());
+    assert_eq!(
+        echo_through(addrs[0], DEMO_PORT, "hello privatelink").await?,
+        "hello privatelink"
+    );
+    let (nx, _) = dns_a(consumer.dns_addr(), &format!("nothing.{ZONE}.")).await?;
+    assert_eq!(nx, 3, "NXDOMAIN for names without a ready binding");
+
+    info!("the record was published in the zone only once the endpoint was available");
+    let inventory = env.region.inventory();
+    assert_eq!(inventory.hosted_zones.len(), 1);
+    assert!(inventory
+        .records
+        .iter()
+        .any(|r| r.starts_with(&format!("demo.{ZONE}. A"))));
+
+    info!("the provider's service status names its endpoint service");
+    let service = env
+        .client()
+        .call(|mut s| async move {
+            s.catalog()
+                .get(GetRequest {
+                    kind: Kind::Service as i32,
+                    key: "demo".into(),
+                    stale: false,
+                })
+                .await
+        })
+        .await?;
+    let Some(object::Object::Service(svc)) = service.object.and_then(|o| o.object) else {
+        anyhow::bail!("no service")
+    };
+    let status = svc.status.unwrap_or_default();
+    assert_eq!(status.state, "available");
+    assert!(status
+        .endpoint_service_name
+        .starts_with("com.amazonaws.vpce.us-east-1.vpce-svc-"));
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_the_service_does_not_allow_gets_a_clear_failure() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let other = "arn:aws:iam::333333333333:root";
+    let (provider, _) = env
+        .start_agent(
+            env.agent_config(
+                PROVIDER,
+                &env.provider_vpc,
+                vec![env.demo_service(AcceptanceConfig::Auto, &[other])],
+            ),
+            None,
+        )
+        .await?;
+    let (consumer, _) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    put_binding(&env, "demo", Approval::Unspecified).await?;
+    let status = wait_phase(&env, "demo", "failed", Duration::from_secs(20)).await?;
+    assert!(status.message.contains("cannot use"), "{}", status.message);
+    assert!(
+        env.region.inventory().endpoints.is_empty(),
+        "no endpoint was made"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn manual_acceptance_waits_for_the_operator_and_a_rejection_sticks() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let (provider, _) = env
+        .start_agent(
+            env.agent_config(
+                PROVIDER,
+                &env.provider_vpc,
+                vec![env.demo_service(AcceptanceConfig::Manual, &[&consumer_root()])],
+            ),
+            None,
+        )
+        .await?;
+    let (consumer, _) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    put_binding(&env, "demo", Approval::Unspecified).await?;
+    wait_phase(&env, "demo", "pendingAcceptance", Duration::from_secs(20)).await?;
+
+    info!("after several passes the connection is still pending: nobody decided");
+    for _ in 0..3 {
+        provider.reconciler().pass().await;
+        consumer.reconciler().pass().await;
+    }
+    assert_eq!(
+        binding_status(&env, "demo").await.map(|s| s.phase),
+        Some("pendingAcceptance".into())
+    );
+
+    info!("the operator accepts (pld bindings accept): the binding becomes ready");
+    put_binding(&env, "demo", Approval::Accepted).await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+
+    info!("a second consumer binding rejected by the operator ends rejected");
+    delete(
+        &env,
+        Kind::Binding,
+        &pld_core::catalog::binding_key("demo", &env.consumer_vpc.id),
+    )
+    .await?;
+    wait_until(
+        Duration::from_secs(20),
+        "the old endpoint to be gone",
+        || async { env.region.inventory().endpoints.is_empty().then_some(()) },
+    )
+    .await?;
+    put_binding(&env, "demo", Approval::Rejected).await?;
+    wait_phase(&env, "demo", "rejected", Duration::from_secs(20)).await?;
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subnets_outside_the_services_azs_give_a_placement_error() -> anyhow::Result<()> {
+    let mut config = SimConfig::instant("us-east-1");
+    config.loopback_data_plane = false;
+    let env = Env::start(config, &["use1-az4"]).await?;
+    let (provider, _) = env
+        .start_agent(
+            env.agent_config(
+                PROVIDER,
+                &env.provider_vpc,
+                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            ),
+            None,
+        )
+        .await?;
+    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    // Only the consumer's subnet in use1-az1.
+    let subnets =
+        pld_cloud::Cloud::describe_subnets(&env.region.client(CONSUMER), &env.consumer_vpc.id)
+            .await?;
+    cfg.subnet_ids = subnets
+        .iter()
+        .filter(|s| s.az_id == "use1-az1")
+        .map(|s| s.id.clone())
+        .collect();
+    let (consumer, _) = env.start_agent(cfg, None).await?;
+    put_binding(&env, "demo", Approval::Unspecified).await?;
+    let status = wait_phase(&env, "demo", "failed", Duration::from_secs(20)).await?;
+    assert!(
+        status.message.contains("supports AZs use1-az4"),
+        "{}",
+        status.message
+    );
+    assert!(status.message.contains("use1-az1"), "{}", status.message);
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_killed_mid_creation_converges_without_a_duplicate() -> anyhow::Result<()> {
+    let mut config = SimConfig::instant("us-east-1");
+    config.latency = Latency {
+        service_available: Duration::ZERO,
+        endpoint_available: Duration::from_millis(800),
+        change_insync: Duration::from_millis(300),
+    };
+    let env = Env::start(config, &AZ_IDS).await?;
+    let (provider, _) = env
+        .start_agent(
+            env.agent_config(
+                PROVIDER,
+                &env.provider_vpc,
+                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            ),
+            None,
+        )
+        .await?;
+    let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    let (consumer, _) = env.start_agent(consumer_cfg.clone(), None).await?;
+    put_binding(&env, "demo", Approval::Unspecified).await?;
+    wait_until(
+        Duration::from_secs(20),
+        "the endpoint to be created",
+        || async { (!env.region.inventory().endpoints.is_empty()).then_some(()) },
+    )
+    .await?;
+    info!("kill the consumer's agent while its endpoint is still pending, then start a new one");
+    consumer.abort();
+    let (consumer, _) = env.start_agent(consumer_cfg, None).await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    assert_eq!(
+        env.region.inventory().endpoints.len(),
+        1,
+        "no duplicate endpoint"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_and_server_errors_are_retried_until_ready() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    env.region.set_faults(Faults {
+        throttle: 0.25,
+        server_error: 0.15,
+        stale_describe: Duration::from_millis(100),
+    });
+    let (provider, provider_stats) = env
+        .start_agent(
+            env.agent_config(
+                PROVIDER,
+                &env.provider_vpc,
+                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            ),
+            Some(1.0),
+        )
+        .await?;
+    let (consumer, consumer_stats) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            Some(1.0),
+        )
+        .await?;
+    put_binding(&env, "demo", Approval::Unspecified).await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(60)).await?;
+    let throttled = provider_stats.stats().throttled + consumer_stats.stats().throttled;
+    assert!(
+        throttled > 0,
+        "faults were injected: some calls must have been throttled"
+    );
+    env.region.set_faults(Faults::default());
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn disconnect_and_deregister_leave_nothing_but_what_pld_does_not_own() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let foreign = env.region.add_foreign_endpoint(
+        CONSUMER,
+        &env.consumer_vpc.id,
+        "com.amazonaws.us-east-1.sts",
+    );
+    let (provider, _) = env
+        .start_agent(
+            env.agent_config(
+                PROVIDER,
+                &env.provider_vpc,
+                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            ),
+            None,
+        )
+        .await?;
+    let (consumer, _) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    put_binding(&env, "demo", Approval::Unspecified).await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+
+    info!("disconnect, then deregister: the endpoint, records, zone and endpoint service go");
+    delete(
+        &env,
+        Kind::Binding,
+        &pld_core::catalog::binding_key("demo", &env.consumer_vpc.id),
+    )
+    .await?;
+    delete(&env, Kind::Service, "demo").await?;
+    let inventory = wait_until(
+        Duration::from_secs(20),
+        "everything pld made to be gone",
+        || async {
+            let inv = env.region.inventory();
+            (inv.endpoint_services.is_empty()
+                && inv.endpoints == vec![foreign.clone()]
+                && inv.hosted_zones.is_empty()
+                && inv.records.is_empty())
+            .then_some(inv)
+        },
+    )
+    .await?;
+    assert_eq!(
+        inventory.endpoints,
+        vec![foreign],
+        "the hand-made endpoint is untouched"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_endpoint_to_s3_adds_and_removes_its_route() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let (consumer, _) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    let answer = resolve(&consumer, "s3", Duration::from_secs(20)).await?;
+    assert_eq!(answer.phase, "ready", "{answer:?}");
+    let tables =
+        pld_cloud::Cloud::describe_route_tables(&env.region.client(CONSUMER), &env.consumer_vpc.id)
+            .await?;
+    let routes = env.region.routes(&tables[0].id);
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.destination.starts_with("pl-") && r.target == answer.endpoint_id),
+        "{routes:?}"
+    );
+    delete(
+        &env,
+        Kind::Binding,
+        &pld_core::catalog::binding_key("s3", &env.consumer_vpc.id),
+    )
+    .await?;
+    wait_until(
+        Duration::from_secs(20),
+        "the S3 route to be removed",
+        || async {
+            (!env
+                .region
+                .routes(&tables[0].id)
+                .iter()
+                .any(|r| r.destination.starts_with("pl-")))
+            .then_some(())
+        },
+    )
+    .await?;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
