@@ -132,10 +132,14 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
             async move { s.catalog().put(req).await }
         })
         .await;
-    let start = match created {
-        Ok(r) => r.revision,
-        // Already connected: follow the existing binding.
-        Err(e) if e.code() == tonic::Code::FailedPrecondition => 0,
+    // Follow from the binding as created (so every later phase is shown), or as it is now
+    // when it existed already.
+    let created = match created {
+        Ok(r) => match r.object.and_then(|o| o.object) {
+            Some(object::Object::Binding(b)) => Some(b),
+            _ => None,
+        },
+        Err(e) if e.code() == tonic::Code::FailedPrecondition => None,
         Err(e) => return Err(e.into()),
     };
     if !args.wait {
@@ -152,13 +156,17 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let key = pld_core::catalog::binding_key(&args.service, &args.vpc);
+    let mut current = match created {
+        Some(b) => b,
+        None => get_binding(ctx, &args.service, &args.vpc).await?,
+    };
+    let start = current.meta.map_or(0, |m| m.mod_revision) + 1;
     let mut events = Box::pin(client.watch(WatchRequest {
         start_revision: start,
         kinds: vec![Kind::Binding as i32],
         prefix: key.clone(),
     }));
     let mut last = String::new();
-    let mut current = get_binding(ctx, &args.service, &args.vpc).await?;
     let deadline = tokio::time::Instant::now() + ctx.timeout.max(Duration::from_secs(300));
     loop {
         let line = phase_line(&current);
@@ -192,21 +200,14 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {key} not ready in time"))?;
         match next {
-            Some(Ok(event)) if event.key == key => {
-                let seen = current.meta.map_or(0, |m| m.mod_revision);
-                if event.revision <= seen {
-                    // Replayed history older than what we already show.
-                    continue;
+            Some(Ok(event)) if event.key == key => match event.object.and_then(|o| o.object) {
+                Some(object::Object::Binding(b))
+                    if event.r#type == pld_proto::v1::EventType::Put as i32 =>
+                {
+                    current = b
                 }
-                match event.object.and_then(|o| o.object) {
-                    Some(object::Object::Binding(b))
-                        if event.r#type == pld_proto::v1::EventType::Put as i32 =>
-                    {
-                        current = b
-                    }
-                    _ => anyhow::bail!("binding {key} was deleted"),
-                }
-            }
+                _ => anyhow::bail!("binding {key} was deleted"),
+            },
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
             None => anyhow::bail!("the watch ended"),
