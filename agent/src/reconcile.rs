@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use pld_client::Client;
 use pld_cloud::{
-    fqdn, state_is, ChangeAction, ChangeStatus, Cloud, CloudError, CreateEndpoint,
+    fqdn, state_is, ChangeAction, ChangeStatus, Cloud, CloudError, Connection, CreateEndpoint,
     CreateEndpointService, Endpoint, EndpointKind, EndpointService, RecordChange, RecordSet, Tags,
     OWNER_TAG,
 };
@@ -90,6 +90,10 @@ impl PassResult {
 struct Memory {
     /// Route 53 change in flight per binding key.
     changes: HashMap<String, String>,
+    /// Service name → (endpoint service id, catalog mod revision) whose principals are in step.
+    principals: HashMap<String, (String, u64)>,
+    /// Route 53 change statuses seen in this pass (several bindings share a change).
+    change_status: HashMap<String, ChangeStatus>,
     /// The zone, once found or created.
     zone_id: Option<String>,
 }
@@ -206,6 +210,12 @@ impl Reconciler {
             .describe_endpoint_services(&self.cluster_filter())
             .await?;
         let desired = self.view.services_of(&self.cfg.vpc_id);
+        // One call for the connections of every service this account owns.
+        let connections = if owned.is_empty() {
+            Vec::new()
+        } else {
+            self.cloud.describe_connections(None).await?
+        };
         let mut by_owner: BTreeMap<String, EndpointService> = owned
             .into_iter()
             .filter_map(|s| Some((s.tags.get(OWNER_TAG)?.clone(), s)))
@@ -213,7 +223,9 @@ impl Reconciler {
         for service in desired {
             let owner = self.owner("service", &service.name);
             let existing = by_owner.remove(&owner);
-            let r = self.reconcile_service(&service, &owner, existing).await;
+            let r = self
+                .reconcile_service(&service, &owner, existing, &connections)
+                .await;
             if let Err(e) = &r {
                 if !e.is_retryable() {
                     self.report_service(&service, "failed", None, e.to_string())
@@ -223,7 +235,7 @@ impl Reconciler {
             result.absorb(r);
         }
         for (owner, orphan) in by_owner {
-            result.absorb(self.delete_service(&owner, &orphan).await);
+            result.absorb(self.delete_service(&owner, &orphan, &connections).await);
         }
         Ok(result)
     }
@@ -233,6 +245,7 @@ impl Reconciler {
         service: &Service,
         owner: &str,
         existing: Option<EndpointService>,
+        connections: &[Connection],
     ) -> Result<bool, CloudError> {
         let es = match existing {
             Some(es) => es,
@@ -255,6 +268,30 @@ impl Reconciler {
         if !es.acceptance_required {
             self.cloud.set_acceptance_required(&es.id, true).await?;
         }
+        self.sync_principals(service, &es).await?;
+        let connections: Vec<&Connection> = connections
+            .iter()
+            .filter(|c| c.service_id == es.id)
+            .collect();
+        let busy = self.decide_connections(service, &es, &connections).await?;
+        let state = es.state.to_ascii_lowercase();
+        self.report_service(service, &state, Some(&es), String::new())
+            .await;
+        Ok(busy || !state_is(&es.state, "Available"))
+    }
+
+    /// Makes the allowed principals at AWS those of the catalog. There is no bulk describe of
+    /// permissions, so a service's are read once per spec revision, not every pass.
+    async fn sync_principals(
+        &self,
+        service: &Service,
+        es: &EndpointService,
+    ) -> Result<(), CloudError> {
+        let revision = service.meta.map_or(0, |m| m.mod_revision);
+        let synced = (es.id.clone(), revision);
+        if self.memory().principals.get(&service.name) == Some(&synced) {
+            return Ok(());
+        }
         let current = self.cloud.allowed_principals(&es.id).await?;
         let add: Vec<String> = service
             .allowed_principals
@@ -272,11 +309,10 @@ impl Reconciler {
                 .modify_allowed_principals(&es.id, &add, &remove)
                 .await?;
         }
-        let busy = self.decide_connections(service, &es).await?;
-        let state = es.state.to_ascii_lowercase();
-        self.report_service(service, &state, Some(&es), String::new())
-            .await;
-        Ok(busy || !state_is(&es.state, "Available"))
+        self.memory()
+            .principals
+            .insert(service.name.clone(), synced);
+        Ok(())
     }
 
     /// Accepts or rejects pending connections; returns whether any is in transition.
@@ -284,13 +320,13 @@ impl Reconciler {
         &self,
         service: &Service,
         es: &EndpointService,
+        connections: &[&Connection],
     ) -> Result<bool, CloudError> {
-        let connections = self.cloud.describe_connections(&es.id).await?;
         let bindings = self.view.bindings_to(&service.name);
         let mut accept = Vec::new();
         let mut reject = Vec::new();
         let mut busy = false;
-        for c in &connections {
+        for c in connections {
             if state_is(&c.state, "pending") {
                 busy = true;
             }
@@ -361,18 +397,21 @@ impl Reconciler {
         .await;
     }
 
-    async fn delete_service(&self, owner: &str, es: &EndpointService) -> Result<bool, CloudError> {
-        let live: Vec<String> = self
-            .cloud
-            .describe_connections(&es.id)
-            .await?
-            .into_iter()
+    async fn delete_service(
+        &self,
+        owner: &str,
+        es: &EndpointService,
+        connections: &[Connection],
+    ) -> Result<bool, CloudError> {
+        let live: Vec<String> = connections
+            .iter()
+            .filter(|c| c.service_id == es.id)
             .filter(|c| {
                 state_is(&c.state, "available")
                     || state_is(&c.state, "pendingAcceptance")
                     || state_is(&c.state, "pending")
             })
-            .map(|c| c.endpoint_id)
+            .map(|c| c.endpoint_id.clone())
             .collect();
         if !live.is_empty() {
             self.cloud.reject_connections(&es.id, &live).await?;
@@ -392,6 +431,7 @@ impl Reconciler {
 
     async fn consumer_pass(&self) -> Result<PassResult, CloudError> {
         let mut result = PassResult::default();
+        self.memory().change_status.clear();
         let owned = self
             .cloud
             .describe_endpoints(&self.cfg.vpc_id, &self.cluster_filter())
@@ -565,7 +605,16 @@ impl Reconciler {
         let name = self.record_name(&b.service);
         let in_flight = self.memory().changes.get(key).cloned();
         if let Some(change) = in_flight {
-            match self.cloud.get_change(&change).await? {
+            let known = self.memory().change_status.get(&change).copied();
+            let status = match known {
+                Some(s) => s,
+                None => {
+                    let s = self.cloud.get_change(&change).await?;
+                    self.memory().change_status.insert(change.clone(), s);
+                    s
+                }
+            };
+            match status {
                 ChangeStatus::InSync => {
                     self.memory().changes.remove(key);
                 }

@@ -52,8 +52,9 @@ pub trait Cloud: Send + Sync {
     ) -> CloudResult<()>;
     /// DeleteVpcEndpointServiceConfigurations for one service.
     async fn delete_endpoint_service(&self, service_id: &str) -> CloudResult<()>;
-    /// DescribeVpcEndpointConnections of one service.
-    async fn describe_connections(&self, service_id: &str) -> CloudResult<Vec<Connection>>;
+    /// DescribeVpcEndpointConnections: of one service, or (None) of every service this account
+    /// owns, in one call.
+    async fn describe_connections(&self, service_id: Option<&str>) -> CloudResult<Vec<Connection>>;
     /// AcceptVpcEndpointConnections.
     async fn accept_connections(
         &self,

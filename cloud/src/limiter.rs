@@ -316,7 +316,7 @@ impl<C: Cloud> Cloud for Limited<C> {
             self.inner.delete_endpoint_service(service_id)
         )
     }
-    async fn describe_connections(&self, service_id: &str) -> CloudResult<Vec<Connection>> {
+    async fn describe_connections(&self, service_id: Option<&str>) -> CloudResult<Vec<Connection>> {
         limited!(
             self,
             "DescribeVpcEndpointConnections",

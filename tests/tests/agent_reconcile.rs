@@ -476,3 +476,54 @@ async fn a_gateway_endpoint_to_s3_adds_and_removes_its_route() -> anyhow::Result
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_agent_makes_no_mutating_call_and_one_describe_per_resource_type(
+) -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let (provider, provider_stats) = env
+        .start_agent(
+            env.agent_config(
+                PROVIDER,
+                &env.provider_vpc,
+                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            ),
+            Some(100.0),
+        )
+        .await?;
+    let (consumer, consumer_stats) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            Some(100.0),
+        )
+        .await?;
+    put_binding(&env, "demo", Approval::Unspecified).await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    // Let any in-flight pass finish, then count two explicit passes per agent.
+    for agent in [&provider, &consumer] {
+        agent.reconciler().pass().await;
+    }
+    let before = (provider_stats.stats(), consumer_stats.stats());
+    for _ in 0..2 {
+        provider.reconciler().pass().await;
+        consumer.reconciler().pass().await;
+    }
+    let after = (provider_stats.stats(), consumer_stats.stats());
+    for (b, a) in [(&before.0, &after.0), (&before.1, &after.1)] {
+        // Background passes may run too; compare per action against the passes we counted.
+        let mutating = a.mutating_calls() - b.mutating_calls();
+        assert_eq!(mutating, 0, "an idle agent mutated: {:?}", a.calls);
+        for (action, (ok, err)) in &a.calls {
+            let (b_ok, b_err) = b.calls.get(action).copied().unwrap_or((0, 0));
+            let calls = ok + err - b_ok - b_err;
+            assert!(
+                calls <= 4,
+                "{action}: {calls} calls in two passes (plus background resyncs)"
+            );
+        }
+    }
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}

@@ -382,15 +382,27 @@ impl Cloud for SimCloud {
         Ok(())
     }
 
-    async fn describe_connections(&self, service_id: &str) -> CloudResult<Vec<Connection>> {
+    async fn describe_connections(&self, service_id: Option<&str>) -> CloudResult<Vec<Connection>> {
         let mut st = self.gate("DescribeVpcEndpointConnections")?;
-        self.own_service(&mut st, service_id)?;
+        if let Some(id) = service_id {
+            self.own_service(&mut st, id)?;
+        }
+        let owned: std::collections::BTreeSet<String> = st
+            .services
+            .values()
+            .filter(|s| s.owner == self.account)
+            .map(|s| s.svc.id.clone())
+            .collect();
         Ok(st
             .endpoints
             .values()
-            .filter(|e| e.service_id.as_deref() == Some(service_id))
+            .filter(|e| {
+                e.service_id.as_ref().is_some_and(|sid| {
+                    owned.contains(sid) && service_id.is_none_or(|want| want == sid)
+                })
+            })
             .map(|e| Connection {
-                service_id: service_id.to_string(),
+                service_id: e.service_id.clone().unwrap_or_default(),
                 endpoint_id: e.ep.id.clone(),
                 owner: e.owner.clone(),
                 state: e.ep.state.clone(),
