@@ -43,8 +43,10 @@ pub const CLUSTER_TAG: &str = "pld:cluster";
 const RECORD_TTL: u32 = 30;
 /// Longest wait after a pass that hit retryable errors.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How soon to look again while something is in transition.
-const BUSY_INTERVAL: Duration = Duration::from_millis(250);
+/// How soon to look again while something is in transition: starting fast (AWS transitions
+/// that finish at once should not cost a fixed delay) and slowing down while they do not.
+const BUSY_FIRST: Duration = Duration::from_millis(20);
+const BUSY_MAX: Duration = Duration::from_secs(1);
 
 /// Phases a binding goes through.
 pub mod phase {
@@ -90,8 +92,8 @@ impl PassResult {
 struct Memory {
     /// Route 53 change in flight per binding key.
     changes: HashMap<String, String>,
-    /// Service name → (endpoint service id, catalog mod revision) whose principals are in step.
-    principals: HashMap<String, (String, u64)>,
+    /// Service name → (endpoint service id, principals) known to be in step at AWS.
+    principals: HashMap<String, (String, String)>,
     /// Route 53 change statuses seen in this pass (several bindings share a change).
     change_status: HashMap<String, ChangeStatus>,
     /// The zone, once found or created.
@@ -158,6 +160,7 @@ impl Reconciler {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut changes = self.view.subscribe();
         let mut backoff = Duration::from_millis(200);
+        let mut busy_wait = BUSY_FIRST;
         loop {
             changes.borrow_and_update();
             let result = self.pass().await;
@@ -172,15 +175,18 @@ impl Reconciler {
                 None => {
                     backoff = Duration::from_millis(200);
                     if result.busy {
-                        BUSY_INTERVAL
+                        let wait = busy_wait;
+                        busy_wait = (busy_wait * 2).min(BUSY_MAX);
+                        wait
                     } else {
+                        busy_wait = BUSY_FIRST;
                         self.cfg.resync()
                     }
                 }
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = changes.changed(), if result.retry.is_none() => {}
+                _ = changes.changed(), if result.retry.is_none() => busy_wait = BUSY_FIRST,
                 _ = stop.wait_for(|s| *s) => return,
             }
         }
@@ -287,8 +293,8 @@ impl Reconciler {
         service: &Service,
         es: &EndpointService,
     ) -> Result<(), CloudError> {
-        let revision = service.meta.map_or(0, |m| m.mod_revision);
-        let synced = (es.id.clone(), revision);
+        // Keyed by the principals themselves: status reports bump the service's revision too.
+        let synced = (es.id.clone(), service.allowed_principals.join(","));
         if self.memory().principals.get(&service.name) == Some(&synced) {
             return Ok(());
         }
@@ -656,10 +662,11 @@ impl Reconciler {
         service_name: &str,
         known_kind: Option<EndpointKind>,
     ) -> Result<Endpoint, Placement> {
-        let kind = match known_kind {
-            Some(k) => k,
+        // Custom services: one describe gives both the endpoint kind and the supported AZs.
+        let detail = match known_kind {
+            Some(_) => None,
             None => match self.cloud.describe_service(service_name).await {
-                Ok(d) => d.kind,
+                Ok(d) => Some(d),
                 Err(e) if e.is_retryable() => return Err(Placement(e.to_string())),
                 Err(e) => {
                     return Err(Placement(format!(
@@ -668,6 +675,9 @@ impl Reconciler {
                 }
             },
         };
+        let kind = known_kind
+            .or(detail.as_ref().map(|d| d.kind))
+            .unwrap_or(EndpointKind::Interface);
         let mut req = CreateEndpoint {
             kind,
             vpc_id: self.cfg.vpc_id.clone(),
@@ -686,13 +696,17 @@ impl Reconciler {
                 .map_err(|e| Placement(e.to_string()))?;
             req.route_table_ids = tables.into_iter().map(|t| t.id).collect();
         } else {
-            let detail = self
-                .cloud
-                .describe_service(service_name)
-                .await
-                .map_err(|e| {
-                    Placement(format!("this VPC's account cannot use {service_name}: {e}"))
-                })?;
+            let detail = match detail {
+                Some(d) => d,
+                // Built-in interface services: their AZs still come from AWS.
+                None => self
+                    .cloud
+                    .describe_service(service_name)
+                    .await
+                    .map_err(|e| {
+                        Placement(format!("this VPC's account cannot use {service_name}: {e}"))
+                    })?,
+            };
             let subnets = self
                 .cloud
                 .describe_subnets(&self.cfg.vpc_id)

@@ -344,6 +344,8 @@ pub(crate) fn start(
         max_inflight_msgs: 256,
         check_quorum: true,
         pre_vote: true,
+        // Proposals drained in one loop turn go out as one append per follower, not one each.
+        batch_append: true,
         ..Default::default()
     };
     raft_cfg.validate()?;

@@ -159,8 +159,7 @@ impl Env {
         scale: Option<f64>,
     ) -> anyhow::Result<(Agent, Arc<Limiter>)> {
         let host_api = TcpListener::bind("127.0.0.1:0").await?;
-        let dns_udp = UdpSocket::bind("127.0.0.1:0").await?;
-        let dns_tcp = TcpListener::bind(dns_udp.local_addr()?).await?;
+        let (dns_udp, dns_tcp) = dns_sockets().await?;
         let limiter = Limiter::new(scale);
         let cloud = Arc::new(Limited::new(
             self.region.client(&cfg.account_id),
@@ -178,6 +177,20 @@ impl Env {
         .await?;
         Ok((agent, limiter))
     }
+}
+
+/// A UDP socket and a TCP listener on the same free loopback port (the OS picks the UDP port;
+/// the same TCP port can be taken, so a few tries).
+async fn dns_sockets() -> anyhow::Result<(UdpSocket, TcpListener)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("no DNS port"), anyhow::Error::from))
 }
 
 /// Calls an agent's Resolve.

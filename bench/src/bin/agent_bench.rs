@@ -174,6 +174,9 @@ async fn main() -> anyhow::Result<()> {
     consumer.shutdown().await;
     env.cluster.shutdown().await;
 
+    if args.burst == 0 {
+        return Ok(());
+    }
     // 2. A burst of bindings under AWS's rate limits.
     let mut config = SimConfig::instant("us-east-1");
     config.rate_limit_scale = Some(1.0);

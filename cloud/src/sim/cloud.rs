@@ -14,6 +14,9 @@ pub struct SimCloud {
     account: String,
 }
 
+/// Next loopback ENI address of the loopback data plane.
+static NEXT_LOOPBACK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// AWS services consumers can reach without an endpoint service of their own.
 const AWS_INTERFACE_SERVICES: &[&str] = &[
     "ssm",
@@ -177,8 +180,8 @@ impl SimCloud {
 
     fn next_address(st: &mut State, loopback: bool, subnet: &Subnet) -> String {
         if loopback {
-            st.next_loopback += 1;
-            let n = st.next_loopback;
+            // Process-wide, so regions in one process (tests) never hand out the same address.
+            let n = NEXT_LOOPBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             return format!("127.77.{}.{}", n / 250, n % 250 + 1);
         }
         let host = st.next_host.entry(subnet.id.clone()).or_insert(3);

@@ -159,7 +159,6 @@ struct State {
     buckets: HashMap<(String, ApiClass), Bucket>,
     /// Next host number per subnet.
     next_host: HashMap<String, u32>,
-    next_loopback: u32,
 }
 
 /// The AZ IDs every simulated VPC spans.
