@@ -4,36 +4,18 @@
 //! interface endpoint to `com.amazonaws.REGION.NAME` (dots in NAME written as '-', so
 //! `aws-ecr-api` is `ecr.api`).
 
-use pld_cloud::EndpointKind;
-
-/// AWS services reachable through interface endpoints.
-const INTERFACE: &[&str] = &[
-    "ssm",
-    "ssmmessages",
-    "ec2messages",
-    "sts",
-    "ecr.api",
-    "ecr.dkr",
-    "logs",
-    "kms",
-    "secretsmanager",
-    "sqs",
-    "sns",
-    "monitoring",
-    "elasticloadbalancing",
-    "execute-api",
-];
+use pld_cloud::{EndpointKind, AWS_GATEWAY_SERVICES, AWS_INTERFACE_SERVICES};
 
 /// A built-in service: its AWS service name and endpoint kind.
 pub fn lookup(service: &str, region: &str) -> Option<(String, EndpointKind)> {
     match service {
-        "s3" | "dynamodb" => Some((
+        gw if AWS_GATEWAY_SERVICES.contains(&gw) => Some((
             format!("com.amazonaws.{region}.{service}"),
             EndpointKind::Gateway,
         )),
         other => {
             let name = other.strip_prefix("aws-")?;
-            INTERFACE
+            AWS_INTERFACE_SERVICES
                 .iter()
                 .find(|s| s.replace('.', "-") == name)
                 .map(|s| {

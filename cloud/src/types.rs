@@ -218,3 +218,25 @@ pub fn fqdn(name: &str) -> String {
         format!("{name}.")
     }
 }
+
+/// AWS services reachable through interface endpoints (`com.amazonaws.REGION.NAME`), the subset
+/// pld offers as built-ins.
+pub const AWS_INTERFACE_SERVICES: &[&str] = &[
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "sts",
+    "ecr.api",
+    "ecr.dkr",
+    "logs",
+    "kms",
+    "secretsmanager",
+    "sqs",
+    "sns",
+    "monitoring",
+    "elasticloadbalancing",
+    "execute-api",
+];
+
+/// AWS services reached through gateway endpoints on route tables.
+pub const AWS_GATEWAY_SERVICES: &[&str] = &["s3", "dynamodb"];

@@ -10,10 +10,13 @@ use pld_agent::config::{AcceptanceConfig, AgentConfig, CloudKind, DnsConfig, Pro
 use pld_agent::{Agent, Listeners};
 use pld_client::Client;
 use pld_cloud::limiter::{Limited, Limiter};
-use pld_cloud::sim::{NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
+use pld_cloud::sim::{echo_server, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
 use pld_cloud::{LoadBalancer, LoadBalancerKind, Vpc};
 use pld_proto::v1::host_query_client::HostQueryClient;
-use pld_proto::v1::{ResolveRequest, ResolveResponse};
+use pld_proto::v1::{
+    object, Approval, Binding, BindingStatus, GetRequest, Kind, Object, PutRequest, ResolveRequest,
+    ResolveResponse,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -31,25 +34,6 @@ pub struct Env {
     pub provider_vpc: Vpc,
     pub consumer_vpc: Vpc,
     pub nlb: LoadBalancer,
-}
-
-/// Echoes every byte back; returns its address.
-pub async fn echo_server() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = conn.read(&mut buf).await {
-                    if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    Ok(addr)
 }
 
 impl Env {
@@ -256,4 +240,76 @@ pub async fn echo_through(
     let mut buf = vec![0u8; text.len()];
     tokio::time::timeout(Duration::from_secs(2), conn.read_exact(&mut buf)).await??;
     Ok(String::from_utf8_lossy(&buf).to_string())
+}
+
+impl Env {
+    /// Puts a binding of the consumer VPC to `service`.
+    ///
+    /// # Errors
+    /// The controller's error.
+    pub async fn put_binding(&self, service: &str, approval: Approval) -> anyhow::Result<()> {
+        let object = Object {
+            object: Some(object::Object::Binding(Binding {
+                service: service.into(),
+                consumer_vpc_id: self.consumer_vpc.id.clone(),
+                approval: approval as i32,
+                ..Default::default()
+            })),
+        };
+        self.client()
+            .call(|mut s| {
+                let req = PutRequest {
+                    object: Some(object.clone()),
+                    expected_mod_revision: None,
+                };
+                async move { s.catalog().put(req).await }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The status of the consumer VPC's binding to `service`, if it exists.
+    pub async fn binding_status(&self, service: &str) -> Option<BindingStatus> {
+        let key = pld_core::catalog::binding_key(service, &self.consumer_vpc.id);
+        let r = self
+            .client()
+            .call(|mut s| {
+                let req = GetRequest {
+                    kind: Kind::Binding as i32,
+                    key: key.clone(),
+                    stale: true,
+                };
+                async move { s.catalog().get(req).await }
+            })
+            .await
+            .ok()?;
+        match r.object?.object? {
+            object::Object::Binding(b) => b.status,
+            _ => None,
+        }
+    }
+
+    /// Starts the provider's agent offering `services` and the consumer's agent.
+    ///
+    /// # Errors
+    /// When either cannot start.
+    pub async fn start_pair(
+        &self,
+        services: Vec<ProvidedService>,
+        scale: Option<f64>,
+    ) -> anyhow::Result<((Agent, Arc<Limiter>), (Agent, Arc<Limiter>))> {
+        let provider = self
+            .start_agent(
+                self.agent_config(PROVIDER, &self.provider_vpc, services),
+                scale,
+            )
+            .await?;
+        let consumer = self
+            .start_agent(
+                self.agent_config(CONSUMER, &self.consumer_vpc, Vec::new()),
+                scale,
+            )
+            .await?;
+        Ok((provider, consumer))
+    }
 }

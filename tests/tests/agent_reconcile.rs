@@ -5,56 +5,13 @@ use std::time::Duration;
 
 use pld_agent::config::AcceptanceConfig;
 use pld_cloud::sim::{Faults, Latency, SimConfig, AZ_IDS};
-use pld_proto::v1::{
-    object, Approval, Binding, DeleteRequest, GetRequest, Kind, Object, PutRequest,
-};
+use pld_proto::v1::{object, Approval, DeleteRequest, GetRequest, Kind};
 use pld_tests::region::{dns_a, echo_through, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::wait_until;
 use tracing::info;
 
 fn consumer_root() -> String {
     format!("arn:aws:iam::{CONSUMER}:root")
-}
-
-async fn put_binding(env: &Env, service: &str, approval: Approval) -> anyhow::Result<()> {
-    let object = Object {
-        object: Some(object::Object::Binding(Binding {
-            service: service.into(),
-            consumer_vpc_id: env.consumer_vpc.id.clone(),
-            approval: approval as i32,
-            ..Default::default()
-        })),
-    };
-    env.client()
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(object.clone()),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await?;
-    Ok(())
-}
-
-async fn binding_status(env: &Env, service: &str) -> Option<pld_proto::v1::BindingStatus> {
-    let key = pld_core::catalog::binding_key(service, &env.consumer_vpc.id);
-    let r = env
-        .client()
-        .call(|mut s| {
-            let req = GetRequest {
-                kind: Kind::Binding as i32,
-                key: key.clone(),
-                stale: false,
-            };
-            async move { s.catalog().get(req).await }
-        })
-        .await
-        .ok()?;
-    match r.object?.object? {
-        object::Object::Binding(b) => b.status,
-        _ => None,
-    }
 }
 
 async fn wait_phase(
@@ -67,7 +24,7 @@ async fn wait_phase(
         deadline,
         &format!("binding to {service} to be {phase}"),
         || async {
-            binding_status(env, service)
+            env.binding_status(service)
                 .await
                 .filter(|s| s.phase == phase)
         },
@@ -166,23 +123,13 @@ async fn a_host_resolves_a_service_and_bytes_flow_through_the_endpoint() -> anyh
 async fn an_account_the_service_does_not_allow_gets_a_clear_failure() -> anyhow::Result<()> {
     let env = Env::instant().await?;
     let other = "arn:aws:iam::333333333333:root";
-    let (provider, _) = env
-        .start_agent(
-            env.agent_config(
-                PROVIDER,
-                &env.provider_vpc,
-                vec![env.demo_service(AcceptanceConfig::Auto, &[other])],
-            ),
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[other])],
             None,
         )
         .await?;
-    let (consumer, _) = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
-            None,
-        )
-        .await?;
-    put_binding(&env, "demo", Approval::Unspecified).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
     let status = wait_phase(&env, "demo", "failed", Duration::from_secs(20)).await?;
     assert!(status.message.contains("cannot use"), "{}", status.message);
     assert!(
@@ -198,23 +145,13 @@ async fn an_account_the_service_does_not_allow_gets_a_clear_failure() -> anyhow:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn manual_acceptance_waits_for_the_operator_and_a_rejection_sticks() -> anyhow::Result<()> {
     let env = Env::instant().await?;
-    let (provider, _) = env
-        .start_agent(
-            env.agent_config(
-                PROVIDER,
-                &env.provider_vpc,
-                vec![env.demo_service(AcceptanceConfig::Manual, &[&consumer_root()])],
-            ),
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Manual, &[&consumer_root()])],
             None,
         )
         .await?;
-    let (consumer, _) = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
-            None,
-        )
-        .await?;
-    put_binding(&env, "demo", Approval::Unspecified).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
     wait_phase(&env, "demo", "pendingAcceptance", Duration::from_secs(20)).await?;
 
     info!("after several passes the connection is still pending: nobody decided");
@@ -223,12 +160,12 @@ async fn manual_acceptance_waits_for_the_operator_and_a_rejection_sticks() -> an
         consumer.reconciler().pass().await;
     }
     assert_eq!(
-        binding_status(&env, "demo").await.map(|s| s.phase),
+        env.binding_status("demo").await.map(|s| s.phase),
         Some("pendingAcceptance".into())
     );
 
     info!("the operator accepts (pld bindings accept): the binding becomes ready");
-    put_binding(&env, "demo", Approval::Accepted).await?;
+    env.put_binding("demo", Approval::Accepted).await?;
     wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
 
     info!("a second consumer binding rejected by the operator ends rejected");
@@ -244,7 +181,7 @@ async fn manual_acceptance_waits_for_the_operator_and_a_rejection_sticks() -> an
         || async { env.region.inventory().endpoints.is_empty().then_some(()) },
     )
     .await?;
-    put_binding(&env, "demo", Approval::Rejected).await?;
+    env.put_binding("demo", Approval::Rejected).await?;
     wait_phase(&env, "demo", "rejected", Duration::from_secs(20)).await?;
     provider.shutdown().await;
     consumer.shutdown().await;
@@ -278,7 +215,7 @@ async fn subnets_outside_the_services_azs_give_a_placement_error() -> anyhow::Re
         .map(|s| s.id.clone())
         .collect();
     let (consumer, _) = env.start_agent(cfg, None).await?;
-    put_binding(&env, "demo", Approval::Unspecified).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
     let status = wait_phase(&env, "demo", "failed", Duration::from_secs(20)).await?;
     assert!(
         status.message.contains("supports AZs use1-az4"),
@@ -313,7 +250,7 @@ async fn an_agent_killed_mid_creation_converges_without_a_duplicate() -> anyhow:
         .await?;
     let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
     let (consumer, _) = env.start_agent(consumer_cfg.clone(), None).await?;
-    put_binding(&env, "demo", Approval::Unspecified).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
     wait_until(
         Duration::from_secs(20),
         "the endpoint to be created",
@@ -343,23 +280,13 @@ async fn throttling_and_server_errors_are_retried_until_ready() -> anyhow::Resul
         server_error: 0.15,
         stale_describe: Duration::from_millis(100),
     });
-    let (provider, provider_stats) = env
-        .start_agent(
-            env.agent_config(
-                PROVIDER,
-                &env.provider_vpc,
-                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
-            ),
+    let ((provider, provider_stats), (consumer, consumer_stats)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
             Some(1.0),
         )
         .await?;
-    let (consumer, consumer_stats) = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
-            Some(1.0),
-        )
-        .await?;
-    put_binding(&env, "demo", Approval::Unspecified).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
     wait_phase(&env, "demo", "ready", Duration::from_secs(60)).await?;
     let throttled = provider_stats.stats().throttled + consumer_stats.stats().throttled;
     assert!(
@@ -381,23 +308,13 @@ async fn disconnect_and_deregister_leave_nothing_but_what_pld_does_not_own() -> 
         &env.consumer_vpc.id,
         "com.amazonaws.us-east-1.sts",
     );
-    let (provider, _) = env
-        .start_agent(
-            env.agent_config(
-                PROVIDER,
-                &env.provider_vpc,
-                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
-            ),
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
             None,
         )
         .await?;
-    let (consumer, _) = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
-            None,
-        )
-        .await?;
-    put_binding(&env, "demo", Approval::Unspecified).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
     wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
 
     info!("disconnect, then deregister: the endpoint, records, zone and endpoint service go");
@@ -481,23 +398,13 @@ async fn a_gateway_endpoint_to_s3_adds_and_removes_its_route() -> anyhow::Result
 async fn an_idle_agent_makes_no_mutating_call_and_one_describe_per_resource_type(
 ) -> anyhow::Result<()> {
     let env = Env::instant().await?;
-    let (provider, provider_stats) = env
-        .start_agent(
-            env.agent_config(
-                PROVIDER,
-                &env.provider_vpc,
-                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
-            ),
+    let ((provider, provider_stats), (consumer, consumer_stats)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
             Some(100.0),
         )
         .await?;
-    let (consumer, consumer_stats) = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
-            Some(100.0),
-        )
-        .await?;
-    put_binding(&env, "demo", Approval::Unspecified).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
     wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
     // Let any in-flight pass finish, then count two explicit passes per agent.
     for agent in [&provider, &consumer] {

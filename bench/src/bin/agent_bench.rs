@@ -5,17 +5,15 @@
 //!    in the agent), compared with the time the token buckets allow;
 //! 3. AWS calls per binding, and what an idle agent calls in one resync pass.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hdrhistogram::Histogram;
 use pld_agent::config::{AcceptanceConfig, ProvidedService};
-use pld_agent::Agent;
-use pld_cloud::limiter::{ApiClass, CallStats, Limiter};
+use pld_cloud::limiter::{ApiClass, CallStats};
 use pld_cloud::sim::{NewLoadBalancer, SimConfig, AZ_IDS};
 use pld_cloud::LoadBalancerKind;
-use pld_proto::v1::{object, Binding, GetRequest, Kind, Object, PutRequest};
+use pld_proto::v1::{object, Approval, GetRequest, Kind};
 use pld_tests::region::{Env, CONSUMER, PROVIDER};
 
 #[derive(Parser)]
@@ -52,48 +50,13 @@ fn services(env: &Env, n: usize, tag: &str) -> Vec<ProvidedService> {
         .collect()
 }
 
-async fn bind(env: &Env, service: &str) -> anyhow::Result<()> {
-    let object = Object {
-        object: Some(object::Object::Binding(Binding {
-            service: service.into(),
-            consumer_vpc_id: env.consumer_vpc.id.clone(),
-            ..Default::default()
-        })),
-    };
-    env.client()
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(object.clone()),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await?;
-    Ok(())
-}
-
-async fn phase(env: &Env, service: &str) -> String {
-    let key = pld_core::catalog::binding_key(service, &env.consumer_vpc.id);
-    let r = env
-        .client()
-        .call(|mut s| {
-            let req = GetRequest {
-                kind: Kind::Binding as i32,
-                key: key.clone(),
-                stale: true,
-            };
-            async move { s.catalog().get(req).await }
-        })
-        .await;
-    match r.ok().and_then(|r| r.object).and_then(|o| o.object) {
-        Some(object::Object::Binding(b)) => b.status.map(|s| s.phase).unwrap_or_default(),
-        _ => String::new(),
-    }
-}
-
 async fn wait_ready(env: &Env, service: &str, limit: Duration) -> anyhow::Result<()> {
     let end = Instant::now() + limit;
-    while phase(env, service).await != "ready" {
+    while env
+        .binding_status(service)
+        .await
+        .is_none_or(|s| s.phase != "ready")
+    {
         anyhow::ensure!(Instant::now() < end, "{service} not ready within {limit:?}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -126,26 +89,6 @@ fn diff(a: &CallStats, b: &CallStats) -> Vec<(&'static str, u64)> {
         .collect()
 }
 
-async fn start_pair(
-    env: &Env,
-    provided: Vec<ProvidedService>,
-    scale: Option<f64>,
-) -> anyhow::Result<((Agent, Arc<Limiter>), (Agent, Arc<Limiter>))> {
-    let provider = env
-        .start_agent(
-            env.agent_config(PROVIDER, &env.provider_vpc, provided),
-            scale,
-        )
-        .await?;
-    let consumer = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
-            scale,
-        )
-        .await?;
-    Ok((provider, consumer))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -154,13 +97,13 @@ async fn main() -> anyhow::Result<()> {
     let env = Env::start(SimConfig::instant("us-east-1"), &AZ_IDS).await?;
     let provided = services(&env, args.connects, "lat");
     let names: Vec<String> = provided.iter().map(|s| s.name.clone()).collect();
-    let ((provider, _), (consumer, _)) = start_pair(&env, provided, None).await?;
+    let ((provider, _), (consumer, _)) = env.start_pair(provided, None).await?;
     wait_services_available(&env, &names).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut latency = Histogram::<u64>::new(3)?;
     for name in &names {
         let start = Instant::now();
-        bind(&env, name).await?;
+        env.put_binding(name, Approval::Unspecified).await?;
         wait_ready(&env, name, Duration::from_secs(30)).await?;
         latency.record(start.elapsed().as_micros() as u64)?;
     }
@@ -184,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
     let provided = services(&env, args.burst, "svc");
     let names: Vec<String> = provided.iter().map(|s| s.name.clone()).collect();
     let ((provider, provider_limiter), (consumer, consumer_limiter)) =
-        start_pair(&env, provided, Some(1.0)).await?;
+        env.start_pair(provided, Some(1.0)).await?;
     eprintln!(
         "waiting for {} endpoint services (provider side, rate limited)",
         names.len()
@@ -199,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("creating {} bindings at once", names.len());
     let start = Instant::now();
     for name in &names {
-        bind(&env, name).await?;
+        env.put_binding(name, Approval::Unspecified).await?;
     }
     for name in &names {
         wait_ready(&env, name, Duration::from_secs(1800)).await?;

@@ -13,10 +13,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use pld_agent::config::{AcceptanceConfig, AgentConfig, CloudKind, DnsConfig, ProvidedService};
 use pld_agent::{Agent, Listeners};
-use pld_cloud::sim::{Latency, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
+use pld_cloud::sim::{echo_server, Latency, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
 use pld_cloud::LoadBalancerKind;
 use pld_controller::{Controller, ControllerConfig, Faults};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
@@ -48,25 +47,6 @@ pub struct Args {
     /// Simulated time for each AWS transition, in milliseconds.
     #[arg(long, default_value_t = 300)]
     latency_ms: u64,
-}
-
-/// Echoes every byte back.
-async fn echo_server() -> anyhow::Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = conn.read(&mut buf).await {
-                    if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    Ok(addr)
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

@@ -17,25 +17,6 @@ pub struct SimCloud {
 /// Next loopback ENI address of the loopback data plane.
 static NEXT_LOOPBACK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// AWS services consumers can reach without an endpoint service of their own.
-const AWS_INTERFACE_SERVICES: &[&str] = &[
-    "ssm",
-    "ssmmessages",
-    "ec2messages",
-    "sts",
-    "ecr.api",
-    "ecr.dkr",
-    "logs",
-    "kms",
-    "secretsmanager",
-    "sqs",
-    "sns",
-    "monitoring",
-    "elasticloadbalancing",
-    "execute-api",
-];
-const AWS_GATEWAY_SERVICES: &[&str] = &["s3", "dynamodb"];
-
 fn not_found(what: &'static str, id: &str) -> CloudError {
     CloudError::NotFound {
         what,

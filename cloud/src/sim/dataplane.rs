@@ -80,3 +80,26 @@ async fn forward(mut client: TcpStream, target: SocketAddr) {
         Err(e) => debug!(%target, error = %e, "load balancer target unreachable"),
     }
 }
+
+/// A TCP echo server on loopback: the demo target behind simulated load balancers.
+///
+/// # Errors
+/// When no loopback port can be bound.
+pub async fn echo_server() -> std::io::Result<SocketAddr> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}

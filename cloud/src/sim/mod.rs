@@ -32,6 +32,7 @@ use crate::limiter::{ApiClass, Bucket};
 use crate::types::*;
 
 pub use cloud::SimCloud;
+pub use dataplane::echo_server;
 
 /// How long transitions take.
 #[derive(Debug, Clone, Copy, Default)]
