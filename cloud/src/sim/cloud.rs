@@ -182,6 +182,32 @@ impl SimCloud {
         }
     }
 
+    /// Applies a provider's decision to connections of its service; all ids are checked before
+    /// any is changed.
+    fn decide(
+        &self,
+        action: &'static str,
+        service_id: &str,
+        endpoint_ids: &[String],
+        apply: impl Fn(&mut EndpointRec),
+    ) -> CloudResult<()> {
+        let mut st = self.gate(action)?;
+        self.own_service(&mut st, service_id)?;
+        let of_service = |e: &EndpointRec| e.service_id.as_deref() == Some(service_id);
+        if let Some(missing) = endpoint_ids
+            .iter()
+            .find(|id| !st.endpoints.get(id.as_str()).is_some_and(of_service))
+        {
+            return Err(not_found("VPC endpoint connection", missing));
+        }
+        for id in endpoint_ids {
+            if let Some(rec) = st.endpoints.get_mut(id) {
+                apply(rec);
+            }
+        }
+        Ok(())
+    }
+
     fn zone<'a>(&self, st: &'a mut State, id: &str) -> CloudResult<&'a mut ZoneRec> {
         st.zones
             .get_mut(id)
@@ -399,19 +425,16 @@ impl Cloud for SimCloud {
         service_id: &str,
         endpoint_ids: &[String],
     ) -> CloudResult<()> {
-        let mut st = self.gate("AcceptVpcEndpointConnections")?;
-        self.own_service(&mut st, service_id)?;
-        for id in endpoint_ids {
-            let rec = st
-                .endpoints
-                .get_mut(id)
-                .filter(|e| e.service_id.as_deref() == Some(service_id))
-                .ok_or_else(|| not_found("VPC endpoint connection", id))?;
-            if rec.accepted.is_none() && rec.rejected.is_none() {
-                rec.accepted = Some(Instant::now());
-            }
-        }
-        Ok(())
+        self.decide(
+            "AcceptVpcEndpointConnections",
+            service_id,
+            endpoint_ids,
+            |rec| {
+                if rec.accepted.is_none() && rec.rejected.is_none() {
+                    rec.accepted = Some(Instant::now());
+                }
+            },
+        )
     }
 
     async fn reject_connections(
@@ -419,18 +442,15 @@ impl Cloud for SimCloud {
         service_id: &str,
         endpoint_ids: &[String],
     ) -> CloudResult<()> {
-        let mut st = self.gate("RejectVpcEndpointConnections")?;
-        self.own_service(&mut st, service_id)?;
-        for id in endpoint_ids {
-            let rec = st
-                .endpoints
-                .get_mut(id)
-                .filter(|e| e.service_id.as_deref() == Some(service_id))
-                .ok_or_else(|| not_found("VPC endpoint connection", id))?;
-            rec.rejected = Some(Instant::now());
-            rec.dataplane = None;
-        }
-        Ok(())
+        self.decide(
+            "RejectVpcEndpointConnections",
+            service_id,
+            endpoint_ids,
+            |rec| {
+                rec.rejected = Some(Instant::now());
+                rec.dataplane = None;
+            },
+        )
     }
 
     async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail> {
