@@ -602,7 +602,9 @@ impl Reconciler {
             .await;
             return Ok(false);
         }
-        if ep.kind == EndpointKind::Gateway {
+        if ep.kind != EndpointKind::Interface {
+            // Gateway endpoints are route-table targets and GWLB endpoints are next hops that
+            // route tables point at: neither is reached by name, so there is nothing to publish.
             self.report_binding(b, phase::READY, Some(&ep), String::new(), String::new())
                 .await;
             return Ok(false);
@@ -735,6 +737,10 @@ impl Reconciler {
                 )));
             }
             req.subnet_ids = chosen.into_values().collect();
+            if kind == EndpointKind::GatewayLoadBalancer {
+                // A GWLB endpoint lives in exactly one subnet; add more bindings for more AZs.
+                req.subnet_ids.truncate(1);
+            }
         }
         req.client_token = Self::token(
             owner,

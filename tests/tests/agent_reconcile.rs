@@ -434,3 +434,45 @@ async fn an_idle_agent_makes_no_mutating_call_and_one_describe_per_resource_type
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gwlb_backed_service_gets_a_gateway_load_balancer_endpoint_and_no_dns_name(
+) -> anyhow::Result<()> {
+    use pld_cloud::sim::NewLoadBalancer;
+    use pld_cloud::{EndpointKind, LoadBalancerKind, Tags};
+    let env = Env::instant().await?;
+    let gwlb = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Gateway,
+        name: "firewall",
+        az_ids: &AZ_IDS,
+        ports: &[6081],
+        targets: &[],
+    });
+    let mut firewall = env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()]);
+    firewall.name = "firewall".into();
+    firewall.load_balancer_arn = gwlb.arn;
+    firewall.ports = vec![6081];
+    let ((provider, _), (consumer, _)) = env.start_pair(vec![firewall], None).await?;
+    env.put_binding("firewall", Approval::Unspecified).await?;
+    let status = wait_phase(&env, "firewall", "ready", Duration::from_secs(20)).await?;
+    assert!(
+        status.dns_name.is_empty(),
+        "GWLB endpoints are not reached by name"
+    );
+    let endpoints = pld_cloud::Cloud::describe_endpoints(
+        &env.region.client(CONSUMER),
+        &env.consumer_vpc.id,
+        &Tags::new(),
+    )
+    .await?;
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0].kind, EndpointKind::GatewayLoadBalancer);
+    assert_eq!(endpoints[0].id, status.endpoint_id);
+    assert!(env.region.inventory().records.is_empty());
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}

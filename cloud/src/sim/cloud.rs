@@ -589,6 +589,11 @@ impl Cloud for SimCloud {
                     "at least one subnet is required".into(),
                 ));
             }
+            if kind == EndpointKind::GatewayLoadBalancer && req.subnet_ids.len() > 1 {
+                return Err(CloudError::InvalidParameter(
+                    "a Gateway Load Balancer endpoint takes exactly one subnet".into(),
+                ));
+            }
             let mut seen = std::collections::BTreeSet::new();
             for id in &req.subnet_ids {
                 let subnet = st
