@@ -447,6 +447,11 @@ impl Reconciler {
             .filter_map(|e| Some((e.tags.get(OWNER_TAG)?.clone(), e)))
             .collect();
         let bindings = self.view.bindings_of(&self.cfg.vpc_id);
+        if self.memory().zone_id.is_none() && !by_owner.is_empty() {
+            // After a restart: find (never create) the zone, so records of endpoints that are
+            // gone can be cleaned up too.
+            self.find_zone().await?;
+        }
         let zone_id = self.memory().zone_id.clone();
         let records = match &zone_id {
             Some(z) => self.cloud.list_records(z).await?,
@@ -764,6 +769,24 @@ impl Reconciler {
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Remembers the zone if it exists already.
+    async fn find_zone(&self) -> Result<(), CloudError> {
+        let id = match &self.cfg.dns.hosted_zone_id {
+            Some(id) => Some(id.clone()),
+            None => {
+                let zone_name = self.cfg.zone_fqdn();
+                self.cloud
+                    .hosted_zones_of_vpc(&self.cfg.vpc_id)
+                    .await?
+                    .into_iter()
+                    .find(|z| z.name == zone_name)
+                    .map(|z| z.id)
+            }
+        };
+        self.memory().zone_id = id;
+        Ok(())
     }
 
     /// Finds or creates the private hosted zone and associates this VPC with it.

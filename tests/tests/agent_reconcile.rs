@@ -476,3 +476,45 @@ async fn a_gwlb_backed_service_gets_a_gateway_load_balancer_endpoint_and_no_dns_
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_binding_removed_while_its_agent_was_down_is_cleaned_up_after_restart(
+) -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            None,
+        )
+        .await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    info!("stop the consumer's agent, remove the binding, start a fresh agent");
+    consumer.shutdown().await;
+    delete(
+        &env,
+        Kind::Binding,
+        &pld_core::catalog::binding_key("demo", &env.consumer_vpc.id),
+    )
+    .await?;
+    let (consumer, _) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    wait_until(
+        Duration::from_secs(20),
+        "endpoint, records and zone to be gone",
+        || async {
+            let inv = env.region.inventory();
+            (inv.endpoints.is_empty() && inv.records.is_empty() && inv.hosted_zones.is_empty())
+                .then_some(())
+        },
+    )
+    .await?;
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
