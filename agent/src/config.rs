@@ -38,6 +38,18 @@ pub enum CloudKind {
     Sim,
 }
 
+/// How to reach AWS when `cloud = "aws"`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Send every call here instead of AWS's public endpoints (moto, VPC-endpoint-only hosts).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Assume this role for every call (cross-account setups).
+    #[serde(default)]
+    pub assume_role_arn: Option<String>,
+}
+
 /// The private DNS zone the agent publishes bindings in.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +118,9 @@ pub struct AgentConfig {
     /// Controller addresses; any member will do.
     pub controllers: Vec<String>,
     pub cloud: CloudKind,
+    /// AWS connection settings (credentials come from the default chain).
+    #[serde(default)]
+    pub aws: AwsConfig,
     /// Names this pld installation in ownership tags, so two installations never touch each
     /// other's resources.
     #[serde(default = "default_cluster")]
@@ -230,5 +245,35 @@ impl AgentConfig {
     /// The resync interval.
     pub fn resync(&self) -> Duration {
         Duration::from_secs(self.resync_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_config_loads_and_validates() {
+        let cfg = AgentConfig::from_toml(include_str!("../../deploy/agent.toml")).expect("parses");
+        cfg.validate().expect("valid");
+        assert_eq!(cfg.services.len(), 1);
+        assert_eq!(cfg.zone_fqdn(), "pld.internal.");
+    }
+
+    #[test]
+    fn a_bad_field_is_named() {
+        let text =
+            include_str!("../../deploy/agent.toml").replace("vpc-0a1b2c3d4e5f60718", "vpc-nope");
+        let err = AgentConfig::from_toml(&text)
+            .expect("parses")
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.key, "vpc_id");
+        let text = include_str!("../../deploy/agent.toml").replace("ports = [443]", "ports = [0]");
+        let err = AgentConfig::from_toml(&text)
+            .expect("parses")
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.key, "services[0].ports");
     }
 }

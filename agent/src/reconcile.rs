@@ -39,6 +39,8 @@ use crate::view::CatalogView;
 
 /// The tag naming the pld installation, on everything the agent creates.
 pub const CLUSTER_TAG: &str = "pld:cluster";
+/// The tag naming the VPC whose agent created the resource.
+pub const VPC_TAG: &str = "pld:vpc";
 /// TTL of published records.
 const RECORD_TTL: u32 = 30;
 /// Longest wait after a pass that hit retryable errors.
@@ -94,6 +96,8 @@ struct Memory {
     changes: HashMap<String, String>,
     /// Service name → (endpoint service id, principals) known to be in step at AWS.
     principals: HashMap<String, (String, String)>,
+    /// The cloud cannot list endpoint connections (said once in the log).
+    connections_unsupported: bool,
     /// Route 53 change statuses seen in this pass (several bindings share a change).
     change_status: HashMap<String, ChangeStatus>,
     /// The zone, once found or created.
@@ -141,14 +145,18 @@ impl Reconciler {
     }
 
     fn tags(&self, owner: &str) -> Tags {
-        Tags::from([
-            (CLUSTER_TAG.to_string(), self.cfg.cluster_id.clone()),
-            (OWNER_TAG.to_string(), owner.to_string()),
-        ])
+        let mut tags = self.mine();
+        tags.insert(OWNER_TAG.to_string(), owner.to_string());
+        tags
     }
 
-    fn cluster_filter(&self) -> Tags {
-        Tags::from([(CLUSTER_TAG.to_string(), self.cfg.cluster_id.clone())])
+    /// The tags that make a resource this agent's: its installation and its VPC. Several VPCs
+    /// of one account each have an agent, and none may take another's resources for orphans.
+    fn mine(&self) -> Tags {
+        Tags::from([
+            (CLUSTER_TAG.to_string(), self.cfg.cluster_id.clone()),
+            (VPC_TAG.to_string(), self.cfg.vpc_id.clone()),
+        ])
     }
 
     /// A client token that is the same for the same owner and parameters.
@@ -211,16 +219,24 @@ impl Reconciler {
 
     async fn provider_pass(&self) -> Result<PassResult, CloudError> {
         let mut result = PassResult::default();
-        let owned = self
-            .cloud
-            .describe_endpoint_services(&self.cluster_filter())
-            .await?;
+        let owned = self.cloud.describe_endpoint_services(&self.mine()).await?;
         let desired = self.view.services_of(&self.cfg.vpc_id);
         // One call for the connections of every service this account owns.
         let connections = if owned.is_empty() {
             Vec::new()
         } else {
-            self.cloud.describe_connections(None).await?
+            match self.cloud.describe_connections(None).await {
+                Ok(c) => c,
+                // An endpoint that cannot list connections (an emulator): run without
+                // acceptance management rather than not at all.
+                Err(CloudError::Unsupported(op)) => {
+                    if !std::mem::replace(&mut self.memory().connections_unsupported, true) {
+                        warn!(%op, "connections cannot be listed here; accepting and rejecting is skipped");
+                    }
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            }
         };
         let mut by_owner: BTreeMap<String, EndpointService> = owned
             .into_iter()
@@ -440,7 +456,7 @@ impl Reconciler {
         self.memory().change_status.clear();
         let owned = self
             .cloud
-            .describe_endpoints(&self.cfg.vpc_id, &self.cluster_filter())
+            .describe_endpoints(&self.cfg.vpc_id, &self.mine())
             .await?;
         let mut by_owner: BTreeMap<String, Endpoint> = owned
             .into_iter()

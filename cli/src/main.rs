@@ -38,6 +38,8 @@ enum Command {
     Dev(cmd::dev::Args),
     /// Run a controller node.
     Controller(cmd::controller::Args),
+    /// Run the agent of one VPC.
+    Agent(cmd::agent::Args),
     /// Register, list, show and deregister services.
     #[command(subcommand)]
     Services(cmd::services::Command),
@@ -113,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => cmd::dev::run(args).await,
         Command::Controller(args) => cmd::controller::run(args).await,
+        Command::Agent(args) => cmd::agent::run(args).await,
         Command::Connect(args) => cmd::bindings::connect(&ctx, args).await,
         Command::Disconnect(args) => cmd::bindings::disconnect(&ctx, args).await,
         Command::Resolve(args) => cmd::bindings::resolve(&ctx, args).await,

@@ -118,6 +118,7 @@ impl Env {
             vpc_id: vpc.id.clone(),
             controllers: vec![self.controller()],
             cloud: CloudKind::Sim,
+            aws: Default::default(),
             cluster_id: "pld".into(),
             subnet_ids: Vec::new(),
             security_group_ids: Vec::new(),

@@ -137,6 +137,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             vpc_id: vpc.id.clone(),
             controllers: controller_addrs.clone(),
             cloud: CloudKind::Sim,
+            aws: Default::default(),
             cluster_id: "pld".into(),
             subnet_ids: Vec::new(),
             security_group_ids: Vec::new(),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod agent;
 pub mod bindings;
 pub mod controller;
 pub mod dev;

@@ -1,0 +1,104 @@
+//! AWS error codes → [`CloudError`], in one place.
+//!
+//! Codes come from the EC2, ELBv2 and Route 53 API references. An error without an AWS error
+//! code and a 5xx status is not AWS talking (an emulator that lacks the operation answers 500
+//! with HTML): that is [`CloudError::Unsupported`], so callers stop instead of retrying forever.
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use pld_cloud::CloudError;
+
+/// Maps an SDK error of `action`.
+pub fn map<E>(action: &str, err: SdkError<E, HttpResponse>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            return CloudError::Transient(format!("{action}: {}", describe(&err)));
+        }
+        SdkError::ConstructionFailure(_) => {
+            return CloudError::Client(format!("{action}: {}", describe(&err)));
+        }
+        _ => {}
+    }
+    let code = err.code().map(str::to_string);
+    let message = err.message().unwrap_or_default().to_string();
+    let text = || format!("{action}: {} {message}", code.clone().unwrap_or_default());
+    match code.as_deref() {
+        Some(
+            "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException",
+        ) => CloudError::Throttled(action.to_string()),
+        Some("PriorRequestNotComplete") => CloudError::PriorRequestNotComplete(message),
+        Some("IdempotentParameterMismatch") => CloudError::IdempotentParameterMismatch(message),
+        Some("DependencyViolation" | "HostedZoneNotEmpty") => {
+            CloudError::DependencyViolation(text())
+        }
+        Some(
+            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure",
+        ) => CloudError::Unauthorized(text()),
+        Some("HostedZoneAlreadyExists" | "ConflictingDomainExists") => CloudError::AlreadyExists {
+            what: "hosted zone",
+            id: message,
+        },
+        Some(c)
+            if c.ends_with(".NotFound")
+                || c.starts_with("NoSuch")
+                || c == "LoadBalancerNotFound"
+                || c == "NotFound" =>
+        {
+            CloudError::NotFound {
+                what: "resource",
+                id: text(),
+            }
+        }
+        Some("InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable") => {
+            CloudError::Transient(text())
+        }
+        Some(_) => CloudError::InvalidParameter(text()),
+        None if status.is_some_and(|s| s >= 500) => CloudError::Unsupported(format!(
+            "{action} (HTTP {}, no AWS error in the response)",
+            status.unwrap_or_default()
+        )),
+        None => CloudError::Transient(format!("{action}: {}", describe(&err))),
+    }
+}
+
+fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {
+    let mut out = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// An item AWS reported as unsuccessful in a batch call.
+pub fn unsuccessful(
+    action: &str,
+    code: Option<&str>,
+    message: Option<&str>,
+    id: &str,
+) -> CloudError {
+    let text = format!(
+        "{action} {id}: {} {}",
+        code.unwrap_or_default(),
+        message.unwrap_or_default()
+    );
+    match code {
+        Some(c) if c.ends_with(".NotFound") => CloudError::NotFound {
+            what: "resource",
+            id: id.to_string(),
+        },
+        Some("DependencyViolation") => CloudError::DependencyViolation(text),
+        Some("UnauthorizedOperation") => CloudError::Unauthorized(text),
+        _ => CloudError::InvalidParameter(text),
+    }
+}
