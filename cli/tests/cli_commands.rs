@@ -143,3 +143,38 @@ allow = ["arn:aws:iam::210987654321:root"]
     assert!(run(&c, &["services", "get", "billing"])?.status.success());
     Ok(())
 }
+
+#[test]
+fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/agent.toml"))?;
+    let cases = [
+        (
+            example.replace("cloud = \"aws\"", "cloud = \"sim\""),
+            "pld dev",
+        ),
+        (
+            example.replace("vpc-0a1b2c3d4e5f60718", "vpc-xyz"),
+            "vpc_id",
+        ),
+        (
+            example.replace("zone = \"pld.internal\"", "zone = \"Bad Zone\""),
+            "dns.zone",
+        ),
+        (format!("{example}\nsurprise = 1\n"), "surprise"),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("agent{i}.toml"));
+        std::fs::write(&path, text)?;
+        let out = Command::new(pld())
+            .args(["agent", "--config", path.to_str().unwrap_or_default()])
+            .env("PLD_LOG", "off")
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "case {i} started");
+        assert!(stderr.contains(expected), "case {i}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    Ok(())
+}
