@@ -623,6 +623,16 @@ impl Reconciler {
             .await;
             return Ok(false);
         }
+        match self.fix_subnets(&ep).await {
+            Ok(false) => {}
+            // The addresses change with the subnets: publish them on the next pass.
+            Ok(true) => return Ok(true),
+            Err(Placement(message)) => {
+                self.report_binding(b, phase::FAILED, Some(&ep), String::new(), message)
+                    .await;
+                return Ok(false);
+            }
+        }
         if ep.kind != EndpointKind::Interface {
             // Gateway endpoints are route-table targets and GWLB endpoints are next hops that
             // route tables point at: neither is reached by name, so there is nothing to publish.
@@ -719,49 +729,7 @@ impl Reconciler {
                 .map_err(|e| Placement(e.to_string()))?;
             req.route_table_ids = tables.into_iter().map(|t| t.id).collect();
         } else {
-            let detail = match detail {
-                Some(d) => d,
-                // Built-in interface services: their AZs still come from AWS.
-                None => self
-                    .cloud
-                    .describe_service(service_name)
-                    .await
-                    .map_err(|e| {
-                        Placement(format!("this VPC's account cannot use {service_name}: {e}"))
-                    })?,
-            };
-            let subnets = self
-                .cloud
-                .describe_subnets(&self.cfg.vpc_id)
-                .await
-                .map_err(|e| Placement(e.to_string()))?;
-            let mut chosen: BTreeMap<String, String> = BTreeMap::new();
-            for s in subnets
-                .iter()
-                .filter(|s| self.cfg.subnet_ids.is_empty() || self.cfg.subnet_ids.contains(&s.id))
-            {
-                if detail.az_ids.contains(&s.az_id) {
-                    chosen
-                        .entry(s.az_id.clone())
-                        .or_insert_with(|| s.id.clone());
-                }
-            }
-            if chosen.is_empty() {
-                let ours: Vec<String> = subnets
-                    .iter()
-                    .map(|s| format!("{} ({})", s.id, s.az_id))
-                    .collect();
-                return Err(Placement(format!(
-                    "the service supports AZs {} but this VPC's subnets are in {}; add a subnet in a supported AZ",
-                    detail.az_ids.join(", "),
-                    ours.join(", ")
-                )));
-            }
-            req.subnet_ids = chosen.into_values().collect();
-            if kind == EndpointKind::GatewayLoadBalancer {
-                // A GWLB endpoint lives in exactly one subnet; add more bindings for more AZs.
-                req.subnet_ids.truncate(1);
-            }
+            req.subnet_ids = self.placement(service_name, kind, detail).await?;
         }
         req.client_token = Self::token(
             owner,
@@ -774,6 +742,88 @@ impl Reconciler {
             .create_endpoint(&req)
             .await
             .map_err(|e| Placement(e.to_string()))
+    }
+
+    /// The subnets an interface or GWLB endpoint belongs in: one per AZ the service supports,
+    /// among the configured subnets (or all of the VPC's).
+    async fn placement(
+        &self,
+        service_name: &str,
+        kind: EndpointKind,
+        detail: Option<pld_cloud::ServiceDetail>,
+    ) -> Result<Vec<String>, Placement> {
+        let detail = match detail {
+            Some(d) => d,
+            // Built-in interface services: their AZs still come from AWS.
+            None => self
+                .cloud
+                .describe_service(service_name)
+                .await
+                .map_err(|e| {
+                    Placement(format!("this VPC's account cannot use {service_name}: {e}"))
+                })?,
+        };
+        let subnets = self
+            .cloud
+            .describe_subnets(&self.cfg.vpc_id)
+            .await
+            .map_err(|e| Placement(e.to_string()))?;
+        let mut chosen: BTreeMap<String, String> = BTreeMap::new();
+        for s in subnets
+            .iter()
+            .filter(|s| self.cfg.subnet_ids.is_empty() || self.cfg.subnet_ids.contains(&s.id))
+        {
+            if detail.az_ids.contains(&s.az_id) {
+                chosen
+                    .entry(s.az_id.clone())
+                    .or_insert_with(|| s.id.clone());
+            }
+        }
+        if chosen.is_empty() {
+            let ours: Vec<String> = subnets
+                .iter()
+                .map(|s| format!("{} ({})", s.id, s.az_id))
+                .collect();
+            return Err(Placement(format!(
+                "the service supports AZs {} but this VPC's subnets are in {}; add a subnet in a supported AZ",
+                detail.az_ids.join(", "),
+                ours.join(", ")
+            )));
+        }
+        let mut ids: Vec<String> = chosen.into_values().collect();
+        if kind == EndpointKind::GatewayLoadBalancer {
+            // A GWLB endpoint lives in exactly one subnet; add more bindings for more AZs.
+            ids.truncate(1);
+        }
+        Ok(ids)
+    }
+
+    /// Moves an endpoint out of subnets the config no longer lists (ModifyVpcEndpoint).
+    /// Returns whether it changed anything.
+    async fn fix_subnets(&self, ep: &Endpoint) -> Result<bool, Placement> {
+        if self.cfg.subnet_ids.is_empty() || ep.kind == EndpointKind::Gateway {
+            return Ok(false);
+        }
+        let remove: Vec<String> = ep
+            .subnet_ids
+            .iter()
+            .filter(|s| !self.cfg.subnet_ids.contains(s))
+            .cloned()
+            .collect();
+        if remove.is_empty() {
+            return Ok(false);
+        }
+        let desired = self.placement(&ep.service_name, ep.kind, None).await?;
+        let add: Vec<String> = desired
+            .into_iter()
+            .filter(|s| !ep.subnet_ids.contains(s))
+            .collect();
+        info!(id = %ep.id, ?add, ?remove, "moving endpoint to the configured subnets");
+        self.cloud
+            .modify_endpoint_subnets(&ep.id, &add, &remove)
+            .await
+            .map_err(|e| Placement(e.to_string()))?;
+        Ok(true)
     }
 
     async fn delete_endpoint(&self, ep: &Endpoint) -> Result<bool, CloudError> {

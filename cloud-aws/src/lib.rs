@@ -682,6 +682,23 @@ impl Cloud for AwsCloud {
         })
     }
 
+    async fn modify_endpoint_subnets(
+        &self,
+        endpoint_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()> {
+        self.ec2
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(endpoint_id)
+            .set_add_subnet_ids((!add.is_empty()).then(|| add.to_vec()))
+            .set_remove_subnet_ids((!remove.is_empty()).then(|| remove.to_vec()))
+            .send()
+            .await
+            .map_err(|e| error::map("ModifyVpcEndpoint", e))?;
+        Ok(())
+    }
+
     async fn describe_endpoints(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<Endpoint>> {
         let mut filters = tag_filters(tags);
         filters.push(filter("vpc-id", vpc_id));

@@ -73,6 +73,13 @@ pub trait Cloud: Send + Sync {
     async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail>;
     /// CreateVpcEndpoint (idempotent on `client_token`).
     async fn create_endpoint(&self, req: &CreateEndpoint) -> CloudResult<Endpoint>;
+    /// ModifyVpcEndpoint: move an interface or GWLB endpoint into other subnets.
+    async fn modify_endpoint_subnets(
+        &self,
+        endpoint_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()>;
     /// DescribeVpcEndpoints of a VPC carrying every tag in `tags`.
     async fn describe_endpoints(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<Endpoint>>;
     /// DeleteVpcEndpoints for one endpoint.

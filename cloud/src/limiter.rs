@@ -355,6 +355,18 @@ impl<C: Cloud> Cloud for Limited<C> {
     async fn create_endpoint(&self, req: &CreateEndpoint) -> CloudResult<Endpoint> {
         limited!(self, "CreateVpcEndpoint", self.inner.create_endpoint(req))
     }
+    async fn modify_endpoint_subnets(
+        &self,
+        endpoint_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()> {
+        limited!(
+            self,
+            "ModifyVpcEndpoint",
+            self.inner.modify_endpoint_subnets(endpoint_id, add, remove)
+        )
+    }
     async fn describe_endpoints(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<Endpoint>> {
         limited!(
             self,

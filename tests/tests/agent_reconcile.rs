@@ -518,3 +518,54 @@ async fn a_binding_removed_while_its_agent_was_down_is_cleaned_up_after_restart(
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_endpoint_follows_the_subnets_its_config_lists() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            None,
+        )
+        .await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let status = wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    assert_eq!(status.addresses.len(), AZ_IDS.len());
+
+    info!("restart the consumer's agent limited to its use1-az2 subnet: the endpoint moves");
+    consumer.shutdown().await;
+    let subnets =
+        pld_cloud::Cloud::describe_subnets(&env.region.client(CONSUMER), &env.consumer_vpc.id)
+            .await?;
+    let az2: Vec<String> = subnets
+        .iter()
+        .filter(|s| s.az_id == "use1-az2")
+        .map(|s| s.id.clone())
+        .collect();
+    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    cfg.subnet_ids = az2.clone();
+    let (consumer, _) = env.start_agent(cfg, None).await?;
+    wait_until(
+        Duration::from_secs(20),
+        "one address in the published record",
+        || async {
+            env.binding_status("demo")
+                .await
+                .filter(|s| s.phase == "ready" && s.addresses.len() == 1)
+        },
+    )
+    .await?;
+    let eps = pld_cloud::Cloud::describe_endpoints(
+        &env.region.client(CONSUMER),
+        &env.consumer_vpc.id,
+        &pld_cloud::Tags::new(),
+    )
+    .await?;
+    assert_eq!(eps[0].subnet_ids, az2);
+    let (_, addrs) = dns_a(consumer.dns_addr(), &format!("demo.{ZONE}.")).await?;
+    assert_eq!(addrs.len(), 1, "DNS follows the endpoint");
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}

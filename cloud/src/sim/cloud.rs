@@ -683,6 +683,81 @@ impl Cloud for SimCloud {
         Ok(ep)
     }
 
+    async fn modify_endpoint_subnets(
+        &self,
+        endpoint_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()> {
+        let mut st = self.gate("ModifyVpcEndpoint")?;
+        let (vpc_id, service_id, kind, mut subnets) = {
+            let rec = st
+                .endpoints
+                .get(endpoint_id)
+                .filter(|e| e.owner == self.account)
+                .ok_or_else(|| not_found("VPC endpoint", endpoint_id))?;
+            (
+                rec.ep.vpc_id.clone(),
+                rec.service_id.clone(),
+                rec.ep.kind,
+                rec.ep.subnet_ids.clone(),
+            )
+        };
+        if kind == EndpointKind::Gateway {
+            return Err(CloudError::InvalidParameter(
+                "gateway endpoints have no subnets".into(),
+            ));
+        }
+        let az_ids: Vec<String> = match service_id.as_ref().and_then(|id| st.services.get(id)) {
+            Some(s) => s.svc.az_ids.clone(),
+            None => AZ_IDS.iter().map(|s| s.to_string()).collect(),
+        };
+        subnets.retain(|s| !remove.contains(s));
+        let mut seen = std::collections::BTreeSet::new();
+        for id in subnets.iter().chain(add) {
+            let subnet = st
+                .subnets
+                .get(id)
+                .filter(|s| s.vpc_id == vpc_id)
+                .ok_or_else(|| not_found("subnet", id))?;
+            if !az_ids.contains(&subnet.az_id) {
+                return Err(CloudError::InvalidParameter(format!(
+                    "the service does not support the availability zone of the subnet {id} ({})",
+                    subnet.az_id
+                )));
+            }
+            if !seen.insert(subnet.az_id.clone()) {
+                return Err(CloudError::InvalidParameter(format!(
+                    "DuplicateSubnetsInSameZone: two subnets in {}",
+                    subnet.az_id
+                )));
+            }
+        }
+        let loopback = self.region.config.loopback_data_plane;
+        let mut added = Vec::new();
+        for id in add {
+            if let Some(subnet) = st.subnets.get(id).cloned() {
+                added.push(Self::next_address(&mut st, loopback, &subnet));
+            }
+        }
+        subnets.extend(add.iter().cloned());
+        if let Some(rec) = st.endpoints.get_mut(endpoint_id) {
+            // Addresses follow the subnets: one per subnet, in order.
+            let mut addresses: Vec<String> = rec
+                .ep
+                .subnet_ids
+                .iter()
+                .zip(rec.ep.addresses.iter())
+                .filter(|(s, _)| !remove.contains(s))
+                .map(|(_, a)| a.clone())
+                .collect();
+            addresses.extend(added);
+            rec.ep.subnet_ids = subnets;
+            rec.ep.addresses = addresses;
+        }
+        Ok(())
+    }
+
     async fn describe_endpoints(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<Endpoint>> {
         let st = self.gate("DescribeVpcEndpoints")?;
         Ok(st
