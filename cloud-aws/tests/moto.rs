@@ -370,3 +370,44 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_backend_passes_the_conformance_suite_against_moto() -> anyhow::Result<()> {
+    let Some(moto) = start_moto()? else {
+        return Ok(());
+    };
+    let config = sdk(&moto.url).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let (provider_vpc, provider_subnets) =
+        vpc(&ec2, "10.0.0.0/16", ["10.0.1.0/24", "10.0.2.0/24"]).await?;
+    let (consumer_vpc, _) = vpc(&ec2, "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]).await?;
+    let nlb = elb
+        .create_load_balancer()
+        .name("conformance")
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .set_subnets(Some(provider_subnets))
+        .send()
+        .await?;
+    let arn = nlb
+        .load_balancers()
+        .first()
+        .and_then(|l| l.load_balancer_arn())
+        .unwrap_or_default();
+    let cloud = AwsCloud::connect(
+        ACCOUNT,
+        &AwsSettings {
+            region: REGION.into(),
+            endpoint_url: Some(moto.url.clone()),
+            assume_role_arn: None,
+        },
+    )
+    .await?;
+    let fixture = pld_cloud::conformance::Fixture {
+        provider_vpc,
+        consumer_vpc,
+        nlb_arn: arn.replace(":loadbalancer/app/", ":loadbalancer/net/"),
+    };
+    pld_cloud::conformance::run(&cloud, &fixture).await;
+    Ok(())
+}

@@ -4,9 +4,11 @@
 //! - [`CloudError`]: typed errors with [`CloudError::is_retryable`].
 //! - [`sim`]: a simulated AWS region with AWS's behaviour (states, acceptance, principals, AZ
 //!   placement, client tokens, Route 53 propagation, rate limits, injected faults).
+//! - [`conformance`]: the suite every implementation must pass.
 //! - [`limiter`]: client-side token buckets per account and API class, at AWS's published rates,
 //!   and a wrapper that applies them and counts calls.
 
+pub mod conformance;
 pub mod error;
 pub mod limiter;
 pub mod sim;

@@ -1,0 +1,278 @@
+//! One conformance suite for every [`Cloud`]: the simulated region and the AWS backend (against
+//! moto) must agree on everything both can serve.
+//!
+//! The caller prepares a [`Fixture`] (VPCs, subnets and a network load balancer made with the
+//! backend's own tooling) and runs [`run`]; each step panics with a message naming the operation
+//! that disagreed.
+
+use std::time::Duration;
+
+use crate::types::*;
+use crate::{Cloud, CloudError};
+
+/// What the suite needs to exist already.
+pub struct Fixture {
+    /// A VPC of the calling account with subnets in at least two AZs.
+    pub provider_vpc: String,
+    /// Another VPC of the calling account with subnets in at least two AZs.
+    pub consumer_vpc: String,
+    /// A network load balancer in the provider VPC, in the ARN shape the catalog uses.
+    pub nlb_arn: String,
+}
+
+fn tags(suite: &str) -> Tags {
+    Tags::from([
+        ("pld:cluster".to_string(), "conformance".to_string()),
+        ("pld:owner".to_string(), suite.to_string()),
+    ])
+}
+
+/// Runs every check against `cloud`.
+///
+/// # Panics
+/// On the first disagreement, naming it.
+pub async fn run(cloud: &dyn Cloud, f: &Fixture) {
+    // Network reads.
+    let vpc = cloud
+        .describe_vpc(&f.provider_vpc)
+        .await
+        .expect("DescribeVpcs");
+    assert_eq!(
+        vpc.id, f.provider_vpc,
+        "DescribeVpcs returns the VPC asked for"
+    );
+    let missing = cloud.describe_vpc("vpc-0000dead").await;
+    assert!(
+        matches!(
+            missing,
+            Err(CloudError::NotFound { .. }) | Err(CloudError::InvalidParameter(_))
+        ),
+        "an unknown VPC is NotFound (or invalid), got {missing:?}"
+    );
+    let subnets = cloud
+        .describe_subnets(&f.consumer_vpc)
+        .await
+        .expect("DescribeSubnets");
+    assert!(subnets.len() >= 2, "fixture VPCs have two subnets");
+    assert!(
+        subnets
+            .iter()
+            .all(|s| s.vpc_id == f.consumer_vpc && !s.az_id.is_empty()),
+        "subnets carry their VPC and AZ ID: {subnets:?}"
+    );
+    let tables = cloud
+        .describe_route_tables(&f.consumer_vpc)
+        .await
+        .expect("DescribeRouteTables");
+    assert!(!tables.is_empty(), "every VPC has a main route table");
+
+    // Endpoint service: create, find by tags, principals.
+    let owned = tags("service");
+    let created = cloud
+        .create_endpoint_service(&CreateEndpointService {
+            load_balancer_arn: f.nlb_arn.clone(),
+            acceptance_required: false,
+            supported_regions: Vec::new(),
+            private_dns_name: None,
+            client_token: "conformance-service".into(),
+            tags: owned.clone(),
+        })
+        .await
+        .expect("CreateVpcEndpointServiceConfiguration");
+    assert!(
+        created.id.starts_with("vpce-svc-"),
+        "service id shape: {}",
+        created.id
+    );
+    assert!(
+        created.name.contains(&created.id),
+        "service name carries its id: {}",
+        created.name
+    );
+    let found = cloud
+        .describe_endpoint_services(&owned)
+        .await
+        .expect("DescribeVpcEndpointServiceConfigurations");
+    assert_eq!(
+        found.iter().map(|s| &s.id).collect::<Vec<_>>(),
+        vec![&created.id],
+        "found by its tags"
+    );
+    assert!(
+        cloud
+            .describe_endpoint_services(&tags("nobody"))
+            .await
+            .expect("describe")
+            .is_empty(),
+        "tag filters exclude others"
+    );
+    let principal = format!("arn:aws:iam::{}:root", cloud.account());
+    cloud
+        .modify_allowed_principals(&created.id, std::slice::from_ref(&principal), &[])
+        .await
+        .expect("ModifyVpcEndpointServicePermissions");
+    let principals = cloud
+        .allowed_principals(&created.id)
+        .await
+        .expect("DescribeVpcEndpointServicePermissions");
+    assert_eq!(principals, vec![principal.clone()]);
+
+    // Endpoint: create into two subnets, find by tags, follow to available, delete.
+    let detail = cloud
+        .describe_service(&created.name)
+        .await
+        .expect("DescribeVpcEndpointServices");
+    assert_eq!(detail.kind, EndpointKind::Interface);
+    let mut by_az = std::collections::BTreeMap::new();
+    for s in &subnets {
+        by_az.entry(s.az_id.clone()).or_insert_with(|| s.id.clone());
+    }
+    let chosen: Vec<String> = by_az.into_values().take(2).collect();
+    let ep_tags = tags("endpoint");
+    let ep = cloud
+        .create_endpoint(&CreateEndpoint {
+            kind: EndpointKind::Interface,
+            vpc_id: f.consumer_vpc.clone(),
+            service_name: created.name.clone(),
+            subnet_ids: chosen.clone(),
+            security_group_ids: Vec::new(),
+            route_table_ids: Vec::new(),
+            client_token: "conformance-endpoint".into(),
+            tags: ep_tags.clone(),
+        })
+        .await
+        .expect("CreateVpcEndpoint");
+    assert!(ep.id.starts_with("vpce-"), "endpoint id shape: {}", ep.id);
+    assert!(
+        ["pending", "available", "pendingAcceptance"]
+            .iter()
+            .any(|s| state_is(&ep.state, s)),
+        "a new endpoint is pending or available, got {}",
+        ep.state
+    );
+    let mut available = None;
+    for _ in 0..50 {
+        let eps = cloud
+            .describe_endpoints(&f.consumer_vpc, &ep_tags)
+            .await
+            .expect("DescribeVpcEndpoints");
+        assert_eq!(eps.len(), 1, "found by its tags: {eps:?}");
+        if state_is(&eps[0].state, "available") {
+            available = Some(eps[0].clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let available = available.expect("the endpoint becomes available without acceptance");
+    assert_eq!(available.subnet_ids.len(), 2);
+    assert_eq!(
+        available.tags.get("pld:owner").map(String::as_str),
+        Some("endpoint")
+    );
+    cloud
+        .delete_endpoint(&ep.id)
+        .await
+        .expect("DeleteVpcEndpoints");
+    let after = cloud
+        .describe_endpoints(&f.consumer_vpc, &ep_tags)
+        .await
+        .expect("DescribeVpcEndpoints");
+    assert!(
+        after.is_empty(),
+        "a deleted endpoint is not listed: {after:?}"
+    );
+    cloud
+        .delete_endpoint_service(&created.id)
+        .await
+        .expect("DeleteVpcEndpointServiceConfigurations");
+    assert!(
+        cloud
+            .describe_endpoint_services(&owned)
+            .await
+            .expect("describe")
+            .is_empty(),
+        "deleted service gone"
+    );
+
+    // Route 53: a private zone, a record, its change, and a zone that will not delete while full.
+    let zone = cloud
+        .create_hosted_zone(
+            "conformance.internal",
+            &f.consumer_vpc,
+            "conformance-zone",
+            "conformance",
+        )
+        .await
+        .expect("CreateHostedZone");
+    assert_eq!(zone.name, "conformance.internal.");
+    let listed = cloud
+        .hosted_zones_of_vpc(&f.consumer_vpc)
+        .await
+        .expect("ListHostedZonesByVPC");
+    assert!(
+        listed.iter().any(|z| z.id == zone.id),
+        "the zone is listed for its VPC"
+    );
+    let record = RecordSet {
+        name: "svc.conformance.internal.".into(),
+        kind: "A".into(),
+        ttl: 30,
+        values: vec!["10.1.1.10".into()],
+    };
+    let change = cloud
+        .change_records(
+            &zone.id,
+            &[RecordChange {
+                action: ChangeAction::Create,
+                record: record.clone(),
+            }],
+        )
+        .await
+        .expect("ChangeResourceRecordSets");
+    let mut insync = false;
+    for _ in 0..50 {
+        if cloud.get_change(&change).await.expect("GetChange") == ChangeStatus::InSync {
+            insync = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(insync, "the change reaches INSYNC");
+    let records = cloud
+        .list_records(&zone.id)
+        .await
+        .expect("ListResourceRecordSets");
+    assert!(
+        records
+            .iter()
+            .any(|r| r.name == record.name && r.kind == "A" && r.values == record.values),
+        "{records:?}"
+    );
+    let full = cloud.delete_hosted_zone(&zone.id).await;
+    assert!(
+        matches!(full, Err(CloudError::DependencyViolation(_))),
+        "a zone with records does not delete: {full:?}"
+    );
+    cloud
+        .change_records(
+            &zone.id,
+            &[RecordChange {
+                action: ChangeAction::Delete,
+                record,
+            }],
+        )
+        .await
+        .expect("ChangeResourceRecordSets delete");
+    // Let the deletion settle where changes take time.
+    for _ in 0..50 {
+        match cloud.delete_hosted_zone(&zone.id).await {
+            Ok(()) => return,
+            Err(CloudError::DependencyViolation(_))
+            | Err(CloudError::PriorRequestNotComplete(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("DeleteHostedZone: {e}"),
+        }
+    }
+    panic!("the emptied zone did not delete");
+}

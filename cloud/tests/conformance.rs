@@ -1,0 +1,28 @@
+//! The simulated region passes the cloud conformance suite (the AWS backend runs the same suite
+//! against moto in cloud-aws/tests/moto.rs).
+
+use pld_cloud::conformance::{run, Fixture};
+use pld_cloud::sim::{NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
+use pld_cloud::LoadBalancerKind;
+
+#[tokio::test]
+async fn the_simulated_region_conforms() {
+    let region = SimRegion::new(SimConfig::instant("us-east-1"));
+    let provider = region.add_vpc("123456789012", "10.0.0.0/16");
+    let consumer = region.add_vpc("123456789012", "10.1.0.0/16");
+    let nlb = region.add_load_balancer(NewLoadBalancer {
+        account: "123456789012",
+        vpc_id: &provider.id,
+        kind: LoadBalancerKind::Network,
+        name: "conformance",
+        az_ids: &AZ_IDS,
+        ports: &[443],
+        targets: &[],
+    });
+    let fixture = Fixture {
+        provider_vpc: provider.id,
+        consumer_vpc: consumer.id,
+        nlb_arn: nlb.arn,
+    };
+    run(&region.client("123456789012"), &fixture).await;
+}
