@@ -102,3 +102,99 @@ pub fn unsuccessful(
         _ => CloudError::InvalidParameter(text),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::operation::create_vpc_endpoint::CreateVpcEndpointError;
+    use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn response(status: u16) -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(status).expect("valid status"),
+            SdkBody::empty(),
+        )
+    }
+
+    fn ec2_error(code: &str, status: u16) -> CloudError {
+        let err = CreateVpcEndpointError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("from AWS")
+                .build(),
+        );
+        map(
+            "CreateVpcEndpoint",
+            SdkError::service_error(err, response(status)),
+        )
+    }
+
+    #[test]
+    fn aws_error_codes_map_to_typed_errors() {
+        assert_eq!(
+            ec2_error("RequestLimitExceeded", 503),
+            CloudError::Throttled("CreateVpcEndpoint".into())
+        );
+        assert!(ec2_error("RequestLimitExceeded", 503).is_retryable());
+        assert!(matches!(
+            ec2_error("IdempotentParameterMismatch", 400),
+            CloudError::IdempotentParameterMismatch(_)
+        ));
+        assert!(matches!(
+            ec2_error("InvalidVpcEndpointId.NotFound", 400),
+            CloudError::NotFound { .. }
+        ));
+        assert!(matches!(
+            ec2_error("DependencyViolation", 400),
+            CloudError::DependencyViolation(_)
+        ));
+        assert!(matches!(
+            ec2_error("UnauthorizedOperation", 403),
+            CloudError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            ec2_error("InvalidParameter", 400),
+            CloudError::InvalidParameter(_)
+        ));
+        assert!(ec2_error("InternalError", 500).is_retryable());
+        let r53 = ChangeResourceRecordSetsError::generic(
+            ErrorMetadata::builder()
+                .code("PriorRequestNotComplete")
+                .message("still applying")
+                .build(),
+        );
+        let mapped = map(
+            "ChangeResourceRecordSets",
+            SdkError::service_error(r53, response(400)),
+        );
+        assert!(matches!(mapped, CloudError::PriorRequestNotComplete(_)));
+        assert!(mapped.is_retryable());
+        let throttled = ChangeResourceRecordSetsError::generic(
+            ErrorMetadata::builder().code("Throttling").build(),
+        );
+        assert!(matches!(
+            map(
+                "ChangeResourceRecordSets",
+                SdkError::service_error(throttled, response(400))
+            ),
+            CloudError::Throttled(_)
+        ));
+    }
+
+    #[test]
+    fn a_500_without_an_aws_error_is_unsupported_not_retried() {
+        // moto answers operations it lacks with HTML and status 500.
+        let err = CreateVpcEndpointError::generic(ErrorMetadata::builder().build());
+        let mapped = map(
+            "DescribeVpcEndpointConnections",
+            SdkError::service_error(err, response(500)),
+        );
+        assert!(matches!(mapped, CloudError::Unsupported(_)), "{mapped:?}");
+        assert!(!mapped.is_retryable());
+    }
+}

@@ -77,6 +77,20 @@ fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
 
+/// A connection as the provider sees it. The state keeps AWS's wire spelling
+/// (`pendingAcceptance`, `available`): the SDK enum does not know every value.
+fn connection_of(c: &aws_sdk_ec2::types::VpcEndpointConnection) -> Connection {
+    Connection {
+        service_id: c.service_id().unwrap_or_default().to_string(),
+        endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
+        owner: c.vpc_endpoint_owner().unwrap_or_default().to_string(),
+        state: c
+            .vpc_endpoint_state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+    }
+}
+
 fn strip_zone(id: &str) -> String {
     id.trim_start_matches("/hostedzone/").to_string()
 }
@@ -553,17 +567,7 @@ impl Cloud for AwsCloud {
         let mut connections = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| error::map("DescribeVpcEndpointConnections", e))?;
-            for c in page.vpc_endpoint_connections() {
-                connections.push(Connection {
-                    service_id: c.service_id().unwrap_or_default().to_string(),
-                    endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
-                    owner: c.vpc_endpoint_owner().unwrap_or_default().to_string(),
-                    state: c
-                        .vpc_endpoint_state()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                });
-            }
+            connections.extend(page.vpc_endpoint_connections().iter().map(connection_of));
         }
         Ok(connections)
     }
@@ -967,5 +971,58 @@ impl Cloud for AwsCloud {
                 _ => return Ok(records),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{State, VpcEndpointConnection};
+
+    use super::*;
+
+    #[test]
+    fn connection_states_keep_the_wire_spelling_and_compare_ignoring_case() {
+        for wire in ["pendingAcceptance", "pending", "available", "rejected"] {
+            let c = VpcEndpointConnection::builder()
+                .service_id("vpce-svc-0123456789abcdef0")
+                .vpc_endpoint_id("vpce-0123456789abcdef0")
+                .vpc_endpoint_owner("210987654321")
+                .vpc_endpoint_state(State::from(wire))
+                .build();
+            let conn = connection_of(&c);
+            assert!(state_is(&conn.state, wire), "{wire} -> {}", conn.state);
+            assert_eq!(conn.owner, "210987654321");
+        }
+        // The SDK's enum spells Available differently from the wire; both compare equal.
+        let c = VpcEndpointConnection::builder()
+            .vpc_endpoint_state(State::Available)
+            .build();
+        assert!(state_is(&connection_of(&c).state, "available"));
+    }
+
+    #[test]
+    fn endpoint_kinds_parse_ignoring_case() {
+        assert_eq!(
+            endpoint_kind(Some(&VpcEndpointType::from("gateway"))),
+            EndpointKind::Gateway
+        );
+        assert_eq!(
+            endpoint_kind(Some(&VpcEndpointType::Gateway)),
+            EndpointKind::Gateway
+        );
+        assert_eq!(
+            endpoint_kind(Some(&VpcEndpointType::from("GatewayLoadBalancer"))),
+            EndpointKind::GatewayLoadBalancer
+        );
+        assert_eq!(
+            endpoint_kind(Some(&VpcEndpointType::Interface)),
+            EndpointKind::Interface
+        );
+    }
+
+    #[test]
+    fn zone_ids_lose_their_path_prefix() {
+        assert_eq!(strip_zone("/hostedzone/Z0123456789ABC"), "Z0123456789ABC");
+        assert_eq!(strip_zone("Z0123456789ABC"), "Z0123456789ABC");
     }
 }
