@@ -182,6 +182,24 @@ impl AwsCloud {
             })
     }
 
+    /// A backend over clients built elsewhere (custom HTTP settings, interceptors, tests).
+    pub fn with_clients(
+        account: &str,
+        region: &str,
+        ec2: aws_sdk_ec2::Client,
+        elb: aws_sdk_elasticloadbalancingv2::Client,
+        r53: aws_sdk_route53::Client,
+    ) -> Self {
+        AwsCloud {
+            account: account.to_string(),
+            region: region.to_string(),
+            ec2,
+            elb,
+            r53,
+            az_ids: OnceCell::new(),
+        }
+    }
+
     /// AZ name → AZ ID for this account.
     async fn az_map(&self) -> CloudResult<&HashMap<String, String>> {
         self.az_ids

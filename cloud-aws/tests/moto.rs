@@ -411,3 +411,162 @@ async fn the_aws_backend_passes_the_conformance_suite_against_moto() -> anyhow::
     pld_cloud::conformance::run(&cloud, &fixture).await;
     Ok(())
 }
+
+/// Sends every request as `account` (moto's `x-moto-account-id`).
+#[derive(Debug)]
+struct MotoAccount(&'static str);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "MotoAccount"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0);
+        Ok(())
+    }
+}
+
+/// The backend acting as `account` of moto.
+fn cloud_as(config: &aws_config::SdkConfig, account: &'static str) -> AwsCloud {
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(config)
+            .interceptor(MotoAccount(account))
+            .build(),
+    );
+    let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+        aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
+            .interceptor(MotoAccount(account))
+            .build(),
+    );
+    let r53 = aws_sdk_route53::Client::from_conf(
+        aws_sdk_route53::config::Builder::from(config)
+            .interceptor(MotoAccount(account))
+            .build(),
+    );
+    AwsCloud::with_clients(account, REGION, ec2, elb, r53)
+}
+
+/// moto keeps each account's resources apart, so another account cannot see a provider's
+/// endpoint service there (AWS shows it to allowed principals; the simulated-region tests cover
+/// that). What moto can show: two accounts side by side, and a consumer that cannot use a
+/// service ending in a clear failure rather than a retry loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_account_that_cannot_see_the_service_gets_a_clear_failure() -> anyhow::Result<()> {
+    const OTHER: &str = "210987654321";
+    let Some(moto) = start_moto()? else {
+        return Ok(());
+    };
+    let config = sdk(&moto.url).await;
+    let provider_cloud = cloud_as(&config, ACCOUNT);
+    let consumer_cloud = cloud_as(&config, OTHER);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let (provider_vpc, provider_subnets) =
+        vpc(&ec2, "10.0.0.0/16", ["10.0.1.0/24", "10.0.2.0/24"]).await?;
+    let other_ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&config)
+            .interceptor(MotoAccount(OTHER))
+            .build(),
+    );
+    let (consumer_vpc, _) = vpc(&other_ec2, "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]).await?;
+    assert!(
+        provider_cloud.describe_vpc(&consumer_vpc).await.is_err(),
+        "accounts are apart"
+    );
+    let nlb = elb
+        .create_load_balancer()
+        .name("cross")
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .set_subnets(Some(provider_subnets))
+        .send()
+        .await?;
+    let arn = nlb
+        .load_balancers()
+        .first()
+        .and_then(|l| l.load_balancer_arn())
+        .unwrap_or_default();
+
+    let cluster = TestCluster::start(1, fast_tuning()).await?;
+    cluster.wait_leader(&[1]).await?;
+    let controller = cluster
+        .controller(1)
+        .map(|c| c.local_addr().to_string())
+        .unwrap_or_default();
+    let demo = ProvidedService {
+        name: "demo".into(),
+        load_balancer_arn: arn.replace(":loadbalancer/app/", ":loadbalancer/net/"),
+        ports: vec![443],
+        acceptance: AcceptanceConfig::Auto,
+        principals: vec![format!("arn:aws:iam::{OTHER}:root")],
+        description: String::new(),
+    };
+    let provider = start_agent(
+        agent_config(&controller, &provider_vpc, vec![demo], &moto.url),
+        Arc::new(provider_cloud),
+    )
+    .await?;
+    let mut consumer_cfg = agent_config(&controller, &consumer_vpc, Vec::new(), &moto.url);
+    consumer_cfg.account_id = OTHER.into();
+    let consumer = start_agent(consumer_cfg, Arc::new(consumer_cloud)).await?;
+    let client = cluster.client();
+    let binding = Object {
+        object: Some(object::Object::Binding(Binding {
+            service: "demo".into(),
+            consumer_vpc_id: consumer_vpc.clone(),
+            ..Default::default()
+        })),
+    };
+    let key = pld_core::catalog::binding_key("demo", &consumer_vpc);
+    // The binding can only be created once the provider published its endpoint service.
+    wait_until(
+        Duration::from_secs(30),
+        "the binding to fail clearly",
+        || async {
+            let _ = client
+                .call(|mut s| {
+                    let req = PutRequest {
+                        object: Some(binding.clone()),
+                        expected_mod_revision: Some(0),
+                    };
+                    async move { s.catalog().put(req).await }
+                })
+                .await;
+            let r = client
+                .call(|mut s| {
+                    let req = GetRequest {
+                        kind: Kind::Binding as i32,
+                        key: key.clone(),
+                        stale: false,
+                    };
+                    async move { s.catalog().get(req).await }
+                })
+                .await
+                .ok()?;
+            match r.object?.object? {
+                object::Object::Binding(b) => b
+                    .status
+                    .filter(|s| s.phase == "failed" && s.message.contains("cannot use")),
+                _ => None,
+            }
+        },
+    )
+    .await?;
+    let endpoints = other_ec2.describe_vpc_endpoints().send().await?;
+    assert!(
+        endpoints.vpc_endpoints().is_empty(),
+        "nothing was created in the consumer's account"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    cluster.shutdown().await;
+    Ok(())
+}
