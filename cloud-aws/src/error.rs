@@ -80,8 +80,26 @@ fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> 
     out
 }
 
+/// The outcome of a batch call: the first item AWS reported as unsuccessful, if any.
+/// `fallback_id` names the resource when the item does not.
+pub fn batch(
+    action: &str,
+    unsuccessful: &[aws_sdk_ec2::types::UnsuccessfulItem],
+    fallback_id: &str,
+) -> Result<(), CloudError> {
+    match unsuccessful.first() {
+        Some(item) => Err(unsuccessful_item(
+            action,
+            item.error().and_then(|e| e.code()),
+            item.error().and_then(|e| e.message()),
+            item.resource_id().unwrap_or(fallback_id),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// An item AWS reported as unsuccessful in a batch call.
-pub fn unsuccessful(
+fn unsuccessful_item(
     action: &str,
     code: Option<&str>,
     message: Option<&str>,

@@ -564,15 +564,11 @@ impl Cloud for AwsCloud {
             .send()
             .await
             .map_err(|e| error::map("DeleteVpcEndpointServiceConfigurations", e))?;
-        match out.unsuccessful().first() {
-            Some(item) => Err(error::unsuccessful(
-                "DeleteVpcEndpointServiceConfigurations",
-                item.error().and_then(|e| e.code()),
-                item.error().and_then(|e| e.message()),
-                service_id,
-            )),
-            None => Ok(()),
-        }
+        error::batch(
+            "DeleteVpcEndpointServiceConfigurations",
+            out.unsuccessful(),
+            service_id,
+        )
     }
 
     async fn describe_connections(&self, service_id: Option<&str>) -> CloudResult<Vec<Connection>> {
@@ -603,15 +599,11 @@ impl Cloud for AwsCloud {
             .send()
             .await
             .map_err(|e| error::map("AcceptVpcEndpointConnections", e))?;
-        match out.unsuccessful().first() {
-            Some(item) => Err(error::unsuccessful(
-                "AcceptVpcEndpointConnections",
-                item.error().and_then(|e| e.code()),
-                item.error().and_then(|e| e.message()),
-                item.resource_id().unwrap_or_default(),
-            )),
-            None => Ok(()),
-        }
+        error::batch(
+            "AcceptVpcEndpointConnections",
+            out.unsuccessful(),
+            service_id,
+        )
     }
 
     async fn reject_connections(
@@ -627,15 +619,11 @@ impl Cloud for AwsCloud {
             .send()
             .await
             .map_err(|e| error::map("RejectVpcEndpointConnections", e))?;
-        match out.unsuccessful().first() {
-            Some(item) => Err(error::unsuccessful(
-                "RejectVpcEndpointConnections",
-                item.error().and_then(|e| e.code()),
-                item.error().and_then(|e| e.message()),
-                item.resource_id().unwrap_or_default(),
-            )),
-            None => Ok(()),
-        }
+        error::batch(
+            "RejectVpcEndpointConnections",
+            out.unsuccessful(),
+            service_id,
+        )
     }
 
     async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail> {
@@ -750,15 +738,7 @@ impl Cloud for AwsCloud {
             .send()
             .await
             .map_err(|e| error::map("DeleteVpcEndpoints", e))?;
-        match out.unsuccessful().first() {
-            Some(item) => Err(error::unsuccessful(
-                "DeleteVpcEndpoints",
-                item.error().and_then(|e| e.code()),
-                item.error().and_then(|e| e.message()),
-                endpoint_id,
-            )),
-            None => Ok(()),
-        }
+        error::batch("DeleteVpcEndpoints", out.unsuccessful(), endpoint_id)
     }
 
     async fn hosted_zones_of_vpc(&self, vpc_id: &str) -> CloudResult<Vec<HostedZone>> {

@@ -454,26 +454,24 @@ async fn the_leader_expires_agent_leases_that_are_not_renewed() -> anyhow::Resul
         }
     };
     info!("b keeps renewing its lease, a does not: only a expires");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        client
-            .call(|mut s| async move {
-                s.catalog()
-                    .keep_alive(KeepAliveRequest {
-                        vpc_id: "vpc-0000000b".into(),
-                    })
-                    .await
-            })
-            .await?;
-        if state("vpc-0000000a").await == Some(AgentState::Expired as i32) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "lease of a never expired"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "the lease of a to expire",
+        || async {
+            client
+                .call(|mut s| async move {
+                    s.catalog()
+                        .keep_alive(KeepAliveRequest {
+                            vpc_id: "vpc-0000000b".into(),
+                        })
+                        .await
+                })
+                .await
+                .ok()?;
+            (state("vpc-0000000a").await == Some(AgentState::Expired as i32)).then_some(())
+        },
+    )
+    .await?;
     assert_eq!(state("vpc-0000000b").await, Some(AgentState::Alive as i32));
     info!("a renewal revives an expired agent");
     client
