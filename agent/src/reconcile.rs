@@ -111,6 +111,9 @@ pub struct Reconciler {
     client: Client,
     view: Arc<CatalogView>,
     memory: Mutex<Memory>,
+    /// Held for the length of a pass: a pass called directly (tests, benchmarks) waits for the
+    /// background one, so at most one reconcile per object is ever in flight.
+    pass_lock: tokio::sync::Mutex<()>,
 }
 
 fn fnv(s: &str) -> u64 {
@@ -133,6 +136,7 @@ impl Reconciler {
             client,
             view,
             memory: Mutex::new(Memory::default()),
+            pass_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -203,6 +207,7 @@ impl Reconciler {
     /// One pass over everything.
     #[instrument(skip_all, fields(vpc = %self.cfg.vpc_id))]
     pub async fn pass(&self) -> PassResult {
+        let _one_at_a_time = self.pass_lock.lock().await;
         let mut result = PassResult::default();
         match self.provider_pass().await {
             Ok(r) => result.merge(r),
