@@ -452,17 +452,22 @@ impl Node {
                     Err(_) => break,
                 }
             }
-            if Instant::now() >= next_tick {
+            let ticked = Instant::now() >= next_tick;
+            if ticked {
                 self.raw.tick();
                 next_tick = Instant::now() + self.cfg.tick;
                 self.on_tick();
             }
-            if let Err(e) = self.on_ready() {
-                error!(node = self.id, error = %e, "fatal storage error; the node stops serving");
-                self.fail_all(&format!("fatal storage error: {e}"));
-                break;
+            match self.on_ready() {
+                // Status readers see raft state as of the last Ready or tick, not every message.
+                Ok(progressed) if progressed || ticked => self.publish_info(),
+                Ok(_) => {}
+                Err(e) => {
+                    error!(node = self.id, error = %e, "fatal storage error; the node stops serving");
+                    self.fail_all(&format!("fatal storage error: {e}"));
+                    break;
+                }
             }
-            self.publish_info();
         }
         self.fail_all("node shut down");
         info!(node = self.id, "raft node stopped");
@@ -630,9 +635,10 @@ impl Node {
         }
     }
 
-    fn on_ready(&mut self) -> Result<(), StoreError> {
+    /// Handles one Ready; returns whether there was one.
+    fn on_ready(&mut self) -> Result<bool, StoreError> {
         if !self.raw.has_ready() {
-            return Ok(());
+            return Ok(false);
         }
         let mut ready = self.raw.ready();
         if let Some(ss) = ready.ss() {
@@ -682,7 +688,8 @@ impl Node {
         self.send_messages(light.take_messages());
         self.apply_committed(light.take_committed_entries())?;
         self.raw.advance_apply_to(self.applied_index);
-        self.after_apply()
+        self.after_apply()?;
+        Ok(true)
     }
 
     fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), StoreError> {
