@@ -19,14 +19,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
 use pld_agent::config::{AcceptanceConfig, ProvidedService};
-use pld_agent::{Agent, Listeners};
+use pld_agent::Agent;
 use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::{Cloud, Tags};
 use pld_cloud_aws::{AwsCloud, AwsSettings};
-use pld_proto::v1::{object, Binding, DeleteRequest, GetRequest, Kind, Object, PutRequest};
+use pld_proto::v1::{Approval, Kind};
 use pld_tests::cluster::{fast_tuning, TestCluster};
 use pld_tests::wait_until;
-use tokio::net::{TcpListener, UdpSocket};
 
 /// moto's default account.
 const ACCOUNT: &str = "123456789012";
@@ -117,19 +116,29 @@ async fn vpc(
 }
 
 async fn start_agent(cfg: pld_agent::AgentConfig, cloud: Arc<dyn Cloud>) -> anyhow::Result<Agent> {
-    let host_api = TcpListener::bind("127.0.0.1:0").await?;
-    let dns_udp = UdpSocket::bind("127.0.0.1:0").await?;
-    let dns_tcp = TcpListener::bind(dns_udp.local_addr()?).await?;
-    Ok(Agent::start(
-        cfg,
-        cloud,
-        Listeners {
-            host_api,
-            dns_udp,
-            dns_tcp,
-        },
-    )
-    .await?)
+    Ok(Agent::start(cfg, cloud, pld_tests::region::agent_listeners().await?).await?)
+}
+
+/// A network load balancer in `subnets`; returns its ARN in the catalog's shape (moto writes
+/// `app/` for NLBs; the backend finds them by name and type).
+async fn nlb(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    name: &str,
+    subnets: Vec<String>,
+) -> anyhow::Result<String> {
+    let out = elb
+        .create_load_balancer()
+        .name(name)
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .set_subnets(Some(subnets))
+        .send()
+        .await?;
+    let arn = out
+        .load_balancers()
+        .first()
+        .and_then(|l| l.load_balancer_arn())
+        .unwrap_or_default();
+    Ok(arn.replace(":loadbalancer/app/", ":loadbalancer/net/"))
 }
 
 fn agent_config(
@@ -171,21 +180,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     let (provider_vpc, provider_subnets) =
         vpc(&ec2, "10.0.0.0/16", ["10.0.1.0/24", "10.0.2.0/24"]).await?;
     let (consumer_vpc, _) = vpc(&ec2, "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]).await?;
-    let nlb = elb
-        .create_load_balancer()
-        .name("demo")
-        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
-        .set_subnets(Some(provider_subnets))
-        .send()
-        .await?;
-    let nlb_arn = nlb
-        .load_balancers()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .unwrap_or_default()
-        .to_string();
-    // moto writes `app/` in NLB ARNs; the catalog wants the real shape, which moto accepts back.
-    let nlb_arn_catalog = nlb_arn.replace(":loadbalancer/app/", ":loadbalancer/net/");
+    let nlb_arn_catalog = nlb(&elb, "demo", provider_subnets).await?;
 
     let cluster = TestCluster::start(1, fast_tuning()).await?;
     cluster.wait_leader(&[1]).await?;
@@ -224,73 +219,26 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
         Duration::from_secs(30),
         "the endpoint service in the catalog",
         || async {
-            let r = client
-                .call(|mut s| async move {
-                    s.catalog()
-                        .get(GetRequest {
-                            kind: Kind::Service as i32,
-                            key: "demo".into(),
-                            stale: false,
-                        })
-                        .await
-                })
+            pld_tests::objects::service_status(&client, "demo")
                 .await
-                .ok()?;
-            match r.object?.object? {
-                object::Object::Service(s) => s
-                    .status
-                    .map(|st| st.endpoint_service_name)
-                    .filter(|n| !n.is_empty()),
-                _ => None,
-            }
+                .map(|st| st.endpoint_service_name)
+                .filter(|n| !n.is_empty())
         },
     )
     .await?;
     assert!(service_name.contains("vpce-svc-"), "{service_name}");
 
     // Connect the consumer: endpoint (tagged), record, ready.
-    let binding = Object {
-        object: Some(object::Object::Binding(Binding {
-            service: "demo".into(),
-            consumer_vpc_id: consumer_vpc.clone(),
-            ..Default::default()
-        })),
-    };
-    client
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(binding.clone()),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await?;
+    pld_tests::objects::put_binding(&client, "demo", &consumer_vpc, Approval::Unspecified).await?;
     let key = pld_core::catalog::binding_key("demo", &consumer_vpc);
-    let phase = || {
-        let client = client.clone();
-        let key = key.clone();
-        async move {
-            let r = client
-                .call(|mut s| {
-                    let req = GetRequest {
-                        kind: Kind::Binding as i32,
-                        key: key.clone(),
-                        stale: false,
-                    };
-                    async move { s.catalog().get(req).await }
-                })
-                .await
-                .ok()?;
-            match r.object?.object? {
-                object::Object::Binding(b) => b.status,
-                _ => None,
-            }
-        }
-    };
     let status = wait_until(
         Duration::from_secs(60),
         "the binding to be ready",
-        || async { phase().await.filter(|s| s.phase == "ready") },
+        || async {
+            pld_tests::objects::binding_status(&client, "demo", &consumer_vpc)
+                .await
+                .filter(|s| s.phase == "ready")
+        },
     )
     .await?;
     assert_eq!(status.dns_name, "demo.pld.moto");
@@ -343,16 +291,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
         (Kind::Binding, key.clone()),
         (Kind::Service, "demo".to_string()),
     ] {
-        client
-            .call(|mut s| {
-                let req = DeleteRequest {
-                    kind: kind as i32,
-                    key: k.clone(),
-                    expected_mod_revision: None,
-                };
-                async move { s.catalog().delete(req).await }
-            })
-            .await?;
+        pld_tests::objects::delete(&client, kind, &k).await?;
     }
     let aws = AwsCloud::connect(ACCOUNT, &settings).await?;
     wait_until(Duration::from_secs(60), "everything to be gone", || async {
@@ -382,18 +321,7 @@ async fn the_aws_backend_passes_the_conformance_suite_against_moto() -> anyhow::
     let (provider_vpc, provider_subnets) =
         vpc(&ec2, "10.0.0.0/16", ["10.0.1.0/24", "10.0.2.0/24"]).await?;
     let (consumer_vpc, _) = vpc(&ec2, "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]).await?;
-    let nlb = elb
-        .create_load_balancer()
-        .name("conformance")
-        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
-        .set_subnets(Some(provider_subnets))
-        .send()
-        .await?;
-    let arn = nlb
-        .load_balancers()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .unwrap_or_default();
+    let arn = nlb(&elb, "conformance", provider_subnets).await?;
     let cloud = AwsCloud::connect(
         ACCOUNT,
         &AwsSettings {
@@ -406,7 +334,7 @@ async fn the_aws_backend_passes_the_conformance_suite_against_moto() -> anyhow::
     let fixture = pld_cloud::conformance::Fixture {
         provider_vpc,
         consumer_vpc,
-        nlb_arn: arn.replace(":loadbalancer/app/", ":loadbalancer/net/"),
+        nlb_arn: arn,
     };
     pld_cloud::conformance::run(&cloud, &fixture).await;
     Ok(())
@@ -482,18 +410,7 @@ async fn a_second_account_that_cannot_see_the_service_gets_a_clear_failure() -> 
         provider_cloud.describe_vpc(&consumer_vpc).await.is_err(),
         "accounts are apart"
     );
-    let nlb = elb
-        .create_load_balancer()
-        .name("cross")
-        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
-        .set_subnets(Some(provider_subnets))
-        .send()
-        .await?;
-    let arn = nlb
-        .load_balancers()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .unwrap_or_default();
+    let arn = nlb(&elb, "cross", provider_subnets).await?;
 
     let cluster = TestCluster::start(1, fast_tuning()).await?;
     cluster.wait_leader(&[1]).await?;
@@ -503,7 +420,7 @@ async fn a_second_account_that_cannot_see_the_service_gets_a_clear_failure() -> 
         .unwrap_or_default();
     let demo = ProvidedService {
         name: "demo".into(),
-        load_balancer_arn: arn.replace(":loadbalancer/app/", ":loadbalancer/net/"),
+        load_balancer_arn: arn,
         ports: vec![443],
         acceptance: AcceptanceConfig::Auto,
         principals: vec![format!("arn:aws:iam::{OTHER}:root")],
@@ -518,45 +435,14 @@ async fn a_second_account_that_cannot_see_the_service_gets_a_clear_failure() -> 
     consumer_cfg.account_id = OTHER.into();
     let consumer = start_agent(consumer_cfg, Arc::new(consumer_cloud)).await?;
     let client = cluster.client();
-    let binding = Object {
-        object: Some(object::Object::Binding(Binding {
-            service: "demo".into(),
-            consumer_vpc_id: consumer_vpc.clone(),
-            ..Default::default()
-        })),
-    };
-    let key = pld_core::catalog::binding_key("demo", &consumer_vpc);
-    // The binding can only be created once the provider published its endpoint service.
+    pld_tests::objects::put_binding(&client, "demo", &consumer_vpc, Approval::Unspecified).await?;
     wait_until(
         Duration::from_secs(30),
         "the binding to fail clearly",
         || async {
-            let _ = client
-                .call(|mut s| {
-                    let req = PutRequest {
-                        object: Some(binding.clone()),
-                        expected_mod_revision: Some(0),
-                    };
-                    async move { s.catalog().put(req).await }
-                })
-                .await;
-            let r = client
-                .call(|mut s| {
-                    let req = GetRequest {
-                        kind: Kind::Binding as i32,
-                        key: key.clone(),
-                        stale: false,
-                    };
-                    async move { s.catalog().get(req).await }
-                })
+            pld_tests::objects::binding_status(&client, "demo", &consumer_vpc)
                 .await
-                .ok()?;
-            match r.object?.object? {
-                object::Object::Binding(b) => b
-                    .status
-                    .filter(|s| s.phase == "failed" && s.message.contains("cannot use")),
-                _ => None,
-            }
+                .filter(|s| s.phase == "failed" && s.message.contains("cannot use"))
         },
     )
     .await?;

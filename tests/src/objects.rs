@@ -72,3 +72,80 @@ pub async fn get_service(
         Err(e) => Err(e),
     }
 }
+
+/// Deletes an object.
+///
+/// # Errors
+/// The client's error (NOT_FOUND included).
+pub async fn delete(client: &Client, kind: Kind, key: &str) -> Result<(), ClientError> {
+    client
+        .call(|mut s| {
+            let req = pld_proto::v1::DeleteRequest {
+                kind: kind as i32,
+                key: key.to_string(),
+                expected_mod_revision: None,
+            };
+            async move { s.catalog().delete(req).await }
+        })
+        .await?;
+    Ok(())
+}
+
+/// Puts a binding of `vpc_id` to `service` with an operator decision.
+///
+/// # Errors
+/// The client's error.
+pub async fn put_binding(
+    client: &Client,
+    service: &str,
+    vpc_id: &str,
+    approval: pld_proto::v1::Approval,
+) -> Result<(), ClientError> {
+    let object = Object {
+        object: Some(object::Object::Binding(pld_proto::v1::Binding {
+            service: service.into(),
+            consumer_vpc_id: vpc_id.into(),
+            approval: approval as i32,
+            ..Default::default()
+        })),
+    };
+    client
+        .call(|mut s| {
+            let req = PutRequest {
+                object: Some(object.clone()),
+                expected_mod_revision: None,
+            };
+            async move { s.catalog().put(req).await }
+        })
+        .await?;
+    Ok(())
+}
+
+/// The status the agent reported for `vpc_id`'s binding to `service` (local read), if any.
+pub async fn binding_status(
+    client: &Client,
+    service: &str,
+    vpc_id: &str,
+) -> Option<pld_proto::v1::BindingStatus> {
+    let key = pld_core::catalog::binding_key(service, vpc_id);
+    let r = client
+        .call(|mut s| {
+            let req = GetRequest {
+                kind: Kind::Binding as i32,
+                key: key.clone(),
+                stale: true,
+            };
+            async move { s.catalog().get(req).await }
+        })
+        .await
+        .ok()?;
+    match r.object?.object? {
+        object::Object::Binding(b) => b.status,
+        _ => None,
+    }
+}
+
+/// The status the provider's agent reported for service `name` (local read), if any.
+pub async fn service_status(client: &Client, name: &str) -> Option<pld_proto::v1::ServiceStatus> {
+    get_service(client, name, true).await.ok().flatten()?.status
+}

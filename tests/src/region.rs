@@ -13,10 +13,7 @@ use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::sim::{echo_server, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
 use pld_cloud::{LoadBalancer, LoadBalancerKind, Vpc};
 use pld_proto::v1::host_query_client::HostQueryClient;
-use pld_proto::v1::{
-    object, Approval, Binding, BindingStatus, GetRequest, Kind, Object, PutRequest, ResolveRequest,
-    ResolveResponse,
-};
+use pld_proto::v1::{Approval, BindingStatus, ResolveRequest, ResolveResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -143,25 +140,28 @@ impl Env {
         cfg: AgentConfig,
         scale: Option<f64>,
     ) -> anyhow::Result<(Agent, Arc<Limiter>)> {
-        let host_api = TcpListener::bind("127.0.0.1:0").await?;
-        let (dns_udp, dns_tcp) = dns_sockets().await?;
         let limiter = Limiter::new(scale);
         let cloud = Arc::new(Limited::new(
             self.region.client(&cfg.account_id),
             limiter.clone(),
         ));
-        let agent = Agent::start(
-            cfg,
-            cloud,
-            Listeners {
-                host_api,
-                dns_udp,
-                dns_tcp,
-            },
-        )
-        .await?;
+        let agent = Agent::start(cfg, cloud, agent_listeners().await?).await?;
         Ok((agent, limiter))
     }
+}
+
+/// Listeners for an agent on free loopback ports.
+///
+/// # Errors
+/// When no ports can be bound.
+pub async fn agent_listeners() -> anyhow::Result<Listeners> {
+    let host_api = TcpListener::bind("127.0.0.1:0").await?;
+    let (dns_udp, dns_tcp) = dns_sockets().await?;
+    Ok(Listeners {
+        host_api,
+        dns_udp,
+        dns_tcp,
+    })
 }
 
 /// A UDP socket and a TCP listener on the same free loopback port (the OS picks the UDP port;
@@ -249,45 +249,15 @@ impl Env {
     /// # Errors
     /// The controller's error.
     pub async fn put_binding(&self, service: &str, approval: Approval) -> anyhow::Result<()> {
-        let object = Object {
-            object: Some(object::Object::Binding(Binding {
-                service: service.into(),
-                consumer_vpc_id: self.consumer_vpc.id.clone(),
-                approval: approval as i32,
-                ..Default::default()
-            })),
-        };
-        self.client()
-            .call(|mut s| {
-                let req = PutRequest {
-                    object: Some(object.clone()),
-                    expected_mod_revision: None,
-                };
-                async move { s.catalog().put(req).await }
-            })
-            .await?;
-        Ok(())
+        Ok(
+            crate::objects::put_binding(&self.client(), service, &self.consumer_vpc.id, approval)
+                .await?,
+        )
     }
 
     /// The status of the consumer VPC's binding to `service`, if it exists.
     pub async fn binding_status(&self, service: &str) -> Option<BindingStatus> {
-        let key = pld_core::catalog::binding_key(service, &self.consumer_vpc.id);
-        let r = self
-            .client()
-            .call(|mut s| {
-                let req = GetRequest {
-                    kind: Kind::Binding as i32,
-                    key: key.clone(),
-                    stale: true,
-                };
-                async move { s.catalog().get(req).await }
-            })
-            .await
-            .ok()?;
-        match r.object?.object? {
-            object::Object::Binding(b) => b.status,
-            _ => None,
-        }
+        crate::objects::binding_status(&self.client(), service, &self.consumer_vpc.id).await
     }
 
     /// Starts the provider's agent offering `services` and the consumer's agent.

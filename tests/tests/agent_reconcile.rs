@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pld_agent::config::AcceptanceConfig;
 use pld_cloud::sim::{Faults, Latency, SimConfig, AZ_IDS};
-use pld_proto::v1::{object, Approval, DeleteRequest, GetRequest, Kind};
+use pld_proto::v1::{object, Approval, GetRequest, Kind};
 use pld_tests::region::{dns_a, echo_through, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::wait_until;
 use tracing::info;
@@ -33,17 +33,7 @@ async fn wait_phase(
 }
 
 async fn delete(env: &Env, kind: Kind, key: &str) -> anyhow::Result<()> {
-    env.client()
-        .call(|mut s| {
-            let req = DeleteRequest {
-                kind: kind as i32,
-                key: key.to_string(),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().delete(req).await }
-        })
-        .await?;
-    Ok(())
+    Ok(pld_tests::objects::delete(&env.client(), kind, key).await?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -13,7 +13,7 @@ use pld_agent::config::{AcceptanceConfig, ProvidedService};
 use pld_cloud::limiter::{ApiClass, CallStats};
 use pld_cloud::sim::{NewLoadBalancer, SimConfig, AZ_IDS};
 use pld_cloud::LoadBalancerKind;
-use pld_proto::v1::{object, Approval, GetRequest, Kind};
+use pld_proto::v1::Approval;
 use pld_tests::region::{Env, CONSUMER, PROVIDER};
 
 #[derive(Parser)]
@@ -134,7 +134,10 @@ async fn main() -> anyhow::Result<()> {
     );
     wait_services_available(&env, &names).await?;
     for name in &names {
-        while phase_service_ready(&env, name).await.is_none() {
+        while pld_tests::objects::service_status(&env.client(), name)
+            .await
+            .is_none_or(|st| st.state != "available")
+        {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -190,23 +193,4 @@ async fn main() -> anyhow::Result<()> {
     consumer.shutdown().await;
     env.cluster.shutdown().await;
     Ok(())
-}
-
-async fn phase_service_ready(env: &Env, name: &str) -> Option<()> {
-    let r = env
-        .client()
-        .call(|mut s| {
-            let req = GetRequest {
-                kind: Kind::Service as i32,
-                key: name.to_string(),
-                stale: true,
-            };
-            async move { s.catalog().get(req).await }
-        })
-        .await
-        .ok()?;
-    match r.object?.object? {
-        object::Object::Service(s) => s.status.filter(|st| st.state == "available").map(|_| ()),
-        _ => None,
-    }
 }
