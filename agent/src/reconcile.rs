@@ -537,7 +537,6 @@ impl Reconciler {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn reconcile_binding(
         &self,
         b: &Binding,
@@ -601,7 +600,7 @@ impl Reconciler {
             .await;
             return Ok(true);
         }
-        if state_is(&state, "pending") || state_is(&state, "pendingacceptance") {
+        if state_is(&state, "pending") {
             self.report_binding(b, phase::PENDING, Some(&ep), String::new(), String::new())
                 .await;
             return Ok(true);

@@ -50,11 +50,6 @@ impl Faults {
         lock.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Cuts the link from `from` to `to` (one direction).
-    pub fn cut(&self, from: u64, to: u64) {
-        Self::write(&self.blocked).insert((from, to));
-    }
-
     /// Splits the nodes into two sides that cannot reach each other.
     pub fn partition(&self, a: &[u64], b: &[u64]) {
         let mut blocked = Self::write(&self.blocked);

@@ -247,11 +247,6 @@ impl Catalog {
         self.members.remove(&id);
     }
 
-    /// Number of objects of each kind: (services, bindings, agents).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        (self.services.len(), self.bindings.len(), self.agents.len())
-    }
-
     /// Applies one command.
     ///
     /// # Errors

@@ -22,7 +22,8 @@ struct Proc {
 /// A cluster of controller processes.
 pub struct ProcessCluster {
     binary: PathBuf,
-    root: TempDir,
+    /// Keeps the data dirs and logs until the cluster is dropped.
+    _root: TempDir,
     procs: BTreeMap<u64, Proc>,
     peers: String,
 }
@@ -53,7 +54,7 @@ impl ProcessCluster {
             .join(",");
         let mut cluster = ProcessCluster {
             binary: binary.to_path_buf(),
-            root,
+            _root: root,
             procs,
             peers,
         };
@@ -90,16 +91,6 @@ impl ProcessCluster {
             .get(&id)
             .and_then(|p| std::fs::read_to_string(&p.log).ok())
             .unwrap_or_default()
-    }
-
-    /// The comma-separated `--peers` value.
-    pub fn peers(&self) -> &str {
-        &self.peers
-    }
-
-    /// Where the cluster's files are.
-    pub fn root(&self) -> &Path {
-        self.root.path()
     }
 
     /// Starts (or restarts) node `id` on its data dir and port.

@@ -98,11 +98,6 @@ impl RaftStorage {
         }
     }
 
-    /// The wrapped store.
-    pub fn store(&self) -> &Arc<dyn LogStore> {
-        &self.inner
-    }
-
     /// Whether raft asked for a snapshot the store could not give (too old, or made before the
     /// receiving peer was a member); clears the request. The node then takes a fresh one.
     pub fn take_snapshot_request(&self) -> bool {
