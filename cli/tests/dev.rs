@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pld_tests::free_port;
 use pld_tests::region::{dns_a, echo_through};
+use pld_tests::{free_port, free_port_run};
 
 fn pld() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pld"))
@@ -24,8 +24,9 @@ impl Drop for Dev {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
-    let (controller, agent, dns) = (free_port()?, free_port()?, free_port()?);
-    // The agents use three consecutive ports from each base; make sure they are free too.
+    // The agents use three consecutive ports from each base.
+    let (controller, agent, dns) = (free_port()?, free_port_run(3)?, free_port_run(3)?);
+    let stderr_log = tempfile::NamedTempFile::new()?;
     let mut child = Command::new(pld())
         .args(["dev", "--latency-ms", "50"])
         .args(["--controller-port", &controller.to_string()])
@@ -33,7 +34,7 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         .args(["--dns-port", &dns.to_string()])
         .env("PLD_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr_log.reopen()?)
         .spawn()?;
     let stdout = child
         .stdout
@@ -52,7 +53,12 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     });
     let consumer = tokio::time::timeout(Duration::from_secs(60), consumer)
         .await??
-        .ok_or_else(|| anyhow::anyhow!("pld dev printed no consumer VPC"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "pld dev printed no consumer VPC; its stderr: {}",
+                std::fs::read_to_string(stderr_log.path()).unwrap_or_default()
+            )
+        })?;
     let ctl = format!("127.0.0.1:{controller}");
 
     let out = Command::new(pld())

@@ -61,3 +61,27 @@ pub fn free_port() -> anyhow::Result<u16> {
         .local_addr()?
         .port())
 }
+
+/// The first of `n` consecutive loopback ports that were all free a moment ago (for programs
+/// that take a base port and use the ones after it).
+///
+/// # Errors
+/// When no such run is found.
+pub fn free_port_run(n: u16) -> anyhow::Result<u16> {
+    for _ in 0..50 {
+        let base = free_port()?;
+        if base.checked_add(n).is_none() {
+            continue;
+        }
+        let held: Result<Vec<_>, _> = (base..base + n)
+            .map(|p| std::net::TcpListener::bind(("127.0.0.1", p)))
+            .collect();
+        let udp: Result<Vec<_>, _> = (base..base + n)
+            .map(|p| std::net::UdpSocket::bind(("127.0.0.1", p)))
+            .collect();
+        if held.is_ok() && udp.is_ok() {
+            return Ok(base);
+        }
+    }
+    anyhow::bail!("no run of {n} free loopback ports")
+}
