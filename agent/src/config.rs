@@ -39,7 +39,7 @@ pub enum CloudKind {
 }
 
 /// How to reach AWS when `cloud = "aws"`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     /// Send every call here instead of AWS's public endpoints (moto, VPC-endpoint-only hosts).
@@ -51,7 +51,7 @@ pub struct AwsConfig {
 }
 
 /// The private DNS zone the agent publishes bindings in.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
     /// Zone name, e.g. `pld.internal`; services appear as `NAME.pld.internal`.
@@ -73,7 +73,7 @@ pub enum AcceptanceConfig {
 }
 
 /// A service this VPC provides.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvidedService {
     pub name: String,
@@ -109,7 +109,7 @@ fn default_cluster() -> String {
 }
 
 /// An agent's settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub account_id: String,
@@ -144,6 +144,10 @@ pub struct AgentConfig {
     /// Full reconcile interval even without catalog changes.
     #[serde(default = "default_resync")]
     pub resync_seconds: u64,
+    /// Log filter, as `PLD_LOG` takes it (`info`, `pld_agent=debug,info`). `PLD_LOG` wins at
+    /// start; on SIGHUP this key is applied.
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 /// A configuration problem, naming the key.
@@ -162,6 +166,38 @@ fn err(key: &str, reason: impl std::fmt::Display) -> ConfigError {
 }
 
 impl AgentConfig {
+    /// Keys that differ between `self` and `new` and only take effect on a restart (everything
+    /// but `services` and `log`, which a SIGHUP applies).
+    pub fn restart_needed(&self, new: &AgentConfig) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut check = |key, same: bool| {
+            if !same {
+                keys.push(key);
+            }
+        };
+        check("account_id", self.account_id == new.account_id);
+        check("region", self.region == new.region);
+        check("vpc_id", self.vpc_id == new.vpc_id);
+        check("controllers", self.controllers == new.controllers);
+        check("cloud", self.cloud == new.cloud);
+        check("aws", self.aws == new.aws);
+        check("cluster_id", self.cluster_id == new.cluster_id);
+        check("subnet_ids", self.subnet_ids == new.subnet_ids);
+        check(
+            "security_group_ids",
+            self.security_group_ids == new.security_group_ids,
+        );
+        check("dns", self.dns == new.dns);
+        check("listen", self.listen == new.listen);
+        check("dns_listen", self.dns_listen == new.dns_listen);
+        check(
+            "lease_ttl_seconds",
+            self.lease_ttl_seconds == new.lease_ttl_seconds,
+        );
+        check("resync_seconds", self.resync_seconds == new.resync_seconds);
+        keys
+    }
+
     /// Parses TOML.
     ///
     /// # Errors
@@ -207,6 +243,9 @@ impl AgentConfig {
         }
         if self.resync_seconds == 0 {
             return Err(err("resync_seconds", "must be at least 1"));
+        }
+        if let Some(log) = &self.log {
+            pld_telemetry::logging::check("log", log).map_err(|e| err("log", e))?;
         }
         for (i, s) in self.services.iter().enumerate() {
             let svc = self.service_spec(s);

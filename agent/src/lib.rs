@@ -6,6 +6,8 @@
 //! - [`host_api`]: `pld.v1.HostQuery` for hosts in the VPC.
 //! - [`dns`]: a DNS responder for ready bindings.
 //! - [`builtin`]: catalog entries for AWS services (S3, DynamoDB, interface services).
+//! - [`metrics`]: Prometheus metrics and health; `/metrics`, `/healthz` and `/readyz` are served
+//!   over HTTP/1.1 on the host API port.
 //!
 //! [`Agent::start`] registers the agent (with a lease it keeps renewing) and the services its
 //! config provides, then runs everything until [`Agent::shutdown`].
@@ -14,24 +16,29 @@ pub mod builtin;
 pub mod config;
 pub mod dns;
 pub mod host_api;
+pub mod metrics;
 pub mod reconcile;
 pub mod view;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pld_client::{Client, ClientError};
 use pld_cloud::{Cloud, CloudError};
 use pld_proto::v1::host_query_server::HostQueryServer;
 use pld_proto::v1::{
-    object, Agent as AgentObject, GetRequest, KeepAliveRequest, Kind, Object, PutRequest,
+    object, Agent as AgentObject, DeleteRequest, GetRequest, KeepAliveRequest, Kind, Object,
+    PutRequest,
 };
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 pub use config::AgentConfig;
+use config::ProvidedService;
+use metrics::{AgentMetrics, AgentProbe};
+use pld_telemetry::{Metrics, Probe};
 use reconcile::Reconciler;
 use view::CatalogView;
 
@@ -82,6 +89,23 @@ pub struct Agent {
     dns: SocketAddr,
     reconciler: Arc<Reconciler>,
     view: Arc<CatalogView>,
+    client: Client,
+    cfg: Arc<AgentConfig>,
+    /// The services the config provides now (a SIGHUP may change them).
+    provided: Arc<Mutex<Vec<ProvidedService>>>,
+    probe: Arc<AgentProbe>,
+    metrics: Arc<AgentMetrics>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Services registered or updated in the catalog.
+    pub registered: Vec<String>,
+    /// Services removed from the config, and so deregistered.
+    pub deregistered: Vec<String>,
+    /// Keys that changed but need a restart to take effect (left as they were).
+    pub restart_needed: Vec<&'static str>,
 }
 
 impl Agent {
@@ -100,15 +124,26 @@ impl Agent {
         check_vpc(cloud.as_ref(), &cfg).await?;
         let host_api = listeners.host_api.local_addr()?;
         let dns = listeners.dns_udp.local_addr()?;
-        register(&client, &cfg, host_api).await?;
+        let metrics = AgentMetrics::new(&Metrics::new());
+        let provided = Arc::new(Mutex::new(cfg.services.clone()));
+        register(&client, &cfg, &cfg.services, host_api).await?;
+        metrics.renewed();
 
         let (stop, stop_rx) = watch::channel(false);
         let view = CatalogView::new();
+        let probe = Arc::new(AgentProbe {
+            metrics: metrics.clone(),
+            view: view.clone(),
+            cloud: cloud.clone(),
+            vpc_id: cfg.vpc_id.clone(),
+            lease_ttl: Duration::from_secs(u64::from(cfg.lease_ttl_seconds)),
+        });
         let reconciler = Arc::new(Reconciler::new(
             cfg.clone(),
             cloud,
             client.clone(),
             view.clone(),
+            metrics.clone(),
         ));
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(
@@ -116,16 +151,20 @@ impl Agent {
         ));
         tasks.push(tokio::spawn(reconciler.clone().run(stop_rx.clone())));
         tasks.push(tokio::spawn(keep_alive(
-            client.clone(),
-            cfg.clone(),
-            host_api,
+            KeepAlive {
+                client: client.clone(),
+                cfg: cfg.clone(),
+                provided: provided.clone(),
+                address: host_api,
+                metrics: metrics.clone(),
+            },
             stop_rx.clone(),
         )));
 
         let service = host_api::HostQueryService::new(
             cfg.vpc_id.clone(),
             cfg.region.clone(),
-            client,
+            client.clone(),
             view.clone(),
         );
         let (health, health_service) = tonic_health_reporter().await;
@@ -133,10 +172,22 @@ impl Agent {
         let mut stop_api = stop_rx.clone();
         let incoming = tonic::transport::server::TcpIncoming::from(listeners.host_api)
             .with_nodelay(Some(true));
+        let reflection =
+            pld_telemetry::grpc::reflection(pld_proto::FILE_DESCRIPTOR_SET, &["pld.v1.HostQuery"])
+                .map_err(|e| AgentError::Io(std::io::Error::other(e.to_string())))?;
+        let routes = tonic::service::Routes::builder()
+            .routes()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(HostQueryServer::new(service));
+        // /metrics, /healthz and /readyz over HTTP/1.1 on the same port.
+        let routes = tonic::service::Routes::from(routes.into_axum_router().merge(
+            pld_telemetry::routes(metrics.registry().clone(), probe.clone()),
+        ));
         tasks.push(tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
-                .add_service(health_service)
-                .add_service(HostQueryServer::new(service))
+                .accept_http1(true)
+                .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop_api.wait_for(|s| *s).await;
                 })
@@ -163,6 +214,54 @@ impl Agent {
             dns,
             reconciler,
             view,
+            client,
+            cfg,
+            provided,
+            probe,
+            metrics,
+        })
+    }
+
+    /// Liveness and readiness, as `/healthz` and `/readyz` report them.
+    pub fn probe(&self) -> Arc<dyn Probe> {
+        self.probe.clone()
+    }
+
+    /// The agent's metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        self.metrics.registry()
+    }
+
+    /// Applies a changed config (SIGHUP): registers new and changed provided services,
+    /// deregisters the ones no longer listed, and reports keys that need a restart.
+    ///
+    /// # Errors
+    /// The config is invalid (nothing is changed), or the controller refused a change (the
+    /// ones before it are applied; a later reload retries the rest).
+    pub async fn reload(&self, new: AgentConfig) -> Result<Reloaded, AgentError> {
+        new.validate()?;
+        let restart_needed = self.cfg.restart_needed(&new);
+        let old = self
+            .provided
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let registered = register(&self.client, &self.cfg, &new.services, self.host_api).await?;
+        let mut deregistered = Vec::new();
+        for gone in old
+            .iter()
+            .filter(|o| !new.services.iter().any(|n| n.name == o.name))
+        {
+            if deregister(&self.client, &self.cfg.vpc_id, &gone.name).await? {
+                info!(service = %gone.name, "deregistered a service no longer in the config");
+                deregistered.push(gone.name.clone());
+            }
+        }
+        *self.provided.lock().unwrap_or_else(|p| p.into_inner()) = new.services;
+        Ok(Reloaded {
+            registered,
+            deregistered,
+            restart_needed,
         })
     }
 
@@ -254,12 +353,15 @@ fn agent_object(cfg: &AgentConfig, address: SocketAddr) -> Object {
     }
 }
 
-/// Registers the agent and the services its config provides (only when they differ).
+/// Registers the agent and the services it provides (each only when it differs from the
+/// catalog's). Returns the services it wrote.
 async fn register(
     client: &Client,
     cfg: &AgentConfig,
+    services: &[ProvidedService],
     address: SocketAddr,
-) -> Result<(), ClientError> {
+) -> Result<Vec<String>, ClientError> {
+    let mut written = Vec::new();
     let me = agent_object(cfg, address);
     client
         .call(|mut s| {
@@ -270,7 +372,7 @@ async fn register(
             async move { s.catalog().put(req).await }
         })
         .await?;
-    for provided in &cfg.services {
+    for provided in services {
         let spec = cfg.service_spec(provided);
         let current = client
             .call(|mut s| {
@@ -304,18 +406,80 @@ async fn register(
                 })
                 .await?;
             info!(service = %spec.name, "registered provided service");
+            written.push(spec.name.clone());
         }
     }
-    Ok(())
+    Ok(written)
+}
+
+/// Removes `name` from the catalog if it is still this VPC's service. Returns whether it did.
+/// The delete is conditional on the revision read, so a service another VPC took over in the
+/// meantime is left alone; a status report racing the delete only makes it read again.
+async fn deregister(client: &Client, vpc_id: &str, name: &str) -> Result<bool, ClientError> {
+    const ATTEMPTS: usize = 5;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = client
+            .call(|mut s| {
+                let req = GetRequest {
+                    kind: Kind::Service as i32,
+                    key: name.to_string(),
+                    stale: false,
+                };
+                async move { s.catalog().get(req).await }
+            })
+            .await;
+        let revision = match current {
+            Ok(r) => match r.object {
+                Some(Object {
+                    object: Some(object::Object::Service(s)),
+                }) if s.vpc_id == vpc_id => s.meta.map(|m| m.mod_revision),
+                // Someone else's service by now: not ours to remove.
+                _ => return Ok(false),
+            },
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let r = client
+            .call(|mut s| {
+                let req = DeleteRequest {
+                    kind: Kind::Service as i32,
+                    key: name.to_string(),
+                    expected_mod_revision: revision,
+                };
+                async move { s.catalog().delete(req).await }
+            })
+            .await;
+        match r {
+            Ok(_) => return Ok(true),
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(false),
+            Err(e) if e.code() == tonic::Code::FailedPrecondition && attempt < ATTEMPTS => {
+                debug!(service = %name, "the service changed while deregistering; reading it again");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What the lease renewal task needs.
+struct KeepAlive {
+    client: Client,
+    cfg: Arc<AgentConfig>,
+    provided: Arc<Mutex<Vec<ProvidedService>>>,
+    address: SocketAddr,
+    metrics: Arc<AgentMetrics>,
 }
 
 /// Renews the lease every third of its TTL; re-registers when the controller forgot the agent.
-async fn keep_alive(
-    client: Client,
-    cfg: Arc<AgentConfig>,
-    address: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn keep_alive(k: KeepAlive, mut stop: watch::Receiver<bool>) {
+    let KeepAlive {
+        client,
+        cfg,
+        provided,
+        address,
+        metrics,
+    } = k;
     let every = Duration::from_millis(u64::from(cfg.lease_ttl_seconds) * 1000 / 3)
         .max(Duration::from_millis(100));
     loop {
@@ -333,11 +497,13 @@ async fn keep_alive(
             })
             .await;
         match r {
-            Ok(_) => {}
+            Ok(_) => metrics.renewed(),
             Err(e) if e.code() == tonic::Code::NotFound => {
                 warn!("the controller does not know this agent; registering again");
-                if let Err(e) = register(&client, &cfg, address).await {
-                    warn!(error = %e, "registration failed");
+                let services = provided.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                match register(&client, &cfg, &services, address).await {
+                    Ok(_) => metrics.renewed(),
+                    Err(e) => warn!(error = %e, "registration failed"),
                 }
             }
             Err(e) => debug!(error = %e, "lease renewal failed; retrying"),

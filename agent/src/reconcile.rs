@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pld_client::Client;
 use pld_cloud::{
@@ -35,6 +35,7 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::builtin;
 use crate::config::AgentConfig;
+use crate::metrics::{AgentMetrics, PassOutcome, Side};
 use crate::view::CatalogView;
 
 /// The tag naming the pld installation, on everything the agent creates.
@@ -110,6 +111,7 @@ pub struct Reconciler {
     cloud: Arc<dyn Cloud>,
     client: Client,
     view: Arc<CatalogView>,
+    metrics: Arc<AgentMetrics>,
     memory: Mutex<Memory>,
     /// Held for the length of a pass: a pass called directly (tests, benchmarks) waits for the
     /// background one, so at most one reconcile per object is ever in flight.
@@ -129,12 +131,14 @@ impl Reconciler {
         cloud: Arc<dyn Cloud>,
         client: Client,
         view: Arc<CatalogView>,
+        metrics: Arc<AgentMetrics>,
     ) -> Self {
         Reconciler {
             cfg,
             cloud,
             client,
             view,
+            metrics,
             memory: Mutex::new(Memory::default()),
             pass_lock: tokio::sync::Mutex::new(()),
         }
@@ -170,6 +174,7 @@ impl Reconciler {
 
     /// Runs passes until `stop` turns true.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let _running = self.metrics.reconciler_started();
         let mut changes = self.view.subscribe();
         let mut backoff = Duration::from_millis(200);
         let mut busy_wait = BUSY_FIRST;
@@ -209,15 +214,33 @@ impl Reconciler {
     pub async fn pass(&self) -> PassResult {
         let _one_at_a_time = self.pass_lock.lock().await;
         let mut result = PassResult::default();
-        match self.provider_pass().await {
+        let started = Instant::now();
+        let provider = self.provider_pass().await;
+        self.record(Side::Provider, &provider, started);
+        match provider {
             Ok(r) => result.merge(r),
             Err(e) => result.absorb(Err(e)),
         }
-        match self.consumer_pass().await {
+        let started = Instant::now();
+        let consumer = self.consumer_pass().await;
+        self.record(Side::Consumer, &consumer, started);
+        match consumer {
             Ok(r) => result.merge(r),
             Err(e) => result.absorb(Err(e)),
         }
+        self.metrics.pass_done();
         result
+    }
+
+    fn record(&self, side: Side, r: &Result<PassResult, CloudError>, started: Instant) {
+        let outcome = match r {
+            Ok(PassResult { retry: Some(_), .. }) => PassOutcome::Retry,
+            Ok(PassResult { busy: true, .. }) => PassOutcome::Busy,
+            Ok(_) => PassOutcome::Ok,
+            Err(e) if e.is_retryable() => PassOutcome::Retry,
+            Err(_) => PassOutcome::Error,
+        };
+        self.metrics.record_pass(side, outcome, started.elapsed());
     }
 
     // ---------------------------------------------------------------- provider side

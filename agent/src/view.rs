@@ -89,6 +89,11 @@ impl CatalogView {
             .cloned()
     }
 
+    /// Whether the view has listed the catalog at least once (it may lag since, by the watch).
+    pub fn synced(&self) -> bool {
+        self.read().listed.len() >= 2
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Objects> {
         self.objects.read().unwrap_or_else(|p| p.into_inner())
     }

@@ -1,6 +1,7 @@
 //! `pld`: the controller daemon and the catalog CLI. `main` parses, sets up tracing, runs the
 //! subcommand and turns its error into one line and an exit code.
 
+mod catalog;
 mod cmd;
 mod exit;
 mod output;
@@ -46,7 +47,8 @@ enum Command {
     /// List, add and remove controller members.
     #[command(subcommand)]
     Members(cmd::members::Command),
-    /// Show every controller member's raft state.
+    /// The whole picture: cluster members and lag, agents, services by state, bindings by phase
+    /// with the failing ones' last error.
     Status,
     /// Stream catalog changes.
     Watch(cmd::watch::Args),
@@ -59,36 +61,32 @@ enum Command {
     /// List bindings; accept or reject connections to manual-acceptance services.
     #[command(subcommand)]
     Bindings(cmd::bindings::Command),
-    /// List agents.
+    /// List and show agents.
     #[command(subcommand)]
-    Agents(AgentsCommand),
+    Agents(cmd::agents::Command),
     /// Back up and restore the catalog.
     #[command(subcommand)]
     Snapshot(cmd::snapshot::Command),
+    /// Print a shell completion script: `pld completions bash > /etc/bash_completion.d/pld`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
-#[derive(Subcommand)]
-enum AgentsCommand {
-    /// List agents with their lease state.
-    List,
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PLD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("PLD_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
+/// Log filter when neither `PLD_LOG` nor a config's `log` key says otherwise: raft-rs logs
+/// every role change at info, which is noise next to our own "became leader" lines.
+const DEFAULT_LOG: &str = "info,raft=warn";
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    let log = match pld_telemetry::logging::init(DEFAULT_LOG) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID.into();
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -96,7 +94,7 @@ fn main() -> std::process::ExitCode {
             return exit::FAILURE.into();
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(cli, log));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -106,7 +104,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, log: pld_telemetry::logging::LogControl) -> anyhow::Result<()> {
     let ctx = cmd::Context {
         controller: cli.controller,
         format: cli.output,
@@ -114,13 +112,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Dev(args) => cmd::dev::run(args).await,
-        Command::Controller(args) => cmd::controller::run(args).await,
-        Command::Agent(args) => cmd::agent::run(args).await,
+        Command::Controller(args) => cmd::controller::run(args, log).await,
+        Command::Agent(args) => cmd::agent::run(args, log).await,
         Command::Connect(args) => cmd::bindings::connect(&ctx, args).await,
         Command::Disconnect(args) => cmd::bindings::disconnect(&ctx, args).await,
         Command::Resolve(args) => cmd::bindings::resolve(&ctx, args).await,
         Command::Bindings(c) => cmd::bindings::run(&ctx, c).await,
-        Command::Agents(AgentsCommand::List) => cmd::bindings::agents(&ctx).await,
+        Command::Agents(c) => cmd::agents::run(&ctx, c).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "pld", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                // `pld completions bash | head` is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
         Command::Services(c) => cmd::services::run(&ctx, c).await,
         Command::Members(c) => cmd::members::run(&ctx, c).await,
         Command::Status => cmd::status::run(&ctx).await,

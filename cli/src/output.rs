@@ -2,8 +2,8 @@
 //! the .proto, snake_case, enums as lowercase words).
 
 use pld_proto::v1::{
-    object, Acceptance, Agent, AgentState, Binding, Event, EventType, Kind, Meta, NodeStatus,
-    Object, Service,
+    object, Acceptance, Agent, AgentState, Approval, Binding, Event, EventType, Kind, Meta,
+    NodeStatus, Object, Service,
 };
 use serde_json::{json, Value};
 
@@ -86,11 +86,20 @@ pub fn service_json(s: &Service) -> Value {
     })
 }
 
+pub fn approval_name(a: i32) -> &'static str {
+    match Approval::try_from(a) {
+        Ok(Approval::Accepted) => "accepted",
+        Ok(Approval::Rejected) => "rejected",
+        _ => "undecided",
+    }
+}
+
 pub fn binding_json(b: &Binding) -> Value {
     let status = b.status.clone().unwrap_or_default();
     json!({
         "service": b.service,
         "consumer_vpc_id": b.consumer_vpc_id,
+        "approval": approval_name(b.approval),
         "meta": meta_json(&b.meta),
         "status": {
             "phase": status.phase,

@@ -178,3 +178,153 @@ fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::R
     }
     Ok(())
 }
+
+/// Writes an agent object and a few bindings straight through the API, as agents would.
+async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
+    use pld_proto::v1::{
+        object, report_status_request, Agent, Approval, BindingStatus, Kind, Object, PutRequest,
+        ReportStatusRequest,
+    };
+    let agent = Object {
+        object: Some(object::Object::Agent(Agent {
+            vpc_id: "vpc-0c0c0c0c".into(),
+            account_id: "222222222222".into(),
+            region: "us-east-1".into(),
+            address: "127.0.0.1:7501".into(),
+            lease_ttl_seconds: 60,
+            ..Default::default()
+        })),
+    };
+    client
+        .call(|mut s| {
+            let req = PutRequest {
+                object: Some(agent.clone()),
+                expected_mod_revision: None,
+            };
+            async move { s.catalog().put(req).await }
+        })
+        .await?;
+    pld_tests::objects::put_service(client, "billing").await?;
+    for (vpc, phase, message) in [
+        ("vpc-0c0c0c0c", "ready", ""),
+        (
+            "vpc-0d0d0d0d",
+            "failed",
+            "subnet-1 is in use1-az9, which the service does not offer",
+        ),
+    ] {
+        pld_tests::objects::put_binding(client, "billing", vpc, Approval::Unspecified).await?;
+        let req = ReportStatusRequest {
+            kind: Kind::Binding as i32,
+            key: format!("billing/{vpc}"),
+            status: Some(report_status_request::Status::Binding(BindingStatus {
+                phase: phase.into(),
+                message: message.into(),
+                ..Default::default()
+            })),
+        };
+        client
+            .call(|mut s| {
+                let req = req.clone();
+                async move { s.catalog().report_status(req).await }
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<()> {
+    let cluster = ProcessCluster::start(pld(), 1)?;
+    cluster.wait_leader(Duration::from_secs(20)).await?;
+    let c = cluster.address(1);
+    seed_catalog(&cluster.client()).await?;
+
+    let out = run(&c, &["status"])?;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("CLUSTER   leader 1"), "{text}");
+    assert!(text.contains("AGENTS    1 alive"), "{text}");
+    assert!(text.contains("BINDINGS  1 failed, 1 ready"), "{text}");
+    assert!(text.contains("FAILING BINDINGS"), "{text}");
+    assert!(text.contains("which the service does not offer"), "{text}");
+
+    let out = run(&c, &["status", "-o", "json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["cluster"]["leader_id"], 1);
+    assert_eq!(v["cluster"]["members"][0]["lag"], 0);
+    assert_eq!(v["agents"]["alive"], 1);
+    assert_eq!(v["services"]["total"], 1);
+    assert_eq!(v["bindings"]["by_phase"]["ready"], 1);
+    assert_eq!(
+        v["bindings"]["failing"][0]["consumer_vpc_id"],
+        "vpc-0d0d0d0d"
+    );
+
+    let out = run(&c, &["bindings", "list", "--failing", "-o", "json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    let out = run(&c, &["bindings", "list", "--phase", "ready"])?;
+    assert!(stdout(&out).contains("vpc-0c0c0c0c") && !stdout(&out).contains("vpc-0d0d0d0d"));
+    let out = run(&c, &["bindings", "get", "billing", "--vpc", "vpc-0d0d0d0d"])?;
+    assert!(
+        stdout(&out).contains("message:   subnet-1"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&c, &["bindings", "get", "billing", "--vpc", "vpc-0e0e0e0e"])?;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a missing binding is exit code 3"
+    );
+
+    let out = run(&c, &["agents", "list", "--state", "alive", "-o", "json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v[0]["vpc_id"], "vpc-0c0c0c0c");
+    let out = run(&c, &["agents", "list", "--state", "expired", "-o", "json"])?;
+    assert_eq!(stdout(&out).trim(), "[]");
+    let out = run(&c, &["agents", "get", "vpc-0c0c0c0c"])?;
+    assert!(
+        stdout(&out).contains("lease ttl:     60s"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&c, &["agents", "get", "not-a-vpc"])?;
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run(
+        &c,
+        &["services", "list", "--state", "registered", "-o", "json"],
+    )?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v[0]["name"], "billing");
+    Ok(())
+}
+
+#[test]
+fn shell_completions_are_generated() -> anyhow::Result<()> {
+    for (shell, marker) in [
+        ("bash", "_pld()"),
+        ("zsh", "#compdef pld"),
+        ("fish", "complete -c pld"),
+    ] {
+        let out = Command::new(pld()).args(["completions", shell]).output()?;
+        assert!(out.status.success());
+        let text = stdout(&out);
+        assert!(
+            text.contains(marker),
+            "{shell}: {}",
+            &text[..text.len().min(200)]
+        );
+        assert!(text.contains("connect"), "{shell} completes subcommands");
+    }
+    let out = Command::new(pld()).args(["completions", "tcsh"]).output()?;
+    assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}

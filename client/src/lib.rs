@@ -65,7 +65,7 @@ impl From<Status> for ClientError {
 }
 
 impl ClientError {
-    /// The gRPC code, `Unavailable` for client-side problems.
+    /// The gRPC code; `InvalidArgument` for problems found before calling (a bad address).
     pub fn code(&self) -> Code {
         match self {
             ClientError::Status(s) => s.code(),
@@ -246,7 +246,13 @@ impl Client {
                 Ok(response) => {
                     let mut stream = response.into_inner();
                     loop {
-                        match stream.next().await {
+                        // The caller dropping the stream ends the server's stream too, now
+                        // rather than at the next event.
+                        let next = tokio::select! {
+                            next = stream.next() => next,
+                            _ = tx.closed() => return,
+                        };
+                        match next {
                             Some(Ok(msg)) => {
                                 failing_since = None;
                                 backoff = Duration::from_millis(50);

@@ -40,6 +40,23 @@ pub enum CloudError {
 }
 
 impl CloudError {
+    /// A short name of the kind of error, for metrics labels.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            CloudError::NotFound { .. } => "not_found",
+            CloudError::AlreadyExists { .. } => "already_exists",
+            CloudError::InvalidParameter(_) => "invalid_parameter",
+            CloudError::Throttled(_) => "throttled",
+            CloudError::DependencyViolation(_) => "dependency_violation",
+            CloudError::Unauthorized(_) => "unauthorized",
+            CloudError::IdempotentParameterMismatch(_) => "idempotent_parameter_mismatch",
+            CloudError::PriorRequestNotComplete(_) => "prior_request_not_complete",
+            CloudError::Transient(_) => "transient",
+            CloudError::Unsupported(_) => "unsupported",
+            CloudError::Client(_) => "client",
+        }
+    }
+
     /// Whether the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
         matches!(

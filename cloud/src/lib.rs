@@ -24,6 +24,11 @@ pub trait Cloud: Send + Sync {
     fn account(&self) -> &str;
     /// The region calls go to.
     fn region(&self) -> &str;
+    /// Calls made so far by action and outcome, and time spent waiting for rate-limit tokens,
+    /// when this cloud counts them (the [`limiter::Limited`] wrapper does).
+    fn call_stats(&self) -> Option<limiter::CallStats> {
+        None
+    }
 
     /// DescribeVpcs for one VPC.
     async fn describe_vpc(&self, vpc_id: &str) -> CloudResult<Vpc>;

@@ -27,6 +27,17 @@ pub enum ApiClass {
 }
 
 impl ApiClass {
+    /// The class's name, for metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiClass::EndpointMutation => "endpoint_mutation",
+            ApiClass::ServiceMutation => "service_mutation",
+            ApiClass::OtherMutation => "other_mutation",
+            ApiClass::Describe => "describe",
+            ApiClass::Route53 => "route53",
+        }
+    }
+
     /// (burst, refill per second) as AWS publishes them.
     pub fn aws_rate(self) -> (f64, f64) {
         match self {
@@ -106,10 +117,14 @@ impl Bucket {
 pub struct CallStats {
     /// action → (succeeded, failed)
     pub calls: BTreeMap<&'static str, (u64, u64)>,
+    /// (action, outcome) → calls; the outcome is `ok` or [`crate::CloudError::kind_name`].
+    pub outcomes: BTreeMap<(&'static str, &'static str), u64>,
     /// Throttling errors seen from the cloud.
     pub throttled: u64,
     /// Total time callers waited for a token.
     pub waited: Duration,
+    /// Time callers waited for a token, per API class.
+    pub waited_by_class: BTreeMap<ApiClass, Duration>,
 }
 
 impl CallStats {
@@ -170,22 +185,29 @@ impl Limiter {
         }
         let waited = started.elapsed();
         if waited > Duration::ZERO {
-            self.stats.lock().unwrap_or_else(|p| p.into_inner()).waited += waited;
+            let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            stats.waited += waited;
+            *stats.waited_by_class.entry(class).or_default() += waited;
         }
     }
 
     fn record<T>(&self, action: &'static str, result: &CloudResult<T>) {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         let entry = stats.calls.entry(action).or_default();
-        match result {
-            Ok(_) => entry.0 += 1,
+        let outcome = match result {
+            Ok(_) => {
+                entry.0 += 1;
+                "ok"
+            }
             Err(e) => {
                 entry.1 += 1;
                 if matches!(e, crate::CloudError::Throttled(_)) {
                     stats.throttled += 1;
                 }
+                e.kind_name()
             }
-        }
+        };
+        *stats.outcomes.entry((action, outcome)).or_default() += 1;
     }
 
     /// A copy of the statistics so far.
@@ -239,6 +261,10 @@ macro_rules! limited {
 
 #[async_trait::async_trait]
 impl<C: Cloud> Cloud for Limited<C> {
+    fn call_stats(&self) -> Option<CallStats> {
+        Some(self.limiter.stats())
+    }
+
     fn account(&self) -> &str {
         self.inner.account()
     }

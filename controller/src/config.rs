@@ -26,7 +26,7 @@ use crate::node::{NodeConfig, DEFAULT_SNAPSHOT_EVERY};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 
 /// A controller node's settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerConfig {
     /// Raft id of this node, non-zero and unique in the cluster.
@@ -49,10 +49,14 @@ pub struct ControllerConfig {
     /// Raft tuning.
     #[serde(default)]
     pub raft: RaftTuning,
+    /// Log filter, as `PLD_LOG` takes it (`info`, `pld_controller=debug,info`). `PLD_LOG` wins
+    /// at start; on SIGHUP this key is applied.
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 /// Raft timing and retention.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaftTuning {
     /// Length of a raft tick in milliseconds.
@@ -155,6 +159,7 @@ impl ControllerConfig {
             peers: Vec::new(),
             join: None,
             raft: RaftTuning::default(),
+            log: None,
         }
     }
 
@@ -212,7 +217,29 @@ impl ControllerConfig {
         if r.request_timeout_ms == 0 {
             return Err(cfg_err("raft.request_timeout_ms", "must be at least 1"));
         }
+        if let Some(log) = &self.log {
+            pld_telemetry::logging::check("log", log).map_err(|e| cfg_err("log", e.to_string()))?;
+        }
         Ok(peers)
+    }
+
+    /// Keys that differ between `self` and `new` and only take effect on a restart (all but
+    /// `log`, which a SIGHUP applies).
+    pub fn restart_needed(&self, new: &ControllerConfig) -> Vec<&'static str> {
+        let pairs = [
+            ("id", self.id == new.id),
+            ("data_dir", self.data_dir == new.data_dir),
+            ("listen", self.listen == new.listen),
+            ("advertise", self.advertise == new.advertise),
+            ("peers", self.peers == new.peers),
+            ("join", self.join == new.join),
+            ("raft", self.raft == new.raft),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(key, _)| key)
+            .collect()
     }
 
     pub(crate) fn node_config(&self) -> NodeConfig {

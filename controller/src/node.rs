@@ -27,6 +27,7 @@ use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, warn};
 
+use crate::metrics::ControllerMetrics;
 use crate::storage::{LogStore, RaftStorage, StoreError};
 use crate::transport::Transport;
 
@@ -102,6 +103,9 @@ pub struct RaftInfo {
     pub matched: BTreeMap<u64, u64>,
     /// Voters in the current configuration.
     pub voters: Vec<u64>,
+    /// When the raft thread last published this (after a Ready or a tick): a raft thread that
+    /// stops publishing is stuck.
+    pub published_at: Option<Instant>,
 }
 
 /// Applied position, published after every apply.
@@ -155,6 +159,7 @@ pub struct NodeHandle {
     applied: watch::Receiver<Applied>,
     info: Arc<Mutex<RaftInfo>>,
     request_timeout: Duration,
+    metrics: Arc<ControllerMetrics>,
 }
 
 impl NodeHandle {
@@ -185,12 +190,20 @@ impl NodeHandle {
     /// [`NodeError::Rejected`] when the catalog refused it (nothing changed); `NoLeader` or
     /// `Timeout` when the cluster could not commit it in time.
     pub async fn propose(&self, cmd: Command) -> Result<Outcome, NodeError> {
+        let started = Instant::now();
         let (reply, rx) = oneshot::channel();
         self.send(NodeMsg::Propose {
             cmd: Box::new(cmd),
             reply,
         })?;
-        self.wait(rx).await
+        let outcome = self.wait(rx).await;
+        if !matches!(
+            outcome,
+            Err(NodeError::NoLeader | NodeError::Timeout(_) | NodeError::Stopped(_))
+        ) {
+            self.metrics.proposal_seconds.record(started.elapsed());
+        }
+        outcome
     }
 
     /// Waits until this node has applied everything committed before the call (raft ReadIndex),
@@ -251,6 +264,11 @@ impl NodeHandle {
         self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<ControllerMetrics> {
+        &self.metrics
+    }
+
     /// Stops the raft thread.
     pub fn shutdown(&self) {
         let _ = self.tx.send(NodeMsg::Shutdown);
@@ -309,9 +327,10 @@ pub(crate) fn start(
     store: Arc<dyn LogStore>,
     start: Start,
     transport: Arc<Transport>,
-    tx: Sender<NodeMsg>,
-    rx: Receiver<NodeMsg>,
+    channel: (Sender<NodeMsg>, Receiver<NodeMsg>),
+    metrics: Arc<ControllerMetrics>,
 ) -> Result<(NodeHandle, std::thread::JoinHandle<()>), StartError> {
+    let (tx, rx) = channel;
     let initial = store.initial_state()?;
     if let (false, Start::Bootstrap(peers)) = (initial.initialized(), &start) {
         // Every bootstrapping member writes the same snapshot at index 1, term 1.
@@ -373,6 +392,7 @@ pub(crate) fn start(
         applied: applied_rx,
         info: info.clone(),
         request_timeout: cfg.request_timeout,
+        metrics: metrics.clone(),
     };
     let node = Node {
         id: cfg.id,
@@ -388,11 +408,15 @@ pub(crate) fn start(
         nonce_base: rand::random::<u64>() >> 1,
         next_nonce: 0,
         pending: HashMap::new(),
+        batch: Vec::new(),
+        batch_bytes: 0,
         pending_conf: HashMap::new(),
         pending_reads: HashMap::new(),
         waiting_reads: Vec::new(),
         leader_since: None,
         last_expiry_proposal: Instant::now(),
+        metrics,
+        last_leader: 0,
         cfg,
     };
     let thread = std::thread::Builder::new()
@@ -411,13 +435,21 @@ struct Node {
     catalog: Arc<RwLock<Catalog>>,
     applied_tx: watch::Sender<Applied>,
     info: Arc<Mutex<RaftInfo>>,
+    metrics: Arc<ControllerMetrics>,
+    /// The leader id last published, to count leader changes.
+    last_leader: u64,
     applied_index: u64,
     /// (term, vote) as last written to the store.
     persisted_vote: (u64, u64),
     conf_state: ConfState,
     nonce_base: u64,
     next_nonce: u64,
-    pending: HashMap<u64, oneshot::Sender<Result<Outcome, NodeError>>>,
+    /// Callers waiting for their entry, by nonce; an entry carrying a batch has one per command.
+    pending: HashMap<u64, Vec<Reply>>,
+    /// Proposals taken from the queue in this loop turn, proposed together as one entry.
+    batch: Vec<(Command, Reply)>,
+    /// Encoded size of `batch`.
+    batch_bytes: usize,
     pending_conf: HashMap<u64, oneshot::Sender<Result<(), NodeError>>>,
     /// Read requests waiting for their ReadIndex, by request context.
     pending_reads: HashMap<u64, oneshot::Sender<Result<(), NodeError>>>,
@@ -429,6 +461,12 @@ struct Node {
 
 /// Most messages taken from the queue before building a Ready.
 const MAX_BATCH: usize = 4096;
+/// Largest batch of commands in one log entry: a bound on entry size, so one append stays far
+/// below the transport's message limit and a follower's apply stays short.
+const MAX_ENTRY_BYTES: usize = 512 * 1024;
+
+/// Where a proposal's outcome goes.
+type Reply = oneshot::Sender<Result<Outcome, NodeError>>;
 
 impl Node {
     fn run(mut self, rx: Receiver<NodeMsg>) {
@@ -452,6 +490,7 @@ impl Node {
                     Err(_) => break,
                 }
             }
+            self.propose_batch();
             let ticked = Instant::now() >= next_tick;
             if ticked {
                 self.raw.tick();
@@ -475,7 +514,12 @@ impl Node {
 
     fn fail_all(&mut self, why: &str) {
         let err = || NodeError::Stopped(why.to_string());
-        for (_, tx) in self.pending.drain() {
+        for (_, txs) in self.pending.drain() {
+            for tx in txs {
+                let _ = tx.send(Err(err()));
+            }
+        }
+        for (_, tx) in self.batch.drain(..) {
             let _ = tx.send(Err(err()));
         }
         for (_, tx) in self.pending_conf.drain() {
@@ -510,23 +554,10 @@ impl Node {
                     let _ = reply.send(Err(NodeError::NoLeader));
                     return;
                 }
-                let nonce = self.nonce();
-                let data = Envelope {
-                    proposer: self.id,
-                    nonce,
-                    command: Some(*cmd),
-                }
-                .encode_to_bytes();
-                match self.raw.propose(vec![], data) {
-                    Ok(()) => {
-                        self.pending.insert(nonce, reply);
-                    }
-                    Err(raft::Error::ProposalDropped) => {
-                        let _ = reply.send(Err(NodeError::NoLeader));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(NodeError::Raft(e.to_string())));
-                    }
+                self.batch_bytes += cmd.encoded_len();
+                self.batch.push((*cmd, reply));
+                if self.batch_bytes >= MAX_ENTRY_BYTES {
+                    self.propose_batch();
                 }
             }
             NodeMsg::ReadIndex { reply } => {
@@ -586,9 +617,47 @@ impl Node {
         }
     }
 
+    /// Proposes the commands gathered in this loop turn as one log entry: one append, one
+    /// persist and one replication message for all of them instead of one each.
+    fn propose_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        self.batch_bytes = 0;
+        let (mut commands, replies): (Vec<Command>, Vec<Reply>) = self.batch.drain(..).unzip();
+        let nonce = self.nonce();
+        let envelope = if commands.len() == 1 {
+            Envelope {
+                proposer: self.id,
+                nonce,
+                command: commands.pop(),
+                commands: Vec::new(),
+            }
+        } else {
+            Envelope {
+                proposer: self.id,
+                nonce,
+                command: None,
+                commands,
+            }
+        };
+        let failed = match self.raw.propose(vec![], envelope.encode_to_bytes()) {
+            Ok(()) => {
+                self.pending.insert(nonce, replies);
+                return;
+            }
+            Err(raft::Error::ProposalDropped) => NodeError::NoLeader,
+            Err(e) => NodeError::Raft(e.to_string()),
+        };
+        for reply in replies {
+            let _ = reply.send(Err(failed.clone()));
+        }
+    }
+
     fn on_tick(&mut self) {
         // Callers that gave up (timed out) no longer need an answer.
-        self.pending.retain(|_, tx| !tx.is_closed());
+        self.pending
+            .retain(|_, txs| !txs.iter().all(oneshot::Sender::is_closed));
         self.pending_conf.retain(|_, tx| !tx.is_closed());
         self.pending_reads.retain(|_, tx| !tx.is_closed());
         self.waiting_reads.retain(|(_, tx)| !tx.is_closed());
@@ -622,6 +691,7 @@ impl Node {
             command: Some(Command::new(Op::ExpireLeases(ExpireLeasesOp {
                 now_unix_ms: now,
             }))),
+            commands: Vec::new(),
         }
         .encode_to_bytes();
         if let Err(e) = self.raw.propose(vec![], data) {
@@ -697,6 +767,7 @@ impl Node {
         let catalog = Catalog::decode_snapshot(&snap.data, self.cfg.history_limit)
             .map_err(|e| StoreError::Io(format!("snapshot from the leader: {e}")))?;
         self.store.apply_snapshot(&snap)?;
+        self.metrics.snapshots_installed.increment(1);
         info!(
             node = self.id,
             index = meta.index,
@@ -728,14 +799,21 @@ impl Node {
                             entry.index
                         ))
                     })?;
-                    let result = match &env.command {
-                        Some(cmd) => catalog.apply(cmd),
-                        None => Err(CatalogError::Corrupt("empty command".into())),
+                    // Every replica applies every command; only the proposer has callers waiting.
+                    let waiting = if env.proposer == self.id {
+                        self.pending.remove(&env.nonce).unwrap_or_default()
+                    } else {
+                        Vec::new()
                     };
-                    if env.proposer == self.id {
-                        if let Some(tx) = self.pending.remove(&env.nonce) {
-                            let _ = tx.send(result.map_err(NodeError::Rejected));
+                    let results: Vec<Result<Outcome, CatalogError>> = match &env.command {
+                        Some(cmd) => vec![catalog.apply(cmd)],
+                        None if !env.commands.is_empty() => {
+                            env.commands.iter().map(|cmd| catalog.apply(cmd)).collect()
                         }
+                        None => vec![Err(CatalogError::Corrupt("empty command".into()))],
+                    };
+                    for (tx, result) in waiting.into_iter().zip(results) {
+                        let _ = tx.send(result.map_err(NodeError::Rejected));
                     }
                 }
                 EntryType::EntryConfChange => {
@@ -827,11 +905,19 @@ impl Node {
             .encode_snapshot();
         let snap = snapshot(data, index, term, self.conf_state.clone());
         self.store.compact(&snap)?;
+        self.metrics.snapshots_created.increment(1);
         debug!(node = self.id, index, "snapshot taken, log compacted");
         Ok(())
     }
 
-    fn publish_info(&self) {
+    fn publish_info(&mut self) {
+        let leader = self.raw.raft.leader_id;
+        if leader != 0 && leader != self.last_leader {
+            self.metrics.leader_changes.increment(1);
+        }
+        if leader != 0 {
+            self.last_leader = leader;
+        }
         let raft = &self.raw.raft;
         let role = match raft.state {
             StateRole::Leader => "leader",
@@ -854,7 +940,9 @@ impl Node {
             snapshot_index: self.store.first_index().map(|i| i - 1).unwrap_or(0),
             matched,
             voters: self.conf_state.voters.clone(),
+            published_at: Some(Instant::now()),
         };
+        self.metrics.record_raft(&info, self.id);
         *self.info.lock().unwrap_or_else(|p| p.into_inner()) = info;
     }
 }

@@ -10,6 +10,7 @@ use pld_proto::v1::cluster_server::ClusterServer;
 use pld_proto::v1::raft_transport_server::RaftTransportServer;
 use pld_proto::v1::watch_server::WatchServer;
 use pld_proto::v1::{AddMemberRequest, Member};
+use pld_telemetry::{Metrics, Probe};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -19,6 +20,7 @@ use crate::api::cluster::ClusterService;
 use crate::api::raft::RaftService;
 use crate::api::watch::WatchService;
 use crate::config::{ConfigError, ControllerConfig};
+use crate::metrics::ControllerMetrics;
 use crate::node::{self, NodeHandle, Start, StartError};
 use crate::storage::{LogStore, OpenError, SledStore};
 use crate::transport::{Faults, Transport, MAX_RAFT_MESSAGE};
@@ -54,6 +56,7 @@ pub struct Controller {
     stopping: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     raft_thread: std::thread::JoinHandle<()>,
+    probe: Arc<ControllerProbe>,
 }
 
 impl Controller {
@@ -92,6 +95,7 @@ impl Controller {
             Start::Existing
         };
         let store: Arc<dyn LogStore> = Arc::new(store);
+        let metrics = Arc::new(ControllerMetrics::new(&Metrics::new()));
         let (tx, rx) = node::channel();
         let transport = Arc::new(Transport::new(
             cfg.id,
@@ -100,20 +104,38 @@ impl Controller {
             faults,
             tokio::runtime::Handle::current(),
         ));
-        let (node, raft_thread) =
-            node::start(cfg.node_config(), store, start, transport.clone(), tx, rx)?;
+        let (node, raft_thread) = node::start(
+            cfg.node_config(),
+            store,
+            start,
+            transport.clone(),
+            (tx, rx),
+            metrics.clone(),
+        )?;
+        let probe = Arc::new(ControllerProbe { node: node.clone() });
 
         let (stopping, stopping_rx) = watch::channel(false);
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<CatalogServer<CatalogService>>().await;
         health.set_serving::<WatchServer<WatchService>>().await;
         health.set_serving::<ClusterServer<ClusterService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pld_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| ControllerError::Serve(e.to_string()))?;
-        let router = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
+        let reflection = pld_telemetry::grpc::reflection(
+            pld_proto::FILE_DESCRIPTOR_SET,
+            &[
+                "pld.v1.Catalog",
+                "pld.v1.Watch",
+                "pld.v1.Cluster",
+                "pld.v1.RaftTransport",
+            ],
+        )
+        .map_err(|e| ControllerError::Serve(e.to_string()))?;
+        tokio::spawn(report_grpc_health(
+            health.clone(),
+            probe.clone(),
+            stopping_rx.clone(),
+        ));
+        let routes = tonic::service::Routes::builder()
+            .routes()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -136,6 +158,14 @@ impl Controller {
                 ))
                 .max_decoding_message_size(MAX_RAFT_MESSAGE),
             );
+        // /metrics, /healthz and /readyz over HTTP/1.1 on the same port.
+        let routes = tonic::service::Routes::from(routes.into_axum_router().merge(
+            pld_telemetry::routes(metrics.registry().clone(), probe.clone()),
+        ));
+        let router = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .accept_http1(true)
+            .add_routes(routes);
         let mut stop = stopping_rx;
         // Accepted sockets need TCP_NODELAY set here: the builder's setting only applies to
         // listeners tonic binds itself, and Nagle's algorithm adds ~40 ms to small responses.
@@ -151,6 +181,7 @@ impl Controller {
             stopping,
             server,
             raft_thread,
+            probe,
         };
         if let (true, Some(join)) = (fresh, &cfg.join) {
             if let Err(e) = join_cluster(join, cfg.id, &advertise).await {
@@ -169,6 +200,11 @@ impl Controller {
     /// The raft node.
     pub fn node(&self) -> &NodeHandle {
         &self.node
+    }
+
+    /// Liveness and readiness, as `/healthz` and `/readyz` report them.
+    pub fn probe(&self) -> Arc<dyn Probe> {
+        self.probe.clone()
     }
 
     /// Stops accepting requests, lets in-flight ones finish, ends watch streams, then stops raft.
@@ -271,4 +307,88 @@ async fn join_cluster(join: &str, id: u64, advertise: &str) -> Result<(), Contro
     Err(fail(format!(
         "no answer within {JOIN_DEADLINE:?}: {last_error}"
     )))
+}
+
+/// How long the raft thread may go without publishing its state before the node counts as
+/// stuck (it publishes after every tick, 100 ms by default).
+const STUCK_AFTER: Duration = Duration::from_secs(5);
+
+/// A controller's liveness and readiness.
+struct ControllerProbe {
+    node: NodeHandle,
+}
+
+impl Probe for ControllerProbe {
+    fn live(&self) -> Result<(), String> {
+        match self.node.info().published_at {
+            Some(at) if at.elapsed() > STUCK_AFTER => Err(format!(
+                "the raft thread has not turned for {:.1}s",
+                at.elapsed().as_secs_f64()
+            )),
+            None => Err("the raft thread has not started".into()),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Ready = a voting member that knows a leader and has applied everything the leader told
+    /// it is committed: its linearizable reads and watches are current.
+    fn ready(&self) -> Result<(), String> {
+        let info = self.node.info();
+        if !info.voters.contains(&self.node.id()) {
+            return Err(format!(
+                "node {} is not a voting member (yet)",
+                self.node.id()
+            ));
+        }
+        if info.leader_id == 0 {
+            return Err(
+                "no leader is known (election in progress, or cut off from a majority)".into(),
+            );
+        }
+        if info.applied_index < info.commit_index {
+            return Err(format!(
+                "catching up: applied {} of {} committed entries",
+                info.applied_index, info.commit_index
+            ));
+        }
+        Ok(())
+    }
+
+    fn refresh_metrics(&self) {
+        self.node.metrics().refresh(&self.node);
+    }
+}
+
+/// Keeps gRPC health's overall status ("") in step with readiness, so gRPC health checks and
+/// `/readyz` agree.
+async fn report_grpc_health(
+    health: tonic_health::server::HealthReporter,
+    probe: Arc<ControllerProbe>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    use tonic_health::ServingStatus;
+    let mut last = None;
+    loop {
+        let ready = probe.live().and_then(|()| probe.ready()).is_ok();
+        if last != Some(ready) {
+            let status = if ready {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status("", status).await;
+            last = Some(ready);
+        }
+        // Decide inside select, act outside: the borrow `wait_for` returns is not Send.
+        let stop = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => false,
+            _ = stopping.wait_for(|s| *s) => true,
+        };
+        if stop {
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            return;
+        }
+    }
 }

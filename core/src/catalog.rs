@@ -276,6 +276,16 @@ impl Catalog {
         })
     }
 
+    /// How many objects of `kind` the catalog holds.
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Service => self.services.len(),
+            Kind::Binding => self.bindings.len(),
+            Kind::Agent => self.agents.len(),
+            Kind::Unspecified => 0,
+        }
+    }
+
     /// Objects of a kind in key order, whose key starts with `prefix`, of `vpc_id` and (for
     /// bindings) of `service` when those are not empty.
     pub fn list(&self, kind: Kind, prefix: &str, vpc_id: &str, service: &str) -> Vec<Object> {

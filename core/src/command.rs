@@ -1,7 +1,7 @@
 //! The commands that travel through the raft log, and their encoding.
 //!
-//! A log entry holds an [`Envelope`]: the command plus who proposed it, so the proposing node can
-//! answer its waiting caller when the entry is applied. Everything is protobuf (prost) so the log
+//! A log entry holds an [`Envelope`]: the command (or a batch of commands) plus who proposed it,
+//! so the proposing node can answer its waiting callers when the entry is applied. Everything is protobuf (prost) so the log
 //! format is compact, versionable by field tags, and the same on every replica.
 
 use pld_proto::v1::{Object, ReportStatusRequest};
@@ -19,6 +19,11 @@ pub struct Envelope {
     pub nonce: u64,
     #[prost(message, optional, tag = "3")]
     pub command: Option<Command>,
+    /// Several commands proposed together (the leader batches what arrives while it persists):
+    /// applied in order exactly as if proposed one by one — each gets its own revision and
+    /// outcome. Used instead of `command` when there is more than one.
+    #[prost(message, repeated, tag = "4")]
+    pub commands: Vec<Command>,
 }
 
 /// A change to the catalog.

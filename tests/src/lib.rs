@@ -85,3 +85,90 @@ pub fn free_port_run(n: u16) -> anyhow::Result<u16> {
     }
     anyhow::bail!("no run of {n} free loopback ports")
 }
+
+/// A plain HTTP/1.1 GET to a loopback daemon (`/metrics`, `/healthz`, `/readyz`), returning the
+/// status code and body.
+///
+/// # Errors
+/// When the address is not loopback, the connection fails, or the answer is not HTTP.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "tests only talk to loopback, not {addr}"
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await??;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("not an HTTP answer: {text:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status in {head:?}"))?;
+    Ok((status, body.to_string()))
+}
+
+/// The value of one series (`name` or `name{label="v",...}`, exactly as rendered) in a
+/// Prometheus text exposition.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Scrapes `/metrics` of a loopback daemon.
+///
+/// # Errors
+/// When the scrape fails or does not answer 200.
+pub async fn scrape(addr: std::net::SocketAddr) -> anyhow::Result<String> {
+    let (status, body) = http_get(addr, "/metrics").await?;
+    anyhow::ensure!(status == 200, "/metrics answered {status}: {body}");
+    Ok(body)
+}
+
+/// The services a loopback gRPC server lists through server reflection (what `grpcurl list`
+/// shows).
+///
+/// # Errors
+/// When the server cannot be reached or does not answer reflection.
+pub async fn reflected_services(addr: std::net::SocketAddr) -> anyhow::Result<Vec<String>> {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "tests only talk to loopback, not {addr}"
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await?
+        .into_inner();
+    match answers.message().await?.and_then(|r| r.message_response) {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
+        other => anyhow::bail!("unexpected reflection answer: {other:?}"),
+    }
+}

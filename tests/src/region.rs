@@ -128,6 +128,7 @@ impl Env {
             dns_listen: "127.0.0.1:0".parse().expect("literal address"),
             lease_ttl_seconds: 10,
             resync_seconds: 5,
+            log: None,
         }
     }
 

@@ -559,3 +559,46 @@ async fn an_endpoint_follows_the_subnets_its_config_lists() -> anyhow::Result<()
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reload_registers_new_services_deregisters_dropped_ones_and_names_the_rest(
+) -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let demo = env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()]);
+    let cfg = env.agent_config(PROVIDER, &env.provider_vpc, vec![demo.clone()]);
+    let (agent, _) = env.start_agent(cfg.clone(), None).await?;
+    let client = env.client();
+    assert!(pld_tests::objects::get_service(&client, "demo", false)
+        .await?
+        .is_some());
+
+    let mut reports = demo.clone();
+    reports.name = "reports".into();
+    let mut new = cfg.clone();
+    new.services = vec![reports];
+    new.resync_seconds = 60;
+    let reloaded = agent.reload(new).await?;
+    assert_eq!(reloaded.registered, vec!["reports".to_string()]);
+    assert_eq!(reloaded.deregistered, vec!["demo".to_string()]);
+    assert_eq!(reloaded.restart_needed, vec!["resync_seconds"]);
+    assert!(pld_tests::objects::get_service(&client, "reports", false)
+        .await?
+        .is_some());
+    assert!(pld_tests::objects::get_service(&client, "demo", false)
+        .await?
+        .is_none());
+
+    info!("an invalid config changes nothing");
+    let mut bad = cfg.clone();
+    bad.services[0].ports = Vec::new();
+    let err = agent.reload(bad).await.expect_err("no ports is invalid");
+    assert!(err.to_string().contains("services[0]"), "{err}");
+    assert!(pld_tests::objects::get_service(&client, "reports", false)
+        .await?
+        .is_some());
+    assert!(pld_tests::objects::get_service(&client, "demo", false)
+        .await?
+        .is_none());
+    agent.shutdown().await;
+    Ok(())
+}

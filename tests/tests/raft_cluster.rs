@@ -487,3 +487,72 @@ async fn the_leader_expires_agent_leases_that_are_not_renewed() -> anyhow::Resul
     cluster.shutdown().await;
     Ok(())
 }
+
+/// Many writes at once share log entries on the leader; each must still get its own revision
+/// and its own outcome, exactly as if proposed alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_batched_into_one_entry_keep_their_own_outcomes() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3, fast_tuning()).await?;
+    let leader = cluster.wait_leader(&[1, 2, 3]).await?;
+    let client = cluster.client_of(leader);
+    let create_once = |i: usize| {
+        let client = client.clone();
+        async move {
+            let req = PutRequest {
+                object: Some(service_object("contended")),
+                expected_mod_revision: Some(0),
+            };
+            let r = client
+                .call(|mut s| {
+                    let req = req.clone();
+                    async move { s.catalog().put(req).await }
+                })
+                .await;
+            (i, r.map(|r| r.revision))
+        }
+    };
+    let distinct = |i: usize| {
+        let client = client.clone();
+        async move { (i, put_service(&client, &format!("svc-{i}")).await) }
+    };
+    let (creates, puts) = tokio::join!(
+        futures::future::join_all((0..40).map(create_once)),
+        futures::future::join_all((0..40).map(distinct)),
+    );
+    let won: Vec<_> = creates.iter().filter(|(_, r)| r.is_ok()).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one create-only put wins: {creates:?}"
+    );
+    for (_, r) in creates.iter().filter(|(_, r)| r.is_err()) {
+        let code = r.as_ref().err().map(pld_client::ClientError::code);
+        assert_eq!(code, Some(Code::FailedPrecondition), "{r:?}");
+    }
+    let mut revisions: Vec<u64> = puts
+        .into_iter()
+        .map(|(i, r)| r.unwrap_or_else(|e| panic!("put {i}: {e}")))
+        .collect();
+    revisions.extend(won.iter().filter_map(|(_, r)| r.as_ref().ok().copied()));
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert_eq!(
+        revisions.len(),
+        41,
+        "every successful write has its own revision"
+    );
+    for id in cluster.ids() {
+        let c = cluster.client_of(id);
+        wait_until(
+            Duration::from_secs(5),
+            "every write on every node",
+            || async {
+                get_service(&c, "svc-39", true).await.ok().flatten()?;
+                get_service(&c, "contended", true).await.ok().flatten()
+            },
+        )
+        .await?;
+    }
+    cluster.shutdown().await;
+    Ok(())
+}

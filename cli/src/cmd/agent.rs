@@ -1,6 +1,9 @@
 //! `pld agent --config agent.toml`: the per-VPC daemon, until SIGTERM or Ctrl-C.
+//! SIGHUP re-reads the config: provided services are registered, updated or deregistered and
+//! the `log` key is applied; other changed keys are reported as needing a restart. Under
+//! systemd it reports READY once registered and pings the watchdog while it reconciles.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -8,8 +11,11 @@ use pld_agent::config::CloudKind;
 use pld_agent::{Agent, AgentConfig, Listeners};
 use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::Cloud;
-use tokio::signal::unix::{signal, SignalKind};
-use tracing::info;
+use pld_telemetry::logging::LogControl;
+use pld_telemetry::systemd;
+use tracing::{info, warn};
+
+use super::daemon::{self, Signals, Wake};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,13 +41,18 @@ async fn aws_cloud(_cfg: &AgentConfig) -> anyhow::Result<Arc<dyn Cloud>> {
     anyhow::bail!("this pld was built without the AWS backend (cargo feature `aws`)")
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
-    let cfg =
-        AgentConfig::from_toml(&text).with_context(|| format!("in {}", args.config.display()))?;
+fn load(path: &Path) -> anyhow::Result<AgentConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg = AgentConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
     cfg.validate()
-        .with_context(|| format!("in {}", args.config.display()))?;
+        .with_context(|| format!("in {}", path.display()))?;
+    Ok(cfg)
+}
+
+pub async fn run(args: Args, log: LogControl) -> anyhow::Result<()> {
+    let cfg = load(&args.config)?;
+    daemon::apply_start_log_level(&log, cfg.log.as_deref())?;
     let cloud = match cfg.cloud {
         CloudKind::Aws => aws_cloud(&cfg).await?,
         CloudKind::Sim => anyhow::bail!(
@@ -51,12 +62,35 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&cfg)
         .await
         .with_context(|| format!("cannot bind {} / {}", cfg.listen, cfg.dns_listen))?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut signals = Signals::install()?;
+    let vpc = cfg.vpc_id.clone();
     let agent = Agent::start(cfg, cloud, listeners).await?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => info!("interrupted: stopping"),
+    let status = format!("agent of {vpc} serving on {}", agent.host_api_addr());
+    systemd::ready(&status);
+    let (stop_watchdog, watchdog_stop) = tokio::sync::watch::channel(false);
+    systemd::spawn_watchdog(agent.probe(), watchdog_stop);
+    while let Wake::Reload = signals.next().await {
+        systemd::reloading();
+        match load(&args.config) {
+            Ok(new) => {
+                let level = new.log.clone();
+                match agent.reload(new).await {
+                    Ok(r) => {
+                        daemon::apply_reloaded_log_level(&log, level.as_deref());
+                        daemon::warn_restart_needed(&r.restart_needed);
+                        info!(registered = ?r.registered, deregistered = ?r.deregistered, "config reloaded");
+                    }
+                    Err(e) => warn!(error = %e, "reload failed; send SIGHUP again to retry"),
+                }
+            }
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "config not reloaded; the running one stays")
+            }
+        }
+        systemd::ready(&status);
     }
+    systemd::stopping();
+    let _ = stop_watchdog.send(true);
     agent.shutdown().await;
     Ok(())
 }

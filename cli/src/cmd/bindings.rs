@@ -1,4 +1,4 @@
-//! `pld connect|disconnect|resolve`, `pld bindings list|accept|reject`, `pld agents list`.
+//! `pld connect|disconnect|resolve`, `pld bindings list|get|accept|reject`.
 
 use std::time::Duration;
 
@@ -12,7 +12,8 @@ use pld_proto::v1::{
 use serde_json::json;
 
 use super::Context;
-use crate::output::{agent_json, agent_state_name, binding_json, print_json, table, Format};
+use crate::catalog;
+use crate::output::{approval_name, binding_json, print_json, table, Format};
 
 /// Phases after which waiting ends.
 const SETTLED: [&str; 3] = ["ready", "rejected", "failed"];
@@ -51,10 +52,25 @@ pub struct ResolveArgs {
 pub enum Command {
     /// List bindings.
     List {
+        /// Only bindings of this consumer VPC.
         #[arg(long)]
         vpc: Option<String>,
+        /// Only bindings to this service.
         #[arg(long)]
         service: Option<String>,
+        /// Only bindings in this phase (pending, creating, pendingAcceptance, ready, failed...).
+        #[arg(long)]
+        phase: Option<String>,
+        /// Only bindings that are failing: failed, or held up with an error.
+        #[arg(long, conflicts_with = "phase")]
+        failing: bool,
+    },
+    /// Show one binding with its endpoint, DNS name and last error.
+    Get {
+        service: String,
+        /// The consumer VPC.
+        #[arg(long)]
+        vpc: String,
     },
     /// Accept a pending connection to a manual-acceptance service.
     Accept {
@@ -168,12 +184,25 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
     }));
     let mut last = String::new();
     let deadline = tokio::time::Instant::now() + ctx.timeout.max(Duration::from_secs(300));
+    // A spinner with the elapsed time on stderr while waiting (hidden when stderr is not a
+    // terminal, so scripts and logs get only the phase lines).
+    let progress = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    progress.enable_steady_tick(Duration::from_millis(120));
     loop {
         let line = phase_line(&current);
         if line != last {
             if ctx.format == Format::Table {
-                println!("{line}");
+                progress.suspend(|| println!("{line}"));
             }
+            progress.set_message(format!(
+                "waiting for {} to be ready in {} ({})",
+                args.service,
+                args.vpc,
+                catalog::binding_phase(&current)
+            ));
             last = line;
         }
         let phase = current
@@ -182,6 +211,7 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
             .map(|s| s.phase.clone())
             .unwrap_or_default();
         if SETTLED.contains(&phase.as_str()) {
+            progress.finish_and_clear();
             if ctx.format == Format::Json {
                 print_json(&binding_json(&current));
             }
@@ -311,58 +341,80 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
-    let client = ctx.client()?;
     match cmd {
-        Command::List { vpc, service } => {
-            let r = client
-                .call(|mut s| {
-                    let req = ListRequest {
-                        kind: Kind::Binding as i32,
-                        vpc_id: vpc.clone().unwrap_or_default(),
-                        service: service.clone().unwrap_or_default(),
-                        ..Default::default()
-                    };
-                    async move { s.catalog().list(req).await }
-                })
-                .await?;
-            let bindings: Vec<Binding> = r
-                .objects
+        Command::List {
+            vpc,
+            service,
+            phase,
+            failing,
+        } => {
+            let req = ListRequest {
+                kind: Kind::Binding as i32,
+                vpc_id: vpc.unwrap_or_default(),
+                service: service.unwrap_or_default(),
+                ..Default::default()
+            };
+            let bindings: Vec<Binding> = catalog::bindings(catalog::list(ctx, req).await?)
                 .into_iter()
-                .filter_map(|o| match o.object? {
-                    object::Object::Binding(b) => Some(b),
-                    _ => None,
+                .filter(|b| {
+                    phase
+                        .as_ref()
+                        .is_none_or(|p| &catalog::binding_phase(b) == p)
                 })
+                .filter(|b| !failing || catalog::binding_failing(b))
                 .collect();
+            print_bindings(ctx, &bindings);
+        }
+        Command::Get { service, vpc } => {
+            pld_core::validate::vpc_id("--vpc", &vpc)?;
+            let b = get_binding(ctx, &service, &vpc).await?;
             match ctx.format {
-                Format::Json => print_json(&serde_json::Value::Array(
-                    bindings.iter().map(binding_json).collect(),
-                )),
-                Format::Table => table(
-                    &["SERVICE", "VPC", "PHASE", "DNS", "MESSAGE"],
-                    &bindings
-                        .iter()
-                        .map(|b| {
-                            let st = b.status.clone().unwrap_or_default();
-                            vec![
-                                b.service.clone(),
-                                b.consumer_vpc_id.clone(),
-                                if st.phase.is_empty() {
-                                    "pending".into()
-                                } else {
-                                    st.phase
-                                },
-                                st.dns_name,
-                                st.message,
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ),
+                Format::Json => print_json(&binding_json(&b)),
+                Format::Table => {
+                    print_bindings(ctx, std::slice::from_ref(&b));
+                    let st = b.status.clone().unwrap_or_default();
+                    println!();
+                    println!("approval:  {}", approval_name(b.approval));
+                    if !st.endpoint_id.is_empty() {
+                        println!("endpoint:  {}", st.endpoint_id);
+                    }
+                    if !st.addresses.is_empty() {
+                        println!("addresses: {}", st.addresses.join(", "));
+                    }
+                    if !st.message.is_empty() {
+                        println!("message:   {}", st.message);
+                    }
+                }
             }
         }
         Command::Accept { service, vpc } => decide(ctx, &service, &vpc, Approval::Accepted).await?,
         Command::Reject { service, vpc } => decide(ctx, &service, &vpc, Approval::Rejected).await?,
     }
     Ok(())
+}
+
+pub fn print_bindings(ctx: &Context, bindings: &[Binding]) {
+    match ctx.format {
+        Format::Json => print_json(&serde_json::Value::Array(
+            bindings.iter().map(binding_json).collect(),
+        )),
+        Format::Table => table(
+            &["SERVICE", "VPC", "PHASE", "DNS", "MESSAGE"],
+            &bindings
+                .iter()
+                .map(|b| {
+                    let st = b.status.clone().unwrap_or_default();
+                    vec![
+                        b.service.clone(),
+                        b.consumer_vpc_id.clone(),
+                        catalog::binding_phase(b),
+                        st.dns_name,
+                        st.message,
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
 }
 
 async fn decide(ctx: &Context, service: &str, vpc: &str, approval: Approval) -> anyhow::Result<()> {
@@ -390,49 +442,6 @@ async fn decide(ctx: &Context, service: &str, vpc: &str, approval: Approval) -> 
         Format::Table => {
             println!("{word} {vpc}'s connection to {service}; the provider's agent applies it")
         }
-    }
-    Ok(())
-}
-
-pub async fn agents(ctx: &Context) -> anyhow::Result<()> {
-    let client = ctx.client()?;
-    let r = client
-        .call(|mut s| async move {
-            s.catalog()
-                .list(ListRequest {
-                    kind: Kind::Agent as i32,
-                    ..Default::default()
-                })
-                .await
-        })
-        .await?;
-    let agents: Vec<Agent> = r
-        .objects
-        .into_iter()
-        .filter_map(|o| match o.object? {
-            object::Object::Agent(a) => Some(a),
-            _ => None,
-        })
-        .collect();
-    match ctx.format {
-        Format::Json => print_json(&serde_json::Value::Array(
-            agents.iter().map(agent_json).collect(),
-        )),
-        Format::Table => table(
-            &["VPC", "ACCOUNT", "REGION", "STATE", "ADDRESS"],
-            &agents
-                .iter()
-                .map(|a| {
-                    vec![
-                        a.vpc_id.clone(),
-                        a.account_id.clone(),
-                        a.region.clone(),
-                        agent_state_name(a.state).to_string(),
-                        a.address.clone(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
     }
     Ok(())
 }

@@ -1,14 +1,20 @@
 //! `pld controller`: runs one controller node until SIGTERM or Ctrl-C, then drains and exits 0.
+//! SIGHUP re-reads `--config` and applies its `log` key; other changed keys are reported as
+//! needing a restart. Under systemd (`Type=notify`) it reports READY once the node serves (and,
+//! with `--join`, has been added), and pings the watchdog while its raft thread turns.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use pld_controller::{Controller, ControllerConfig, Faults};
-use tokio::signal::unix::{signal, SignalKind};
-use tracing::info;
+use pld_telemetry::logging::LogControl;
+use pld_telemetry::systemd;
+use tracing::warn;
 
-#[derive(clap::Args)]
+use super::daemon::{self, Signals, Wake};
+
+#[derive(clap::Args, Clone)]
 pub struct Args {
     /// TOML config file; flags override its keys.
     #[arg(long)]
@@ -33,7 +39,7 @@ pub struct Args {
     join: Option<String>,
 }
 
-fn build_config(args: Args) -> anyhow::Result<ControllerConfig> {
+fn build_config(args: &Args) -> anyhow::Result<ControllerConfig> {
     let mut cfg = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -53,36 +59,54 @@ fn build_config(args: Args) -> anyhow::Result<ControllerConfig> {
     if let Some(id) = args.id {
         cfg.id = id;
     }
-    if let Some(d) = args.data_dir {
+    if let Some(d) = args.data_dir.clone() {
         cfg.data_dir = d;
     }
     if let Some(l) = args.listen {
         cfg.listen = l;
     }
     if args.advertise.is_some() {
-        cfg.advertise = args.advertise;
+        cfg.advertise = args.advertise.clone();
     }
     if !args.peers.is_empty() {
-        cfg.peers = args.peers;
+        cfg.peers = args.peers.clone();
     }
     if args.join.is_some() {
-        cfg.join = args.join;
+        cfg.join = args.join.clone();
     }
     cfg.validate()?;
     Ok(cfg)
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let cfg = build_config(args)?;
+pub async fn run(args: Args, log: LogControl) -> anyhow::Result<()> {
+    let mut cfg = build_config(&args)?;
+    daemon::apply_start_log_level(&log, cfg.log.as_deref())?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let controller = Controller::start(cfg, listener, Faults::new()).await?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: draining"),
-        _ = tokio::signal::ctrl_c() => info!("interrupted: draining"),
+    let mut signals = Signals::install()?;
+    let id = cfg.id;
+    let controller = Controller::start(cfg.clone(), listener, Faults::new()).await?;
+    let status = format!("node {id} serving on {}", controller.local_addr());
+    systemd::ready(&status);
+    let (stop_watchdog, watchdog_stop) = tokio::sync::watch::channel(false);
+    systemd::spawn_watchdog(controller.probe(), watchdog_stop);
+    while let Wake::Reload = signals.next().await {
+        systemd::reloading();
+        match build_config(&args) {
+            Ok(new) => {
+                daemon::apply_reloaded_log_level(&log, new.log.as_deref());
+                daemon::warn_restart_needed(&cfg.restart_needed(&new));
+                cfg.log = new.log;
+            }
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "config not reloaded; the running one stays")
+            }
+        }
+        systemd::ready(&status);
     }
+    systemd::stopping();
+    let _ = stop_watchdog.send(true);
     controller.shutdown().await;
     Ok(())
 }

@@ -150,6 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             dns_listen: format!("127.0.0.1:{}", args.dns_port + i as u16).parse()?,
             lease_ttl_seconds: 15,
             resync_seconds: 30,
+            log: None,
         };
         let listeners = Listeners::bind(&cfg).await.with_context(|| {
             format!(

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod agent;
+pub mod agents;
 pub mod bindings;
 pub mod controller;
+pub mod daemon;
 pub mod dev;
 pub mod members;
 pub mod services;

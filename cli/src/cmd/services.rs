@@ -23,6 +23,9 @@ pub enum Command {
         /// Only names starting with this.
         #[arg(long, default_value = "")]
         prefix: String,
+        /// Only services in this state (registered, pending, available, failed...).
+        #[arg(long)]
+        state: Option<String>,
     },
     /// Show one service.
     Get { name: String },
@@ -155,11 +158,7 @@ fn print_services(ctx: &Context, services: &[Service]) {
                             .collect::<Vec<_>>()
                             .join(","),
                         acceptance_name(s.acceptance).to_string(),
-                        s.status
-                            .as_ref()
-                            .map(|st| st.state.clone())
-                            .filter(|st| !st.is_empty())
-                            .unwrap_or_else(|| "registered".into()),
+                        crate::catalog::service_state(s),
                         s.meta.map_or(0, |m| m.mod_revision).to_string(),
                     ]
                 })
@@ -194,7 +193,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 .await?;
             print_services(ctx, &as_service(r.object).into_iter().collect::<Vec<_>>());
         }
-        Command::List { vpc, prefix } => {
+        Command::List { vpc, prefix, state } => {
             let r = client
                 .call(|mut s| {
                     let req = ListRequest {
@@ -210,6 +209,11 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 .objects
                 .into_iter()
                 .filter_map(|o| as_service(Some(o)))
+                .filter(|s| {
+                    state
+                        .as_ref()
+                        .is_none_or(|st| &crate::catalog::service_state(s) == st)
+                })
                 .collect();
             print_services(ctx, &services);
         }

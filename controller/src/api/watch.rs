@@ -48,6 +48,23 @@ impl Filter {
     }
 }
 
+/// Counts an open stream in `pld_catalog_watchers` for as long as it lives.
+struct WatcherCount(metrics::Gauge);
+
+impl WatcherCount {
+    fn open(node: &NodeHandle) -> Self {
+        let gauge = node.metrics().watchers.clone();
+        gauge.increment(1.0);
+        WatcherCount(gauge)
+    }
+}
+
+impl Drop for WatcherCount {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -84,6 +101,7 @@ impl Watch for WatchService {
         let node = self.node.clone();
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
+            let _counted = WatcherCount::open(&node);
             let hello = WatchResponse {
                 events: Vec::new(),
                 revision: current,

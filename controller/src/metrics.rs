@@ -1,0 +1,122 @@
+//! The controller's Prometheus metrics. Counters and histograms are updated where things
+//! happen (the raft thread, proposals, watch streams); gauges that mirror state (catalog sizes)
+//! are read off the node just before a scrape.
+
+use metrics::{Counter, Gauge, Histogram};
+use pld_proto::v1::Kind;
+use pld_telemetry::Metrics;
+
+use crate::node::{NodeHandle, RaftInfo};
+
+/// Handles to every controller metric.
+pub struct ControllerMetrics {
+    registry: Metrics,
+    term: Gauge,
+    leader_id: Gauge,
+    is_leader: Gauge,
+    commit_index: Gauge,
+    applied_index: Gauge,
+    last_index: Gauge,
+    pub(crate) leader_changes: Counter,
+    pub(crate) snapshots_created: Counter,
+    pub(crate) snapshots_installed: Counter,
+    pub(crate) proposal_seconds: Histogram,
+    pub(crate) watchers: Gauge,
+    revision: Gauge,
+    objects: [(Kind, Gauge); 3],
+}
+
+impl ControllerMetrics {
+    /// Registers the controller's metrics in `registry`.
+    pub fn new(registry: &Metrics) -> Self {
+        let objects = [Kind::Service, Kind::Binding, Kind::Agent].map(|kind| {
+            let gauge = registry.gauge(
+                "pld_catalog_objects",
+                "Catalog objects by kind.",
+                &[("kind", pld_core::catalog::kind_name(kind))],
+            );
+            (kind, gauge)
+        });
+        ControllerMetrics {
+            registry: registry.clone(),
+            term: registry.gauge("pld_raft_term", "Current raft term.", &[]),
+            leader_id: registry.gauge(
+                "pld_raft_leader_id",
+                "Raft id of the known leader, 0 when none.",
+                &[],
+            ),
+            is_leader: registry.gauge("pld_raft_is_leader", "1 while this node leads.", &[]),
+            commit_index: registry.gauge(
+                "pld_raft_commit_index",
+                "Highest log index known committed.",
+                &[],
+            ),
+            applied_index: registry.gauge(
+                "pld_raft_applied_index",
+                "Highest log index applied to the catalog.",
+                &[],
+            ),
+            last_index: registry.gauge(
+                "pld_raft_last_index",
+                "Last index in this node's log.",
+                &[],
+            ),
+            leader_changes: registry.counter(
+                "pld_raft_leader_changes_total",
+                "Times this node saw a new leader.",
+                &[],
+            ),
+            snapshots_created: registry.counter(
+                "pld_raft_snapshots_created_total",
+                "State-machine snapshots taken (each compacts the log).",
+                &[],
+            ),
+            snapshots_installed: registry.counter(
+                "pld_raft_snapshots_installed_total",
+                "Snapshots received from the leader and installed.",
+                &[],
+            ),
+            proposal_seconds: registry.histogram(
+                "pld_raft_proposal_duration_seconds",
+                "From proposing a command to its being applied on this node.",
+                &[],
+            ),
+            watchers: registry.gauge(
+                "pld_catalog_watchers",
+                "Open watch streams on this node.",
+                &[],
+            ),
+            revision: registry.gauge(
+                "pld_catalog_revision",
+                "Catalog revision applied on this node.",
+                &[],
+            ),
+            objects,
+        }
+    }
+
+    /// The registry these metrics live in.
+    pub fn registry(&self) -> &Metrics {
+        &self.registry
+    }
+
+    /// Mirrors the raft state the raft thread just published.
+    pub(crate) fn record_raft(&self, info: &RaftInfo, id: u64) {
+        self.term.set(info.term as f64);
+        self.leader_id.set(info.leader_id as f64);
+        self.is_leader
+            .set(if info.leader_id == id { 1.0 } else { 0.0 });
+        self.commit_index.set(info.commit_index as f64);
+        self.applied_index.set(info.applied_index as f64);
+        self.last_index.set(info.last_index as f64);
+    }
+
+    /// Reads catalog sizes off the node (called before a scrape).
+    pub fn refresh(&self, node: &NodeHandle) {
+        let catalog = node.catalog();
+        self.revision.set(catalog.revision() as f64);
+        for (kind, gauge) in &self.objects {
+            gauge.set(catalog.count(*kind) as f64);
+        }
+    }
+}
