@@ -47,13 +47,9 @@ fn parse_args() -> Result<Args, String> {
 /// Lists every object of `kind` (a linearizable read: it reflects every acknowledged write).
 async fn list(client: &Client, kind: Kind) -> Result<(Vec<Object>, u64), ClientError> {
     let response = client
-        .call(|mut node| async move {
-            node.catalog()
-                .list(ListRequest {
-                    kind: kind as i32,
-                    ..Default::default()
-                })
-                .await
+        .list(ListRequest {
+            kind: kind as i32,
+            ..Default::default()
         })
         .await?;
     Ok((response.objects, response.revision))

@@ -27,10 +27,7 @@ use std::time::Duration;
 use pld_client::{Client, ClientError};
 use pld_cloud::{Cloud, CloudError};
 use pld_proto::v1::host_query_server::HostQueryServer;
-use pld_proto::v1::{
-    object, Agent as AgentObject, DeleteRequest, GetRequest, KeepAliveRequest, Kind, Object,
-    PutRequest,
-};
+use pld_proto::v1::{object, Agent as AgentObject, KeepAliveRequest, Kind, Object};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -362,49 +359,20 @@ async fn register(
     address: SocketAddr,
 ) -> Result<Vec<String>, ClientError> {
     let mut written = Vec::new();
-    let me = agent_object(cfg, address);
-    client
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(me.clone()),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await?;
+    client.put(agent_object(cfg, address), None).await?;
     for provided in services {
         let spec = cfg.service_spec(provided);
-        let current = client
-            .call(|mut s| {
-                let req = GetRequest {
-                    kind: Kind::Service as i32,
-                    key: spec.name.clone(),
-                    stale: false,
-                };
-                async move { s.catalog().get(req).await }
-            })
-            .await;
-        let same = match &current {
-            Ok(r) => matches!(&r.object, Some(Object { object: Some(object::Object::Service(s)) })
+        // A read that fails is treated as "differs": writing the same spec again is harmless.
+        let same = matches!(client.get(Kind::Service, &spec.name).await,
+            Ok(Some(Object { object: Some(object::Object::Service(s)) }))
                 if s.vpc_id == spec.vpc_id && s.load_balancer_arn == spec.load_balancer_arn
                     && s.ports == spec.ports && s.acceptance == spec.acceptance
-                    && s.allowed_principals == spec.allowed_principals && s.description == spec.description),
-            Err(e) if e.code() == tonic::Code::NotFound => false,
-            Err(_) => false,
-        };
+                    && s.allowed_principals == spec.allowed_principals && s.description == spec.description);
         if !same {
             let object = Object {
                 object: Some(object::Object::Service(spec.clone())),
             };
-            client
-                .call(|mut s| {
-                    let req = PutRequest {
-                        object: Some(object.clone()),
-                        expected_mod_revision: None,
-                    };
-                    async move { s.catalog().put(req).await }
-                })
-                .await?;
+            client.put(object, None).await?;
             info!(service = %spec.name, "registered provided service");
             written.push(spec.name.clone());
         }
@@ -420,38 +388,14 @@ async fn deregister(client: &Client, vpc_id: &str, name: &str) -> Result<bool, C
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let current = client
-            .call(|mut s| {
-                let req = GetRequest {
-                    kind: Kind::Service as i32,
-                    key: name.to_string(),
-                    stale: false,
-                };
-                async move { s.catalog().get(req).await }
-            })
-            .await;
-        let revision = match current {
-            Ok(r) => match r.object {
-                Some(Object {
-                    object: Some(object::Object::Service(s)),
-                }) if s.vpc_id == vpc_id => s.meta.map(|m| m.mod_revision),
-                // Someone else's service by now: not ours to remove.
-                _ => return Ok(false),
-            },
-            Err(e) if e.code() == tonic::Code::NotFound => return Ok(false),
-            Err(e) => return Err(e),
+        let revision = match client.get(Kind::Service, name).await? {
+            Some(Object {
+                object: Some(object::Object::Service(s)),
+            }) if s.vpc_id == vpc_id => s.meta.map(|m| m.mod_revision),
+            // Gone, or someone else's service by now: not ours to remove.
+            _ => return Ok(false),
         };
-        let r = client
-            .call(|mut s| {
-                let req = DeleteRequest {
-                    kind: Kind::Service as i32,
-                    key: name.to_string(),
-                    expected_mod_revision: revision,
-                };
-                async move { s.catalog().delete(req).await }
-            })
-            .await;
-        match r {
+        match client.delete(Kind::Service, name, revision).await {
             Ok(_) => return Ok(true),
             Err(e) if e.code() == tonic::Code::NotFound => return Ok(false),
             Err(e) if e.code() == tonic::Code::FailedPrecondition && attempt < ATTEMPTS => {

@@ -1,37 +1,21 @@
 //! Typed catalog reads shared by the subcommands.
 
-use anyhow::Context as _;
-use pld_proto::v1::{object, Agent, Binding, GetRequest, Kind, ListRequest, Object, Service};
+use pld_proto::v1::{object, Agent, Binding, Kind, ListRequest, Object, Service};
 
 use crate::cmd::Context;
 
 /// Lists objects matching `req` (linearizable unless `req.stale`).
 pub async fn list(ctx: &Context, req: ListRequest) -> anyhow::Result<Vec<Object>> {
-    let client = ctx.client()?;
-    let r = client
-        .call(|mut s| {
-            let req = req.clone();
-            async move { s.catalog().list(req).await }
-        })
-        .await?;
-    Ok(r.objects)
+    Ok(ctx.client()?.list(req).await?.objects)
 }
 
-/// Reads one object.
+/// Reads one object; a missing one is an error that names it (exit code 3).
 pub async fn get(ctx: &Context, kind: Kind, key: &str) -> anyhow::Result<Object> {
-    let client = ctx.client()?;
-    let r = client
-        .call(|mut s| {
-            let req = GetRequest {
-                kind: kind as i32,
-                key: key.to_string(),
-                stale: false,
-            };
-            async move { s.catalog().get(req).await }
-        })
-        .await?;
-    r.object
-        .context("the controller answered without an object")
+    ctx.client()?.get(kind, key).await?.ok_or_else(|| {
+        anyhow::Error::new(pld_client::ClientError::Status(tonic::Status::not_found(
+            format!("{} {key:?} not found", pld_core::catalog::kind_name(kind)),
+        )))
+    })
 }
 
 pub fn services(objects: Vec<Object>) -> Vec<Service> {

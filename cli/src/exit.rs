@@ -54,6 +54,24 @@ pub fn describe(e: &anyhow::Error) -> String {
                     }
                 }
             }
+            Code::NotFound => {
+                // The controller says "<kind> \"key\" not found"; point at the matching list.
+                let kind = ["service", "binding", "agent"]
+                    .into_iter()
+                    .find(|k| s.message().starts_with(k));
+                if let Some(kind) = kind {
+                    line.push_str(&format!(" (see what exists with `pld {kind}s list`)"));
+                }
+            }
+            Code::OutOfRange => {
+                if let Some(rev) = s.metadata().get(pld_controller::api::COMPACT_REVISION_KEY) {
+                    if let Ok(rev) = rev.to_str() {
+                        line.push_str(&format!(
+                            " (history before revision {rev} is compacted; start from a later revision or list again)"
+                        ));
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -278,6 +278,12 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
         Some(3),
         "a missing binding is exit code 3"
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("see what exists with `pld bindings list`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 
     let out = run(&c, &["agents", "list", "--state", "alive", "-o", "json"])?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
@@ -326,5 +332,30 @@ fn shell_completions_are_generated() -> anyhow::Result<()> {
     }
     let out = Command::new(pld()).args(["completions", "tcsh"]).output()?;
     assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}
+
+#[test]
+fn bad_log_settings_are_refused_naming_the_variable() -> anyhow::Result<()> {
+    for (var, value, expected) in [
+        (
+            "PLD_LOG",
+            "pld=loud",
+            "PLD_LOG=\"pld=loud\" is not a log filter",
+        ),
+        (
+            "PLD_LOG_FORMAT",
+            "xml",
+            "PLD_LOG_FORMAT=\"xml\" is not a log format",
+        ),
+    ] {
+        let out = Command::new(pld())
+            .args(["--controller", "127.0.0.1:1", "services", "list"])
+            .env(var, value)
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
     Ok(())
 }

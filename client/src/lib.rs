@@ -6,21 +6,21 @@
 //! - [`Client::watch`] returns a stream of events that survives node failures: it resumes on
 //!   another node from the revision after the last one delivered, so no event is lost or repeated.
 //!
+//! - [`Client::get`], [`Client::list`], [`Client::put`] and [`Client::delete`] cover the catalog;
+//!   [`Client::call`] reaches every RPC (cluster, watch) with the same failover.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), pld_client::ClientError> {
-//! let client = pld_client::Client::new(&["http://127.0.0.1:7400".to_string()])?;
+//! use pld_proto::v1::{Kind, ListRequest};
+//! let client = pld_client::Client::new(&["10.0.1.10:7400,10.0.2.10:7400".to_string()])?;
 //! let services = client
-//!     .call(|mut c| async move {
-//!         c.catalog()
-//!             .list(pld_proto::v1::ListRequest {
-//!                 kind: pld_proto::v1::Kind::Service as i32,
-//!                 ..Default::default()
-//!             })
-//!             .await
-//!     })
+//!     .list(ListRequest { kind: Kind::Service as i32, ..Default::default() })
 //!     .await?;
+//! let billing = client.get(Kind::Service, "billing").await?;
 //! # Ok(()) }
 //! ```
+//!
+//! `examples/inventory.rs` in the workspace is a whole program on this crate.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,7 +31,10 @@ use futures::Stream;
 use pld_proto::v1::catalog_client::CatalogClient;
 use pld_proto::v1::cluster_client::ClusterClient;
 use pld_proto::v1::watch_client::WatchClient;
-use pld_proto::v1::{Event, WatchRequest};
+use pld_proto::v1::{
+    DeleteRequest, DeleteResponse, Event, GetRequest, Kind, ListRequest, ListResponse, Object,
+    PutRequest, PutResponse, WatchRequest,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
@@ -217,6 +220,81 @@ impl Client {
                 Err(s) => return Err(s.into()),
             }
         }
+    }
+
+    /// Reads one object, linearizably; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// As [`Client::call`]; NOT_FOUND is `Ok(None)`.
+    pub async fn get(&self, kind: Kind, key: &str) -> Result<Option<Object>, ClientError> {
+        let r = self
+            .call(|mut node| {
+                let req = GetRequest {
+                    kind: kind as i32,
+                    key: key.to_string(),
+                    stale: false,
+                };
+                async move { node.catalog().get(req).await }
+            })
+            .await;
+        match r {
+            Ok(r) => Ok(r.object),
+            Err(e) if e.code() == Code::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists the objects `request` selects.
+    ///
+    /// # Errors
+    /// As [`Client::call`].
+    pub async fn list(&self, request: ListRequest) -> Result<ListResponse, ClientError> {
+        self.call(|mut node| {
+            let req = request.clone();
+            async move { node.catalog().list(req).await }
+        })
+        .await
+    }
+
+    /// Creates or replaces an object; with `expected_mod_revision`, only if the object's mod
+    /// revision is still that (0: only if it does not exist).
+    ///
+    /// # Errors
+    /// As [`Client::call`]; a compare-and-set mismatch is FAILED_PRECONDITION.
+    pub async fn put(
+        &self,
+        object: Object,
+        expected_mod_revision: Option<u64>,
+    ) -> Result<PutResponse, ClientError> {
+        self.call(|mut node| {
+            let req = PutRequest {
+                object: Some(object.clone()),
+                expected_mod_revision,
+            };
+            async move { node.catalog().put(req).await }
+        })
+        .await
+    }
+
+    /// Deletes an object; with `expected_mod_revision`, only if it is still at that revision.
+    ///
+    /// # Errors
+    /// As [`Client::call`]; NOT_FOUND when it does not exist.
+    pub async fn delete(
+        &self,
+        kind: Kind,
+        key: &str,
+        expected_mod_revision: Option<u64>,
+    ) -> Result<DeleteResponse, ClientError> {
+        self.call(|mut node| {
+            let req = DeleteRequest {
+                kind: kind as i32,
+                key: key.to_string(),
+                expected_mod_revision,
+            };
+            async move { node.catalog().delete(req).await }
+        })
+        .await
     }
 
     /// Watches the catalog from `request.start_revision`, resuming on other nodes when one

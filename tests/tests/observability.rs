@@ -7,7 +7,7 @@ use pld_agent::config::AcceptanceConfig;
 use pld_proto::v1::{Kind, WatchRequest};
 use pld_tests::cluster::{fast_tuning, TestCluster};
 use pld_tests::objects::put_service;
-use pld_tests::region::{Env, CONSUMER, PROVIDER};
+use pld_tests::region::{Env, CONSUMER};
 use pld_tests::{http_get, metric, reflected_services, scrape, wait_until};
 use tokio_stream::StreamExt;
 
@@ -153,15 +153,9 @@ async fn a_node_cut_off_from_the_majority_is_live_but_not_ready() -> anyhow::Res
 async fn agent_metrics_follow_reconciling_and_aws_calls() -> anyhow::Result<()> {
     let env = Env::instant().await?;
     let principal = format!("arn:aws:iam::{CONSUMER}:root");
-    let provider_cfg = env.agent_config(
-        PROVIDER,
-        &env.provider_vpc,
-        vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
-    );
-    let (provider, _) = env.start_agent(provider_cfg, None).await?;
-    let (consumer, _) = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
             None,
         )
         .await?;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use pld_agent::config::CloudKind;
 use pld_agent::{Agent, AgentConfig, Listeners};
-use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::Cloud;
 use pld_telemetry::logging::LogControl;
 use pld_telemetry::systemd;
@@ -33,7 +32,10 @@ async fn aws_cloud(cfg: &AgentConfig) -> anyhow::Result<Arc<dyn Cloud>> {
     };
     let cloud = pld_cloud_aws::AwsCloud::connect(&cfg.account_id, &settings).await?;
     // Client-side buckets at AWS's published rates, shared by every call of this agent.
-    Ok(Arc::new(Limited::new(cloud, Limiter::new(Some(1.0)))))
+    Ok(Arc::new(pld_cloud::limiter::Limited::new(
+        cloud,
+        pld_cloud::limiter::Limiter::new(Some(1.0)),
+    )))
 }
 
 #[cfg(not(feature = "aws"))]

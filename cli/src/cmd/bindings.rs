@@ -302,14 +302,25 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
                 args.vpc, agent.address
             )
         })?;
-    let r = client
+    let progress = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    if args.wait > 0 {
+        progress.set_message(format!(
+            "asking the agent of {} for {} (waits up to {}s for it to be ready)",
+            args.vpc, args.service, args.wait
+        ));
+        progress.enable_steady_tick(Duration::from_millis(120));
+    }
+    let answer = client
         .resolve(ResolveRequest {
             service: args.service.clone(),
             wait_seconds: args.wait,
         })
-        .await
-        .map_err(pld_client::ClientError::from)?
-        .into_inner();
+        .await;
+    progress.finish_and_clear();
+    let r = answer.map_err(pld_client::ClientError::from)?.into_inner();
     match ctx.format {
         Format::Json => print_json(&json!({
             "service": r.service, "dns_name": r.dns_name, "addresses": r.addresses,
