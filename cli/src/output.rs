@@ -7,6 +7,36 @@ use pld_proto::v1::{
 };
 use serde_json::{json, Value};
 
+/// Prints a line of results to stdout. When stdout is closed (`pld services list | head -1`)
+/// the command has nothing left to say: it exits quietly with success, where `println!` would
+/// panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*), true)
+    };
+}
+
+/// Prints a line to stdout for a long-running command (`pld dev`), which keeps running when
+/// nobody reads its stdout any more.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*), false)
+    };
+}
+
+pub(crate) use {out, say};
+
+/// Writes one line to stdout; see [`out!`] and [`say!`].
+pub fn line(args: std::fmt::Arguments<'_>, exit_when_closed: bool) {
+    use std::io::Write as _;
+    let written = writeln!(std::io::stdout().lock(), "{args}");
+    if let Err(e) = written {
+        if exit_when_closed && e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -31,7 +61,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&format!("{c:<w$}  ", w = widths[i]));
             }
         }
-        println!("{}", out.trim_end());
+        out!("{}", out.trim_end());
     };
     line(header.to_vec());
     for row in rows {
@@ -41,7 +71,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 
 /// Prints a JSON value, pretty.
 pub fn print_json(v: &Value) {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
     );

@@ -304,6 +304,20 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // A reader that goes away (`pld services list | head -0`) ends the command quietly.
+    let mut child = Command::new(pld())
+        .args(["--controller", &c, "services", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take());
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+
     let out = run(
         &c,
         &["services", "list", "--state", "registered", "-o", "json"],

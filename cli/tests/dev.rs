@@ -111,6 +111,15 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     assert!(!addrs.is_empty());
     assert_eq!(echo_through(addrs[0], 7007, "ping").await?, "ping");
 
+    // The consumer's agent (second of the agent ports) reports what it did.
+    let metrics = pld_tests::scrape(format!("127.0.0.1:{}", agent + 1).parse()?).await?;
+    let created = "pld_aws_calls_total{action=\"CreateVpcEndpoint\",outcome=\"ok\"}";
+    assert_eq!(pld_tests::metric(&metrics, created), Some(1.0), "{metrics}");
+    assert_eq!(
+        pld_tests::metric(&metrics, "pld_agent_bindings{phase=\"ready\"}"),
+        Some(1.0)
+    );
+
     Command::new("kill")
         .args(["-TERM", &dev.0.id().to_string()])
         .status()?;

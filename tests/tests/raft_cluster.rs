@@ -185,6 +185,20 @@ async fn a_follower_behind_a_compaction_catches_up_from_a_snapshot() -> anyhow::
             .await?
             .is_some());
     }
+
+    info!("the snapshot counters say so too");
+    let addr = |id| {
+        cluster
+            .controller(id)
+            .map(|c| c.local_addr())
+            .expect("running")
+    };
+    let leader_metrics = pld_tests::scrape(addr(leader)).await?;
+    let created = pld_tests::metric(&leader_metrics, "pld_raft_snapshots_created_total");
+    assert!(created >= Some(2.0), "{leader_metrics}");
+    let follower_metrics = pld_tests::scrape(addr(lagging)).await?;
+    let installed = pld_tests::metric(&follower_metrics, "pld_raft_snapshots_installed_total");
+    assert!(installed >= Some(1.0), "{follower_metrics}");
     cluster.shutdown().await;
     Ok(())
 }

@@ -4,7 +4,7 @@ use pld_proto::v1::{object, Agent, Kind, ListRequest};
 
 use super::Context;
 use crate::catalog;
-use crate::output::{agent_json, agent_state_name, print_json, table, Format};
+use crate::output::{agent_json, agent_state_name, out, print_json, table, Format};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StateArg {
@@ -85,9 +85,9 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             };
             print_agents(ctx, std::slice::from_ref(&agent));
             if ctx.format == Format::Table {
-                println!();
-                println!("lease ttl:     {}s", agent.lease_ttl_seconds);
-                println!(
+                out!("");
+                out!("lease ttl:     {}s", agent.lease_ttl_seconds);
+                out!(
                     "lease expires: {}",
                     catalog::ago(agent.lease_expires_unix_ms)
                 );

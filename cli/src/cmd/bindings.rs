@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::Context;
 use crate::catalog;
-use crate::output::{approval_name, binding_json, print_json, table, Format};
+use crate::output::{approval_name, binding_json, out, print_json, table, Format};
 
 /// Phases after which waiting ends.
 const SETTLED: [&str; 3] = ["ready", "rejected", "failed"];
@@ -162,7 +162,7 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
         let b = get_binding(ctx, &args.service, &args.vpc).await?;
         match ctx.format {
             Format::Json => print_json(&binding_json(&b)),
-            Format::Table => println!(
+            Format::Table => out!(
                 "connecting {} to {}: {}",
                 args.vpc,
                 args.service,
@@ -195,7 +195,7 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
         let line = phase_line(&current);
         if line != last {
             if ctx.format == Format::Table {
-                progress.suspend(|| println!("{line}"));
+                progress.suspend(|| out!("{line}"));
             }
             progress.set_message(format!(
                 "waiting for {} to be ready in {} ({})",
@@ -260,9 +260,10 @@ pub async fn disconnect(ctx: &Context, args: DisconnectArgs) -> anyhow::Result<(
         .await?;
     match ctx.format {
         Format::Json => print_json(&json!({"disconnected": key, "revision": r.revision})),
-        Format::Table => println!(
+        Format::Table => out!(
             "disconnected {} from {}; its agent removes the endpoint and DNS name",
-            args.vpc, args.service
+            args.vpc,
+            args.service
         ),
     }
     Ok(())
@@ -327,15 +328,15 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
             "ports": r.ports, "phase": r.phase, "message": r.message, "endpoint_id": r.endpoint_id,
         })),
         Format::Table => {
-            println!("service:   {}", r.service);
-            println!("phase:     {}", r.phase);
+            out!("service:   {}", r.service);
+            out!("phase:     {}", r.phase);
             if !r.dns_name.is_empty() {
-                println!("dns name:  {}", r.dns_name);
+                out!("dns name:  {}", r.dns_name);
             }
             if !r.addresses.is_empty() {
-                println!("addresses: {}", r.addresses.join(", "));
+                out!("addresses: {}", r.addresses.join(", "));
             }
-            println!(
+            out!(
                 "ports:     {}",
                 r.ports
                     .iter()
@@ -344,7 +345,7 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
                     .join(", ")
             );
             if !r.message.is_empty() {
-                println!("message:   {}", r.message);
+                out!("message:   {}", r.message);
             }
         }
     }
@@ -384,16 +385,16 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 Format::Table => {
                     print_bindings(ctx, std::slice::from_ref(&b));
                     let st = b.status.clone().unwrap_or_default();
-                    println!();
-                    println!("approval:  {}", approval_name(b.approval));
+                    out!("");
+                    out!("approval:  {}", approval_name(b.approval));
                     if !st.endpoint_id.is_empty() {
-                        println!("endpoint:  {}", st.endpoint_id);
+                        out!("endpoint:  {}", st.endpoint_id);
                     }
                     if !st.addresses.is_empty() {
-                        println!("addresses: {}", st.addresses.join(", "));
+                        out!("addresses: {}", st.addresses.join(", "));
                     }
                     if !st.message.is_empty() {
-                        println!("message:   {}", st.message);
+                        out!("message:   {}", st.message);
                     }
                 }
             }
@@ -451,7 +452,7 @@ async fn decide(ctx: &Context, service: &str, vpc: &str, approval: Approval) -> 
     match ctx.format {
         Format::Json => print_json(&json!({"service": service, "vpc": vpc, "approval": word})),
         Format::Table => {
-            println!("{word} {vpc}'s connection to {service}; the provider's agent applies it")
+            out!("{word} {vpc}'s connection to {service}; the provider's agent applies it")
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::output::say;
 use anyhow::Context as _;
 use pld_agent::config::{AcceptanceConfig, AgentConfig, CloudKind, DnsConfig, ProvidedService};
 use pld_agent::{Agent, Listeners};
@@ -158,23 +159,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 cfg.listen, cfg.dns_listen
             )
         })?;
-        let cloud = Arc::new(region.client(account));
+        // Counted like a real agent's calls (so /metrics shows them), but not rate limited:
+        // the simulated region applies AWS's limits itself.
+        let cloud = Arc::new(pld_cloud::limiter::Limited::new(
+            region.client(account),
+            pld_cloud::limiter::Limiter::new(None),
+        ));
         agents.push(Agent::start(cfg, cloud, listeners).await?);
     }
 
     let exe = "pld";
-    println!("pld dev is running (Ctrl-C to stop)\n");
-    println!("  controller   {}", controller_addrs.join(", "));
-    println!("  region       {REGION} (simulated), accounts {PROVIDER_ACCOUNT} (provider) and {CONSUMER_ACCOUNT} (consumer)");
-    println!("  provider     {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  offers `demo` (TCP echo on port {DEMO_PORT})", provider.id, args.agent_port, args.dns_port);
-    println!(
+    say!("pld dev is running (Ctrl-C to stop)\n");
+    say!("  controller   {}", controller_addrs.join(", "));
+    say!("  region       {REGION} (simulated), accounts {PROVIDER_ACCOUNT} (provider) and {CONSUMER_ACCOUNT} (consumer)");
+    say!("  provider     {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  offers `demo` (TCP echo on port {DEMO_PORT})", provider.id, args.agent_port, args.dns_port);
+    say!(
         "  consumer     {} 10.1.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}",
         consumer.id,
         args.agent_port + 1,
         args.dns_port + 1
     );
-    println!("  overlapping  {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  (same CIDR as the provider: peering could not connect it)", overlapping.id, args.agent_port + 2, args.dns_port + 2);
-    println!(
+    say!("  overlapping  {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  (same CIDR as the provider: peering could not connect it)", overlapping.id, args.agent_port + 2, args.dns_port + 2);
+    say!(
         "  data         {}{}",
         data_dir.display(),
         if args.data_dir.is_none() {
@@ -183,25 +189,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ""
         }
     );
-    println!("\nTry:");
-    println!("  {exe} services list");
-    println!("  {exe} connect demo --vpc {} --wait", consumer.id);
-    println!("  {exe} resolve demo --vpc {}", consumer.id);
-    println!(
+    say!("\nTry:");
+    say!("  {exe} services list");
+    say!("  {exe} connect demo --vpc {} --wait", consumer.id);
+    say!("  {exe} resolve demo --vpc {}", consumer.id);
+    say!(
         "  dig @127.0.0.1 -p {} demo.{ZONE} +short",
         args.dns_port + 1
     );
-    println!(
+    say!(
         "  echo hello | nc -q1 $(dig @127.0.0.1 -p {} demo.{ZONE} +short) {DEMO_PORT}",
         args.dns_port + 1
     );
-    println!(
+    say!(
         "  {exe} connect demo --vpc {} --wait     # the overlapping VPC works too",
         overlapping.id
     );
-    println!(
-        "  {exe} bindings list; {exe} agents list; {exe} disconnect demo --vpc {}",
+    say!(
+        "  {exe} status; {exe} bindings list; {exe} disconnect demo --vpc {}",
         consumer.id
+    );
+    say!(
+        "  curl -s 127.0.0.1:{}/metrics | grep ^pld_     # the consumer agent's metrics; /readyz, /healthz too",
+        args.agent_port + 1
     );
 
     let mut term = signal(SignalKind::terminate())?;

@@ -9,7 +9,7 @@ use pld_proto::v1::{
 use serde::Deserialize;
 
 use super::Context;
-use crate::output::{acceptance_name, print_json, service_json, table, Format};
+use crate::output::{acceptance_name, out, print_json, service_json, table, Format};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -233,17 +233,17 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 Format::Json => print_json(&service_json(&service)),
                 Format::Table => {
                     print_services(ctx, std::slice::from_ref(&service));
-                    println!();
-                    println!("load balancer: {}", service.load_balancer_arn);
+                    out!("");
+                    out!("load balancer: {}", service.load_balancer_arn);
                     if !service.allowed_principals.is_empty() {
-                        println!("allowed:       {}", service.allowed_principals.join(", "));
+                        out!("allowed:       {}", service.allowed_principals.join(", "));
                     }
                     if let Some(st) = &service.status {
                         if !st.endpoint_service_name.is_empty() {
-                            println!("endpoint svc:  {}", st.endpoint_service_name);
+                            out!("endpoint svc:  {}", st.endpoint_service_name);
                         }
                         if !st.message.is_empty() {
-                            println!("message:       {}", st.message);
+                            out!("message:       {}", st.message);
                         }
                     }
                 }
@@ -267,7 +267,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 Format::Json => {
                     print_json(&serde_json::json!({"deregistered": name, "revision": r.revision}))
                 }
-                Format::Table => println!("deregistered {name} at revision {}", r.revision),
+                Format::Table => out!("deregistered {name} at revision {}", r.revision),
             }
         }
     }

@@ -8,7 +8,7 @@ use pld_proto::v1::{SnapshotChunk, SnapshotSaveRequest};
 use serde_json::json;
 
 use super::Context;
-use crate::output::{print_json, Format};
+use crate::output::{out, print_json, Format};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -46,7 +46,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 .with_context(|| format!("moving the backup to {}", file.display()))?;
             match ctx.format {
                 Format::Json => print_json(&json!({"file": file, "bytes": data.len()})),
-                Format::Table => println!("saved {} bytes to {}", data.len(), file.display()),
+                Format::Table => out!("saved {} bytes to {}", data.len(), file.display()),
             }
         }
         Command::Restore { file } => {
@@ -67,7 +67,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 .await?;
             match ctx.format {
                 Format::Json => print_json(&json!({"file": file, "revision": r.revision})),
-                Format::Table => println!("restored {} at revision {}", file.display(), r.revision),
+                Format::Table => out!("restored {} at revision {}", file.display(), r.revision),
             }
         }
     }

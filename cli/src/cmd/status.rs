@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use super::Context;
 use crate::catalog;
-use crate::output::{agent_state_name, binding_json, node_status_json, print_json, table, Format};
+use crate::output::{
+    agent_state_name, binding_json, node_status_json, out, print_json, table, Format,
+};
 
 struct Picture {
     cluster: StatusResponse,
@@ -128,9 +130,9 @@ fn print_tables(p: &Picture) {
     let c = &p.cluster;
     let term = c.members.iter().map(|m| m.term).max().unwrap_or(0);
     if c.leader_id == 0 {
-        println!("CLUSTER   no leader (term {term}): writes and linearizable reads fail until a majority is back");
+        out!("CLUSTER   no leader (term {term}): writes and linearizable reads fail until a majority is back");
     } else {
-        println!(
+        out!(
             "CLUSTER   leader {} · term {term} · {} members",
             c.leader_id,
             c.members.len()
@@ -168,13 +170,13 @@ fn print_tables(p: &Picture) {
         &rows,
     );
 
-    println!();
+    out!("");
     let states = count(
         p.agents
             .iter()
             .map(|a| agent_state_name(a.state).to_string()),
     );
-    println!("AGENTS    {}", summary(&states));
+    out!("AGENTS    {}", summary(&states));
     if !p.agents.is_empty() {
         table(
             &["VPC", "ACCOUNT", "STATE", "LAST SEEN"],
@@ -192,12 +194,12 @@ fn print_tables(p: &Picture) {
         );
     }
 
-    println!();
-    println!(
+    out!("");
+    out!(
         "SERVICES  {}",
         summary(&count(p.services.iter().map(catalog::service_state)))
     );
-    println!(
+    out!(
         "BINDINGS  {}",
         summary(&count(p.bindings.iter().map(catalog::binding_phase)))
     );
@@ -207,8 +209,8 @@ fn print_tables(p: &Picture) {
         .filter(|b| catalog::binding_failing(b))
         .collect();
     if !failing.is_empty() {
-        println!();
-        println!("FAILING BINDINGS (see `pld bindings get SERVICE --vpc VPC`)");
+        out!("");
+        out!("FAILING BINDINGS (see `pld bindings get SERVICE --vpc VPC`)");
         table(
             &["SERVICE", "VPC", "PHASE", "LAST ERROR"],
             &failing

@@ -4,7 +4,7 @@ use futures::StreamExt;
 use pld_proto::v1::{Kind, WatchRequest};
 
 use super::Context;
-use crate::output::{event_json, event_type_name, kind_name, Format};
+use crate::output::{event_json, event_type_name, kind_name, out, Format};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -57,8 +57,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         let event = event?;
         match ctx.format {
             // One JSON object per line, so scripts can stream it.
-            Format::Json => println!("{}", event_json(&event)),
-            Format::Table => println!(
+            Format::Json => out!("{}", event_json(&event)),
+            Format::Table => out!(
                 "{:>8}  {:<6}  {:<7}  {}",
                 event.revision,
                 event_type_name(event.r#type),
