@@ -2,10 +2,11 @@
 //! hardening the install guide promises, and `pld controller` speaks the notify protocol they
 //! rely on (READY, watchdog pings, RELOADING on SIGHUP, STOPPING on SIGTERM).
 
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use pld_tests::systemd::{signal, wait_exit, NotifySocket};
 
 fn pld() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pld"))
@@ -123,43 +124,10 @@ fn the_units_are_hardened_notify_services_under_their_own_user() {
     )));
 }
 
-/// Receives notify messages until one contains `wanted`, failing after `deadline`.
-fn expect_message(socket: &UnixDatagram, wanted: &str, deadline: Duration) -> String {
-    let end = Instant::now() + deadline;
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < end {
-        match socket.recv(&mut buf) {
-            Ok(n) => {
-                let msg = String::from_utf8_lossy(&buf[..n]).to_string();
-                if msg.lines().any(|l| l == wanted) {
-                    return msg;
-                }
-                seen.push(msg);
-            }
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => panic!("notify socket: {e}"),
-        }
-    }
-    panic!("no {wanted} within {deadline:?}; got {seen:?}");
-}
-
-fn signal(child: &std::process::Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
 #[test]
 fn the_controller_speaks_the_notify_protocol() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path)?;
-    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let notify = NotifySocket::bind(dir.path())?;
     let port = pld_tests::free_port()?;
     let config = dir.path().join("controller.toml");
     let write_config = |log: &str| {
@@ -176,54 +144,36 @@ fn the_controller_speaks_the_notify_protocol() -> anyhow::Result<()> {
     let mut child = Command::new(pld())
         .args(["controller", "--config"])
         .arg(&config)
-        .env("NOTIFY_SOCKET", &socket_path)
+        .env("NOTIFY_SOCKET", notify.path())
         .env("WATCHDOG_USEC", "200000")
         .env_remove("PLD_LOG")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path)?)
         .spawn()?;
     let result = (|| -> anyhow::Result<()> {
-        let ready = expect_message(&socket, "READY=1", Duration::from_secs(20));
+        let ready = notify.expect("READY=1", Duration::from_secs(20))?;
         assert!(
             ready.contains(&format!("STATUS=node 1 serving on 127.0.0.1:{port}")),
             "{ready}"
         );
         // Two pings in a row: they keep coming at half the 200 ms interval.
-        expect_message(&socket, "WATCHDOG=1", Duration::from_secs(2));
-        expect_message(&socket, "WATCHDOG=1", Duration::from_secs(2));
+        notify.expect("WATCHDOG=1", Duration::from_secs(2))?;
+        notify.expect("WATCHDOG=1", Duration::from_secs(2))?;
 
         write_config("debug")?;
-        signal(&child, "HUP");
-        let reloading = expect_message(&socket, "RELOADING=1", Duration::from_secs(5));
+        signal(child.id(), "HUP")?;
+        let reloading = notify.expect("RELOADING=1", Duration::from_secs(5))?;
         assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
-        expect_message(&socket, "READY=1", Duration::from_secs(5));
+        notify.expect("READY=1", Duration::from_secs(5))?;
         let log = std::fs::read_to_string(&log_path)?;
         assert!(log.contains("log filter changed"), "{log}");
 
-        signal(&child, "TERM");
-        expect_message(&socket, "STOPPING=1", Duration::from_secs(5));
+        signal(child.id(), "TERM")?;
+        notify.expect("STOPPING=1", Duration::from_secs(5))?;
         Ok(())
     })();
-    let end = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s);
-        }
-        if Instant::now() > end {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    let code = wait_exit(&mut child, Duration::from_secs(15))?;
     result?;
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(0),
-        "{}",
-        std::fs::read_to_string(&log_path)?
-    );
+    assert_eq!(code, Some(0), "{}", std::fs::read_to_string(&log_path)?);
     Ok(())
 }

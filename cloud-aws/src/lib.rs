@@ -12,6 +12,8 @@
 //!   DescribeAvailabilityZones, which differ per account.
 
 pub mod error;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::collections::HashMap;
 

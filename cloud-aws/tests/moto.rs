@@ -12,133 +12,22 @@
 //! - endpoints are `available` at once, and ClientToken is ignored: "nothing duplicated" after a
 //!   restart is then the agent's tag-based lookup at work.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
 use pld_agent::config::{AcceptanceConfig, ProvidedService};
 use pld_agent::Agent;
 use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::{Cloud, Tags};
+use pld_cloud_aws::testing::{nlb, sdk, start_moto, vpc, ACCOUNT, REGION};
 use pld_cloud_aws::{AwsCloud, AwsSettings};
 use pld_proto::v1::{Approval, Kind};
 use pld_tests::cluster::{fast_tuning, TestCluster};
 use pld_tests::wait_until;
 
-/// moto's default account.
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = "us-east-1";
-
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts moto on a free loopback port, or `None` when moto is not installed.
-fn start_moto() -> anyhow::Result<Option<Moto>> {
-    let binary = std::env::var("PLD_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-    let port = pld_tests::free_port()?;
-    let child = match Command::new(&binary)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("PLD_REQUIRE_MOTO").is_ok_and(|v| v == "1") {
-                anyhow::bail!("PLD_REQUIRE_MOTO=1 but {binary} cannot start: {e}");
-            }
-            eprintln!("moto is not installed ({binary}: {e}); the AWS backend test does not run here (.ci/run installs moto)");
-            return Ok(None);
-        }
-    };
-    let moto = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let end = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < end, "moto did not listen within 30s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(Some(moto))
-}
-
-async fn sdk(url: &str) -> aws_config::SdkConfig {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(url)
-        .load()
-        .await
-}
-
-/// A VPC with a subnet in each of two AZs; returns (vpc id, subnet ids).
-async fn vpc(
-    ec2: &aws_sdk_ec2::Client,
-    cidr: &str,
-    subnets: [&str; 2],
-) -> anyhow::Result<(String, Vec<String>)> {
-    let vpc = ec2.create_vpc().cidr_block(cidr).send().await?;
-    let vpc_id = vpc
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .unwrap_or_default()
-        .to_string();
-    let mut ids = Vec::new();
-    for (cidr, az) in subnets.iter().zip(["us-east-1a", "us-east-1b"]) {
-        let s = ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(*cidr)
-            .availability_zone(az)
-            .send()
-            .await?;
-        ids.push(
-            s.subnet()
-                .and_then(|s| s.subnet_id())
-                .unwrap_or_default()
-                .to_string(),
-        );
-    }
-    Ok((vpc_id, ids))
-}
-
 async fn start_agent(cfg: pld_agent::AgentConfig, cloud: Arc<dyn Cloud>) -> anyhow::Result<Agent> {
     Ok(Agent::start(cfg, cloud, pld_tests::region::agent_listeners().await?).await?)
-}
-
-/// A network load balancer in `subnets`; returns its ARN in the catalog's shape (moto writes
-/// `app/` for NLBs; the backend finds them by name and type).
-async fn nlb(
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    name: &str,
-    subnets: Vec<String>,
-) -> anyhow::Result<String> {
-    let out = elb
-        .create_load_balancer()
-        .name(name)
-        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
-        .set_subnets(Some(subnets))
-        .send()
-        .await?;
-    let arn = out
-        .load_balancers()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .unwrap_or_default();
-    Ok(arn.replace(":loadbalancer/app/", ":loadbalancer/net/"))
 }
 
 fn agent_config(

@@ -7,11 +7,13 @@
 //!   stopped with SIGTERM, restarted on the same data dirs and ports.
 //! - [`objects`]: catalog objects for tests.
 //! - [`region`]: a controller, a simulated region and agents per VPC, in this process.
+//! - [`systemd`]: a notify socket and signals, to test daemons as systemd runs them.
 
 pub mod cluster;
 pub mod objects;
 pub mod process;
 pub mod region;
+pub mod systemd;
 
 use std::future::Future;
 use std::time::Duration;
