@@ -1,6 +1,6 @@
 //! `pld agent` as systemd runs it, against moto as its AWS: READY once registered, watchdog
-//! pings, SIGHUP re-registering the provided services the config now lists, `/readyz`, and a
-//! clean stop. Skipped (with a message) when moto is not installed; `.ci/run` requires it.
+//! pings, SIGHUP re-registering the provided services the config now lists, `/readyz`, JSON logs,
+//! and a clean stop. Skipped (with a message) when moto is not installed; `.ci/run` requires it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -96,6 +96,7 @@ async fn the_agent_notifies_systemd_and_reloads_its_services_on_sighup() -> anyh
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("PLD_LOG")
+        .env("PLD_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path)?)
         .spawn()?;
@@ -134,6 +135,15 @@ async fn the_agent_notifies_systemd_and_reloads_its_services_on_sighup() -> anyh
         .await?;
         let log = std::fs::read_to_string(&log_path)?;
         assert!(log.contains("log filter changed"), "{log}");
+        // PLD_LOG_FORMAT=json: every line is one JSON object, as journald/log shippers want.
+        for line in log.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| anyhow::anyhow!("not a JSON log line ({e}): {line}"))?;
+            assert!(
+                v["level"].is_string() && v["fields"]["message"].is_string(),
+                "{line}"
+            );
+        }
 
         signal(child.id(), "TERM")?;
         notify.expect("STOPPING=1", Duration::from_secs(5))?;
