@@ -160,6 +160,8 @@ pub struct NodeHandle {
     info: Arc<Mutex<RaftInfo>>,
     request_timeout: Duration,
     metrics: Arc<ControllerMetrics>,
+    /// Set once, when the raft thread stops on a storage failure.
+    fatal: watch::Receiver<Option<String>>,
 }
 
 impl NodeHandle {
@@ -169,9 +171,14 @@ impl NodeHandle {
     }
 
     pub(crate) fn send(&self, msg: NodeMsg) -> Result<(), NodeError> {
-        self.tx
-            .send(msg)
-            .map_err(|_| NodeError::Stopped("the raft thread has exited".into()))
+        self.tx.send(msg).map_err(|_| {
+            NodeError::Stopped(
+                self.fatal
+                    .borrow()
+                    .clone()
+                    .unwrap_or_else(|| "the raft thread has exited".into()),
+            )
+        })
     }
 
     async fn wait<T>(&self, rx: oneshot::Receiver<Result<T, NodeError>>) -> Result<T, NodeError> {
@@ -262,6 +269,25 @@ impl NodeHandle {
     /// The latest raft state.
     pub fn info(&self) -> RaftInfo {
         self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Why the node stopped, if a storage failure stopped it.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.borrow().clone()
+    }
+
+    /// Resolves when a storage failure stops the node, with what failed.
+    pub async fn failed(&self) -> String {
+        let mut fatal = self.fatal.clone();
+        let why = match fatal.wait_for(Option::is_some).await {
+            Ok(why) => why.clone(),
+            Err(_) => None,
+        };
+        match why {
+            Some(why) => why,
+            // The raft thread is gone without a failure recorded (shutdown): never resolves.
+            None => std::future::pending().await,
+        }
     }
 
     /// The node's metrics.
@@ -385,6 +411,7 @@ pub(crate) fn start(
         revision,
     });
     let info = Arc::new(Mutex::new(RaftInfo::default()));
+    let (fatal_tx, fatal_rx) = watch::channel(None);
     let handle = NodeHandle {
         id: cfg.id,
         tx,
@@ -393,6 +420,7 @@ pub(crate) fn start(
         info: info.clone(),
         request_timeout: cfg.request_timeout,
         metrics: metrics.clone(),
+        fatal: fatal_rx,
     };
     let node = Node {
         id: cfg.id,
@@ -416,6 +444,7 @@ pub(crate) fn start(
         leader_since: None,
         last_expiry_proposal: Instant::now(),
         metrics,
+        fatal: fatal_tx,
         last_leader: 0,
         cfg,
     };
@@ -434,6 +463,8 @@ struct Node {
     transport: Arc<Transport>,
     catalog: Arc<RwLock<Catalog>>,
     applied_tx: watch::Sender<Applied>,
+    /// Tells the handle why the node stopped (storage failure).
+    fatal: watch::Sender<Option<String>>,
     info: Arc<Mutex<RaftInfo>>,
     metrics: Arc<ControllerMetrics>,
     /// The leader id last published, to count leader changes.
@@ -503,7 +534,9 @@ impl Node {
                 Ok(_) => {}
                 Err(e) => {
                     error!(node = self.id, error = %e, "fatal storage error; the node stops serving");
-                    self.fail_all(&format!("fatal storage error: {e}"));
+                    let why = format!("the node stopped acknowledging writes: {e}");
+                    self.fail_all(&why);
+                    self.fatal.send_replace(Some(why));
                     break;
                 }
             }

@@ -202,6 +202,13 @@ impl Controller {
         &self.node
     }
 
+    /// Resolves when a storage failure (a full disk, a failing fsync) stopped the node, with
+    /// what failed. The node no longer acknowledges anything; the process should exit so that a
+    /// restart (systemd's `Restart=on-failure`) reopens the data dir once the disk is fixed.
+    pub async fn failed(&self) -> String {
+        self.node.failed().await
+    }
+
     /// Liveness and readiness, as `/healthz` and `/readyz` report them.
     pub fn probe(&self) -> Arc<dyn Probe> {
         self.probe.clone()
@@ -320,6 +327,9 @@ struct ControllerProbe {
 
 impl Probe for ControllerProbe {
     fn live(&self) -> Result<(), String> {
+        if let Some(why) = self.node.fatal() {
+            return Err(why);
+        }
         match self.node.info().published_at {
             Some(at) if at.elapsed() > STUCK_AFTER => Err(format!(
                 "the raft thread has not turned for {:.1}s",

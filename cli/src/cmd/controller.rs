@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use pld_controller::{Controller, ControllerConfig, Faults};
+
 use pld_telemetry::logging::LogControl;
 use pld_telemetry::systemd;
 use tracing::warn;
@@ -91,7 +92,14 @@ pub async fn run(args: Args, log: LogControl) -> anyhow::Result<()> {
     systemd::ready(&status);
     let (stop_watchdog, watchdog_stop) = tokio::sync::watch::channel(false);
     systemd::spawn_watchdog(controller.probe(), watchdog_stop);
-    while let Wake::Reload = signals.next().await {
+    let failure = loop {
+        let wake = tokio::select! {
+            wake = signals.next() => wake,
+            why = controller.failed() => break Some(why),
+        };
+        if let Wake::Stop = wake {
+            break None;
+        }
         systemd::reloading();
         match build_config(&args) {
             Ok(new) => {
@@ -104,9 +112,18 @@ pub async fn run(args: Args, log: LogControl) -> anyhow::Result<()> {
             }
         }
         systemd::ready(&status);
-    }
+    };
     systemd::stopping();
     let _ = stop_watchdog.send(true);
     controller.shutdown().await;
-    Ok(())
+    match failure {
+        None => Ok(()),
+        // Exit non-zero: systemd restarts the node, which reopens the data dir and catches up
+        // once the disk is fixed. Everything acknowledged is on disk already. (A raft thread
+        // that hangs instead of failing stops the watchdog pings, and systemd restarts it too.)
+        Some(why) => anyhow::bail!(
+            "{why} (data dir {}); free space or fix the disk, then start the node again",
+            cfg.data_dir.display()
+        ),
+    }
 }
