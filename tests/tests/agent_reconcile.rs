@@ -602,3 +602,54 @@ async fn a_reload_registers_new_services_deregisters_dropped_ones_and_names_the_
     agent.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_controller_outage_leaves_endpoints_and_dns_serving_and_the_agent_resumes(
+) -> anyhow::Result<()> {
+    let mut env = Env::instant().await?;
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            None,
+        )
+        .await?;
+    let ready = resolve(&consumer, "demo", Duration::from_secs(20)).await?;
+    assert_eq!(ready.phase, "ready", "{ready:?}");
+    let endpoints_before = env.region.inventory().endpoints.len();
+
+    info!("the controller goes away");
+    env.cluster.stop(1).await;
+    // Hosts keep resolving and reaching the service from the agent's copy of the catalog.
+    let during = resolve(&consumer, "demo", Duration::ZERO).await?;
+    assert_eq!(during.phase, "ready");
+    assert_eq!(during.addresses, ready.addresses);
+    let (rcode, addrs) = dns_a(consumer.dns_addr(), &format!("demo.{ZONE}.")).await?;
+    assert_eq!(rcode, 0);
+    assert!(!addrs.is_empty());
+    assert_eq!(
+        echo_through(addrs[0], DEMO_PORT, "still here").await?,
+        "still here"
+    );
+    // The agents keep reconciling against AWS on their own and remove nothing.
+    assert_eq!(env.region.inventory().endpoints.len(), endpoints_before);
+
+    info!("the controller comes back: the agents resume from their watch and act on new changes");
+    env.cluster.restart(1).await?;
+    env.cluster.wait_leader(&[1]).await?;
+    delete(
+        &env,
+        Kind::Binding,
+        &format!("demo/{}", env.consumer_vpc.id),
+    )
+    .await?;
+    wait_until(
+        Duration::from_secs(30),
+        "the endpoint to be removed",
+        || async { (env.region.inventory().endpoints.len() < endpoints_before).then_some(()) },
+    )
+    .await?;
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
