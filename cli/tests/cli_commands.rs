@@ -182,7 +182,7 @@ fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::R
 /// Writes an agent object and a few bindings straight through the API, as agents would.
 async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
     use pld_proto::v1::{
-        object, report_status_request, Agent, Approval, BindingStatus, Kind, Object, PutRequest,
+        object, report_status_request, Agent, Approval, BindingStatus, Kind, Object,
         ReportStatusRequest,
     };
     let agent = Object {
@@ -195,15 +195,7 @@ async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
             ..Default::default()
         })),
     };
-    client
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(agent.clone()),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await?;
+    client.put(agent, None).await?;
     pld_tests::objects::put_service(client, "billing").await?;
     for (vpc, phase, message) in [
         ("vpc-0c0c0c0c", "ready", ""),
