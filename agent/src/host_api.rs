@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pld_client::Client;
 use pld_proto::v1::host_query_server::HostQuery;
-use pld_proto::v1::{object, Binding, Object, PutRequest, ResolveRequest, ResolveResponse};
+use pld_proto::v1::{object, Binding, Object, ResolveRequest, ResolveResponse};
 use tonic::{Code, Request, Response, Status};
 use tracing::{info, instrument};
 
@@ -42,20 +42,8 @@ impl HostQueryService {
         if self.view.service(service).is_some() {
             return Ok(true);
         }
-        let found = self
-            .client
-            .call(|mut s| {
-                let req = pld_proto::v1::GetRequest {
-                    kind: pld_proto::v1::Kind::Service as i32,
-                    key: service.to_string(),
-                    stale: false,
-                };
-                async move { s.catalog().get(req).await }
-            })
-            .await;
-        match found {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Code::NotFound => Ok(false),
+        match self.client.get(pld_proto::v1::Kind::Service, service).await {
+            Ok(found) => Ok(found.is_some()),
             Err(e) => Err(Status::unavailable(format!("cannot read the catalog: {e}"))),
         }
     }
@@ -127,16 +115,7 @@ impl HostQuery for HostQueryService {
                     ..Default::default()
                 })),
             };
-            let put = self
-                .client
-                .call(|mut s| {
-                    let req = PutRequest {
-                        object: Some(object.clone()),
-                        expected_mod_revision: Some(0),
-                    };
-                    async move { s.catalog().put(req).await }
-                })
-                .await;
+            let put = self.client.put(object, Some(0)).await;
             match put {
                 // Another caller created it first: fine.
                 Err(e) if e.code() != Code::FailedPrecondition => {

@@ -6,7 +6,8 @@
 //! - [`Client::watch`] returns a stream of events that survives node failures: it resumes on
 //!   another node from the revision after the last one delivered, so no event is lost or repeated.
 //!
-//! - [`Client::get`], [`Client::list`], [`Client::put`] and [`Client::delete`] cover the catalog;
+//! - [`Client::get`] (or [`Client::get_local`]), [`Client::list`], [`Client::put`] and
+//!   [`Client::delete`] cover the catalog;
 //!   [`Client::call`] reaches every RPC (cluster, watch) with the same failover.
 //!
 //! ```no_run
@@ -227,12 +228,30 @@ impl Client {
     /// # Errors
     /// As [`Client::call`]; NOT_FOUND is `Ok(None)`.
     pub async fn get(&self, kind: Kind, key: &str) -> Result<Option<Object>, ClientError> {
+        self.get_with(kind, key, false).await
+    }
+
+    /// Reads one object from whichever node answers, without confirming with the leader: cheap,
+    /// but it may miss the latest writes. `None` when that node has no such object.
+    ///
+    /// # Errors
+    /// As [`Client::call`]; NOT_FOUND is `Ok(None)`.
+    pub async fn get_local(&self, kind: Kind, key: &str) -> Result<Option<Object>, ClientError> {
+        self.get_with(kind, key, true).await
+    }
+
+    async fn get_with(
+        &self,
+        kind: Kind,
+        key: &str,
+        stale: bool,
+    ) -> Result<Option<Object>, ClientError> {
         let r = self
             .call(|mut node| {
                 let req = GetRequest {
                     kind: kind as i32,
                     key: key.to_string(),
-                    stale: false,
+                    stale,
                 };
                 async move { node.catalog().get(req).await }
             })

@@ -1,7 +1,7 @@
 //! Catalog objects and calls for tests.
 
 use pld_client::{Client, ClientError};
-use pld_proto::v1::{object, Acceptance, GetRequest, Kind, Object, PutRequest, Service};
+use pld_proto::v1::{object, Acceptance, Kind, Object, Service};
 
 /// An NLB ARN that validates.
 pub const NLB: &str =
@@ -31,17 +31,7 @@ pub fn service_object(name: &str) -> Object {
 /// # Errors
 /// The client's error.
 pub async fn put_service(client: &Client, name: &str) -> Result<u64, ClientError> {
-    let object = service_object(name);
-    let r = client
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(object.clone()),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await?;
-    Ok(r.revision)
+    Ok(client.put(service_object(name), None).await?.revision)
 }
 
 /// Reads service `name` (linearizable unless `stale`); `None` when it does not exist.
@@ -53,24 +43,15 @@ pub async fn get_service(
     name: &str,
     stale: bool,
 ) -> Result<Option<Service>, ClientError> {
-    let r = client
-        .call(|mut s| {
-            let req = GetRequest {
-                kind: Kind::Service as i32,
-                key: name.into(),
-                stale,
-            };
-            async move { s.catalog().get(req).await }
-        })
-        .await;
-    match r {
-        Ok(r) => Ok(match r.object.and_then(|o| o.object) {
-            Some(object::Object::Service(s)) => Some(s),
-            _ => None,
-        }),
-        Err(e) if e.code() == tonic::Code::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    let found = if stale {
+        client.get_local(Kind::Service, name).await?
+    } else {
+        client.get(Kind::Service, name).await?
+    };
+    Ok(match found.and_then(|o| o.object) {
+        Some(object::Object::Service(s)) => Some(s),
+        _ => None,
+    })
 }
 
 /// Deletes an object.
@@ -78,16 +59,7 @@ pub async fn get_service(
 /// # Errors
 /// The client's error (NOT_FOUND included).
 pub async fn delete(client: &Client, kind: Kind, key: &str) -> Result<(), ClientError> {
-    client
-        .call(|mut s| {
-            let req = pld_proto::v1::DeleteRequest {
-                kind: kind as i32,
-                key: key.to_string(),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().delete(req).await }
-        })
-        .await?;
+    client.delete(kind, key, None).await?;
     Ok(())
 }
 
@@ -109,15 +81,7 @@ pub async fn put_binding(
             ..Default::default()
         })),
     };
-    client
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(object.clone()),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await?;
+    client.put(object, None).await?;
     Ok(())
 }
 
@@ -128,18 +92,7 @@ pub async fn binding_status(
     vpc_id: &str,
 ) -> Option<pld_proto::v1::BindingStatus> {
     let key = pld_core::catalog::binding_key(service, vpc_id);
-    let r = client
-        .call(|mut s| {
-            let req = GetRequest {
-                kind: Kind::Binding as i32,
-                key: key.clone(),
-                stale: true,
-            };
-            async move { s.catalog().get(req).await }
-        })
-        .await
-        .ok()?;
-    match r.object?.object? {
+    match client.get_local(Kind::Binding, &key).await.ok()??.object? {
         object::Object::Binding(b) => b.status,
         _ => None,
     }

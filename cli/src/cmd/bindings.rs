@@ -6,8 +6,7 @@ use anyhow::Context as _;
 use futures::StreamExt;
 use pld_proto::v1::host_query_client::HostQueryClient;
 use pld_proto::v1::{
-    object, Agent, Approval, Binding, DeleteRequest, GetRequest, Kind, ListRequest, Object,
-    PutRequest, ResolveRequest, WatchRequest,
+    object, Agent, Approval, Binding, Kind, ListRequest, Object, ResolveRequest, WatchRequest,
 };
 use serde_json::json;
 
@@ -93,19 +92,8 @@ fn binding_object(b: Binding) -> Object {
 }
 
 async fn get_binding(ctx: &Context, service: &str, vpc: &str) -> anyhow::Result<Binding> {
-    let client = ctx.client()?;
     let key = pld_core::catalog::binding_key(service, vpc);
-    let r = client
-        .call(|mut s| {
-            let req = GetRequest {
-                kind: Kind::Binding as i32,
-                key: key.clone(),
-                stale: false,
-            };
-            async move { s.catalog().get(req).await }
-        })
-        .await?;
-    match r.object.and_then(|o| o.object) {
+    match catalog::get(ctx, Kind::Binding, &key).await?.object {
         Some(object::Object::Binding(b)) => Ok(b),
         _ => anyhow::bail!("the controller returned no binding"),
     }
@@ -139,15 +127,7 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
         consumer_vpc_id: args.vpc.clone(),
         ..Default::default()
     });
-    let created = client
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(object.clone()),
-                expected_mod_revision: Some(0),
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await;
+    let created = client.put(object, Some(0)).await;
     // Follow from the binding as created (so every later phase is shown), or as it is now
     // when it existed already.
     let created = match created {
@@ -248,16 +228,7 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
 pub async fn disconnect(ctx: &Context, args: DisconnectArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let key = pld_core::catalog::binding_key(&args.service, &args.vpc);
-    let r = client
-        .call(|mut s| {
-            let req = DeleteRequest {
-                kind: Kind::Binding as i32,
-                key: key.clone(),
-                expected_mod_revision: None,
-            };
-            async move { s.catalog().delete(req).await }
-        })
-        .await?;
+    let r = client.delete(Kind::Binding, &key, None).await?;
     match ctx.format {
         Format::Json => print_json(&json!({"disconnected": key, "revision": r.revision})),
         Format::Table => out!(
@@ -270,19 +241,10 @@ pub async fn disconnect(ctx: &Context, args: DisconnectArgs) -> anyhow::Result<(
 }
 
 async fn agent_of(ctx: &Context, vpc: &str) -> anyhow::Result<Agent> {
-    let client = ctx.client()?;
-    let r = client
-        .call(|mut s| {
-            let req = GetRequest {
-                kind: Kind::Agent as i32,
-                key: vpc.to_string(),
-                stale: false,
-            };
-            async move { s.catalog().get(req).await }
-        })
+    let agent = catalog::get(ctx, Kind::Agent, vpc)
         .await
         .with_context(|| format!("no agent is registered for {vpc}"))?;
-    match r.object.and_then(|o| o.object) {
+    match agent.object {
         Some(object::Object::Agent(a)) => Ok(a),
         _ => anyhow::bail!("the controller returned no agent"),
     }
@@ -434,16 +396,7 @@ async fn decide(ctx: &Context, service: &str, vpc: &str, approval: Approval) -> 
     let mut binding = get_binding(ctx, service, vpc).await?;
     let revision = binding.meta.map_or(0, |m| m.mod_revision);
     binding.approval = approval as i32;
-    let object = binding_object(binding);
-    client
-        .call(|mut s| {
-            let req = PutRequest {
-                object: Some(object.clone()),
-                expected_mod_revision: Some(revision),
-            };
-            async move { s.catalog().put(req).await }
-        })
-        .await?;
+    client.put(binding_object(binding), Some(revision)).await?;
     let word = if approval == Approval::Accepted {
         "accepted"
     } else {

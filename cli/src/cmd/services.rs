@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use pld_proto::v1::{
-    object, Acceptance, DeleteRequest, GetRequest, Kind, ListRequest, Object, PutRequest, Service,
-};
+use pld_proto::v1::{object, Acceptance, Kind, ListRequest, Object, Service};
 use serde::Deserialize;
 
 use super::Context;
@@ -182,53 +180,30 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             let object = Object {
                 object: Some(object::Object::Service(service)),
             };
-            let r = client
-                .call(|mut s| {
-                    let req = PutRequest {
-                        object: Some(object.clone()),
-                        expected_mod_revision: expect,
-                    };
-                    async move { s.catalog().put(req).await }
-                })
-                .await?;
+            let r = client.put(object, expect).await?;
             print_services(ctx, &as_service(r.object).into_iter().collect::<Vec<_>>());
         }
         Command::List { vpc, prefix, state } => {
-            let r = client
-                .call(|mut s| {
-                    let req = ListRequest {
-                        kind: Kind::Service as i32,
-                        prefix: prefix.clone(),
-                        vpc_id: vpc.clone().unwrap_or_default(),
-                        ..Default::default()
-                    };
-                    async move { s.catalog().list(req).await }
-                })
-                .await?;
-            let services: Vec<Service> = r
-                .objects
-                .into_iter()
-                .filter_map(|o| as_service(Some(o)))
-                .filter(|s| {
-                    state
-                        .as_ref()
-                        .is_none_or(|st| &crate::catalog::service_state(s) == st)
-                })
-                .collect();
+            let req = ListRequest {
+                kind: Kind::Service as i32,
+                prefix,
+                vpc_id: vpc.unwrap_or_default(),
+                ..Default::default()
+            };
+            let services: Vec<Service> =
+                crate::catalog::services(crate::catalog::list(ctx, req).await?)
+                    .into_iter()
+                    .filter(|s| {
+                        state
+                            .as_ref()
+                            .is_none_or(|st| &crate::catalog::service_state(s) == st)
+                    })
+                    .collect();
             print_services(ctx, &services);
         }
         Command::Get { name } => {
-            let r = client
-                .call(|mut s| {
-                    let req = GetRequest {
-                        kind: Kind::Service as i32,
-                        key: name.clone(),
-                        stale: false,
-                    };
-                    async move { s.catalog().get(req).await }
-                })
-                .await?;
-            let service = as_service(r.object).context("the controller returned no service")?;
+            let found = crate::catalog::get(ctx, Kind::Service, &name).await?;
+            let service = as_service(Some(found)).context("the controller returned no service")?;
             match ctx.format {
                 Format::Json => print_json(&service_json(&service)),
                 Format::Table => {
@@ -253,16 +228,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             name,
             expect_revision,
         } => {
-            let r = client
-                .call(|mut s| {
-                    let req = DeleteRequest {
-                        kind: Kind::Service as i32,
-                        key: name.clone(),
-                        expected_mod_revision: expect_revision,
-                    };
-                    async move { s.catalog().delete(req).await }
-                })
-                .await?;
+            let r = client.delete(Kind::Service, &name, expect_revision).await?;
             match ctx.format {
                 Format::Json => {
                     print_json(&serde_json::json!({"deregistered": name, "revision": r.revision}))
