@@ -166,6 +166,38 @@ fn err(key: &str, reason: impl std::fmt::Display) -> ConfigError {
 }
 
 impl AgentConfig {
+    /// The config of an agent on the simulated region (`pld dev`, tests), with the same defaults
+    /// a config file gets for every key it leaves out.
+    pub fn simulated(
+        account_id: &str,
+        region: &str,
+        vpc_id: &str,
+        controllers: Vec<String>,
+        zone: &str,
+    ) -> Self {
+        AgentConfig {
+            account_id: account_id.into(),
+            region: region.into(),
+            vpc_id: vpc_id.into(),
+            controllers,
+            cloud: CloudKind::Sim,
+            aws: AwsConfig::default(),
+            cluster_id: default_cluster(),
+            subnet_ids: Vec::new(),
+            security_group_ids: Vec::new(),
+            dns: DnsConfig {
+                zone: zone.into(),
+                hosted_zone_id: None,
+            },
+            services: Vec::new(),
+            listen: default_listen(),
+            dns_listen: default_dns_listen(),
+            lease_ttl_seconds: default_lease(),
+            resync_seconds: default_resync(),
+            log: None,
+        }
+    }
+
     /// Keys that differ between `self` and `new` and only take effect on a restart (everything
     /// but `services` and `log`, which a SIGHUP applies).
     pub fn restart_needed(&self, new: &AgentConfig) -> Vec<&'static str> {

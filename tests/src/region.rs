@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pld_agent::config::{AcceptanceConfig, AgentConfig, CloudKind, DnsConfig, ProvidedService};
+use pld_agent::config::{AcceptanceConfig, AgentConfig, ProvidedService};
 use pld_agent::{Agent, Listeners};
 use pld_client::Client;
 use pld_cloud::limiter::{Limited, Limiter};
@@ -109,27 +109,14 @@ impl Env {
         vpc: &Vpc,
         services: Vec<ProvidedService>,
     ) -> AgentConfig {
-        AgentConfig {
-            account_id: account.into(),
-            region: "us-east-1".into(),
-            vpc_id: vpc.id.clone(),
-            controllers: vec![self.controller()],
-            cloud: CloudKind::Sim,
-            aws: Default::default(),
-            cluster_id: "pld".into(),
-            subnet_ids: Vec::new(),
-            security_group_ids: Vec::new(),
-            dns: DnsConfig {
-                zone: ZONE.into(),
-                hosted_zone_id: None,
-            },
-            services,
-            listen: "127.0.0.1:0".parse().expect("literal address"),
-            dns_listen: "127.0.0.1:0".parse().expect("literal address"),
-            lease_ttl_seconds: 10,
-            resync_seconds: 5,
-            log: None,
-        }
+        let mut cfg =
+            AgentConfig::simulated(account, "us-east-1", &vpc.id, vec![self.controller()], ZONE);
+        cfg.services = services;
+        cfg.listen = "127.0.0.1:0".parse().expect("literal address");
+        cfg.dns_listen = "127.0.0.1:0".parse().expect("literal address");
+        cfg.lease_ttl_seconds = 10;
+        cfg.resync_seconds = 5;
+        cfg
     }
 
     /// Starts an agent with client-side limiting at AWS rates × `scale` (None: no limiting).

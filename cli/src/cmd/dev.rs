@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::output::say;
 use anyhow::Context as _;
-use pld_agent::config::{AcceptanceConfig, AgentConfig, CloudKind, DnsConfig, ProvidedService};
+use pld_agent::config::{AcceptanceConfig, AgentConfig, ProvidedService};
 use pld_agent::{Agent, Listeners};
 use pld_cloud::sim::{echo_server, Latency, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
 use pld_cloud::LoadBalancerKind;
@@ -132,27 +132,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         } else {
             Vec::new()
         };
-        let cfg = AgentConfig {
-            account_id: account.into(),
-            region: REGION.into(),
-            vpc_id: vpc.id.clone(),
-            controllers: controller_addrs.clone(),
-            cloud: CloudKind::Sim,
-            aws: Default::default(),
-            cluster_id: "pld".into(),
-            subnet_ids: Vec::new(),
-            security_group_ids: Vec::new(),
-            dns: DnsConfig {
-                zone: ZONE.into(),
-                hosted_zone_id: None,
-            },
-            services,
-            listen: format!("127.0.0.1:{}", args.agent_port + i as u16).parse()?,
-            dns_listen: format!("127.0.0.1:{}", args.dns_port + i as u16).parse()?,
-            lease_ttl_seconds: 15,
-            resync_seconds: 30,
-            log: None,
-        };
+        let mut cfg =
+            AgentConfig::simulated(account, REGION, &vpc.id, controller_addrs.clone(), ZONE);
+        cfg.services = services;
+        cfg.listen = format!("127.0.0.1:{}", args.agent_port + i as u16).parse()?;
+        cfg.dns_listen = format!("127.0.0.1:{}", args.dns_port + i as u16).parse()?;
         let listeners = Listeners::bind(&cfg).await.with_context(|| {
             format!(
                 "cannot bind the agent's ports {} / {}",
