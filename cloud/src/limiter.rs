@@ -121,8 +121,6 @@ pub struct CallStats {
     pub outcomes: BTreeMap<(&'static str, &'static str), u64>,
     /// Throttling errors seen from the cloud.
     pub throttled: u64,
-    /// Total time callers waited for a token.
-    pub waited: Duration,
     /// Time callers waited for a token, per API class.
     pub waited_by_class: BTreeMap<ApiClass, Duration>,
 }
@@ -186,7 +184,6 @@ impl Limiter {
         let waited = started.elapsed();
         if waited > Duration::ZERO {
             let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-            stats.waited += waited;
             *stats.waited_by_class.entry(class).or_default() += waited;
         }
     }
