@@ -133,6 +133,19 @@ fn worth_retrying(status: &Status) -> bool {
         || (status.code() == Code::Cancelled && status.message().contains("transport"))
 }
 
+/// Whether a failed request certainly changed nothing: it never left this process (the
+/// connection could not be made) or the controller refused it before proposing it. Any other
+/// failure of a write — a timeout, a connection lost after sending — may hide a write that was
+/// committed, so repeating a compare-and-set or a delete could report a failure for a change
+/// that happened.
+pub fn not_executed(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+        && (status
+            .metadata()
+            .contains_key(pld_proto::metadata::NOT_PROPOSED)
+            || status.message() == "tcp connect error")
+}
+
 impl Client {
     /// A client for these addresses (`host:port` or `http://host:port`; comma-separated lists
     /// are split). Connections are made lazily.
@@ -197,11 +210,41 @@ impl Client {
     }
 
     /// Runs `f` against the current node, moving to the next node while the error says another
-    /// node might answer, until the deadline.
+    /// node might answer, until the deadline. For requests that may be repeated: reads, and
+    /// writes whose repetition leaves the same result (an unconditional put, a keep-alive, a
+    /// status report). Compare-and-sets, deletes and membership changes go through
+    /// [`Client::call_mutation`].
     ///
     /// # Errors
     /// The last status when every try failed.
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, ClientError>
+    where
+        F: Fn(Stubs) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_retrying(f, worth_retrying).await
+    }
+
+    /// Like [`Client::call`], for a request that must not happen twice: it is only tried again
+    /// when the failure shows it did not happen ([`not_executed`]). Any other failure is
+    /// returned, and the caller learns that the outcome is unknown instead of seeing a repeat
+    /// fail for a change that was made.
+    ///
+    /// # Errors
+    /// The last status when every try failed.
+    pub async fn call_mutation<T, F, Fut>(&self, f: F) -> Result<T, ClientError>
+    where
+        F: Fn(Stubs) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_retrying(f, not_executed).await
+    }
+
+    async fn call_retrying<T, F, Fut>(
+        &self,
+        f: F,
+        retry: fn(&Status) -> bool,
+    ) -> Result<T, ClientError>
     where
         F: Fn(Stubs) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -212,7 +255,7 @@ impl Client {
             let i = self.current.load(Ordering::Relaxed) % self.nodes.len();
             match f(self.nodes[i].clone()).await {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(s) if worth_retrying(&s) && tokio::time::Instant::now() < deadline => {
+                Err(s) if retry(&s) && tokio::time::Instant::now() < deadline => {
                     debug!(node = %self.nodes[i].address, error = %s.message(), "trying another controller");
                     self.rotate(i);
                     tokio::time::sleep(backoff).await;
@@ -279,33 +322,40 @@ impl Client {
     /// revision is still that (0: only if it does not exist).
     ///
     /// # Errors
-    /// As [`Client::call`]; a compare-and-set mismatch is FAILED_PRECONDITION.
+    /// As [`Client::call`]; a compare-and-set mismatch is FAILED_PRECONDITION. A
+    /// compare-and-set is not repeated after a failure that may hide its success
+    /// ([`Client::call_mutation`]).
     pub async fn put(
         &self,
         object: Object,
         expected_mod_revision: Option<u64>,
     ) -> Result<PutResponse, ClientError> {
-        self.call(|mut node| {
+        let put = |mut node: Stubs| {
             let req = PutRequest {
                 object: Some(object.clone()),
                 expected_mod_revision,
             };
             async move { node.catalog().put(req).await }
-        })
-        .await
+        };
+        if expected_mod_revision.is_some() {
+            self.call_mutation(put).await
+        } else {
+            self.call(put).await
+        }
     }
 
     /// Deletes an object; with `expected_mod_revision`, only if it is still at that revision.
     ///
     /// # Errors
-    /// As [`Client::call`]; NOT_FOUND when it does not exist.
+    /// As [`Client::call_mutation`] (a repeat after an unseen success would say NOT_FOUND);
+    /// NOT_FOUND when it does not exist.
     pub async fn delete(
         &self,
         kind: Kind,
         key: &str,
         expected_mod_revision: Option<u64>,
     ) -> Result<DeleteResponse, ClientError> {
-        self.call(|mut node| {
+        self.call_mutation(|mut node| {
             let req = DeleteRequest {
                 kind: kind as i32,
                 key: key.to_string(),

@@ -27,6 +27,7 @@ use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, warn};
 
+use crate::crash_points::crash_point;
 use crate::metrics::ControllerMetrics;
 use crate::storage::{LogStore, RaftStorage, StoreError};
 use crate::transport::Transport;
@@ -778,12 +779,14 @@ impl Node {
         if let Some(hs) = hard_state {
             self.persisted_vote = (hs.term, hs.vote);
         }
+        crash_point!("persist-before");
         self.store.persist(
             ready.entries(),
             hard_state,
             None,
             ready.must_sync() || !ready.entries().is_empty(),
         )?;
+        crash_point!("persist-after");
         self.send_messages(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
         // A commit index from the LightReady is not persisted: raft re-learns it from the
@@ -799,7 +802,9 @@ impl Node {
         let meta = snap.get_metadata();
         let catalog = Catalog::decode_snapshot(&snap.data, self.cfg.history_limit)
             .map_err(|e| StoreError::Io(format!("snapshot from the leader: {e}")))?;
+        crash_point!("snapshot-install-before");
         self.store.apply_snapshot(&snap)?;
+        crash_point!("snapshot-install-after");
         self.metrics.snapshots_installed.increment(1);
         info!(
             node = self.id,
@@ -826,6 +831,7 @@ impl Node {
             }
             match entry.get_entry_type() {
                 EntryType::EntryNormal => {
+                    crash_point!("apply-entry");
                     let env = Envelope::decode_bytes(&entry.data).map_err(|e| {
                         StoreError::Io(format!(
                             "committed entry {} is not a command: {e}",
@@ -860,6 +866,7 @@ impl Node {
                     let result = match self.raw.apply_conf_change(&cc) {
                         Ok(cs) => {
                             self.store.persist(&[], None, Some(&cs), true)?;
+                            crash_point!("conf-change-persisted");
                             self.conf_state = cs;
                             match cc.get_change_type() {
                                 ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
@@ -937,7 +944,9 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .encode_snapshot();
         let snap = snapshot(data, index, term, self.conf_state.clone());
+        crash_point!("snapshot-create");
         self.store.compact(&snap)?;
+        crash_point!("snapshot-compacted");
         self.metrics.snapshots_created.increment(1);
         debug!(node = self.id, index, "snapshot taken, log compacted");
         Ok(())

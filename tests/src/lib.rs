@@ -8,8 +8,13 @@
 //! - [`objects`]: catalog objects for tests.
 //! - [`region`]: a controller, a simulated region and agents per VPC, in this process.
 //! - [`systemd`]: a notify socket and signals, to test daemons as systemd runs them.
+//! - [`netns`]: network namespaces to partition real processes; [`nemesis`] runs a workload
+//!   under faults on them and checks it with [`linearizable`].
 
 pub mod cluster;
+pub mod linearizable;
+pub mod nemesis;
+pub mod netns;
 pub mod objects;
 pub mod process;
 pub mod region;

@@ -13,10 +13,25 @@ use tempfile::TempDir;
 use crate::{free_port, wait_until};
 
 struct Proc {
-    port: u16,
+    /// `host:port` it listens on and its peers reach it at.
+    address: String,
+    /// Runs the process elsewhere, e.g. `ip netns exec NS`; empty to run it directly.
+    prefix: Vec<String>,
     dir: PathBuf,
     log: PathBuf,
+    /// A TOML config file passed with `--config` (flags still set id, dir, address, peers).
+    config: Option<PathBuf>,
+    env: BTreeMap<String, String>,
     child: Option<Child>,
+}
+
+/// Where one node of a [`ProcessCluster`] runs.
+pub struct Placement {
+    pub id: u64,
+    /// `host:port` to listen on, also the address its peers use.
+    pub address: String,
+    /// A command that runs the controller elsewhere (`ip netns exec NS`); empty for here.
+    pub prefix: Vec<String>,
 }
 
 /// A cluster of controller processes.
@@ -34,34 +49,109 @@ impl ProcessCluster {
     /// # Errors
     /// When a process cannot be spawned.
     pub fn start(binary: &Path, n: u64) -> anyhow::Result<Self> {
+        let mut placements = Vec::new();
+        for id in 1..=n {
+            placements.push(Placement {
+                id,
+                address: format!("127.0.0.1:{}", free_port()?),
+                prefix: Vec::new(),
+            });
+        }
+        Self::start_placed(binary, placements)
+    }
+
+    /// Starts one controller per placement, bootstrapped together.
+    ///
+    /// # Errors
+    /// When a process cannot be spawned.
+    pub fn start_placed(binary: &Path, placements: Vec<Placement>) -> anyhow::Result<Self> {
+        let mut cluster = Self::placed(binary, placements)?;
+        for id in cluster.ids() {
+            cluster.spawn(id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// `n` controllers on loopback, not started yet: set their config and environment, then
+    /// [`ProcessCluster::spawn`] them.
+    ///
+    /// # Errors
+    /// When no port is free or the temporary dir cannot be made.
+    pub fn unstarted(binary: &Path, n: u64) -> anyhow::Result<Self> {
+        let mut placements = Vec::new();
+        for id in 1..=n {
+            placements.push(Placement {
+                id,
+                address: format!("127.0.0.1:{}", free_port()?),
+                prefix: Vec::new(),
+            });
+        }
+        Self::placed(binary, placements)
+    }
+
+    fn placed(binary: &Path, placements: Vec<Placement>) -> anyhow::Result<Self> {
         let root = tempfile::tempdir()?;
         let mut procs = BTreeMap::new();
-        for id in 1..=n {
+        for p in placements {
             procs.insert(
-                id,
+                p.id,
                 Proc {
-                    port: free_port()?,
-                    dir: root.path().join(format!("node{id}")),
-                    log: root.path().join(format!("node{id}.log")),
+                    address: p.address,
+                    prefix: p.prefix,
+                    dir: root.path().join(format!("node{}", p.id)),
+                    log: root.path().join(format!("node{}.log", p.id)),
+                    config: None,
+                    env: BTreeMap::new(),
                     child: None,
                 },
             );
         }
         let peers = procs
             .iter()
-            .map(|(id, p)| format!("{id}=127.0.0.1:{}", p.port))
+            .map(|(id, p)| format!("{id}={}", p.address))
             .collect::<Vec<_>>()
             .join(",");
-        let mut cluster = ProcessCluster {
+        Ok(ProcessCluster {
             binary: binary.to_path_buf(),
             _root: root,
             procs,
             peers,
-        };
-        for id in cluster.ids() {
-            cluster.spawn(id)?;
+        })
+    }
+
+    /// Gives node `id` these extra config file lines (e.g. a `[raft]` table) from its next start.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn set_config(&mut self, id: u64, toml: &str) -> anyhow::Result<()> {
+        let p = self
+            .procs
+            .get_mut(&id)
+            .ok_or_else(|| anyhow::anyhow!("no node {id}"))?;
+        let path = p.dir.with_extension("toml");
+        let text = format!("id = {id}\ndata_dir = {:?}\n{toml}\n", p.dir);
+        std::fs::write(&path, text)?;
+        p.config = Some(path);
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) an environment variable for node `id`'s next start.
+    pub fn set_env(&mut self, id: u64, key: &str, value: Option<&str>) {
+        if let Some(p) = self.procs.get_mut(&id) {
+            match value {
+                Some(v) => p.env.insert(key.into(), v.into()),
+                None => p.env.remove(key),
+            };
         }
-        Ok(cluster)
+    }
+
+    /// How node `id` ended, once it has (the process is then reaped); `None` while it runs or
+    /// when it was not started.
+    pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let p = self.procs.get_mut(&id)?;
+        let status = p.child.as_mut()?.try_wait().ok()??;
+        p.child = None;
+        Some(status)
     }
 
     /// Node ids.
@@ -69,12 +159,12 @@ impl ProcessCluster {
         self.procs.keys().copied().collect()
     }
 
-    /// `127.0.0.1:PORT` of node `id`.
+    /// `host:port` of node `id`.
     ///
     /// # Panics
     /// When `id` is unknown (a test bug).
     pub fn address(&self, id: u64) -> String {
-        format!("127.0.0.1:{}", self.procs[&id].port)
+        self.procs[&id].address.clone()
     }
 
     /// The data dir of node `id`.
@@ -108,15 +198,23 @@ impl ProcessCluster {
             .create(true)
             .append(true)
             .open(&p.log)?;
-        let child = Command::new(binary)
-            .args(["controller", "--id", &id.to_string(), "--data-dir"])
+        let mut command = match p.prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        command.arg("controller");
+        if let Some(config) = &p.config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
+            .envs(&p.env)
+            .args(["--id", &id.to_string(), "--data-dir"])
             .arg(&p.dir)
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{}", p.port),
-                "--peers",
-                &peers,
-            ])
+            .args(["--listen", &p.address, "--peers", &peers])
             .env("PLD_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -131,6 +229,24 @@ impl ProcessCluster {
         if let Some(mut child) = self.procs.get_mut(&id).and_then(|p| p.child.take()) {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Freezes node `id` (SIGSTOP): it holds its connections and answers nothing.
+    pub fn pause(&self, id: u64) {
+        self.signal(id, "-STOP");
+    }
+
+    /// Thaws node `id` (SIGCONT).
+    pub fn resume(&self, id: u64) {
+        self.signal(id, "-CONT");
+    }
+
+    fn signal(&self, id: u64, signal: &str) {
+        if let Some(child) = self.procs.get(&id).and_then(|p| p.child.as_ref()) {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
         }
     }
 
@@ -182,9 +298,12 @@ impl ProcessCluster {
     /// Asks node `id` for its raft state; `None` when it does not answer.
     pub async fn node_status(&self, id: u64) -> Option<pld_proto::v1::NodeStatus> {
         let client = self.client_of(id).with_deadline(Duration::from_millis(200));
-        client
-            .call(|mut s| async move { s.cluster().get_node_status(NodeStatusRequest {}).await })
+        // A frozen (SIGSTOP) node accepts the request and never answers.
+        let call = client
+            .call(|mut s| async move { s.cluster().get_node_status(NodeStatusRequest {}).await });
+        tokio::time::timeout(Duration::from_millis(500), call)
             .await
+            .ok()?
             .ok()
     }
 

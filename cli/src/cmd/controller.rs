@@ -82,6 +82,7 @@ fn build_config(args: &Args) -> anyhow::Result<ControllerConfig> {
 pub async fn run(args: Args, log: LogControl) -> anyhow::Result<()> {
     let mut cfg = build_config(&args)?;
     daemon::apply_start_log_level(&log, cfg.log.as_deref())?;
+    pld_controller::crash_points::arm_from_env().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;

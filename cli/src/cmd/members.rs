@@ -62,7 +62,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
         Command::Add { id, address } => {
             let member = Member { id, address };
             let r = client
-                .call(|mut s| {
+                .call_mutation(|mut s| {
                     let member = member.clone();
                     async move {
                         s.cluster()
@@ -76,12 +76,11 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             (r.members, 0)
         }
         Command::Remove { id } => {
-            let r =
-                client
-                    .call(|mut s| async move {
-                        s.cluster().remove_member(RemoveMemberRequest { id }).await
-                    })
-                    .await?;
+            let r = client
+                .call_mutation(|mut s| async move {
+                    s.cluster().remove_member(RemoveMemberRequest { id }).await
+                })
+                .await?;
             (r.members, 0)
         }
     };

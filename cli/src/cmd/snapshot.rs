@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             let data =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let r = client
-                .call(|mut s| {
+                .call_mutation(|mut s| {
                     let chunks: Vec<SnapshotChunk> = data
                         .chunks(CHUNK)
                         .map(|c| SnapshotChunk { data: c.to_vec() })

@@ -13,10 +13,10 @@ use tonic::{Code, Status};
 
 use crate::node::NodeError;
 
-/// Trailing metadata key holding an object's current mod revision on a CAS mismatch.
-pub const CURRENT_REVISION_KEY: &str = "pld-current-revision";
-/// Trailing metadata key holding the oldest watchable revision on a compacted watch.
-pub const COMPACT_REVISION_KEY: &str = "pld-compact-revision";
+pub use pld_proto::metadata::{
+    COMPACT_REVISION as COMPACT_REVISION_KEY, CURRENT_REVISION as CURRENT_REVISION_KEY,
+    NOT_PROPOSED as NOT_PROPOSED_KEY,
+};
 
 fn with_metadata(code: Code, message: String, key: &'static str, value: u64) -> Status {
     let mut status = Status::new(code, message);
@@ -51,9 +51,9 @@ pub fn catalog_status(e: CatalogError) -> Status {
 pub fn node_status(e: NodeError) -> Status {
     match e {
         NodeError::Rejected(c) => catalog_status(c),
-        NodeError::NoLeader | NodeError::Timeout(_) | NodeError::Stopped(_) => {
-            Status::unavailable(e.to_string())
-        }
+        // Refused before proposing: tell clients a retry cannot double the write.
+        NodeError::NoLeader => with_metadata(Code::Unavailable, e.to_string(), NOT_PROPOSED_KEY, 1),
+        NodeError::Timeout(_) | NodeError::Stopped(_) => Status::unavailable(e.to_string()),
         NodeError::Raft(_) => Status::failed_precondition(e.to_string()),
     }
 }

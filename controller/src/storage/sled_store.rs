@@ -24,6 +24,7 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::RaftState;
 
 use super::{limit_size, LogStore, StoreError, StoreResult};
+use crate::crash_points::crash_point;
 
 const FORMAT: &[u8] = b"pld-raft-v1";
 const K_FORMAT: &[u8] = b"meta/format";
@@ -252,6 +253,7 @@ impl SledStore {
 
     fn commit(&self, batch: sled::Batch, sync: bool) -> StoreResult<()> {
         self.db.apply_batch(batch).map_err(io)?;
+        crash_point!("store-batch-applied");
         if sync {
             self.db.flush().map_err(io)?;
         }
