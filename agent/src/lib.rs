@@ -14,6 +14,7 @@
 
 pub mod builtin;
 pub mod config;
+pub mod crash_points;
 pub mod dns;
 pub mod host_api;
 pub mod metrics;

@@ -35,6 +35,7 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::builtin;
 use crate::config::AgentConfig;
+use crate::crash_points::crash_point;
 use crate::metrics::{AgentMetrics, PassOutcome, Side};
 use crate::view::CatalogView;
 
@@ -103,6 +104,8 @@ struct Memory {
     change_status: HashMap<String, ChangeStatus>,
     /// The zone, once found or created.
     zone_id: Option<String>,
+    /// Whether this process has looked for an existing zone yet.
+    zone_searched: bool,
 }
 
 /// Reconciles one VPC.
@@ -176,6 +179,14 @@ impl Reconciler {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let _running = self.metrics.reconciler_started();
         let mut changes = self.view.subscribe();
+        // An empty view means "nothing is wanted": acting on it before the catalog is listed
+        // would delete every endpoint and record this agent owns, as after each restart.
+        while !self.view.synced() {
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
         let mut backoff = Duration::from_millis(200);
         let mut busy_wait = BUSY_FIRST;
         loop {
@@ -214,6 +225,11 @@ impl Reconciler {
     pub async fn pass(&self) -> PassResult {
         let _one_at_a_time = self.pass_lock.lock().await;
         let mut result = PassResult::default();
+        if !self.view.synced() {
+            debug!("the catalog is not listed yet; nothing to compare AWS with");
+            result.busy = true;
+            return result;
+        }
         let started = Instant::now();
         let provider = self.provider_pass().await;
         self.record(Side::Provider, &provider, started);
@@ -311,6 +327,7 @@ impl Reconciler {
                     tags: self.tags(owner),
                 };
                 let es = self.cloud.create_endpoint_service(&req).await?;
+                crash_point!("provider-service-created");
                 info!(service = %service.name, id = %es.id, "created endpoint service");
                 es
             }
@@ -414,6 +431,7 @@ impl Reconciler {
         if !accept.is_empty() {
             info!(service = %service.name, endpoints = ?accept, "accepting connections");
             self.cloud.accept_connections(&es.id, &accept).await?;
+            crash_point!("provider-connections-accepted");
             busy = true;
         }
         if !reject.is_empty() {
@@ -466,6 +484,7 @@ impl Reconciler {
         if !live.is_empty() {
             self.cloud.reject_connections(&es.id, &live).await?;
         }
+        crash_point!("provider-service-deleting");
         match self.cloud.delete_endpoint_service(&es.id).await {
             Ok(()) => {
                 info!(%owner, id = %es.id, "deleted endpoint service");
@@ -491,14 +510,25 @@ impl Reconciler {
             .filter_map(|e| Some((e.tags.get(OWNER_TAG)?.clone(), e)))
             .collect();
         let bindings = self.view.bindings_of(&self.cfg.vpc_id);
-        if self.memory().zone_id.is_none() && !by_owner.is_empty() {
+        if self.memory().zone_id.is_none() && !self.memory().zone_searched {
             // After a restart: find (never create) the zone, so records of endpoints that are
-            // gone can be cleaned up too.
+            // gone can be cleaned up too — even when no endpoint is left to hint at it.
             self.find_zone().await?;
+            self.memory().zone_searched = true;
         }
         let zone_id = self.memory().zone_id.clone();
         let records = match &zone_id {
-            Some(z) => self.cloud.list_records(z).await?,
+            Some(z) => match self.cloud.list_records(z).await {
+                Ok(r) => r,
+                Err(e) if e.is_not_found() => {
+                    // Deleted behind our back (or by an earlier pass): find or make it anew.
+                    warn!(zone = %z, "the hosted zone is gone; looking for it again");
+                    self.memory().zone_id = None;
+                    result.busy = true;
+                    return Ok(result);
+                }
+                Err(e) => return Err(e),
+            },
             None => Vec::new(),
         };
         let mut dns = DnsBatch::default();
@@ -522,6 +552,25 @@ impl Reconciler {
             let service = owner.rsplit('/').nth(1).unwrap_or_default().to_string();
             dns.remove(&self.record_name(&service), &records, &owner);
             result.absorb(self.delete_endpoint(&endpoint).await);
+        }
+        // Names still published for bindings that are gone and whose endpoint is too (a pass
+        // that deleted the endpoint stopped before it unpublished the name).
+        let live: Vec<String> = bindings
+            .iter()
+            .map(|b| {
+                let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
+                self.owner("binding", &key)
+            })
+            .collect();
+        let binding_owners = self.owner("binding", "");
+        let vpc_suffix = format!("/{}", self.cfg.vpc_id);
+        for (name, owner) in DnsBatch::owners(&records) {
+            if owner.starts_with(&binding_owners)
+                && owner.ends_with(&vpc_suffix)
+                && !live.contains(&owner)
+            {
+                dns.remove(&name, &records, &owner);
+            }
         }
         result.absorb(self.submit_dns(dns, zone_id.as_deref()).await);
         if bindings.is_empty() {
@@ -600,6 +649,7 @@ impl Reconciler {
                 let ep = self.create_endpoint(owner, &service_name, known_kind).await;
                 match ep {
                     Ok(ep) => {
+                        crash_point!("consumer-endpoint-created");
                         info!(service = %b.service, id = %ep.id, "created endpoint");
                         ep
                     }
@@ -856,6 +906,7 @@ impl Reconciler {
     async fn delete_endpoint(&self, ep: &Endpoint) -> Result<bool, CloudError> {
         match self.cloud.delete_endpoint(&ep.id).await {
             Ok(()) => {
+                crash_point!("consumer-endpoint-deleted");
                 info!(id = %ep.id, "deleted endpoint");
                 Ok(false)
             }
@@ -902,9 +953,16 @@ impl Reconciler {
             match existing.into_iter().find(|z| z.name == zone_name) {
                 Some(z) => z.id,
                 None => {
+                    // Route 53 refuses a caller reference used before, even for a zone since
+                    // deleted, so each attempt has its own. A retry after a crash does not need
+                    // the same one: it finds the zone by name first (above).
+                    // (At most 128 characters: the VPC and the time are enough.)
                     let reference = format!(
-                        "pld-{}-{}-{}",
-                        self.cfg.cluster_id, self.cfg.vpc_id, zone_name
+                        "pld-{}-{}",
+                        self.cfg.vpc_id,
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis())
                     );
                     match self
                         .cloud
@@ -917,6 +975,7 @@ impl Reconciler {
                         .await
                     {
                         Ok(z) => {
+                            crash_point!("consumer-zone-created");
                             info!(zone = %z.name, id = %z.id, "created private hosted zone");
                             z.id
                         }
@@ -970,6 +1029,7 @@ impl Reconciler {
             return Ok(false);
         }
         let change = self.cloud.change_records(zone_id, &dns.changes).await?;
+        crash_point!("consumer-dns-submitted");
         let mut memory = self.memory();
         for key in dns.keys {
             memory.changes.insert(key, change.clone());
@@ -1045,11 +1105,27 @@ struct Placement(String);
 struct DnsBatch {
     changes: Vec<RecordChange>,
     keys: Vec<String>,
+    /// Names already queued for deletion, so a name is never deleted twice in one batch.
+    removed: std::collections::BTreeSet<String>,
 }
 
 impl DnsBatch {
     fn owner_value(owner: &str) -> String {
         format!("\"pld-owner={owner}\"")
+    }
+
+    /// (name, owner) of every record pld marked as its own.
+    fn owners(records: &[RecordSet]) -> Vec<(String, String)> {
+        records
+            .iter()
+            .filter(|r| r.kind == "TXT")
+            .flat_map(|r| {
+                r.values.iter().filter_map(|v| {
+                    let owner = v.strip_prefix("\"pld-owner=")?.strip_suffix('"')?;
+                    Some((r.name.clone(), owner.to_string()))
+                })
+            })
+            .collect()
     }
 
     /// Queues A and ownership TXT records for `name`; Ok(false) when they are already right,
@@ -1108,7 +1184,7 @@ impl DnsBatch {
         let ours = records.iter().any(|r| {
             r.name == name && r.kind == "TXT" && r.values.contains(&Self::owner_value(owner))
         });
-        if !ours {
+        if !ours || !self.removed.insert(name.to_string()) {
             return;
         }
         for r in records

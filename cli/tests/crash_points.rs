@@ -2,13 +2,15 @@
 //! `pld_controller::crash_points`) at every point of the write path: log persist, apply,
 //! snapshot create and install, membership change. After restarting, every node holds the same
 //! catalog — same revision, same objects at the same mod revisions, so nothing was applied twice
-//! or skipped — and every acknowledged write is in it.
+//! or skipped — and every acknowledged write is in it. And a node whose fsync fails stops
+//! acknowledging, says why and exits; restarted on a working disk, it has every acknowledged write.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use pld_client::Client;
 use pld_controller::crash_points::ENV;
 use pld_proto::v1::{Kind, ListRequest, RemoveMemberRequest};
@@ -300,5 +302,65 @@ async fn crash_applying_a_membership_change() -> anyhow::Result<()> {
             "acknowledged {key} is missing"
         );
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_fsync_stops_the_node_and_loses_nothing() -> anyhow::Result<()> {
+    let mut cluster = ProcessCluster::unstarted(pld(), 1)?;
+    // The 40th fsync (and every one after) fails with EIO.
+    cluster.set_env(1, ENV, Some("store-flush-error:40"));
+    cluster.spawn(1)?;
+    let client = cluster.client().with_deadline(Duration::from_secs(5));
+    cluster.wait_leader(Duration::from_secs(20)).await?;
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for i in 0..200 {
+        let key = format!("f-{i}");
+        match put_service(&client, &key).await {
+            Ok(_) => acknowledged.push(key),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.context("every write was acknowledged though the disk failed")?;
+    eprintln!(
+        "{} writes acknowledged, then: {refused}",
+        acknowledged.len()
+    );
+    let status = wait_until(Duration::from_secs(20), "the node to exit", || {
+        let status = cluster.exited(1);
+        async move { status }
+    })
+    .await?;
+    assert_eq!(status.code(), Some(1), "{}", cluster.log(1));
+    let log = cluster.log(1);
+    assert!(
+        log.contains("fsync failed") && log.contains("fix the disk, then start the node again"),
+        "the node says what failed and what to do:\n{log}"
+    );
+
+    cluster.set_env(1, ENV, None);
+    cluster.spawn(1)?;
+    cluster.wait_leader(Duration::from_secs(20)).await?;
+    let (_, objects) = wait_until(
+        Duration::from_secs(20),
+        "the restarted node to answer",
+        || catalog_of(&cluster, 1),
+    )
+    .await?;
+    for key in &acknowledged {
+        anyhow::ensure!(objects.contains_key(key), "acknowledged {key} was lost");
+    }
+    // At most the write that was refused may have reached the log before the failed fsync.
+    anyhow::ensure!(
+        objects.len() <= acknowledged.len() + 1,
+        "{} objects for {} acknowledged writes",
+        objects.len(),
+        acknowledged.len()
+    );
+    put_service(&client, "after").await?;
     Ok(())
 }

@@ -19,6 +19,9 @@
 //! | `snapshot-compacted` | the log was compacted to a new snapshot |
 //! | `snapshot-install-before` | a leader's snapshot arrived, not yet stored |
 //! | `snapshot-install-after` | it is stored, the catalog not yet replaced |
+//!
+//! One point fails instead of crashing: `store-flush-error` makes the N-th fsync of the log
+//! report an I/O error, as a dying disk would.
 
 /// Every crash point, for tests that go through them all.
 pub const POINTS: &[&str] = &[
@@ -31,7 +34,11 @@ pub const POINTS: &[&str] = &[
     "snapshot-compacted",
     "snapshot-install-before",
     "snapshot-install-after",
+    FLUSH_ERROR,
 ];
+
+/// The point where an fsync fails (returns an error) rather than the process crashing.
+pub const FLUSH_ERROR: &str = "store-flush-error";
 
 /// The environment variable that arms a crash point.
 pub const ENV: &str = "PLD_CRASH_AT";
@@ -73,6 +80,14 @@ fn parse(value: &str) -> Result<(&str, u64), String> {
 #[cfg(feature = "failpoints")]
 fn arm(point: &str, count: u64) -> Result<(), String> {
     use std::sync::atomic::{AtomicU64, Ordering};
+    if point == FLUSH_ERROR {
+        // Pass the first count - 1 times, then fail every time (a dead disk stays dead).
+        let actions = match count {
+            1 => "return".to_string(),
+            n => format!("{}*off->return", n - 1),
+        };
+        return fail::cfg(point, &actions);
+    }
     let reached = AtomicU64::new(0);
     let name = point.to_string();
     fail::cfg_callback(point, move || {
@@ -97,6 +112,19 @@ macro_rules! crash_point {
 }
 pub(crate) use crash_point;
 
+/// Marks a point where an I/O step can be made to fail: returns the error from the enclosing
+/// function when armed; nothing at all without the `failpoints` feature.
+macro_rules! io_fault_point {
+    ($name:expr) => {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!($name, |_| Err(crate::storage::StoreError::Io(format!(
+            "fsync failed: Input/output error (injected at {})",
+            $name
+        ))));
+    };
+}
+pub(crate) use io_fault_point;
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -119,7 +147,7 @@ mod tests {
             include_str!("storage/sled_store.rs"),
         ]
         .concat();
-        for point in super::POINTS {
+        for point in super::POINTS.iter().filter(|p| **p != super::FLUSH_ERROR) {
             assert!(
                 sources.contains(&format!("crash_point!(\"{point}\")")),
                 "{point} is listed but not marked"

@@ -263,6 +263,59 @@ async fn an_agent_killed_mid_creation_converges_without_a_duplicate() -> anyhow:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_agent_keeps_what_it_made_and_changes_nothing() -> anyhow::Result<()> {
+    // Before its first listing of the catalog, an agent knows of no binding; acting on that
+    // deleted every endpoint and record at each restart (and made them again a moment later).
+    let env = Env::instant().await?;
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            None,
+        )
+        .await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    let before = env.region.inventory();
+
+    info!("restart both agents");
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    let ((provider, provider_calls), (consumer, consumer_calls)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            None,
+        )
+        .await?;
+    wait_until(
+        Duration::from_secs(20),
+        "both restarted agents to finish a pass",
+        || async {
+            (provider_calls.stats().total_calls() > 0 && consumer_calls.stats().total_calls() > 0)
+                .then_some(())
+        },
+    )
+    .await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    // One more pass each, awaited: whatever a pass would do wrong is done by now.
+    provider.reconciler().pass().await;
+    consumer.reconciler().pass().await;
+    assert_eq!(env.region.inventory(), before, "the same resources, by id");
+    for (who, stats) in [("provider", &provider_calls), ("consumer", &consumer_calls)] {
+        let stats = stats.stats();
+        assert_eq!(
+            stats.mutating_calls(),
+            0,
+            "the restarted {who} changed AWS: {:?}",
+            stats.calls
+        );
+    }
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn throttling_and_server_errors_are_retried_until_ready() -> anyhow::Result<()> {
     let env = Env::instant().await?;
     env.region.set_faults(Faults {

@@ -24,7 +24,7 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::RaftState;
 
 use super::{limit_size, LogStore, StoreError, StoreResult};
-use crate::crash_points::crash_point;
+use crate::crash_points::{crash_point, io_fault_point};
 
 const FORMAT: &[u8] = b"pld-raft-v1";
 const K_FORMAT: &[u8] = b"meta/format";
@@ -255,6 +255,7 @@ impl SledStore {
         self.db.apply_batch(batch).map_err(io)?;
         crash_point!("store-batch-applied");
         if sync {
+            io_fault_point!(crate::crash_points::FLUSH_ERROR);
             self.db.flush().map_err(io)?;
         }
         Ok(())
@@ -271,6 +272,7 @@ impl SledStore {
                 Ok::<(), ConflictableTransactionError<()>>(())
             });
         result.map_err(|e| StoreError::Io(format!("snapshot transaction: {e:?}")))?;
+        io_fault_point!(crate::crash_points::FLUSH_ERROR);
         self.db.flush().map_err(io)?;
         Ok(())
     }

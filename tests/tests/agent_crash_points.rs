@@ -1,0 +1,231 @@
+//! An agent killed at every step of provider and consumer reconciliation — right after creating
+//! the endpoint service, after accepting a connection, before deleting the service, after
+//! creating the endpoint, after creating the hosted zone, after submitting the DNS change, after
+//! deleting the endpoint — converges once restarted: one endpoint service, one endpoint, one
+//! zone and one record while connected; nothing of pld's left after disconnecting and
+//! deregistering.
+//!
+//! Crash points are process-wide (`fail` crate), so these tests run one at a time, in a test
+//! binary of their own.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use pld_agent::config::{AcceptanceConfig, AgentConfig};
+use pld_agent::crash_points::{crash_once_at, disarm};
+use pld_agent::Agent;
+use pld_cloud::sim::Inventory;
+use pld_proto::v1::{Approval, Kind};
+use pld_tests::region::{Env, CONSUMER, PROVIDER};
+use pld_tests::wait_until;
+use tokio::sync::Mutex;
+use tracing::info;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+/// Which agent a crash point stops, and whether it is met connecting or disconnecting.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Provider,
+    Consumer,
+}
+
+struct Agents {
+    provider: Agent,
+    consumer: Agent,
+    provider_cfg: AgentConfig,
+    consumer_cfg: AgentConfig,
+}
+
+impl Agents {
+    /// Waits for the crash, then kills what is left of that agent and starts a new one.
+    async fn restart_after_crash(
+        &mut self,
+        env: &Env,
+        point: &str,
+        side: Side,
+        crashed: &AtomicBool,
+    ) -> anyhow::Result<()> {
+        wait_until(
+            Duration::from_secs(20),
+            &format!("an agent to reach {point}"),
+            || async { crashed.load(Ordering::SeqCst).then_some(()) },
+        )
+        .await?;
+        info!(point, "crashed there; starting a new agent");
+        match side {
+            Side::Provider => {
+                let (fresh, _) = env.start_agent(self.provider_cfg.clone(), None).await?;
+                std::mem::replace(&mut self.provider, fresh).abort();
+            }
+            Side::Consumer => {
+                let (fresh, _) = env.start_agent(self.consumer_cfg.clone(), None).await?;
+                std::mem::replace(&mut self.consumer, fresh).abort();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn records(inv: &Inventory) -> Vec<String> {
+    let mut r = inv.records.clone();
+    r.sort();
+    r
+}
+
+async fn converges_after_a_crash_at(
+    point: &'static str,
+    side: Side,
+    disconnecting: bool,
+) -> anyhow::Result<()> {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    pld_tests::init_tracing();
+    let env = Env::instant().await?;
+    let principal = format!("arn:aws:iam::{CONSUMER}:root");
+    let provider_cfg = env.agent_config(
+        PROVIDER,
+        &env.provider_vpc,
+        vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
+    );
+    let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    let crashed = crash_once_at(point).map_err(anyhow::Error::msg)?;
+    let result = async {
+        let mut agents = Agents {
+            provider: env.start_agent(provider_cfg.clone(), None).await?.0,
+            consumer: env.start_agent(consumer_cfg.clone(), None).await?.0,
+            provider_cfg,
+            consumer_cfg,
+        };
+        env.put_binding("demo", Approval::Unspecified).await?;
+        if !disconnecting {
+            agents
+                .restart_after_crash(&env, point, side, &crashed)
+                .await?;
+        }
+        wait_until(
+            Duration::from_secs(30),
+            "the binding to be ready",
+            || async {
+                env.binding_status("demo")
+                    .await
+                    .filter(|s| s.phase == "ready")
+            },
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}: after a crash at {point}; inventory {:?}",
+                env.region.inventory()
+            )
+        })?;
+        let connected = wait_until(
+            Duration::from_secs(20),
+            "exactly one of each resource",
+            || async {
+                let inv = env.region.inventory();
+                (inv.endpoint_services.len() == 1
+                    && inv.endpoints.len() == 1
+                    && inv.hosted_zones.len() == 1
+                    // The A record and the TXT record that says it is pld's.
+                    && records(&inv) == ["demo.pld.test. A", "demo.pld.test. TXT"])
+                .then_some(inv)
+            },
+        )
+        .await;
+        let connected = connected.map_err(|e| {
+            anyhow::anyhow!(
+                "{e}: after a crash at {point}: {:?}",
+                env.region.inventory()
+            )
+        })?;
+        info!(?connected, "connected");
+
+        // Disconnect, and deregister as an operator does: the service leaves the provider's
+        // config (so a restarted provider does not register it again) and the catalog.
+        agents.provider_cfg.services.clear();
+        pld_tests::objects::delete(
+            &env.client(),
+            Kind::Binding,
+            &pld_core::catalog::binding_key("demo", &env.consumer_vpc.id),
+        )
+        .await?;
+        pld_tests::objects::delete(&env.client(), Kind::Service, "demo").await?;
+        if disconnecting {
+            agents
+                .restart_after_crash(&env, point, side, &crashed)
+                .await?;
+        }
+        wait_until(
+            Duration::from_secs(30),
+            "everything pld made to be gone",
+            || async {
+                let inv = env.region.inventory();
+                (inv.endpoint_services.is_empty()
+                    && inv.endpoints.is_empty()
+                    && inv.hosted_zones.is_empty()
+                    && inv.records.is_empty())
+                .then_some(())
+            },
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}: after a crash at {point}, left behind: {:?}",
+                env.region.inventory()
+            )
+        })?;
+        agents.provider.shutdown().await;
+        agents.consumer.shutdown().await;
+        anyhow::Ok(())
+    }
+    .await;
+    disarm(point);
+    env.cluster.shutdown().await;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_killed_after_creating_the_endpoint_service() -> anyhow::Result<()> {
+    converges_after_a_crash_at("provider-service-created", Side::Provider, false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_killed_after_accepting_the_connection() -> anyhow::Result<()> {
+    converges_after_a_crash_at("provider-connections-accepted", Side::Provider, false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_killed_before_deleting_the_endpoint_service() -> anyhow::Result<()> {
+    converges_after_a_crash_at("provider-service-deleting", Side::Provider, true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumer_killed_after_creating_the_endpoint() -> anyhow::Result<()> {
+    converges_after_a_crash_at("consumer-endpoint-created", Side::Consumer, false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumer_killed_after_creating_the_hosted_zone() -> anyhow::Result<()> {
+    converges_after_a_crash_at("consumer-zone-created", Side::Consumer, false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumer_killed_after_submitting_the_dns_change() -> anyhow::Result<()> {
+    converges_after_a_crash_at("consumer-dns-submitted", Side::Consumer, false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumer_killed_after_deleting_the_endpoint() -> anyhow::Result<()> {
+    converges_after_a_crash_at("consumer-endpoint-deleted", Side::Consumer, true).await
+}
+
+#[test]
+fn every_crash_point_has_a_test() {
+    let source = include_str!("agent_crash_points.rs");
+    for point in pld_agent::crash_points::POINTS {
+        assert!(
+            source.contains(&format!("converges_after_a_crash_at(\"{point}\"")),
+            "no test crashes at {point}"
+        );
+    }
+}
