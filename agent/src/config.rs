@@ -148,6 +148,10 @@ pub struct AgentConfig {
     /// start; on SIGHUP this key is applied.
     #[serde(default)]
     pub log: Option<String>,
+    /// Mutual TLS to the controllers: PEM files `ca`, `cert`, `key` (a certificate the
+    /// controllers' CA signed).
+    #[serde(default)]
+    pub tls: Option<pld_client::tls::TlsFiles>,
 }
 
 /// A configuration problem, naming the key.
@@ -195,6 +199,7 @@ impl AgentConfig {
             lease_ttl_seconds: default_lease(),
             resync_seconds: default_resync(),
             log: None,
+            tls: None,
         }
     }
 
@@ -211,6 +216,7 @@ impl AgentConfig {
         check("region", self.region == new.region);
         check("vpc_id", self.vpc_id == new.vpc_id);
         check("controllers", self.controllers == new.controllers);
+        check("tls", self.tls == new.tls);
         check("cloud", self.cloud == new.cloud);
         check("aws", self.aws == new.aws);
         check("cluster_id", self.cluster_id == new.cluster_id);

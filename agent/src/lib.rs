@@ -56,6 +56,8 @@ pub enum AgentError {
     },
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    #[error("tls: {0}")]
+    Tls(#[from] pld_client::tls::TlsError),
 }
 
 /// Listeners an agent serves on, bound by the caller (so tests can use port 0).
@@ -118,7 +120,8 @@ impl Agent {
     ) -> Result<Agent, AgentError> {
         cfg.validate()?;
         let cfg = Arc::new(cfg);
-        let client = Client::new(&cfg.controllers)?;
+        let tls = cfg.tls.as_ref().map(|t| t.load()).transpose()?;
+        let client = Client::connect(&cfg.controllers, tls.as_ref())?;
         check_vpc(cloud.as_ref(), &cfg).await?;
         let host_api = listeners.host_api.local_addr()?;
         let dns = listeners.dns_udp.local_addr()?;

@@ -26,6 +26,15 @@ struct Cli {
     /// How long a command keeps trying controllers before giving up, in seconds.
     #[arg(long, global = true, default_value_t = 15)]
     timeout: u64,
+    /// CA certificate (PEM) of a cluster that uses mutual TLS; with --tls-cert and --tls-key.
+    #[arg(long, global = true, env = "PLD_TLS_CA")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) the cluster's CA signed.
+    #[arg(long, global = true, env = "PLD_TLS_CERT")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, global = true, env = "PLD_TLS_KEY")]
+    tls_key: Option<std::path::PathBuf>,
     /// Output format: a table for people, json for scripts.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -109,6 +118,12 @@ async fn run(cli: Cli, log: pld_telemetry::logging::LogControl) -> anyhow::Resul
         controller: cli.controller,
         format: cli.output,
         timeout: std::time::Duration::from_secs(cli.timeout),
+        tls: pld_client::tls::TlsFiles::from_parts(
+            cli.tls_ca,
+            cli.tls_cert,
+            cli.tls_key,
+            "--tls-ca, --tls-cert and --tls-key",
+        )?,
     };
     match cli.command {
         Command::Dev(args) => cmd::dev::run(args).await,

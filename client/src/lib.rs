@@ -23,6 +23,8 @@
 //!
 //! `examples/inventory.rs` in the workspace is a whole program on this crate.
 
+pub mod tls;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -119,6 +121,13 @@ pub struct Client {
     deadline: Duration,
 }
 
+fn strip_scheme(address: &str) -> &str {
+    address
+        .strip_prefix("http://")
+        .or_else(|| address.strip_prefix("https://"))
+        .unwrap_or(address)
+}
+
 fn normalize(address: &str) -> String {
     if address.starts_with("http://") || address.starts_with("https://") {
         address.to_string()
@@ -153,6 +162,15 @@ impl Client {
     /// # Errors
     /// When an address does not parse or none is given.
     pub fn new(addresses: &[String]) -> Result<Self, ClientError> {
+        Self::connect(addresses, None)
+    }
+
+    /// Like [`Client::new`]; with `tls`, over mutual TLS (`https://`, whatever scheme the
+    /// addresses name).
+    ///
+    /// # Errors
+    /// When an address does not parse or none is given.
+    pub fn connect(addresses: &[String], tls: Option<&tls::Tls>) -> Result<Self, ClientError> {
         let mut nodes = Vec::new();
         for address in addresses
             .iter()
@@ -160,14 +178,23 @@ impl Client {
             .map(str::trim)
             .filter(|a| !a.is_empty())
         {
-            let url = normalize(address);
-            let endpoint = Endpoint::from_shared(url.clone())
-                .map_err(|e| ClientError::Address {
-                    address: address.to_string(),
-                    reason: e.to_string(),
-                })?
+            let url = match tls {
+                Some(_) => format!("https://{}", strip_scheme(address)),
+                None => normalize(address),
+            };
+            let bad = |reason: String| ClientError::Address {
+                address: address.to_string(),
+                reason,
+            };
+            let mut endpoint = Endpoint::from_shared(url.clone())
+                .map_err(|e| bad(e.to_string()))?
                 .connect_timeout(Duration::from_secs(1))
                 .tcp_nodelay(true);
+            if let Some(tls) = tls {
+                endpoint = endpoint
+                    .tls_config(tls.client_config())
+                    .map_err(|e| bad(e.to_string()))?;
+            }
             nodes.push(Stubs {
                 channel: endpoint.connect_lazy(),
                 address: url,

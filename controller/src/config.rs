@@ -53,6 +53,11 @@ pub struct ControllerConfig {
     /// at start; on SIGHUP this key is applied.
     #[serde(default)]
     pub log: Option<String>,
+    /// Mutual TLS for every connection to and from this node (clients, agents, peers): PEM
+    /// files `ca`, `cert`, `key`. The certificate must name (SAN) the address peers and clients
+    /// dial (`advertise`); every client and peer must present a certificate the CA signed.
+    #[serde(default)]
+    pub tls: Option<pld_client::tls::TlsFiles>,
 }
 
 /// Raft timing and retention.
@@ -160,6 +165,7 @@ impl ControllerConfig {
             join: None,
             raft: RaftTuning::default(),
             log: None,
+            tls: None,
         }
     }
 
@@ -234,6 +240,7 @@ impl ControllerConfig {
             ("peers", self.peers == new.peers),
             ("join", self.join == new.join),
             ("raft", self.raft == new.raft),
+            ("tls", self.tls == new.tls),
         ];
         pairs
             .into_iter()

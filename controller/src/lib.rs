@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 pub mod crash_points;
+pub mod dial;
 pub mod metrics;
 pub mod node;
 mod raft_log;

@@ -500,8 +500,30 @@ const MAX_ENTRY_BYTES: usize = 512 * 1024;
 /// Where a proposal's outcome goes.
 type Reply = oneshot::Sender<Result<Outcome, NodeError>>;
 
+/// The reason a node stopped that `pld controller` reports: the words callers and logs see.
+pub const RAFT_PANIC: &str = "the raft thread panicked";
+
 impl Node {
+    /// Runs the node; a panic (raft-rs panics on some inconsistent messages, e.g. a heartbeat
+    /// committing past the log, which any peer that can reach the port could send) stops the node
+    /// like a storage failure does — waiting callers are failed and the process exits to be
+    /// restarted — instead of leaving a server whose raft thread is gone.
     fn run(mut self, rx: Receiver<NodeMsg>) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop(&rx)));
+        if let Err(panic) = outcome {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic without a message");
+            let why = format!("the node stopped: {RAFT_PANIC}: {what}");
+            error!(node = self.id, error = %why, "the node stops serving");
+            self.fail_all(&why);
+            self.fatal.send_replace(Some(why));
+        }
+    }
+
+    fn run_loop(&mut self, rx: &Receiver<NodeMsg>) {
         let mut next_tick = Instant::now() + self.cfg.tick;
         info!(
             node = self.id,

@@ -47,6 +47,8 @@ pub enum ControllerError {
     Serve(String),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    #[error("tls: {0}")]
+    Tls(#[from] pld_client::tls::TlsError),
 }
 
 /// A running controller node.
@@ -71,6 +73,12 @@ impl Controller {
         faults: Arc<Faults>,
     ) -> Result<Controller, ControllerError> {
         let peers = cfg.validate()?;
+        // Certificates are read before anything else starts, so a bad path fails fast.
+        let tls = cfg
+            .tls
+            .as_ref()
+            .map(|t| t.load().map(Arc::new))
+            .transpose()?;
         let local_addr = listener.local_addr()?;
         let advertise = cfg
             .advertise
@@ -103,6 +111,7 @@ impl Controller {
             tx.clone(),
             faults,
             tokio::runtime::Handle::current(),
+            tls.clone(),
         ));
         let (node, raft_thread) = node::start(
             cfg.node_config(),
@@ -147,7 +156,7 @@ impl Controller {
                     .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
-                ClusterServer::new(ClusterService::new(node.clone()))
+                ClusterServer::new(ClusterService::new(node.clone(), tls.clone()))
                     .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
@@ -162,7 +171,13 @@ impl Controller {
         let routes = tonic::service::Routes::from(routes.into_axum_router().merge(
             pld_telemetry::routes(metrics.registry().clone(), probe.clone()),
         ));
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &tls {
+            builder = builder
+                .tls_config(tls.server_config())
+                .map_err(|e| pld_client::tls::TlsError::Config(e.to_string()))?;
+        }
+        let router = builder
             .tcp_nodelay(true)
             .accept_http1(true)
             .add_routes(routes);
@@ -184,7 +199,7 @@ impl Controller {
             probe,
         };
         if let (true, Some(join)) = (fresh, &cfg.join) {
-            if let Err(e) = join_cluster(join, cfg.id, &advertise).await {
+            if let Err(e) = join_cluster(join, cfg.id, &advertise, tls.as_deref()).await {
                 controller.shutdown().await;
                 return Err(e);
             }
@@ -271,12 +286,13 @@ fn check_stored_membership(
 }
 
 /// Asks a running member to add this node, retrying until it answers or the deadline passes.
-async fn join_cluster(join: &str, id: u64, advertise: &str) -> Result<(), ControllerError> {
-    let address = if join.starts_with("http://") {
-        join.to_string()
-    } else {
-        format!("http://{join}")
-    };
+async fn join_cluster(
+    join: &str,
+    id: u64,
+    advertise: &str,
+    tls: Option<&pld_client::tls::Tls>,
+) -> Result<(), ControllerError> {
+    let address = join.to_string();
     let fail = |reason: String| ControllerError::Join {
         address: address.clone(),
         reason,
@@ -284,8 +300,8 @@ async fn join_cluster(join: &str, id: u64, advertise: &str) -> Result<(), Contro
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut last_error = String::new();
     while tokio::time::Instant::now() < deadline {
-        let endpoint = tonic::transport::Endpoint::from_shared(address.clone())
-            .map_err(|e| fail(e.to_string()))?
+        let endpoint = crate::dial::endpoint(&address, tls)
+            .map_err(fail)?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10));
         match endpoint.connect().await {

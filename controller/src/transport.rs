@@ -7,6 +7,7 @@
 //!
 //! [`Faults`] lets tests drop, delay, cut and isolate links between nodes of a cluster.
 
+use pld_client::tls::Tls;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, RwLock};
@@ -116,6 +117,8 @@ pub struct Transport {
     node: Sender<NodeMsg>,
     faults: Arc<Faults>,
     runtime: tokio::runtime::Handle,
+    /// Mutual TLS to peers, when the cluster has certificates.
+    tls: Option<Arc<Tls>>,
 }
 
 impl Transport {
@@ -126,6 +129,7 @@ impl Transport {
         node: Sender<NodeMsg>,
         faults: Arc<Faults>,
         runtime: tokio::runtime::Handle,
+        tls: Option<Arc<Tls>>,
     ) -> Self {
         Transport {
             id,
@@ -134,6 +138,7 @@ impl Transport {
             node,
             faults,
             runtime,
+            tls,
         }
     }
 
@@ -194,6 +199,7 @@ impl Transport {
             rx,
             self.node.clone(),
             self.faults.clone(),
+            self.tls.clone(),
         ));
         Peer {
             address: address.to_string(),
@@ -218,8 +224,9 @@ async fn peer_loop(
     mut rx: mpsc::UnboundedReceiver<Message>,
     node: Sender<NodeMsg>,
     faults: Arc<Faults>,
+    tls: Option<Arc<Tls>>,
 ) {
-    let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{address}")) {
+    let endpoint = match crate::dial::endpoint(&address, tls.as_deref()) {
         Ok(e) => e
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true)

@@ -16,6 +16,7 @@ pub mod linearizable;
 pub mod nemesis;
 pub mod netns;
 pub mod objects;
+pub mod pki;
 pub mod process;
 pub mod region;
 pub mod systemd;

@@ -41,6 +41,8 @@ pub struct ProcessCluster {
     _root: TempDir,
     procs: BTreeMap<u64, Proc>,
     peers: String,
+    /// What the cluster's clients present, when the nodes require mutual TLS.
+    client_tls: Option<pld_client::tls::Tls>,
 }
 
 impl ProcessCluster {
@@ -116,6 +118,7 @@ impl ProcessCluster {
             _root: root,
             procs,
             peers,
+            client_tls: None,
         })
     }
 
@@ -280,17 +283,22 @@ impl ProcessCluster {
         self.procs.get(&id).is_some_and(|p| p.child.is_some())
     }
 
+    /// Makes [`ProcessCluster::client`] and the waiting helpers use mutual TLS.
+    pub fn set_client_tls(&mut self, tls: Option<pld_client::tls::Tls>) {
+        self.client_tls = tls;
+    }
+
     /// A client over every node.
     pub fn client(&self) -> Client {
         let addrs: Vec<String> = self.ids().into_iter().map(|id| self.address(id)).collect();
-        Client::new(&addrs)
+        Client::connect(&addrs, self.client_tls.as_ref())
             .expect("loopback addresses parse")
             .with_deadline(Duration::from_secs(10))
     }
 
     /// A client over node `id` only.
     pub fn client_of(&self, id: u64) -> Client {
-        Client::new(&[self.address(id)])
+        Client::connect(&[self.address(id)], self.client_tls.as_ref())
             .expect("loopback address parses")
             .with_deadline(Duration::from_secs(10))
     }

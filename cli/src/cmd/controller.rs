@@ -122,6 +122,12 @@ pub async fn run(args: Args, log: LogControl) -> anyhow::Result<()> {
         // Exit non-zero: systemd restarts the node, which reopens the data dir and catches up
         // once the disk is fixed. Everything acknowledged is on disk already. (A raft thread
         // that hangs instead of failing stops the watchdog pings, and systemd restarts it too.)
+        Some(why) if why.contains(pld_controller::node::RAFT_PANIC) => anyhow::bail!(
+            "{why}; start the node again (its data dir {} is intact: nothing unsynced was \
+             acknowledged). A peer sending inconsistent raft messages causes this: check that \
+             only controllers can reach the port",
+            cfg.data_dir.display()
+        ),
         Some(why) => anyhow::bail!(
             "{why} (data dir {}); free space or fix the disk, then start the node again",
             cfg.data_dir.display()

@@ -21,11 +21,17 @@ pub struct Context {
     pub controller: String,
     pub format: Format,
     pub timeout: std::time::Duration,
+    /// Mutual TLS files, when the cluster uses TLS.
+    pub tls: Option<pld_client::tls::TlsFiles>,
 }
 
 impl Context {
-    /// A client for `--controller`.
+    /// A client for `--controller` (over mutual TLS with `--tls-*`).
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(std::slice::from_ref(&self.controller))?.with_deadline(self.timeout))
+        let tls = self.tls.as_ref().map(|t| t.load()).transpose()?;
+        Ok(
+            Client::connect(std::slice::from_ref(&self.controller), tls.as_ref())?
+                .with_deadline(self.timeout),
+        )
     }
 }

@@ -1,9 +1,11 @@
 //! `pld.v1.Cluster`: membership, per-node and cluster status, catalog backups.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use pld_client::tls::Tls;
 use pld_core::catalog::check_backup;
 use pld_core::command::{Command, Op, RestoreOp};
 use pld_core::Outcome;
@@ -30,12 +32,14 @@ const MEMBER_STATUS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Serves cluster administration from a node.
 pub struct ClusterService {
     node: NodeHandle,
+    /// For asking other members their status.
+    tls: Option<Arc<Tls>>,
 }
 
 impl ClusterService {
     /// A service over `node`.
-    pub fn new(node: NodeHandle) -> Self {
-        ClusterService { node }
+    pub fn new(node: NodeHandle, tls: Option<Arc<Tls>>) -> Self {
+        ClusterService { node, tls }
     }
 
     fn members(&self) -> Vec<Member> {
@@ -82,20 +86,19 @@ fn valid_address(address: &str) -> bool {
     }
 }
 
-async fn remote_status(member: Member) -> NodeStatus {
+async fn remote_status(member: Member, tls: Option<Arc<Tls>>) -> NodeStatus {
     let failed = |error: String| NodeStatus {
         id: member.id,
         address: member.address.clone(),
         error,
         ..Default::default()
     };
-    let endpoint =
-        match tonic::transport::Endpoint::from_shared(format!("http://{}", member.address)) {
-            Ok(e) => e
-                .connect_timeout(MEMBER_STATUS_TIMEOUT)
-                .timeout(MEMBER_STATUS_TIMEOUT),
-            Err(e) => return failed(e.to_string()),
-        };
+    let endpoint = match crate::dial::endpoint(&member.address, tls.as_deref()) {
+        Ok(e) => e
+            .connect_timeout(MEMBER_STATUS_TIMEOUT)
+            .timeout(MEMBER_STATUS_TIMEOUT),
+        Err(e) => return failed(e),
+    };
     let channel = match endpoint.connect().await {
         Ok(c) => c,
         Err(e) => return failed(format!("unreachable: {e}")),
@@ -199,7 +202,7 @@ impl Cluster for ClusterService {
         let me = self.node.id();
         let others = self.members().into_iter().filter(|m| m.id != me);
         let mut members: Vec<NodeStatus> =
-            futures::future::join_all(others.map(remote_status)).await;
+            futures::future::join_all(others.map(|m| remote_status(m, self.tls.clone()))).await;
         members.push(self.local_status());
         members.sort_by_key(|m| m.id);
         let leader_id = members
