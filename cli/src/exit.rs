@@ -39,10 +39,41 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// Whether a failed call looks like one side speaking TLS and the other not, or a certificate
+/// the other side refused: tonic reports these as bare protocol errors or cancellations, with
+/// the cause only in the source chain.
+fn looks_like_tls_trouble(s: &tonic::Status) -> bool {
+    let mut text = s.message().to_ascii_lowercase();
+    let mut source = std::error::Error::source(s);
+    while let Some(e) = source {
+        text.push(' ');
+        text.push_str(&e.to_string().to_ascii_lowercase());
+        source = e.source();
+    }
+    [
+        "h2 protocol error",
+        "certificate",
+        "tls",
+        "alert",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
 /// One line saying what went wrong and, where it helps, what to do next.
 pub fn describe(e: &anyhow::Error) -> String {
     let mut line = format!("{e:#}");
     if let Some(ClientError::Status(s)) = client_error(e) {
+        if looks_like_tls_trouble(s) {
+            line.push_str(
+                " (a TLS mismatch or a refused certificate: a cluster with [tls] needs --tls-ca, \
+                 --tls-cert and --tls-key signed by its CA; one without needs none)",
+            );
+            return line;
+        }
         match s.code() {
             Code::Unavailable => line.push_str(
                 " (check that a controller runs at --controller / PLD_CONTROLLER and that a majority of members is up)",

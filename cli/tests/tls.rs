@@ -119,6 +119,21 @@ async fn a_tls_cluster_serves_its_own_certificates_and_refuses_the_rest() -> any
         "a client without a certificate was served"
     );
 
+    // The CLI without TLS flags: refused, with a hint at the flags.
+    let out = Command::new(pld())
+        .args([
+            "--controller",
+            &addresses[0],
+            "--timeout",
+            "2",
+            "services",
+            "list",
+        ])
+        .output()?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs --tls-ca"), "{stderr}");
+
     // Half the CLI flags: refused before dialing, naming the flags.
     let out = Command::new(pld())
         .args(["--controller", &addresses[0], "--tls-ca"])

@@ -51,15 +51,7 @@ impl ProcessCluster {
     /// # Errors
     /// When a process cannot be spawned.
     pub fn start(binary: &Path, n: u64) -> anyhow::Result<Self> {
-        let mut placements = Vec::new();
-        for id in 1..=n {
-            placements.push(Placement {
-                id,
-                address: format!("127.0.0.1:{}", free_port()?),
-                prefix: Vec::new(),
-            });
-        }
-        Self::start_placed(binary, placements)
+        Self::unstarted(binary, n)?.spawn_all()
     }
 
     /// Starts one controller per placement, bootstrapped together.
@@ -67,11 +59,14 @@ impl ProcessCluster {
     /// # Errors
     /// When a process cannot be spawned.
     pub fn start_placed(binary: &Path, placements: Vec<Placement>) -> anyhow::Result<Self> {
-        let mut cluster = Self::placed(binary, placements)?;
-        for id in cluster.ids() {
-            cluster.spawn(id)?;
+        Self::placed(binary, placements)?.spawn_all()
+    }
+
+    fn spawn_all(mut self) -> anyhow::Result<Self> {
+        for id in self.ids() {
+            self.spawn(id)?;
         }
-        Ok(cluster)
+        Ok(self)
     }
 
     /// `n` controllers on loopback, not started yet: set their config and environment, then
