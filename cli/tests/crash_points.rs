@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use pld_client::Client;
@@ -254,14 +254,22 @@ async fn crash_applying_a_membership_change() -> anyhow::Result<()> {
     eprintln!("remove member 3: {:?}", removal.as_ref().map(|_| ()));
     // Nodes 1 and 2 both apply the committed removal, so both must crash (3 may too).
     let mut crashed = BTreeSet::new();
-    let end = Instant::now() + Duration::from_secs(30);
-    while !(crashed.contains(&1) && crashed.contains(&2)) {
-        crashed.extend(restart_crashed(&mut cluster, "conf-change-persisted")?);
-        anyhow::ensure!(
-            Instant::now() < end,
-            "nodes 1 and 2 did not both crash applying the removal (crashed: {crashed:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut unexpected = None;
+    wait_until(
+        Duration::from_secs(30),
+        "nodes 1 and 2 to crash applying the removal",
+        || {
+            match restart_crashed(&mut cluster, "conf-change-persisted") {
+                Ok(ids) => crashed.extend(ids),
+                Err(e) => unexpected = Some(e),
+            }
+            let done = unexpected.is_some() || (crashed.contains(&1) && crashed.contains(&2));
+            async move { done.then_some(()) }
+        },
+    )
+    .await?;
+    if let Some(e) = unexpected {
+        return Err(e);
     }
     // The removal is committed (it was persisted by a majority before anyone crashed): the
     // survivors agree on members {1, 2} and take writes.

@@ -121,13 +121,23 @@ async fn a_full_disk_stops_acknowledgements_and_loses_nothing() -> anyhow::Resul
     );
     // sled may report a failed background write only on the next flush, so clients that keep
     // trying (as agents do) make the node notice; it then stops with one clear line.
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while node.0.try_wait()?.is_none() && std::time::Instant::now() < deadline {
-        if put_service(&client, "nudge").await.is_ok() && !acknowledged.iter().any(|n| n == "nudge")
-        {
-            acknowledged.push("nudge".into());
+    let nudged = std::sync::atomic::AtomicBool::new(false);
+    let _ = wait_until(Duration::from_secs(40), "the node to exit", || {
+        let exited = !matches!(node.0.try_wait(), Ok(None));
+        let (client, nudged) = (&client, &nudged);
+        async move {
+            if exited {
+                return Some(());
+            }
+            if put_service(client, "nudge").await.is_ok() {
+                nudged.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            None
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await;
+    if nudged.into_inner() {
+        acknowledged.push("nudge".into());
     }
     let code = wait_exit(&mut node.0, Duration::from_secs(5))?;
     let stderr = std::fs::read_to_string(&log)?;

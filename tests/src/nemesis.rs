@@ -243,6 +243,8 @@ async fn exercise(
             fault.name()
         );
         *report.faults.entry(fault.name()).or_default() += 1;
+        // Not a wait for a condition: how long the fault lasts, and the calm after it, are part
+        // of the seeded schedule.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(500..3000))).await;
         recover(cluster, fabric)?;
         tokio::time::sleep(Duration::from_millis(rng.gen_range(500..1500))).await;
