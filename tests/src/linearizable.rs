@@ -441,26 +441,3 @@ mod tests {
         check(&h).unwrap();
     }
 }
-
-#[cfg(test)]
-mod recorded {
-    /// Checks a history written by a nemesis run (`PLD_NEMESIS_HISTORY`), named by
-    /// `PLD_CHECK_HISTORY`; does nothing without it.
-    #[test]
-    fn recorded_history_named_by_the_environment() {
-        let Some(path) = std::env::var_os("PLD_CHECK_HISTORY") else {
-            return;
-        };
-        let text = std::fs::read_to_string(path).unwrap();
-        let ops: Vec<super::Op> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let started = std::time::Instant::now();
-        let result = super::check(&ops);
-        eprintln!("{} ops checked in {:?}", ops.len(), started.elapsed());
-        if let Err(v) = result {
-            panic!("{v}");
-        }
-    }
-}
