@@ -118,12 +118,20 @@ impl HostQuery for HostQueryService {
             let put = self.client.put(object, Some(0)).await;
             match put {
                 // Another caller created it first: fine.
-                Err(e) if e.code() != Code::FailedPrecondition => {
+                Ok(_) => {}
+                Err(e) if e.code() == Code::FailedPrecondition => {}
+                // The catalog's reason (the service does not allow this VPC's account) is the
+                // answer, not an outage.
+                Err(e) if e.code() == Code::PermissionDenied => {
+                    return Err(Status::permission_denied(format!(
+                        "cannot create the binding: {e}"
+                    )))
+                }
+                Err(e) => {
                     return Err(Status::unavailable(format!(
                         "cannot create the binding: {e}"
                     )))
                 }
-                _ => {}
             }
         }
         let deadline = tokio::time::Instant::now() + wait;

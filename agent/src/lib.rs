@@ -56,7 +56,7 @@ pub enum AgentError {
     },
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
-    #[error("tls: {0}")]
+    #[error(transparent)]
     Tls(#[from] pld_client::tls::TlsError),
 }
 

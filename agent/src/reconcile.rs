@@ -405,11 +405,11 @@ impl Reconciler {
                     .as_ref()
                     .is_some_and(|s| s.endpoint_id == c.endpoint_id)
             });
-            let allowed = service
-                .allowed_principals
-                .iter()
-                .any(|p| p == "*" || p.split(':').nth(4) == Some(c.owner.as_str()))
-                || c.owner == self.cfg.account_id;
+            let allowed = pld_core::access::principals_allow(
+                &service.allowed_principals,
+                Some(&self.cfg.account_id),
+                &c.owner,
+            );
             if service.acceptance == Acceptance::Manual as i32 {
                 match binding.map(|b| b.approval) {
                     Some(a) if a == Approval::Accepted as i32 && allowed => {

@@ -9,6 +9,7 @@
 //! | 4 | conflict: compare-and-set mismatch, or the object exists |
 //! | 5 | no controller answered, or the cluster has no leader |
 //! | 6 | the request is invalid (checked locally or by the controller) |
+//! | 7 | permission denied: the certificate's identity may not do this |
 
 use pld_client::ClientError;
 use tonic::Code;
@@ -18,6 +19,7 @@ pub const NOT_FOUND: u8 = 3;
 pub const CONFLICT: u8 = 4;
 pub const UNAVAILABLE: u8 = 5;
 pub const INVALID: u8 = 6;
+pub const DENIED: u8 = 7;
 
 fn client_error(e: &anyhow::Error) -> Option<&ClientError> {
     e.chain().find_map(|c| c.downcast_ref::<ClientError>())
@@ -35,6 +37,7 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         Some(Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted) => CONFLICT,
         Some(Code::Unavailable | Code::DeadlineExceeded) => UNAVAILABLE,
         Some(Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted) => INVALID,
+        Some(Code::PermissionDenied | Code::Unauthenticated) => DENIED,
         _ => FAILURE,
     }
 }
@@ -67,6 +70,13 @@ fn looks_like_tls_trouble(s: &tonic::Status) -> bool {
 pub fn describe(e: &anyhow::Error) -> String {
     let mut line = format!("{e:#}");
     if let Some(ClientError::Status(s)) = client_error(e) {
+        if s.code() == Code::PermissionDenied {
+            // The controller named the identity and who may; only the way to another one is left.
+            line.push_str(
+                " (the identity is the URI SAN of --tls-cert; deploy/INSTALL.md shows how to issue one)",
+            );
+            return line;
+        }
         if looks_like_tls_trouble(s) {
             line.push_str(
                 " (a TLS mismatch or a refused certificate: a cluster with [tls] needs --tls-ca, \

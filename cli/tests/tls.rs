@@ -16,6 +16,9 @@ use pld_tests::pki::{tls_table, TestPki};
 use pld_tests::process::ProcessCluster;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
+const CONTROLLER: &str = "spiffe://pld/controller";
+const OPERATOR: &str = "spiffe://pld/operator/test";
+
 fn pld() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pld"))
 }
@@ -31,8 +34,8 @@ async fn refused(client: &Client) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_cluster_serves_its_own_certificates_and_refuses_the_rest() -> anyhow::Result<()> {
     let pki = TestPki::new("cluster")?;
-    let node_files = pki.issue("controller")?;
-    let operator_files = pki.issue("operator")?;
+    let node_files = pki.issue("controller", &[CONTROLLER])?;
+    let operator_files = pki.issue("operator", &[OPERATOR])?;
     let operator = operator_files.load()?;
 
     let mut cluster = ProcessCluster::unstarted(pld(), 3)?;
@@ -91,7 +94,7 @@ async fn a_tls_cluster_serves_its_own_certificates_and_refuses_the_rest() -> any
     eprintln!("plaintext: {why}");
     // a certificate from another CA,
     let rogue_pki = TestPki::new("rogue")?;
-    let rogue = rogue_pki.issue("intruder")?;
+    let rogue = rogue_pki.issue("intruder", &[OPERATOR])?;
     let mut rogue_files = rogue.clone();
     rogue_files.ca = node_files.ca.clone(); // it trusts the cluster, the cluster not it
     let intruder = Client::connect(&addresses, Some(&rogue_files.load()?))?
@@ -152,7 +155,7 @@ async fn a_tls_cluster_serves_its_own_certificates_and_refuses_the_rest() -> any
 #[test]
 fn a_controller_with_an_unreadable_certificate_says_which_file() -> anyhow::Result<()> {
     let pki = TestPki::new("cluster")?;
-    let mut files = pki.issue("controller")?;
+    let mut files = pki.issue("controller", &[CONTROLLER])?;
     files.cert = pki.dir().join("missing.pem");
     let data = tempfile::tempdir()?;
     let config = data.path().join("controller.toml");
@@ -195,11 +198,11 @@ async fn an_agent_reaches_a_tls_cluster_with_its_certificate_and_not_without() -
     use pld_tests::region::agent_listeners;
 
     let pki = TestPki::new("cluster")?;
-    let node_files = pki.issue("controller")?;
+    let node_files = pki.issue("controller", &[CONTROLLER])?;
     let mut cluster = ProcessCluster::unstarted(pld(), 1)?;
     cluster.set_config(1, &tls_table(&node_files))?;
     cluster.spawn(1)?;
-    cluster.set_client_tls(Some(pki.issue("operator")?.load()?));
+    cluster.set_client_tls(Some(pki.issue("operator", &[OPERATOR])?.load()?));
     cluster.wait_leader(Duration::from_secs(30)).await?;
 
     let region = SimRegion::new(SimConfig::instant("us-east-1"));
@@ -232,7 +235,10 @@ async fn an_agent_reaches_a_tls_cluster_with_its_certificate_and_not_without() -
 
     // With one the CA signed, it registers.
     let agent = Agent::start(
-        config(Some(pki.issue("agent")?)),
+        config(Some(pki.issue(
+            "agent",
+            &[&format!("spiffe://pld/agent/111111111111/{}", vpc.id)],
+        )?)),
         std::sync::Arc::new(region.client("111111111111")),
         agent_listeners().await?,
     )

@@ -29,6 +29,15 @@ pub enum TlsError {
     },
     #[error("the TLS {what} {} is not PEM (no \"-----BEGIN\" line)", path.display())]
     NotPem { what: &'static str, path: PathBuf },
+    /// The file is PEM but holds the wrong thing, e.g. a key where the certificate belongs.
+    /// Only the PEM labels are named, never the contents.
+    #[error("the TLS {what} {} holds no {wanted} (it holds: {found})", path.display())]
+    WrongContent {
+        what: &'static str,
+        path: PathBuf,
+        wanted: &'static str,
+        found: String,
+    },
     #[error("TLS needs all of {0}; set the missing ones or none")]
     Incomplete(&'static str),
     #[error("TLS configuration refused: {0}")]
@@ -74,6 +83,43 @@ fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     Ok(bytes)
 }
 
+/// The labels of the PEM blocks in `pem` ("CERTIFICATE", "PRIVATE KEY"...), which say what a
+/// file holds without quoting any of it.
+fn pem_labels(pem: &[u8]) -> String {
+    let labels: Vec<String> = String::from_utf8_lossy(pem)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-----BEGIN ")?.strip_suffix("-----"))
+        .map(str::to_string)
+        .collect();
+    if labels.is_empty() {
+        "nothing readable".to_string()
+    } else {
+        labels.join(", ")
+    }
+}
+
+/// Checks that `pem` (read from `path`) holds what it should: certificates, or one private key.
+fn check_content(what: &'static str, path: &Path, pem: &[u8], key: bool) -> Result<(), TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let ok = if key {
+        PrivateKeyDer::from_pem_slice(pem).is_ok()
+    } else {
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(pem).collect();
+        !certs.is_empty() && certs.iter().all(Result::is_ok)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(TlsError::WrongContent {
+            what,
+            path: path.to_path_buf(),
+            wanted: if key { "private key" } else { "certificate" },
+            found: pem_labels(pem),
+        })
+    }
+}
+
 impl TlsFiles {
     /// From three optional paths that must come together (flags, config keys); `None` when
     /// none is set.
@@ -100,8 +146,11 @@ impl TlsFiles {
     pub fn load(&self) -> Result<Tls, TlsError> {
         use_ring();
         let ca = read_pem("CA certificate", &self.ca)?;
+        check_content("CA certificate", &self.ca, &ca, false)?;
         let cert = read_pem("certificate", &self.cert)?;
+        check_content("certificate", &self.cert, &cert, false)?;
         let key = read_pem("private key", &self.key)?;
+        check_content("private key", &self.key, &key, true)?;
         Ok(Tls {
             ca: Certificate::from_pem(ca),
             identity: Identity::from_pem(cert, key),

@@ -8,6 +8,7 @@
 //! - [`server`]: wires them together: [`server::Controller::start`].
 
 pub mod api;
+pub mod authz;
 pub mod config;
 pub mod crash_points;
 pub mod dial;

@@ -19,6 +19,7 @@ use crate::api::catalog::CatalogService;
 use crate::api::cluster::ClusterService;
 use crate::api::raft::RaftService;
 use crate::api::watch::WatchService;
+use crate::authz::Authz;
 use crate::config::{ConfigError, ControllerConfig};
 use crate::metrics::ControllerMetrics;
 use crate::node::{self, NodeHandle, Start, StartError};
@@ -47,7 +48,7 @@ pub enum ControllerError {
     Serve(String),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
-    #[error("tls: {0}")]
+    #[error(transparent)]
     Tls(#[from] pld_client::tls::TlsError),
 }
 
@@ -79,7 +80,17 @@ impl Controller {
             .as_ref()
             .map(|t| t.load().map(Arc::new))
             .transpose()?;
+        // Callers can only be told apart by their client certificates.
+        let authz = Authz::new(tls.is_some());
         let local_addr = listener.local_addr()?;
+        if tls.is_none() {
+            const OPEN: &str = "TLS is off: every client may do everything, membership changes and restores included; set [tls] to require certificates and enforce their identities";
+            if local_addr.ip().is_loopback() {
+                info!("{OPEN}");
+            } else {
+                warn!("{OPEN}");
+            }
+        }
         let advertise = cfg
             .advertise
             .clone()
@@ -148,15 +159,15 @@ impl Controller {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
-                CatalogServer::new(CatalogService::new(node.clone()))
+                CatalogServer::new(CatalogService::new(node.clone(), authz))
                     .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
-                WatchServer::new(WatchService::new(node.clone(), stopping_rx.clone()))
+                WatchServer::new(WatchService::new(node.clone(), stopping_rx.clone(), authz))
                     .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
-                ClusterServer::new(ClusterService::new(node.clone(), tls.clone()))
+                ClusterServer::new(ClusterService::new(node.clone(), tls.clone(), authz))
                     .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
@@ -164,6 +175,7 @@ impl Controller {
                     node.clone(),
                     transport,
                     stopping_rx.clone(),
+                    authz,
                 ))
                 .max_decoding_message_size(MAX_RAFT_MESSAGE),
             );

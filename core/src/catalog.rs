@@ -57,6 +57,9 @@ pub enum CatalogError {
     /// A backup or snapshot could not be decoded.
     #[error("corrupt catalog data: {0}")]
     Corrupt(String),
+    /// The sender may not do this (see [`crate::access`]).
+    #[error("permission denied: {0}")]
+    Forbidden(String),
 }
 
 /// What an applied command did.
@@ -252,6 +255,9 @@ impl Catalog {
     /// # Errors
     /// When the command is refused; the catalog is then unchanged.
     pub fn apply(&mut self, cmd: &Command) -> Result<Outcome, CatalogError> {
+        if let Some(op) = &cmd.op {
+            crate::access::check(self, op, cmd.scope.as_ref())?;
+        }
         match &cmd.op {
             Some(Op::Put(op)) => self.put(op),
             Some(Op::Delete(op)) => self.delete(op),

@@ -31,6 +31,21 @@ pub struct Envelope {
 pub struct Command {
     #[prost(oneof = "Op", tags = "1, 2, 3, 4, 5, 6")]
     pub op: Option<Op>,
+    /// Set when an agent sent the command: the state machine confines it to that agent's VPC
+    /// (see [`crate::access`]). Checked when the entry is applied, not when it is proposed, so
+    /// a concurrent change cannot slip between the check and the write.
+    #[prost(message, optional, tag = "15")]
+    pub scope: Option<Scope>,
+}
+
+/// The VPC, and its account, that an agent's certificate names.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct Scope {
+    /// 12-digit AWS account id.
+    #[prost(string, tag = "1")]
+    pub account_id: String,
+    #[prost(string, tag = "2")]
+    pub vpc_id: String,
 }
 
 /// The operations a [`Command`] can carry.
@@ -100,7 +115,17 @@ pub struct RestoreOp {
 impl Command {
     /// Wraps an operation.
     pub fn new(op: Op) -> Self {
-        Command { op: Some(op) }
+        Command {
+            op: Some(op),
+            scope: None,
+        }
+    }
+
+    /// Confines the command to `scope`'s VPC (`None`: unconfined).
+    #[must_use]
+    pub fn within(mut self, scope: Option<Scope>) -> Self {
+        self.scope = scope;
+        self
     }
 }
 

@@ -3,6 +3,7 @@
 //! The controller feeds committed raft entries ([`command::Envelope`]) to [`Catalog::apply`];
 //! everything here is deterministic so every replica reaches the same state.
 
+pub mod access;
 pub mod catalog;
 pub mod command;
 pub mod validate;

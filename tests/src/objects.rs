@@ -7,7 +7,7 @@ use pld_proto::v1::{object, Acceptance, Kind, Object, Service};
 pub const NLB: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/demo/50dc6c495c0c9188";
 
-/// A valid service named `name`.
+/// A valid service named `name`, open to every principal (so any VPC may bind to it).
 pub fn service(name: &str) -> Service {
     Service {
         name: name.into(),
@@ -15,6 +15,7 @@ pub fn service(name: &str) -> Service {
         load_balancer_arn: NLB.into(),
         ports: vec![443],
         acceptance: Acceptance::Auto as i32,
+        allowed_principals: vec!["*".into()],
         ..Default::default()
     }
 }

@@ -40,16 +40,22 @@ impl TestPki {
         self.dir.path().join("ca.pem")
     }
 
-    /// Issues a certificate for `who`, valid for loopback; returns the files of it, its key
-    /// and this CA.
+    /// Issues a certificate for `who`, valid for loopback and naming `identities` (pld's
+    /// `spiffe://pld/...` URIs: one for a valid identity); returns the files of it, its key and
+    /// this CA.
     ///
     /// # Errors
     /// When signing or writing fails.
-    pub fn issue(&self, who: &str) -> anyhow::Result<TlsFiles> {
+    pub fn issue(&self, who: &str, identities: &[&str]) -> anyhow::Result<TlsFiles> {
         let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
         params
             .subject_alt_names
             .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        for uri in identities {
+            params
+                .subject_alt_names
+                .push(SanType::URI(rcgen::string::Ia5String::try_from(*uri)?));
+        }
         params
             .distinguished_name
             .push(DnType::CommonName, format!("{who} ({})", self.name));

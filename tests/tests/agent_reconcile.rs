@@ -110,7 +110,7 @@ async fn a_host_resolves_a_service_and_bytes_flow_through_the_endpoint() -> anyh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_account_the_service_does_not_allow_gets_a_clear_failure() -> anyhow::Result<()> {
+async fn an_account_the_service_does_not_allow_is_refused_with_the_reason() -> anyhow::Result<()> {
     let env = Env::instant().await?;
     let other = "arn:aws:iam::333333333333:root";
     let ((provider, _), (consumer, _)) = env
@@ -119,9 +119,31 @@ async fn an_account_the_service_does_not_allow_gets_a_clear_failure() -> anyhow:
             None,
         )
         .await?;
-    env.put_binding("demo", Approval::Unspecified).await?;
-    let status = wait_phase(&env, "demo", "failed", Duration::from_secs(20)).await?;
-    assert!(status.message.contains("cannot use"), "{}", status.message);
+    // The catalog knows the consumer's account from its registered agent and refuses the binding.
+    let refused = env.put_binding("demo", Approval::Unspecified).await;
+    let message = format!(
+        "{:#}",
+        refused.expect_err("a binding the service does not allow")
+    );
+    assert!(
+        message.contains(&format!(
+            "account {CONSUMER} is not among its allowed principals"
+        )) && message.contains(other),
+        "{message}"
+    );
+    // Through the consumer's host API (what `pld connect` asks): the same reason, as a refusal.
+    let asked = resolve(&consumer, "demo", Duration::from_secs(1)).await;
+    let status = asked
+        .expect_err("refused")
+        .downcast::<tonic::Status>()
+        .map_err(|e| anyhow::anyhow!("not a gRPC status: {e}"))?;
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("not among its allowed principals"),
+        "{status:?}"
+    );
     assert!(
         env.region.inventory().endpoints.is_empty(),
         "no endpoint was made"

@@ -2,8 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pld_core::catalog::{parse_kind, validate_object};
-use pld_core::command::{Command, DeleteOp, KeepAliveOp, Op, PutOp};
+use pld_core::catalog::{kind_name, object_key, parse_kind, validate_object};
+use pld_core::command::{Command, DeleteOp, KeepAliveOp, Op, PutOp, Scope};
 use pld_core::{validate, Outcome};
 use pld_proto::v1::catalog_server::Catalog;
 use pld_proto::v1::{
@@ -15,22 +15,25 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use super::{invalid, node_status};
+use crate::authz::Authz;
 use crate::node::NodeHandle;
 
 /// Serves the catalog from a node.
 pub struct CatalogService {
     node: NodeHandle,
+    authz: Authz,
 }
 
 impl CatalogService {
-    /// A service over `node`.
-    pub fn new(node: NodeHandle) -> Self {
-        CatalogService { node }
+    /// A service over `node`, telling callers apart with `authz`.
+    pub fn new(node: NodeHandle, authz: Authz) -> Self {
+        CatalogService { node, authz }
     }
 
-    async fn propose(&self, op: Op) -> Result<Outcome, Status> {
+    /// Proposes `op`, confined to `scope` when an agent sent it.
+    async fn propose(&self, op: Op, scope: Option<Scope>) -> Result<Outcome, Status> {
         self.node
-            .propose(Command::new(op))
+            .propose(Command::new(op).within(scope))
             .await
             .map_err(node_status)
     }
@@ -70,17 +73,23 @@ fn unexpected(outcome: Outcome) -> Status {
 impl Catalog for CatalogService {
     #[instrument(skip_all, fields(node = self.node.id()))]
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let caller = self.authz.caller(&req)?;
         let req = req.into_inner();
         let object = req
             .object
             .ok_or_else(|| Status::invalid_argument("invalid object: is required"))?;
         validate_object(&object).map_err(invalid)?;
+        let (kind, key) = object_key(&object).map_err(invalid)?;
+        let scope = caller.write(kind, &format!("put {} {key:?}", kind_name(kind)))?;
         match self
-            .propose(Op::Put(PutOp {
-                object: Some(object),
-                expected_mod_revision: req.expected_mod_revision,
-                now_unix_ms: unix_ms(),
-            }))
+            .propose(
+                Op::Put(PutOp {
+                    object: Some(object),
+                    expected_mod_revision: req.expected_mod_revision,
+                    now_unix_ms: unix_ms(),
+                }),
+                scope,
+            )
             .await?
         {
             Outcome::Put { object, revision } => Ok(Response::new(PutResponse {
@@ -93,6 +102,7 @@ impl Catalog for CatalogService {
 
     #[instrument(skip_all, fields(node = self.node.id()))]
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        self.authz.caller(&req)?;
         let req = req.into_inner();
         let kind = parse_kind(req.kind).map_err(invalid)?;
         key_required(&req.key)?;
@@ -113,6 +123,7 @@ impl Catalog for CatalogService {
 
     #[instrument(skip_all, fields(node = self.node.id()))]
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        self.authz.caller(&req)?;
         let req = req.into_inner();
         let kind = parse_kind(req.kind).map_err(invalid)?;
         if !req.vpc_id.is_empty() {
@@ -131,15 +142,20 @@ impl Catalog for CatalogService {
         &self,
         req: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
+        let caller = self.authz.caller(&req)?;
         let req = req.into_inner();
-        parse_kind(req.kind).map_err(invalid)?;
+        let kind = parse_kind(req.kind).map_err(invalid)?;
         key_required(&req.key)?;
+        let scope = caller.write(kind, &format!("delete {} {:?}", kind_name(kind), req.key))?;
         match self
-            .propose(Op::Delete(DeleteOp {
-                kind: req.kind,
-                key: req.key,
-                expected_mod_revision: req.expected_mod_revision,
-            }))
+            .propose(
+                Op::Delete(DeleteOp {
+                    kind: req.kind,
+                    key: req.key,
+                    expected_mod_revision: req.expected_mod_revision,
+                }),
+                scope,
+            )
             .await?
         {
             Outcome::Deleted { object, revision } => Ok(Response::new(DeleteResponse {
@@ -155,6 +171,7 @@ impl Catalog for CatalogService {
         &self,
         req: Request<ReportStatusRequest>,
     ) -> Result<Response<ReportStatusResponse>, Status> {
+        let caller = self.authz.caller(&req)?;
         let req = req.into_inner();
         parse_kind(req.kind).map_err(invalid)?;
         key_required(&req.key)?;
@@ -164,7 +181,8 @@ impl Catalog for CatalogService {
             None => Ok(()),
         }
         .map_err(invalid)?;
-        match self.propose(Op::ReportStatus(req)).await? {
+        let scope = caller.report("report status")?;
+        match self.propose(Op::ReportStatus(req), scope).await? {
             Outcome::StatusReported { revision } => {
                 Ok(Response::new(ReportStatusResponse { revision }))
             }
@@ -177,13 +195,18 @@ impl Catalog for CatalogService {
         &self,
         req: Request<KeepAliveRequest>,
     ) -> Result<Response<KeepAliveResponse>, Status> {
+        let caller = self.authz.caller(&req)?;
         let req = req.into_inner();
         validate::vpc_id("vpc_id", &req.vpc_id).map_err(invalid)?;
+        let scope = caller.report("renew agent leases")?;
         match self
-            .propose(Op::KeepAlive(KeepAliveOp {
-                vpc_id: req.vpc_id,
-                now_unix_ms: unix_ms(),
-            }))
+            .propose(
+                Op::KeepAlive(KeepAliveOp {
+                    vpc_id: req.vpc_id,
+                    now_unix_ms: unix_ms(),
+                }),
+                scope,
+            )
             .await?
         {
             Outcome::LeaseRenewed { expires_unix_ms } => Ok(Response::new(KeepAliveResponse {

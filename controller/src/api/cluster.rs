@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument};
 
 use super::{catalog_status, node_status};
+use crate::authz::Authz;
 use crate::node::NodeHandle;
 
 /// Size of the chunks a backup is streamed in.
@@ -34,12 +35,13 @@ pub struct ClusterService {
     node: NodeHandle,
     /// For asking other members their status.
     tls: Option<Arc<Tls>>,
+    authz: Authz,
 }
 
 impl ClusterService {
-    /// A service over `node`.
-    pub fn new(node: NodeHandle, tls: Option<Arc<Tls>>) -> Self {
-        ClusterService { node, tls }
+    /// A service over `node`, telling callers apart with `authz`.
+    pub fn new(node: NodeHandle, tls: Option<Arc<Tls>>, authz: Authz) -> Self {
+        ClusterService { node, tls, authz }
     }
 
     fn members(&self) -> Vec<Member> {
@@ -118,8 +120,9 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<SnapshotChunk, Status>> + Se
 impl Cluster for ClusterService {
     async fn list_members(
         &self,
-        _req: Request<ListMembersRequest>,
+        req: Request<ListMembersRequest>,
     ) -> Result<Response<ListMembersResponse>, Status> {
+        self.authz.caller(&req)?;
         Ok(Response::new(ListMembersResponse {
             members: self.members(),
             leader_id: self.node.info().leader_id,
@@ -131,6 +134,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<AddMemberRequest>,
     ) -> Result<Response<AddMemberResponse>, Status> {
+        self.authz.caller(&req)?.admin("add members")?;
         let member = req
             .into_inner()
             .member
@@ -171,6 +175,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<RemoveMemberRequest>,
     ) -> Result<Response<RemoveMemberResponse>, Status> {
+        self.authz.caller(&req)?.admin("remove members")?;
         let id = req.into_inner().id;
         let members = self.node.catalog().members().clone();
         if !members.contains_key(&id) {
@@ -190,15 +195,17 @@ impl Cluster for ClusterService {
 
     async fn get_node_status(
         &self,
-        _req: Request<NodeStatusRequest>,
+        req: Request<NodeStatusRequest>,
     ) -> Result<Response<NodeStatus>, Status> {
+        self.authz.caller(&req)?;
         Ok(Response::new(self.local_status()))
     }
 
     async fn status(
         &self,
-        _req: Request<StatusRequest>,
+        req: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
+        self.authz.caller(&req)?;
         let me = self.node.id();
         let others = self.members().into_iter().filter(|m| m.id != me);
         let mut members: Vec<NodeStatus> =
@@ -217,8 +224,10 @@ impl Cluster for ClusterService {
     #[instrument(skip_all, fields(node = self.node.id()))]
     async fn snapshot_save(
         &self,
-        _req: Request<SnapshotSaveRequest>,
+        req: Request<SnapshotSaveRequest>,
     ) -> Result<Response<Self::SnapshotSaveStream>, Status> {
+        // A backup is the whole catalog, agent records included: an admin's to take.
+        self.authz.caller(&req)?.admin("save snapshots")?;
         self.node.read_barrier().await.map_err(node_status)?;
         let backup = self.node.catalog().encode_backup();
         let chunks: Vec<Result<SnapshotChunk, Status>> = backup
@@ -233,6 +242,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<SnapshotRestoreResponse>, Status> {
+        self.authz.caller(&req)?.admin("restore snapshots")?;
         let mut stream = req.into_inner();
         let mut backup = Vec::new();
         while let Some(chunk) = stream.next().await {

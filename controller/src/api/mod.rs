@@ -44,6 +44,7 @@ pub fn catalog_status(e: CatalogError) -> Status {
             oldest,
         ),
         CatalogError::Corrupt(_) => Status::invalid_argument(e.to_string()),
+        CatalogError::Forbidden(_) => Status::permission_denied(e.to_string()),
     }
 }
 

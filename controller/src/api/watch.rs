@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, instrument};
 
 use super::{catalog_status, invalid};
+use crate::authz::Authz;
 use crate::node::NodeHandle;
 
 /// Most events read from the window at a time.
@@ -27,13 +28,18 @@ const STREAM_BUFFER: usize = 16;
 pub struct WatchService {
     node: NodeHandle,
     stopping: watch::Receiver<bool>,
+    authz: Authz,
 }
 
 impl WatchService {
     /// A service over `node`. Streams end (UNAVAILABLE) when `stopping` turns true, so a
     /// draining server is not held open by watchers.
-    pub fn new(node: NodeHandle, stopping: watch::Receiver<bool>) -> Self {
-        WatchService { node, stopping }
+    pub fn new(node: NodeHandle, stopping: watch::Receiver<bool>, authz: Authz) -> Self {
+        WatchService {
+            node,
+            stopping,
+            authz,
+        }
     }
 }
 
@@ -76,6 +82,7 @@ impl Watch for WatchService {
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        self.authz.caller(&req)?;
         let req = req.into_inner();
         for k in &req.kinds {
             parse_kind(*k).map_err(invalid)?;

@@ -1,0 +1,198 @@
+//! The access rules the state machine enforces when it applies a command: an agent's commands
+//! stay inside its VPC, and bindings need a principal the service allows. They are checked
+//! against the catalog at apply time, so a change committed between an agent's request and its
+//! own entry decides the outcome, the same on every replica.
+
+use pld_core::catalog::{binding_key, Catalog, CatalogError};
+use pld_core::command::{
+    Command, DeleteOp, ExpireLeasesOp, KeepAliveOp, Op, PutOp, RestoreOp, Scope,
+};
+use pld_proto::v1::{
+    object, report_status_request, Agent, Approval, Binding, Kind, Object, ReportStatusRequest,
+    Service, ServiceStatus,
+};
+
+const NLB: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/demo/50dc6c495c0c9188";
+
+fn scope(account: &str, vpc: &str) -> Option<Scope> {
+    Some(Scope {
+        account_id: account.into(),
+        vpc_id: vpc.into(),
+    })
+}
+
+fn service(name: &str, vpc: &str, principals: &[&str]) -> Object {
+    Object {
+        object: Some(object::Object::Service(Service {
+            name: name.into(),
+            vpc_id: vpc.into(),
+            load_balancer_arn: NLB.into(),
+            ports: vec![443],
+            allowed_principals: principals.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn agent(vpc: &str, account: &str) -> Object {
+    Object {
+        object: Some(object::Object::Agent(Agent {
+            vpc_id: vpc.into(),
+            account_id: account.into(),
+            region: "us-east-1".into(),
+            lease_ttl_seconds: 60,
+            ..Default::default()
+        })),
+    }
+}
+
+fn binding(service: &str, vpc: &str, approval: Approval) -> Object {
+    Object {
+        object: Some(object::Object::Binding(Binding {
+            service: service.into(),
+            consumer_vpc_id: vpc.into(),
+            approval: approval as i32,
+            ..Default::default()
+        })),
+    }
+}
+
+fn put(obj: Object) -> Command {
+    Command::new(Op::Put(PutOp {
+        object: Some(obj),
+        expected_mod_revision: None,
+        now_unix_ms: 1_000,
+    }))
+}
+
+fn report_service(name: &str) -> Command {
+    Command::new(Op::ReportStatus(ReportStatusRequest {
+        kind: Kind::Service as i32,
+        key: name.into(),
+        status: Some(report_status_request::Status::Service(ServiceStatus {
+            state: "available".into(),
+            ..Default::default()
+        })),
+    }))
+}
+
+fn delete(kind: Kind, key: &str) -> Command {
+    Command::new(Op::Delete(DeleteOp {
+        kind: kind as i32,
+        key: key.into(),
+        expected_mod_revision: None,
+    }))
+}
+
+#[track_caller]
+fn forbidden(c: &mut Catalog, cmd: Command, says: &str) {
+    let before = c.clone();
+    match c.apply(&cmd) {
+        Err(CatalogError::Forbidden(why)) => assert!(why.contains(says), "{why:?} vs {says:?}"),
+        other => panic!("expected Forbidden({says:?}), got {other:?}"),
+    }
+    assert_eq!(*c, before, "a refused command changes nothing");
+}
+
+const A: &str = "vpc-aaaaaaaa";
+const B: &str = "vpc-bbbbbbbb";
+
+#[test]
+fn a_status_report_is_judged_by_who_owns_the_service_when_it_applies() {
+    let mut c = Catalog::default();
+    c.apply(&put(service("web", A, &["*"])).within(scope("111111111111", A)))
+        .unwrap();
+    // A's report is proposed; before it applies, the service is deleted and B registers one
+    // under the same name. A's entry must not write B's status.
+    let reported_by_a = report_service("web").within(scope("111111111111", A));
+    c.apply(&delete(Kind::Service, "web").within(scope("111111111111", A)))
+        .unwrap();
+    c.apply(&put(service("web", B, &["*"])).within(scope("222222222222", B)))
+        .unwrap();
+    forbidden(&mut c, reported_by_a, "belongs to vpc-bbbbbbbb");
+    // Unscoped (an admin, or a controller without TLS) may.
+    c.apply(&report_service("web")).unwrap();
+}
+
+#[test]
+fn an_agent_cannot_restore_or_expire_leases() {
+    let mut c = Catalog::default();
+    let s = scope("111111111111", A);
+    forbidden(
+        &mut c,
+        Command::new(Op::Restore(RestoreOp { backup: vec![] })).within(s.clone()),
+        "cannot expire leases or restore",
+    );
+    forbidden(
+        &mut c,
+        Command::new(Op::ExpireLeases(ExpireLeasesOp { now_unix_ms: 5 })).within(s.clone()),
+        "cannot expire leases or restore",
+    );
+    c.apply(&put(agent(A, "111111111111")).within(s.clone()))
+        .unwrap();
+    forbidden(
+        &mut c,
+        Command::new(Op::KeepAlive(KeepAliveOp {
+            vpc_id: A.into(),
+            now_unix_ms: 2_000,
+        }))
+        .within(scope("111111111111", B)),
+        "cannot renew the lease of vpc-aaaaaaaa",
+    );
+}
+
+#[test]
+fn a_binding_keeps_its_approval_against_its_agent() {
+    let mut c = Catalog::default();
+    c.apply(&put(agent(B, "222222222222"))).unwrap();
+    c.apply(&put(service("web", A, &["arn:aws:iam::222222222222:root"])))
+        .unwrap();
+    let b = scope("222222222222", B);
+    c.apply(&put(binding("web", B, Approval::Unspecified)).within(b.clone()))
+        .unwrap();
+    c.apply(&put(binding("web", B, Approval::Rejected)))
+        .unwrap();
+    // Neither undoing the rejection nor approving itself.
+    forbidden(
+        &mut c,
+        put(binding("web", B, Approval::Unspecified)).within(b.clone()),
+        "cannot approve or reject",
+    );
+    forbidden(
+        &mut c,
+        put(binding("web", B, Approval::Accepted)).within(b.clone()),
+        "cannot approve or reject",
+    );
+    // It can still withdraw it.
+    c.apply(&delete(Kind::Binding, &binding_key("web", B)).within(b))
+        .unwrap();
+}
+
+#[test]
+fn principals_are_checked_against_the_accounts_the_catalog_knows() {
+    let mut c = Catalog::default();
+    c.apply(&put(agent(A, "111111111111"))).unwrap();
+    c.apply(&put(agent(B, "222222222222"))).unwrap();
+    c.apply(&put(service("web", A, &["arn:aws:iam::333333333333:root"])))
+        .unwrap();
+    forbidden(
+        &mut c,
+        put(binding("web", B, Approval::Unspecified)),
+        "account 222222222222 is not among its allowed principals",
+    );
+    // The agent's certificate account counts, not a record someone else could have written.
+    forbidden(
+        &mut c,
+        put(binding("web", B, Approval::Unspecified)).within(scope("222222222222", B)),
+        "222222222222",
+    );
+    // The provider's account is allowed without being listed.
+    c.apply(&put(binding("web", A, Approval::Unspecified)))
+        .unwrap();
+    // Built-in AWS services and services not in the catalog have nothing to check.
+    c.apply(&put(binding("s3", B, Approval::Unspecified)))
+        .unwrap();
+    c.apply(&put(binding("later", B, Approval::Unspecified)))
+        .unwrap();
+}
