@@ -16,7 +16,7 @@
 //! transition, and with jittered exponential backoff after retryable errors. Creates carry
 //! deterministic client tokens, so a retry after a crash finds rather than duplicates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,9 @@ impl PassResult {
 struct Memory {
     /// Route 53 change in flight per binding key.
     changes: HashMap<String, String>,
+    /// Binding keys whose records this process has seen in sync at Route 53 (until a new
+    /// change for them is submitted).
+    in_sync: HashSet<String>,
     /// Service name → (endpoint service id, principals) known to be in step at AWS.
     principals: HashMap<String, (String, String)>,
     /// The cloud cannot list endpoint connections (said once in the log).
@@ -732,7 +735,9 @@ impl Reconciler {
             };
             match status {
                 ChangeStatus::InSync => {
-                    self.memory().changes.remove(key);
+                    let mut memory = self.memory();
+                    memory.changes.remove(key);
+                    memory.in_sync.insert(key.to_string());
                 }
                 ChangeStatus::Pending => {
                     self.report_binding(b, phase::PUBLISHING, Some(&ep), name, String::new())
@@ -746,7 +751,15 @@ impl Reconciler {
             // The records of a new zone are listed on the next pass.
             return Ok(true);
         }
-        match dns.upsert(&name, &ep.addresses, records, owner) {
+        // The catalog says a change was submitted, but this process never saw it in sync (it
+        // restarted while the change was in flight): records already in place may not have
+        // reached Route 53's servers yet. Submitting them again (an idempotent UPSERT) gives a
+        // change id to wait on before calling the binding ready.
+        let unconfirmed = !self.memory().in_sync.contains(key)
+            && b.status
+                .as_ref()
+                .is_some_and(|s| s.phase == phase::PUBLISHING);
+        match dns.upsert(&name, &ep.addresses, records, owner, unconfirmed) {
             Err(conflict) => {
                 self.report_binding(b, phase::FAILED, Some(&ep), String::new(), conflict)
                     .await;
@@ -1032,6 +1045,7 @@ impl Reconciler {
         crash_point!("consumer-dns-submitted");
         let mut memory = self.memory();
         for key in dns.keys {
+            memory.in_sync.remove(&key);
             memory.changes.insert(key, change.clone());
         }
         Ok(true)
@@ -1128,14 +1142,16 @@ impl DnsBatch {
             .collect()
     }
 
-    /// Queues A and ownership TXT records for `name`; Ok(false) when they are already right,
-    /// Err when the name holds records pld does not own.
+    /// Queues A and ownership TXT records for `name`; Ok(false) when they are already right
+    /// (unless `again`: then they are queued anyway), Err when the name holds records pld does
+    /// not own.
     fn upsert(
         &mut self,
         name: &str,
         addresses: &[String],
         records: &[RecordSet],
         owner: &str,
+        again: bool,
     ) -> Result<bool, String> {
         let txt = records.iter().find(|r| r.name == name && r.kind == "TXT");
         let a = records.iter().find(|r| r.name == name && r.kind == "A");
@@ -1149,7 +1165,8 @@ impl DnsBatch {
         }
         let mut wanted: Vec<String> = addresses.to_vec();
         wanted.sort();
-        if ours
+        if !again
+            && ours
             && a.is_some_and(|a| {
                 let mut have = a.values.clone();
                 have.sort();

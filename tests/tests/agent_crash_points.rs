@@ -229,3 +229,63 @@ fn every_crash_point_has_a_test() {
         );
     }
 }
+
+/// An agent that restarts while its DNS change is in flight has no change id to wait on; the
+/// records it finds in place may not have reached Route 53's servers. It must submit them again
+/// and wait for that change, not call the binding ready on sight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consumer_restarted_mid_publish_waits_for_route53_before_ready() -> anyhow::Result<()> {
+    const INSYNC: Duration = Duration::from_secs(2);
+    let _turn = ONE_AT_A_TIME.lock().await;
+    pld_tests::init_tracing();
+    let mut config = pld_cloud::sim::SimConfig::instant("us-east-1");
+    config.latency.change_insync = INSYNC;
+    let env = Env::start(config, &pld_cloud::sim::AZ_IDS).await?;
+    let principal = format!("arn:aws:iam::{CONSUMER}:root");
+    let provider_cfg = env.agent_config(
+        PROVIDER,
+        &env.provider_vpc,
+        vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
+    );
+    let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    let point = "consumer-dns-submitted";
+    let crashed = crash_once_at(point).map_err(anyhow::Error::msg)?;
+    let result = async {
+        let mut agents = Agents {
+            provider: env.start_agent(provider_cfg.clone(), None).await?.0,
+            consumer: env.start_agent(consumer_cfg.clone(), None).await?.0,
+            provider_cfg,
+            consumer_cfg,
+        };
+        env.put_binding("demo", Approval::Unspecified).await?;
+        agents
+            .restart_after_crash(&env, point, Side::Consumer, &crashed)
+            .await?;
+        // The change submitted before the crash is in sync INSYNC after its submission, which
+        // came before this instant; one the new agent submits is in sync INSYNC after it.
+        let restarted = std::time::Instant::now();
+        wait_until(
+            Duration::from_secs(30),
+            "the binding to be ready",
+            || async {
+                env.binding_status("demo")
+                    .await
+                    .filter(|s| s.phase == "ready")
+            },
+        )
+        .await?;
+        let waited = restarted.elapsed();
+        assert!(
+            waited >= INSYNC,
+            "ready {waited:?} after the restart: sooner than any change the new agent submitted \
+             could be in sync ({INSYNC:?})"
+        );
+        agents.provider.shutdown().await;
+        agents.consumer.shutdown().await;
+        anyhow::Ok(())
+    }
+    .await;
+    disarm(point);
+    env.cluster.shutdown().await;
+    result
+}
