@@ -59,11 +59,12 @@ pub fn check(catalog: &Catalog, op: &Op, scope: Option<&Scope>) -> Result<(), Ca
 }
 
 /// The VPC an existing object belongs to: a service's provider, a binding's consumer, an agent's.
-fn owner(catalog: &Catalog, kind: Kind, key: &str) -> Option<String> {
-    match catalog.get(kind, key)?.object? {
-        object::Object::Service(s) => Some(s.vpc_id),
-        object::Object::Binding(b) => Some(b.consumer_vpc_id),
-        object::Object::Agent(a) => Some(a.vpc_id),
+fn owner<'a>(catalog: &'a Catalog, kind: Kind, key: &str) -> Option<&'a str> {
+    match kind {
+        Kind::Service => catalog.service(key).map(|s| s.vpc_id.as_str()),
+        Kind::Binding => catalog.binding(key).map(|b| b.consumer_vpc_id.as_str()),
+        Kind::Agent => catalog.agent(key).map(|a| a.vpc_id.as_str()),
+        Kind::Unspecified => None,
     }
 }
 
@@ -110,10 +111,9 @@ fn confine(catalog: &Catalog, op: &Op, scope: &Scope) -> Result<(), CatalogError
                     ));
                 }
                 let key = crate::catalog::binding_key(&b.service, &b.consumer_vpc_id);
-                let current = match catalog.get(Kind::Binding, &key).and_then(|o| o.object) {
-                    Some(object::Object::Binding(old)) => old.approval,
-                    _ => Approval::Unspecified as i32,
-                };
+                let current = catalog
+                    .binding(&key)
+                    .map_or(Approval::Unspecified as i32, |old| old.approval);
                 if b.approval != current {
                     return Err(forbidden(
                         scope,
@@ -170,19 +170,13 @@ fn check_principals(
 ) -> Result<(), CatalogError> {
     // Built-in AWS services and services not (yet) in the catalog have nothing to check here;
     // the provider's agent applies the same rule when the connection request arrives.
-    let Some(object::Object::Service(service)) = catalog
-        .get(Kind::Service, &binding.service)
-        .and_then(|o| o.object)
-    else {
+    let Some(service) = catalog.service(&binding.service) else {
         return Ok(());
     };
-    let account_of = |vpc: &str| match catalog.get(Kind::Agent, vpc).and_then(|o| o.object) {
-        Some(object::Object::Agent(a)) => Some(a.account_id),
-        _ => None,
-    };
+    let account_of = |vpc: &str| catalog.agent(vpc).map(|a| a.account_id.as_str());
     let provider_account = account_of(&service.vpc_id);
     let consumer_account = match scope {
-        Some(s) => Some(s.account_id.clone()),
+        Some(s) => Some(s.account_id.as_str()),
         None => account_of(&binding.consumer_vpc_id),
     };
     let refuse = |why: String| {
@@ -193,11 +187,7 @@ fn check_principals(
     };
     match consumer_account {
         Some(account)
-            if principals_allow(
-                &service.allowed_principals,
-                provider_account.as_deref(),
-                &account,
-            ) =>
+            if principals_allow(&service.allowed_principals, provider_account, account) =>
         {
             Ok(())
         }

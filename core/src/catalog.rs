@@ -282,6 +282,21 @@ impl Catalog {
         })
     }
 
+    /// Service `name`, borrowed.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.get(name)
+    }
+
+    /// The binding with key `key` (`service/consumer_vpc_id`), borrowed.
+    pub fn binding(&self, key: &str) -> Option<&Binding> {
+        self.bindings.get(key)
+    }
+
+    /// The agent of `vpc_id`, borrowed.
+    pub fn agent(&self, vpc_id: &str) -> Option<&Agent> {
+        self.agents.get(vpc_id)
+    }
+
     /// How many objects of `kind` the catalog holds.
     pub fn count(&self, kind: Kind) -> usize {
         match kind {
