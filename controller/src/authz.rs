@@ -160,11 +160,17 @@ impl Identity {
     ///
     /// # Errors
     /// PERMISSION_DENIED for an operator writing agent records.
-    pub fn write(&self, kind: Kind, action: &str) -> Result<Option<Scope>, Status> {
+    /// `action` describes the call for the refusal; it is only formatted when there is one, as
+    /// this runs on every write.
+    pub fn write(
+        &self,
+        kind: Kind,
+        action: impl FnOnce() -> String,
+    ) -> Result<Option<Scope>, Status> {
         match self {
             Identity::Agent(scope) => Ok(Some(scope.clone())),
             Identity::Operator(_) if kind == Kind::Agent => {
-                Err(self.deny(action, "only the VPC's agent or an admin"))
+                Err(self.deny(&action(), "only the VPC's agent or an admin"))
             }
             _ => Ok(None),
         }
@@ -272,10 +278,10 @@ mod tests {
     #[test]
     fn operators_manage_services_and_bindings_but_not_the_cluster() {
         let op = Identity::Operator("ci".into());
-        assert_eq!(op.write(Kind::Service, "put").ok(), Some(None));
-        assert_eq!(op.write(Kind::Binding, "put").ok(), Some(None));
+        assert_eq!(op.write(Kind::Service, || "put".into()).ok(), Some(None));
+        assert_eq!(op.write(Kind::Binding, || "put".into()).ok(), Some(None));
         let denied = op
-            .write(Kind::Agent, "put an agent")
+            .write(Kind::Agent, || "put an agent".into())
             .expect_err("agent record");
         assert_eq!(denied.code(), tonic::Code::PermissionDenied);
         assert!(denied

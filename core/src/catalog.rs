@@ -114,6 +114,15 @@ pub fn binding_key(service: &str, consumer_vpc_id: &str) -> String {
     format!("{service}/{consumer_vpc_id}")
 }
 
+/// The kind of an object; `None` when it is empty.
+pub fn object_kind(obj: &Object) -> Option<Kind> {
+    match obj.object.as_ref()? {
+        object::Object::Service(_) => Some(Kind::Service),
+        object::Object::Binding(_) => Some(Kind::Binding),
+        object::Object::Agent(_) => Some(Kind::Agent),
+    }
+}
+
 /// The kind and key of an object.
 ///
 /// # Errors

@@ -2,13 +2,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pld_core::catalog::{kind_name, object_key, parse_kind, validate_object};
+use pld_core::catalog::{kind_name, object_key, object_kind, parse_kind, validate_object};
 use pld_core::command::{Command, DeleteOp, KeepAliveOp, Op, PutOp, Scope};
 use pld_core::{validate, Outcome};
 use pld_proto::v1::catalog_server::Catalog;
 use pld_proto::v1::{
     report_status_request, DeleteRequest, DeleteResponse, GetRequest, GetResponse,
-    KeepAliveRequest, KeepAliveResponse, ListRequest, ListResponse, PutRequest, PutResponse,
+    KeepAliveRequest, KeepAliveResponse, Kind, ListRequest, ListResponse, PutRequest, PutResponse,
     ReportStatusRequest, ReportStatusResponse,
 };
 use tonic::{Request, Response, Status};
@@ -79,8 +79,11 @@ impl Catalog for CatalogService {
             .object
             .ok_or_else(|| Status::invalid_argument("invalid object: is required"))?;
         validate_object(&object).map_err(invalid)?;
-        let (kind, key) = object_key(&object).map_err(invalid)?;
-        let scope = caller.write(kind, &format!("put {} {key:?}", kind_name(kind)))?;
+        let kind = object_kind(&object).unwrap_or(Kind::Unspecified);
+        let scope = caller.write(kind, || match object_key(&object) {
+            Ok((kind, key)) => format!("put {} {key:?}", kind_name(kind)),
+            Err(_) => "put an empty object".into(),
+        })?;
         match self
             .propose(
                 Op::Put(PutOp {
@@ -146,7 +149,7 @@ impl Catalog for CatalogService {
         let req = req.into_inner();
         let kind = parse_kind(req.kind).map_err(invalid)?;
         key_required(&req.key)?;
-        let scope = caller.write(kind, &format!("delete {} {:?}", kind_name(kind), req.key))?;
+        let scope = caller.write(kind, || format!("delete {} {:?}", kind_name(kind), req.key))?;
         match self
             .propose(
                 Op::Delete(DeleteOp {
