@@ -120,17 +120,15 @@ impl HostQuery for HostQueryService {
                 // Another caller created it first: fine.
                 Ok(_) => {}
                 Err(e) if e.code() == Code::FailedPrecondition => {}
-                // The catalog's reason (the service does not allow this VPC's account) is the
-                // answer, not an outage.
-                Err(e) if e.code() == Code::PermissionDenied => {
-                    return Err(Status::permission_denied(format!(
-                        "cannot create the binding: {e}"
-                    )))
-                }
                 Err(e) => {
-                    return Err(Status::unavailable(format!(
-                        "cannot create the binding: {e}"
-                    )))
+                    let why = format!("cannot create the binding: {e}");
+                    // The catalog's refusal (the service does not allow this VPC's account) is
+                    // the answer, not an outage.
+                    return Err(if e.code() == Code::PermissionDenied {
+                        Status::permission_denied(why)
+                    } else {
+                        Status::unavailable(why)
+                    });
                 }
             }
         }

@@ -38,6 +38,23 @@ struct Agents {
 }
 
 impl Agents {
+    /// Starts a provider offering `demo` to the consumer's account, and a consumer.
+    async fn start(env: &Env) -> anyhow::Result<Agents> {
+        let principal = format!("arn:aws:iam::{CONSUMER}:root");
+        let provider_cfg = env.agent_config(
+            PROVIDER,
+            &env.provider_vpc,
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
+        );
+        let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+        Ok(Agents {
+            provider: env.start_agent(provider_cfg.clone(), None).await?.0,
+            consumer: env.start_agent(consumer_cfg.clone(), None).await?.0,
+            provider_cfg,
+            consumer_cfg,
+        })
+    }
+
     /// Waits for the crash, then kills what is left of that agent and starts a new one.
     async fn restart_after_crash(
         &mut self,
@@ -67,6 +84,21 @@ impl Agents {
     }
 }
 
+/// Waits for the consumer's binding to `demo` to be ready.
+async fn ready(env: &Env) -> anyhow::Result<()> {
+    wait_until(
+        Duration::from_secs(30),
+        "the binding to be ready",
+        || async {
+            env.binding_status("demo")
+                .await
+                .filter(|s| s.phase == "ready")
+                .map(|_| ())
+        },
+    )
+    .await
+}
+
 fn records(inv: &Inventory) -> Vec<String> {
     let mut r = inv.records.clone();
     r.sort();
@@ -81,38 +113,16 @@ async fn converges_after_a_crash_at(
     let _turn = ONE_AT_A_TIME.lock().await;
     pld_tests::init_tracing();
     let env = Env::instant().await?;
-    let principal = format!("arn:aws:iam::{CONSUMER}:root");
-    let provider_cfg = env.agent_config(
-        PROVIDER,
-        &env.provider_vpc,
-        vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
-    );
-    let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
     let crashed = crash_once_at(point).map_err(anyhow::Error::msg)?;
     let result = async {
-        let mut agents = Agents {
-            provider: env.start_agent(provider_cfg.clone(), None).await?.0,
-            consumer: env.start_agent(consumer_cfg.clone(), None).await?.0,
-            provider_cfg,
-            consumer_cfg,
-        };
+        let mut agents = Agents::start(&env).await?;
         env.put_binding("demo", Approval::Unspecified).await?;
         if !disconnecting {
             agents
                 .restart_after_crash(&env, point, side, &crashed)
                 .await?;
         }
-        wait_until(
-            Duration::from_secs(30),
-            "the binding to be ready",
-            || async {
-                env.binding_status("demo")
-                    .await
-                    .filter(|s| s.phase == "ready")
-            },
-        )
-        .await
-        .map_err(|e| {
+        ready(&env).await.map_err(|e| {
             anyhow::anyhow!(
                 "{e}: after a crash at {point}; inventory {:?}",
                 env.region.inventory()
@@ -241,22 +251,10 @@ async fn a_consumer_restarted_mid_publish_waits_for_route53_before_ready() -> an
     let mut config = pld_cloud::sim::SimConfig::instant("us-east-1");
     config.latency.change_insync = INSYNC;
     let env = Env::start(config, &pld_cloud::sim::AZ_IDS).await?;
-    let principal = format!("arn:aws:iam::{CONSUMER}:root");
-    let provider_cfg = env.agent_config(
-        PROVIDER,
-        &env.provider_vpc,
-        vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
-    );
-    let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
     let point = "consumer-dns-submitted";
     let crashed = crash_once_at(point).map_err(anyhow::Error::msg)?;
     let result = async {
-        let mut agents = Agents {
-            provider: env.start_agent(provider_cfg.clone(), None).await?.0,
-            consumer: env.start_agent(consumer_cfg.clone(), None).await?.0,
-            provider_cfg,
-            consumer_cfg,
-        };
+        let mut agents = Agents::start(&env).await?;
         env.put_binding("demo", Approval::Unspecified).await?;
         agents
             .restart_after_crash(&env, point, Side::Consumer, &crashed)
@@ -264,16 +262,7 @@ async fn a_consumer_restarted_mid_publish_waits_for_route53_before_ready() -> an
         // The change submitted before the crash is in sync INSYNC after its submission, which
         // came before this instant; one the new agent submits is in sync INSYNC after it.
         let restarted = std::time::Instant::now();
-        wait_until(
-            Duration::from_secs(30),
-            "the binding to be ready",
-            || async {
-                env.binding_status("demo")
-                    .await
-                    .filter(|s| s.phase == "ready")
-            },
-        )
-        .await?;
+        ready(&env).await?;
         let waited = restarted.elapsed();
         assert!(
             waited >= INSYNC,
