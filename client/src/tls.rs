@@ -68,7 +68,8 @@ fn use_ring() {
     });
 }
 
-fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+/// Reads a PEM file and checks that it holds certificates, or a private key when `key`.
+fn read_pem(what: &'static str, path: &Path, key: bool) -> Result<Vec<u8>, TlsError> {
     let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
         what,
         path: path.to_path_buf(),
@@ -80,6 +81,7 @@ fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
             path: path.to_path_buf(),
         });
     }
+    check_content(what, path, &bytes, key)?;
     Ok(bytes)
 }
 
@@ -145,12 +147,9 @@ impl TlsFiles {
     /// Naming the file that cannot be read or is not PEM.
     pub fn load(&self) -> Result<Tls, TlsError> {
         use_ring();
-        let ca = read_pem("CA certificate", &self.ca)?;
-        check_content("CA certificate", &self.ca, &ca, false)?;
-        let cert = read_pem("certificate", &self.cert)?;
-        check_content("certificate", &self.cert, &cert, false)?;
-        let key = read_pem("private key", &self.key)?;
-        check_content("private key", &self.key, &key, true)?;
+        let ca = read_pem("CA certificate", &self.ca, false)?;
+        let cert = read_pem("certificate", &self.cert, false)?;
+        let key = read_pem("private key", &self.key, true)?;
         Ok(Tls {
             ca: Certificate::from_pem(ca),
             identity: Identity::from_pem(cert, key),
