@@ -10,6 +10,7 @@
 
 mod mem;
 mod sled_store;
+mod sled_sync;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -14,8 +14,10 @@
 //! The snapshot lives in its own tree because sled rewrites a whole leaf when a key in it
 //! changes: next to the HardState, a multi-megabyte snapshot would be copied on every append.
 //! Appends are one `sled::Batch` on the default tree; snapshot installs and compactions, which
-//! touch both trees, are one sled transaction. Either is followed by `Db::flush`, which fsyncs;
-//! sled's own background flush is not relied on for durability.
+//! touch both trees, are one sled transaction. Either is followed by `Db::flush` and then by
+//! [`SledSync::after_flush`], which fsyncs what sled's flush does not (its log file's size and
+//! the disk cache, and the files it writes large pages to); sled's own background flush is not
+//! relied on for durability.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +25,7 @@ use std::sync::Mutex;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::RaftState;
 
+use super::sled_sync::SledSync;
 use super::{limit_size, LogStore, StoreError, StoreResult};
 use crate::crash_points::{crash_point, io_fault_point};
 
@@ -72,6 +75,7 @@ struct Bounds {
 /// Raft state in a sled database.
 pub struct SledStore {
     db: sled::Db,
+    sync: SledSync,
     snapshots: sled::Tree,
     bounds: Mutex<Bounds>,
     path: PathBuf,
@@ -155,6 +159,12 @@ impl SledStore {
             path: path.clone(),
             detail,
         };
+        let sync = SledSync::open(&db_path, data_dir).map_err(|e| {
+            io_err(&format_args!(
+                "making {} durable (fsync, inotify): {e}",
+                db_path.display()
+            ))
+        })?;
         let format = db.get(K_FORMAT).map_err(|e| io_err(&e))?;
         let fresh = match format {
             None if db.is_empty() => {
@@ -163,6 +173,7 @@ impl SledStore {
                 batch.insert(K_NODE_ID, &node_id.to_be_bytes());
                 db.apply_batch(batch).map_err(|e| io_err(&e))?;
                 db.flush().map_err(|e| io_err(&e))?;
+                sync.after_flush().map_err(|e| io_err(&e))?;
                 true
             }
             None => {
@@ -196,6 +207,7 @@ impl SledStore {
         let snapshots = db.open_tree(SNAPSHOT_TREE).map_err(|e| io_err(&e))?;
         let store = SledStore {
             db,
+            sync,
             snapshots,
             bounds: Mutex::new(Bounds {
                 snap_index: 0,
@@ -255,8 +267,7 @@ impl SledStore {
         self.db.apply_batch(batch).map_err(io)?;
         crash_point!("store-batch-applied");
         if sync {
-            io_fault_point!(crate::crash_points::FLUSH_ERROR);
-            self.db.flush().map_err(io)?;
+            self.flush()?;
         }
         Ok(())
     }
@@ -272,9 +283,21 @@ impl SledStore {
                 Ok::<(), ConflictableTransactionError<()>>(())
             });
         result.map_err(|e| StoreError::Io(format!("snapshot transaction: {e:?}")))?;
+        self.flush()
+    }
+
+    /// Makes everything written so far durable: sled's flush, then what it leaves undone.
+    fn flush(&self) -> StoreResult<()> {
         io_fault_point!(crate::crash_points::FLUSH_ERROR);
         self.db.flush().map_err(io)?;
-        Ok(())
+        self.sync
+            .after_flush()
+            .map_err(|e| StoreError::Io(format!("fsync of {}: {e}", self.path.display())))
+    }
+
+    /// Files of large pages that sled wrote and this store fsynced since it was opened.
+    pub fn blobs_synced(&self) -> u64 {
+        self.sync.blobs_synced()
     }
 
     fn hard_state(&self) -> StoreResult<HardState> {
@@ -367,6 +390,22 @@ impl LogStore for SledStore {
         sync: bool,
     ) -> StoreResult<()> {
         let mut bounds = self.bounds()?;
+        if let ([entry], None, None) = (entries, hard_state, conf_state) {
+            if entry.index == bounds.last_index + 1 && entry.index > bounds.snap_index {
+                // The common append: one new entry, nothing replaced. A single insert is
+                // atomic by itself and spares sled the batch manifest it writes (and syncs) for
+                // a batch.
+                self.db
+                    .insert(log_key(entry.index), encode(entry)?)
+                    .map_err(io)?;
+                crash_point!("store-batch-applied");
+                if sync {
+                    self.flush()?;
+                }
+                bounds.last_index = entry.index;
+                return Ok(());
+            }
+        }
         let mut batch = sled::Batch::default();
         let mut new_last = bounds.last_index;
         if let (Some(first), Some(last)) = (entries.first(), entries.last()) {

@@ -159,6 +159,38 @@ fn sled_store_keeps_everything_across_reopen() {
     assert_eq!(store.snapshot().unwrap().get_metadata().index, 8);
 }
 
+/// sled writes large pages to files of their own and does not fsync them; the store must.
+#[test]
+fn sled_store_fsyncs_every_file_of_large_pages_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+    assert_eq!(store.blobs_synced(), 0);
+    // Entries like a batch of commands under load: each over sled's 16 KiB inline limit.
+    let es: Vec<Entry> = (1..=40)
+        .map(|i| Entry {
+            data: vec![i as u8; 20 * 1024].into(),
+            ..entry(i, 1)
+        })
+        .collect();
+    for chunk in es.chunks(4) {
+        store
+            .persist(chunk, Some(&hs(1, 1, 0)), None, true)
+            .unwrap();
+    }
+    store.compact(&snapshot(30, 1, vec![1])).unwrap();
+    let written = walk(&dir.path().join("raft.sled").join("blobs")).len() as u64;
+    assert!(written > 0, "the test must make sled write blob files");
+    assert!(
+        store.blobs_synced() >= written,
+        "{} blob files on disk, {} synced",
+        written,
+        store.blobs_synced()
+    );
+    drop(store);
+    let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+    assert_eq!(store.entries(31, 41, None).unwrap(), es[30..].to_vec());
+}
+
 #[test]
 fn sled_store_refuses_another_nodes_dir() {
     let dir = tempfile::tempdir().unwrap();
