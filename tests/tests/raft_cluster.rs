@@ -529,9 +529,20 @@ async fn concurrent_writes_batched_into_one_entry_keep_their_own_outcomes() -> a
         let client = client.clone();
         async move { (i, put_service(&client, &format!("svc-{i}")).await) }
     };
+    let last_index = || {
+        cluster
+            .controller(leader)
+            .map_or(0, |c| c.node().info().last_index)
+    };
+    let before = last_index();
     let (creates, puts) = tokio::join!(
         futures::future::join_all((0..40).map(create_once)),
         futures::future::join_all((0..40).map(distinct)),
+    );
+    let entries = last_index() - before;
+    assert!(
+        entries <= 40,
+        "80 concurrent writes took {entries} log entries; the leader must batch them"
     );
     let won: Vec<_> = creates.iter().filter(|(_, r)| r.is_ok()).collect();
     assert_eq!(
