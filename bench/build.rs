@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
         .build_server(false)
+        // The same codec as pld's own clients, so both clients cost the same per call.
+        .codec_path("pld_proto::codec::PldCodec")
         .compile_with_config(config, &["proto/etcd.proto"], &["proto"])?;
     Ok(())
 }

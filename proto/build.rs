@@ -20,6 +20,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()
+        // Smaller call buffers than tonic's default; see src/codec.rs.
+        .codec_path("crate::codec::PldCodec")
         .file_descriptor_set_path(out_dir.join("pld_descriptor.bin"))
         .compile_with_config(config, &files, &["."])?;
     Ok(())

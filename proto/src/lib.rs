@@ -1,5 +1,7 @@
 //! pld's gRPC API, generated from `pld/v1/*.proto`. The .proto comments are the reference.
 
+pub mod codec;
+
 /// Package `pld.v1`: catalog, watch, cluster and the internal raft transport.
 pub mod v1 {
     #![allow(clippy::all, missing_docs)]

@@ -71,7 +71,7 @@ fn unexpected(outcome: Outcome) -> Status {
 
 #[tonic::async_trait]
 impl Catalog for CatalogService {
-    #[instrument(skip_all, fields(node = self.node.id()))]
+    #[instrument(level = "debug", skip_all, fields(node = self.node.id()))]
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let caller = self.authz.caller(&req)?;
         let req = req.into_inner();
@@ -103,7 +103,7 @@ impl Catalog for CatalogService {
         }
     }
 
-    #[instrument(skip_all, fields(node = self.node.id()))]
+    #[instrument(level = "debug", skip_all, fields(node = self.node.id()))]
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         self.authz.caller(&req)?;
         let req = req.into_inner();
@@ -124,7 +124,7 @@ impl Catalog for CatalogService {
         }))
     }
 
-    #[instrument(skip_all, fields(node = self.node.id()))]
+    #[instrument(level = "debug", skip_all, fields(node = self.node.id()))]
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
         self.authz.caller(&req)?;
         let req = req.into_inner();
@@ -140,7 +140,7 @@ impl Catalog for CatalogService {
         }))
     }
 
-    #[instrument(skip_all, fields(node = self.node.id()))]
+    #[instrument(level = "debug", skip_all, fields(node = self.node.id()))]
     async fn delete(
         &self,
         req: Request<DeleteRequest>,
@@ -169,7 +169,7 @@ impl Catalog for CatalogService {
         }
     }
 
-    #[instrument(skip_all, fields(node = self.node.id()))]
+    #[instrument(level = "debug", skip_all, fields(node = self.node.id()))]
     async fn report_status(
         &self,
         req: Request<ReportStatusRequest>,
@@ -193,7 +193,7 @@ impl Catalog for CatalogService {
         }
     }
 
-    #[instrument(skip_all, fields(node = self.node.id()))]
+    #[instrument(level = "debug", skip_all, fields(node = self.node.id()))]
     async fn keep_alive(
         &self,
         req: Request<KeepAliveRequest>,
