@@ -42,10 +42,13 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
     }
 }
 
-/// Whether a failed call looks like one side speaking TLS and the other not, or a certificate
-/// the other side refused: tonic reports these as bare protocol errors or cancellations, with
-/// the cause only in the source chain.
-fn looks_like_tls_trouble(s: &tonic::Status) -> bool {
+/// Whether the call failed because the connection closed under it, with nothing else said.
+fn closed_by_the_controller(s: &tonic::Status) -> bool {
+    error_text(s).contains("operation was canceled")
+}
+
+/// A status's message and the messages of its source chain, lower case.
+fn error_text(s: &tonic::Status) -> String {
     let mut text = s.message().to_ascii_lowercase();
     let mut source = std::error::Error::source(s);
     while let Some(e) = source {
@@ -53,6 +56,14 @@ fn looks_like_tls_trouble(s: &tonic::Status) -> bool {
         text.push_str(&e.to_string().to_ascii_lowercase());
         source = e.source();
     }
+    text
+}
+
+/// Whether a failed call looks like one side speaking TLS and the other not, or a certificate
+/// the other side refused: tonic reports these as bare protocol errors or cancellations, with
+/// the cause only in the source chain.
+fn looks_like_tls_trouble(s: &tonic::Status) -> bool {
+    let text = error_text(s);
     [
         "h2 protocol error",
         "certificate",
@@ -74,6 +85,16 @@ pub fn describe(e: &anyhow::Error) -> String {
             // The controller named the identity and who may; only the way to another one is left.
             line.push_str(
                 " (the identity is the URI SAN of --tls-cert; deploy/INSTALL.md shows how to issue one)",
+            );
+            return line;
+        }
+        if closed_by_the_controller(s) {
+            // A TLS controller hangs up on a plaintext client, often before any byte the client
+            // could read as a TLS alert; a controller going down looks the same.
+            line.push_str(
+                " (the controller closed the connection: a cluster with [tls] needs --tls-ca, \
+                 --tls-cert and --tls-key signed by its CA; otherwise check that a majority of \
+                 members is up)",
             );
             return line;
         }
@@ -117,4 +138,29 @@ pub fn describe(e: &anyhow::Error) -> String {
         }
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn described(status: tonic::Status) -> String {
+        describe(&anyhow::Error::from(ClientError::Status(status)))
+    }
+
+    #[test]
+    fn a_connection_closed_under_the_call_points_at_tls_and_at_the_members() {
+        let line = described(tonic::Status::unknown("operation was canceled"));
+        assert!(
+            line.contains("needs --tls-ca") && line.contains("majority"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_points_at_the_address_only() {
+        let line = described(tonic::Status::unavailable("tcp connect error"));
+        assert!(!line.contains("--tls-ca"), "{line}");
+        assert!(line.contains("--controller"), "{line}");
+    }
 }
