@@ -390,6 +390,11 @@ impl LogStore for SledStore {
         sync: bool,
     ) -> StoreResult<()> {
         let mut bounds = self.bounds()?;
+        if let ([], None, None) = (entries, hard_state, conf_state) {
+            // Nothing to write (a Ready that only commits or sends). An empty sled batch would
+            // still log a batch manifest, costing the next flush one more synced write.
+            return if sync { self.flush() } else { Ok(()) };
+        }
         if let ([entry], None, None) = (entries, hard_state, conf_state) {
             if entry.index == bounds.last_index + 1 && entry.index > bounds.snap_index {
                 // The common append: one new entry, nothing replaced. A single insert is
