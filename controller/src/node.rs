@@ -16,7 +16,7 @@
 //! hold a [`NodeHandle`]: they propose commands, ask for linearizable read barriers (ReadIndex)
 //! and read the applied catalog.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -443,7 +443,7 @@ pub(crate) fn start(
         batch: Vec::new(),
         batch_bytes: 0,
         batch_since: None,
-        inflight: HashSet::new(),
+        inflight: HashMap::new(),
         pending_conf: HashMap::new(),
         pending_reads: HashMap::new(),
         waiting_reads: Vec::new(),
@@ -489,8 +489,8 @@ struct Node {
     batch_bytes: usize,
     /// When the oldest command in `batch` arrived.
     batch_since: Option<Instant>,
-    /// Nonces of this leader's batches that are in the log but not applied yet.
-    inflight: HashSet<u64>,
+    /// This node's proposed batches not applied yet, by nonce, with when they were proposed.
+    inflight: HashMap<u64, Instant>,
     pending_conf: HashMap<u64, oneshot::Sender<Result<(), NodeError>>>,
     /// Read requests waiting for their ReadIndex, by request context.
     pending_reads: HashMap<u64, oneshot::Sender<Result<(), NodeError>>>,
@@ -505,8 +505,9 @@ const MAX_BATCH: usize = 4096;
 /// Largest batch of commands in one log entry: a bound on entry size, so one append stays far
 /// below the transport's message limit and a follower's apply stays short.
 const MAX_ENTRY_BYTES: usize = 512 * 1024;
-/// Batches the leader keeps in flight (proposed, not yet applied) before new commands wait to
-/// form the next one: group commit across the whole round trip, not only one loop turn. Every
+/// Batches a node keeps in flight (proposed, not yet applied; a follower's go to the leader)
+/// before new commands wait to form the next one: group commit across the whole round trip,
+/// not only one loop turn. Every
 /// batch costs a persist and an fsync on each node and an append per follower whatever its
 /// size, so under load fewer, larger batches carry more writes on the same CPU; a command that
 /// arrives when none is in flight (a lone client) is proposed at once. One measured best of
@@ -738,7 +739,7 @@ impl Node {
         let failed = match self.raw.propose(vec![], envelope.encode_to_bytes()) {
             Ok(()) => {
                 self.pending.insert(nonce, replies);
-                self.inflight.insert(nonce);
+                self.inflight.insert(nonce, Instant::now());
                 return;
             }
             Err(raft::Error::ProposalDropped) => NodeError::NoLeader,
@@ -753,6 +754,11 @@ impl Node {
         // Callers that gave up (timed out) no longer need an answer.
         self.pending
             .retain(|_, txs| !txs.iter().all(oneshot::Sender::is_closed));
+        // A batch the leader dropped (a follower forwards its proposals) is never applied; after
+        // an election timeout it no longer holds up the next one.
+        let lost = self.cfg.tick * (self.cfg.election_ticks as u32);
+        self.inflight
+            .retain(|_, proposed| proposed.elapsed() < lost);
         self.pending_conf.retain(|_, tx| !tx.is_closed());
         self.pending_reads.retain(|_, tx| !tx.is_closed());
         self.waiting_reads.retain(|(_, tx)| !tx.is_closed());
