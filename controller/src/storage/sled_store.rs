@@ -65,6 +65,9 @@ pub enum OpenError {
     Io { path: PathBuf, detail: String },
 }
 
+/// One change to the default tree: the key and its new value, or `None` to remove it.
+type Write = (Vec<u8>, Option<Vec<u8>>);
+
 /// Cached bounds, so the hot path does not scan sled.
 struct Bounds {
     snap_index: u64,
@@ -263,9 +266,29 @@ impl SledStore {
             .map_err(|_| StoreError::Io("sled store lock poisoned".into()))
     }
 
-    fn commit(&self, batch: sled::Batch, sync: bool) -> StoreResult<()> {
-        self.db.apply_batch(batch).map_err(io)?;
-        crash_point!("store-batch-applied");
+    /// Makes `writes` to the default tree, atomically, then fsyncs when `sync`. sled logs a
+    /// manifest for every batch, which the flush then syncs as a write of its own; so no writes
+    /// (a Ready that only commits or sends) touch nothing, and one write (the common append of
+    /// one entry) is a plain insert or remove, atomic by itself. Only more go in a batch.
+    fn commit(&self, mut writes: Vec<Write>, sync: bool) -> StoreResult<()> {
+        if writes.len() > 1 {
+            let mut batch = sled::Batch::default();
+            for (key, value) in writes {
+                match value {
+                    Some(value) => batch.insert(key, value),
+                    None => batch.remove(key),
+                }
+            }
+            self.db.apply_batch(batch).map_err(io)?;
+            crash_point!("store-batch-applied");
+        } else if let Some((key, value)) = writes.pop() {
+            match value {
+                Some(value) => self.db.insert(key, value).map(drop),
+                None => self.db.remove(key).map(drop),
+            }
+            .map_err(io)?;
+            crash_point!("store-batch-applied");
+        }
         if sync {
             self.flush()?;
         }
@@ -296,7 +319,8 @@ impl SledStore {
     }
 
     /// Files of large pages that sled wrote and this store fsynced since it was opened.
-    pub fn blobs_synced(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn blobs_synced(&self) -> u64 {
         self.sync.blobs_synced()
     }
 
@@ -390,28 +414,7 @@ impl LogStore for SledStore {
         sync: bool,
     ) -> StoreResult<()> {
         let mut bounds = self.bounds()?;
-        if let ([], None, None) = (entries, hard_state, conf_state) {
-            // Nothing to write (a Ready that only commits or sends). An empty sled batch would
-            // still log a batch manifest, costing the next flush one more synced write.
-            return if sync { self.flush() } else { Ok(()) };
-        }
-        if let ([entry], None, None) = (entries, hard_state, conf_state) {
-            if entry.index == bounds.last_index + 1 && entry.index > bounds.snap_index {
-                // The common append: one new entry, nothing replaced. A single insert is
-                // atomic by itself and spares sled the batch manifest it writes (and syncs) for
-                // a batch.
-                self.db
-                    .insert(log_key(entry.index), encode(entry)?)
-                    .map_err(io)?;
-                crash_point!("store-batch-applied");
-                if sync {
-                    self.flush()?;
-                }
-                bounds.last_index = entry.index;
-                return Ok(());
-            }
-        }
-        let mut batch = sled::Batch::default();
+        let mut writes: Vec<Write> = Vec::with_capacity(entries.len() + 2);
         let mut new_last = bounds.last_index;
         if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
             if first.index <= bounds.snap_index || first.index > bounds.last_index + 1 {
@@ -422,20 +425,20 @@ impl LogStore for SledStore {
             }
             // A conflicting suffix from an old term is replaced.
             for idx in last.index + 1..=bounds.last_index {
-                batch.remove(&log_key(idx));
+                writes.push((log_key(idx).to_vec(), None));
             }
             for e in entries {
-                batch.insert(&log_key(e.index), encode(e)?);
+                writes.push((log_key(e.index).to_vec(), Some(encode(e)?)));
             }
             new_last = last.index;
         }
         if let Some(hs) = hard_state {
-            batch.insert(K_HARD_STATE, encode(hs)?);
+            writes.push((K_HARD_STATE.to_vec(), Some(encode(hs)?)));
         }
         if let Some(cs) = conf_state {
-            batch.insert(K_CONF_STATE, encode(cs)?);
+            writes.push((K_CONF_STATE.to_vec(), Some(encode(cs)?)));
         }
-        self.commit(batch, sync)?;
+        self.commit(writes, sync)?;
         bounds.last_index = new_last;
         Ok(())
     }

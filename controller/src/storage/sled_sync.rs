@@ -36,7 +36,7 @@ pub(crate) struct SledSync {
     log: File,
     blobs_dir: PathBuf,
     blobs: NewFiles,
-    /// Blob files synced since open, for tests and logs.
+    /// Blob files synced since open, for tests.
     blobs_synced: AtomicU64,
 }
 
@@ -85,6 +85,7 @@ impl SledSync {
     }
 
     /// Blob files synced since open.
+    #[cfg(test)]
     pub(crate) fn blobs_synced(&self) -> u64 {
         self.blobs_synced.load(Ordering::Relaxed)
     }
