@@ -114,12 +114,16 @@ pub fn binding_key(service: &str, consumer_vpc_id: &str) -> String {
     format!("{service}/{consumer_vpc_id}")
 }
 
-/// The kind of an object; `None` when it is empty.
-pub fn object_kind(obj: &Object) -> Option<Kind> {
-    match obj.object.as_ref()? {
-        object::Object::Service(_) => Some(Kind::Service),
-        object::Object::Binding(_) => Some(Kind::Binding),
-        object::Object::Agent(_) => Some(Kind::Agent),
+/// The kind of an object, without building its key.
+///
+/// # Errors
+/// When the object is empty.
+pub fn object_kind(obj: &Object) -> Result<Kind, FieldError> {
+    match &obj.object {
+        Some(object::Object::Service(_)) => Ok(Kind::Service),
+        Some(object::Object::Binding(_)) => Ok(Kind::Binding),
+        Some(object::Object::Agent(_)) => Ok(Kind::Agent),
+        None => Err(empty_object()),
     }
 }
 

@@ -8,7 +8,7 @@ use pld_core::{validate, Outcome};
 use pld_proto::v1::catalog_server::Catalog;
 use pld_proto::v1::{
     report_status_request, DeleteRequest, DeleteResponse, GetRequest, GetResponse,
-    KeepAliveRequest, KeepAliveResponse, Kind, ListRequest, ListResponse, PutRequest, PutResponse,
+    KeepAliveRequest, KeepAliveResponse, ListRequest, ListResponse, PutRequest, PutResponse,
     ReportStatusRequest, ReportStatusResponse,
 };
 use tonic::{Request, Response, Status};
@@ -79,10 +79,10 @@ impl Catalog for CatalogService {
             .object
             .ok_or_else(|| Status::invalid_argument("invalid object: is required"))?;
         validate_object(&object).map_err(invalid)?;
-        let kind = object_kind(&object).unwrap_or(Kind::Unspecified);
-        let scope = caller.write(kind, || match object_key(&object) {
-            Ok((kind, key)) => format!("put {} {key:?}", kind_name(kind)),
-            Err(_) => "put an empty object".into(),
+        let kind = object_kind(&object).map_err(invalid)?;
+        let scope = caller.write(kind, || {
+            let key = object_key(&object).map(|(_, key)| key).unwrap_or_default();
+            format!("put {} {key:?}", kind_name(kind))
         })?;
         match self
             .propose(
