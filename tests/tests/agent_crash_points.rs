@@ -55,6 +55,11 @@ impl Agents {
         })
     }
 
+    async fn shutdown(self) {
+        self.provider.shutdown().await;
+        self.consumer.shutdown().await;
+    }
+
     /// Waits for the crash, then kills what is left of that agent and starts a new one.
     async fn restart_after_crash(
         &mut self,
@@ -82,6 +87,13 @@ impl Agents {
         }
         Ok(())
     }
+}
+
+/// Disarms the crash point and stops the cluster, whatever the test's outcome.
+async fn tear_down(env: Env, point: &str, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    disarm(point);
+    env.cluster.shutdown().await;
+    result
 }
 
 /// Waits for the consumer's binding to `demo` to be ready.
@@ -184,14 +196,11 @@ async fn converges_after_a_crash_at(
                 env.region.inventory()
             )
         })?;
-        agents.provider.shutdown().await;
-        agents.consumer.shutdown().await;
+        agents.shutdown().await;
         anyhow::Ok(())
     }
     .await;
-    disarm(point);
-    env.cluster.shutdown().await;
-    result
+    tear_down(env, point, result).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -269,12 +278,9 @@ async fn a_consumer_restarted_mid_publish_waits_for_route53_before_ready() -> an
             "ready {waited:?} after the restart: sooner than any change the new agent submitted \
              could be in sync ({INSYNC:?})"
         );
-        agents.provider.shutdown().await;
-        agents.consumer.shutdown().await;
+        agents.shutdown().await;
         anyhow::Ok(())
     }
     .await;
-    disarm(point);
-    env.cluster.shutdown().await;
-    result
+    tear_down(env, point, result).await
 }
