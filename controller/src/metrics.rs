@@ -21,6 +21,8 @@ pub struct ControllerMetrics {
     pub(crate) snapshots_created: Counter,
     pub(crate) snapshots_installed: Counter,
     pub(crate) proposal_seconds: Histogram,
+    pub(crate) proposed_entries: Counter,
+    pub(crate) proposed_commands: Counter,
     pub(crate) watchers: Gauge,
     revision: Gauge,
     objects: [(Kind, Gauge); 3],
@@ -79,6 +81,16 @@ impl ControllerMetrics {
             proposal_seconds: registry.histogram(
                 "pld_raft_proposal_duration_seconds",
                 "From proposing a command to its being applied on this node.",
+                &[],
+            ),
+            proposed_entries: registry.counter(
+                "pld_raft_proposed_entries_total",
+                "Log entries this node proposed carrying client commands (one per group commit).",
+                &[],
+            ),
+            proposed_commands: registry.counter(
+                "pld_raft_proposed_commands_total",
+                "Client commands this node proposed; divided by entries, the mean group commit size.",
                 &[],
             ),
             watchers: registry.gauge(

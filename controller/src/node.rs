@@ -738,6 +738,10 @@ impl Node {
         };
         let failed = match self.raw.propose(vec![], envelope.encode_to_bytes()) {
             Ok(()) => {
+                self.metrics.proposed_entries.increment(1);
+                self.metrics
+                    .proposed_commands
+                    .increment(replies.len() as u64);
                 self.pending.insert(nonce, replies);
                 self.inflight.insert(nonce, Instant::now());
                 return;

@@ -11,6 +11,7 @@
 mod mem;
 mod sled_store;
 mod sled_sync;
+mod terms;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

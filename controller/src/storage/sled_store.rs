@@ -26,6 +26,7 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::RaftState;
 
 use super::sled_sync::SledSync;
+use super::terms::TermRuns;
 use super::{limit_size, LogStore, StoreError, StoreResult};
 use crate::crash_points::{crash_point, io_fault_point};
 
@@ -37,10 +38,15 @@ const K_CONF_STATE: &[u8] = b"meta/conf_state";
 const SNAPSHOT_TREE: &[u8] = b"snapshot";
 const K_SNAPSHOT: &[u8] = b"current";
 const LOG_PREFIX: &[u8] = b"log/";
-/// sled's log segment size. Every flush writes out the current segment buffer, so with the
-/// default 512 KiB a small raft append costs a large copy; 64 KiB cut the CPU per fsynced append
-/// by more than half in our measurements (BENCHMARKS.md). Fixed at creation of a data dir.
-const SEGMENT_SIZE: usize = 64 * 1024;
+/// sled's log segment size (its default, set here so that a change of default in sled cannot
+/// make our data dirs unreadable). sled writes any page larger than a quarter of a segment to a
+/// file of its own, which the store must then create, fsync and name durably in its folder;
+/// under load a leaf of batched raft entries is 50-100 KiB, so with smaller segments most of
+/// them went that way (one new file per two appends at 64 KiB). Fixed at creation of a data dir.
+const SEGMENT_SIZE: usize = 512 * 1024;
+/// The segment size of data dirs created before [`SEGMENT_SIZE`] was raised; sled refuses to
+/// open a database with another size than it was created with, so those keep theirs.
+pub(super) const LEGACY_SEGMENT_SIZE: usize = 64 * 1024;
 /// The sled database's folder inside the data dir.
 const DB_DIR: &str = "raft.sled";
 
@@ -68,11 +74,13 @@ pub enum OpenError {
 /// One change to the default tree: the key and its new value, or `None` to remove it.
 type Write = (Vec<u8>, Option<Vec<u8>>);
 
-/// Cached bounds, so the hot path does not scan sled.
+/// Cached bounds and terms, so the hot path neither scans sled nor decodes entries.
 struct Bounds {
     snap_index: u64,
     snap_term: u64,
     last_index: u64,
+    /// Terms of the entries in `(snap_index, last_index]`.
+    terms: TermRuns,
 }
 
 /// Raft state in a sled database.
@@ -101,6 +109,21 @@ fn decode<M: protobuf::Message>(what: &str, bytes: &[u8]) -> StoreResult<M> {
 
 fn encode<M: protobuf::Message>(m: &M) -> StoreResult<Vec<u8>> {
     m.write_to_bytes().map_err(io)
+}
+
+/// Opens the sled database at `db_path`. sled can panic on some damaged files; a damaged dir
+/// must be an error, not a crash, so a panic comes back as `Err(None)`.
+fn open_sled(db_path: &Path, segment_size: usize) -> Result<sled::Db, Option<sled::Error>> {
+    std::panic::catch_unwind(|| {
+        sled::Config::new()
+            .path(db_path)
+            .segment_size(segment_size)
+            // Durability comes from our explicit flush after every write batch.
+            .flush_every_ms(None)
+            .open()
+    })
+    .map_err(|_| None)?
+    .map_err(Some)
 }
 
 impl SledStore {
@@ -139,24 +162,20 @@ impl SledStore {
             }
         }
         std::fs::create_dir_all(data_dir).map_err(|e| io_err(&e))?;
-        // sled can panic on some damaged files; a damaged dir must be an error, not a crash.
-        let opened = std::panic::catch_unwind(|| {
-            sled::Config::new()
-                .path(&db_path)
-                .segment_size(SEGMENT_SIZE)
-                // Durability comes from our explicit flush after every write batch.
-                .flush_every_ms(None)
-                .open()
+        let opened = open_sled(&db_path, SEGMENT_SIZE).or_else(|e| match e {
+            // sled refuses a database made with another segment size: one of ours from before.
+            Some(sled::Error::Unsupported(_)) => open_sled(&db_path, LEGACY_SEGMENT_SIZE),
+            e => Err(e),
         });
         let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(sled::Error::Corruption { .. })) | Err(_) => {
+            Ok(db) => db,
+            Err(Some(sled::Error::Corruption { .. }) | None) => {
                 return Err(OpenError::Corrupt {
                     path,
                     detail: "the sled database cannot be read".into(),
                 })
             }
-            Ok(Err(e)) => return Err(io_err(&e)),
+            Err(Some(e)) => return Err(io_err(&e)),
         };
         let corrupt = |detail: String| OpenError::Corrupt {
             path: path.clone(),
@@ -216,6 +235,7 @@ impl SledStore {
                 snap_index: 0,
                 snap_term: 0,
                 last_index: 0,
+                terms: TermRuns::default(),
             }),
             path: path.clone(),
         };
@@ -242,20 +262,23 @@ impl SledStore {
             .map(u64::from_be_bytes);
         let last_index = last.unwrap_or(meta.index).max(meta.index);
         // Every index between the snapshot and the last entry must be there.
-        if let Some(last) = last {
-            let count = self.db.scan_prefix(LOG_PREFIX).count() as u64;
-            let first = last + 1 - count;
-            if first != meta.index + 1 {
+        let mut terms = TermRuns::default();
+        for (expected, kv) in (meta.index + 1..).zip(self.db.scan_prefix(LOG_PREFIX)) {
+            let (_, v) = kv.map_err(io)?;
+            let entry = decode::<Entry>("log entry", &v)?;
+            if entry.index != expected {
                 return Err(StoreError::Io(format!(
-                    "log starts at {first} but the snapshot ends at {}",
-                    meta.index
+                    "log entry {expected} is missing (the snapshot ends at {}, found entry {})",
+                    meta.index, entry.index
                 )));
             }
+            terms.append(entry.index, entry.term);
         }
         *self.bounds.lock().map_err(io)? = Bounds {
             snap_index: meta.index,
             snap_term: meta.term,
             last_index,
+            terms,
         };
         Ok(())
     }
@@ -318,9 +341,10 @@ impl SledStore {
             .map_err(|e| StoreError::Io(format!("fsync of {}: {e}", self.path.display())))
     }
 
-    /// Files of large pages that sled wrote and this store fsynced since it was opened.
-    #[cfg(test)]
-    pub(crate) fn blobs_synced(&self) -> u64 {
+    /// Files of large pages that sled wrote and this store fsynced since it was opened: each
+    /// one a file created, fsynced and named durably in its folder, which is why the segment
+    /// size keeps them rare.
+    pub fn blobs_synced(&self) -> u64 {
         self.sync.blobs_synced()
     }
 
@@ -382,6 +406,9 @@ impl LogStore for SledStore {
             if idx > b.last_index {
                 return Err(StoreError::Unavailable);
             }
+            if let Some(term) = b.terms.term(idx) {
+                return Ok(term);
+            }
         }
         let v = self
             .db
@@ -440,6 +467,9 @@ impl LogStore for SledStore {
         }
         self.commit(writes, sync)?;
         bounds.last_index = new_last;
+        for e in entries {
+            bounds.terms.append(e.index, e.term);
+        }
         Ok(())
     }
 
@@ -460,6 +490,7 @@ impl LogStore for SledStore {
             snap_index: meta.index,
             snap_term: meta.term,
             last_index: meta.index,
+            terms: TermRuns::default(),
         };
         Ok(())
     }
@@ -485,6 +516,7 @@ impl LogStore for SledStore {
         self.commit_with_snapshot(batch, encode(snapshot)?)?;
         bounds.snap_index = meta.index;
         bounds.snap_term = meta.term;
+        bounds.terms.compact_through(meta.index);
         Ok(())
     }
 }

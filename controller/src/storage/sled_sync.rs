@@ -85,7 +85,6 @@ impl SledSync {
     }
 
     /// Blob files synced since open.
-    #[cfg(test)]
     pub(crate) fn blobs_synced(&self) -> u64 {
         self.blobs_synced.load(Ordering::Relaxed)
     }

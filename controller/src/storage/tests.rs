@@ -107,6 +107,11 @@ fn conformance(store: &dyn LogStore) {
         .persist(&[entry(5, 2), entry(6, 3)], None, None, true)
         .unwrap();
     assert_eq!(store.last_index().unwrap(), 6);
+    assert_eq!(
+        [4, 5, 6].map(|i| store.term(i).unwrap()),
+        [2, 2, 3],
+        "terms across the compaction and a new term"
+    );
 
     // Installing a leader's snapshot replaces the whole log.
     store
@@ -121,6 +126,8 @@ fn conformance(store: &dyn LogStore) {
     assert_eq!(state.conf_state.voters, vec![1, 2, 3, 4]);
     store.persist(&[entry(11, 4)], None, None, true).unwrap();
     assert_eq!(indexes(&store.entries(11, 12, None).unwrap()), vec![11]);
+    assert_eq!(store.term(11).unwrap(), 4);
+    assert!(matches!(store.term(12), Err(StoreError::Unavailable)));
 }
 
 #[test]
@@ -141,8 +148,8 @@ fn sled_store_keeps_everything_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let before = {
         let (store, _) = SledStore::open(dir.path(), 7).unwrap();
-        let es: Vec<Entry> = (1..=20).map(|i| entry(i, 1)).collect();
-        store.persist(&es, Some(&hs(1, 7, 20)), None, true).unwrap();
+        let es: Vec<Entry> = (1..=20).map(|i| entry(i, 1 + i / 12)).collect();
+        store.persist(&es, Some(&hs(2, 7, 20)), None, true).unwrap();
         store.compact(&snapshot(8, 1, vec![7])).unwrap();
         let store: Arc<dyn LogStore> = Arc::new(store);
         (
@@ -157,6 +164,8 @@ fn sled_store_keeps_everything_across_reopen() {
     assert_eq!(store.entries(9, 21, None).unwrap(), before.0);
     assert_eq!(store.initial_state().unwrap().hard_state, before.1);
     assert_eq!(store.snapshot().unwrap().get_metadata().index, 8);
+    let terms: Vec<u64> = (8..=20).map(|i| store.term(i).unwrap()).collect();
+    assert_eq!(terms, [1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
 }
 
 /// sled writes large pages to files of their own and does not fsync them; the store must.
@@ -189,6 +198,29 @@ fn sled_store_fsyncs_every_file_of_large_pages_it_writes() {
     drop(store);
     let (store, _) = SledStore::open(dir.path(), 1).unwrap();
     assert_eq!(store.entries(31, 41, None).unwrap(), es[30..].to_vec());
+}
+
+/// Data dirs made before the segment size was raised open with the size they were made with.
+#[test]
+fn sled_store_opens_a_dir_made_with_the_older_segment_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("raft.sled");
+    drop(
+        sled::Config::new()
+            .path(&db_path)
+            .segment_size(super::sled_store::LEGACY_SEGMENT_SIZE)
+            .open()
+            .unwrap(),
+    );
+    let es: Vec<Entry> = (1..=5).map(|i| entry(i, 1)).collect();
+    {
+        let (store, fresh) = SledStore::open(dir.path(), 1).unwrap();
+        assert!(fresh);
+        store.persist(&es, Some(&hs(1, 1, 5)), None, true).unwrap();
+    }
+    let (store, fresh) = SledStore::open(dir.path(), 1).unwrap();
+    assert!(!fresh);
+    assert_eq!(store.entries(1, 6, None).unwrap(), es);
 }
 
 #[test]
