@@ -8,6 +8,11 @@
 //! 5. only then send the messages that depend on them (votes, append responses);
 //! 6. advance, and handle the LightReady the same way.
 //!
+//! Step 3 may come anywhere before the advance, and where it comes depends on who waits: a
+//! leader applies before it persists, so that its clients' answers do not wait for its own
+//! fsync of the next batch; a follower applies after it has persisted and answered, so that the
+//! leader's commit does not wait for the follower's apply of the previous batch.
+//!
 //! Everything that reaches the thread arrives on one channel, and the thread drains all queued
 //! proposals before it builds a Ready; while the leader's previous batch is still on its way to
 //! a quorum, new proposals wait for it (at most [`MAX_BATCH_WAIT`]) and go out together, so
@@ -835,7 +840,14 @@ impl Node {
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot().clone())?;
         }
-        self.apply_committed(ready.take_committed_entries())?;
+        let committed = ready.take_committed_entries();
+        let leading = self.raw.raft.state == StateRole::Leader;
+        let committed = if leading {
+            self.apply_committed(committed)?;
+            Vec::new()
+        } else {
+            committed
+        };
         for rs in ready.take_read_states() {
             let ctx = <[u8; 8]>::try_from(rs.request_ctx.as_slice())
                 .map(u64::from_be_bytes)
@@ -861,6 +873,7 @@ impl Node {
         )?;
         crash_point!("persist-after");
         self.send_messages(ready.take_persisted_messages());
+        self.apply_committed(committed)?;
         let mut light = self.raw.advance(ready);
         // A commit index from the LightReady is not persisted: raft re-learns it from the
         // leader, and compaction stores a commit at least as high as the snapshot.
