@@ -42,7 +42,7 @@ const LOG_PREFIX: &[u8] = b"log/";
 /// make our data dirs unreadable). sled writes any page larger than a quarter of a segment to a
 /// file of its own, which the store must then create, fsync and name durably in its folder;
 /// under load a leaf of batched raft entries is 50-100 KiB, so with smaller segments most of
-/// them went that way (one new file per two appends at 64 KiB). Fixed at creation of a data dir.
+/// them went that way (a new file every third append at 64 KiB). Fixed at creation of a data dir.
 const SEGMENT_SIZE: usize = 512 * 1024;
 /// The segment size of data dirs created before [`SEGMENT_SIZE`] was raised; sled refuses to
 /// open a database with another size than it was created with, so those keep theirs.
