@@ -43,7 +43,7 @@ const LOG_PREFIX: &[u8] = b"log/";
 /// file of its own, which the store must then create, fsync and name durably in its folder;
 /// under load a leaf of batched raft entries is 50-100 KiB, so with smaller segments most of
 /// them went that way (a new file every third append at 64 KiB). Fixed at creation of a data dir.
-const SEGMENT_SIZE: usize = 512 * 1024;
+pub(super) const SEGMENT_SIZE: usize = 512 * 1024;
 /// The segment size of data dirs created before [`SEGMENT_SIZE`] was raised; sled refuses to
 /// open a database with another size than it was created with, so those keep theirs.
 pub(super) const LEGACY_SEGMENT_SIZE: usize = 64 * 1024;
@@ -248,24 +248,17 @@ impl SledStore {
         &self.path
     }
 
+    /// Reads the bounds and every entry's term; the log must hold every index from the
+    /// snapshot's on, without a gap.
     fn load_bounds(&self) -> StoreResult<()> {
         let snap = self.snapshot()?;
         let meta = snap.get_metadata();
-        let last = self
-            .db
-            .scan_prefix(LOG_PREFIX)
-            .keys()
-            .next_back()
-            .transpose()
-            .map_err(io)?
-            .and_then(|k| <[u8; 8]>::try_from(&k[LOG_PREFIX.len()..]).ok())
-            .map(u64::from_be_bytes);
-        let last_index = last.unwrap_or(meta.index).max(meta.index);
-        // Every index between the snapshot and the last entry must be there.
         let mut terms = TermRuns::default();
-        for (expected, kv) in (meta.index + 1..).zip(self.db.scan_prefix(LOG_PREFIX)) {
+        let mut last_index = meta.index;
+        for kv in self.db.scan_prefix(LOG_PREFIX) {
             let (_, v) = kv.map_err(io)?;
             let entry = decode::<Entry>("log entry", &v)?;
+            let expected = last_index + 1;
             if entry.index != expected {
                 return Err(StoreError::Io(format!(
                     "log entry {expected} is missing (the snapshot ends at {}, found entry {})",
@@ -273,6 +266,7 @@ impl SledStore {
                 )));
             }
             terms.append(entry.index, entry.term);
+            last_index = entry.index;
         }
         *self.bounds.lock().map_err(io)? = Bounds {
             snap_index: meta.index,
@@ -395,27 +389,20 @@ impl LogStore for SledStore {
     }
 
     fn term(&self, idx: u64) -> StoreResult<u64> {
-        {
-            let b = self.bounds()?;
-            if idx == b.snap_index {
-                return Ok(b.snap_term);
-            }
-            if idx < b.snap_index {
-                return Err(StoreError::Compacted);
-            }
-            if idx > b.last_index {
-                return Err(StoreError::Unavailable);
-            }
-            if let Some(term) = b.terms.term(idx) {
-                return Ok(term);
-            }
+        let b = self.bounds()?;
+        if idx == b.snap_index {
+            return Ok(b.snap_term);
         }
-        let v = self
-            .db
-            .get(log_key(idx))
-            .map_err(io)?
-            .ok_or_else(|| StoreError::Io(format!("log entry {idx} is missing")))?;
-        Ok(decode::<Entry>("log entry", &v)?.term)
+        if idx < b.snap_index {
+            return Err(StoreError::Compacted);
+        }
+        if idx > b.last_index {
+            return Err(StoreError::Unavailable);
+        }
+        // Every persist, compaction and snapshot install keeps the runs covering the log.
+        b.terms
+            .term(idx)
+            .ok_or_else(|| StoreError::Io(format!("no term recorded for log entry {idx}")))
     }
 
     fn first_index(&self) -> StoreResult<u64> {

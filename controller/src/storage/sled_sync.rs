@@ -3,7 +3,7 @@
 //! sled 0.34 makes its log stable on Linux with `sync_file_range(WAIT_BEFORE | WRITE |
 //! WAIT_AFTER)`, which, as its man page says, flushes neither the disk's volatile write cache
 //! nor the metadata a grown file needs; and it writes every page fragment larger than a quarter
-//! of a segment (16 KiB with our 64 KiB segments: a leaf of batched raft entries, every
+//! of a segment (128 KiB with our 512 KiB segments: a large leaf of batched raft entries, every
 //! snapshot) to a file of its own under `blobs/`, which it never fsyncs, nor the directory that
 //! names it. A SIGKILL keeps the page cache, so no crash test sees this; a power cut would lose
 //! acknowledged writes, or leave a log that points at missing blobs. So after every flush the
@@ -36,7 +36,7 @@ pub(crate) struct SledSync {
     log: File,
     blobs_dir: PathBuf,
     blobs: NewFiles,
-    /// Blob files synced since open, for tests.
+    /// Blob files synced since open (tests and `pld-store-bench` read it).
     blobs_synced: AtomicU64,
 }
 

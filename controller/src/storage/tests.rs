@@ -223,6 +223,33 @@ fn sled_store_opens_a_dir_made_with_the_older_segment_size() {
     assert_eq!(store.entries(1, 6, None).unwrap(), es);
 }
 
+/// A log with a hole (an entry lost from the middle) is refused on open, naming the entry.
+#[test]
+fn sled_store_refuses_a_log_with_a_missing_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+        let es: Vec<Entry> = (1..=5).map(|i| entry(i, 1)).collect();
+        store.persist(&es, Some(&hs(1, 1, 5)), None, true).unwrap();
+    }
+    {
+        let db = sled::Config::new()
+            .path(dir.path().join("raft.sled"))
+            .segment_size(super::sled_store::SEGMENT_SIZE)
+            .open()
+            .unwrap();
+        let mut key = b"log/".to_vec();
+        key.extend_from_slice(&3u64.to_be_bytes());
+        assert!(db.remove(key).unwrap().is_some());
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path(), 1)
+        .err()
+        .expect("a hole must be refused");
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("log entry 3 is missing"), "{err}");
+}
+
 #[test]
 fn sled_store_refuses_another_nodes_dir() {
     let dir = tempfile::tempdir().unwrap();
