@@ -840,14 +840,11 @@ impl Node {
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot().clone())?;
         }
-        let committed = ready.take_committed_entries();
-        let leading = self.raw.raft.state == StateRole::Leader;
-        let committed = if leading {
-            self.apply_committed(committed)?;
-            Vec::new()
-        } else {
-            committed
-        };
+        // A leader applies now, a follower once it has answered (see the module docs).
+        let mut committed = ready.take_committed_entries();
+        if self.raw.raft.state == StateRole::Leader {
+            self.apply_committed(std::mem::take(&mut committed))?;
+        }
         for rs in ready.take_read_states() {
             let ctx = <[u8; 8]>::try_from(rs.request_ctx.as_slice())
                 .map(u64::from_be_bytes)
