@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use hdrhistogram::Histogram;
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeVal;
 use pld_controller::storage::{LogStore, SledStore};
 use raft::eraftpb::{Entry, Snapshot};
 
@@ -23,20 +25,9 @@ struct Args {
 
 /// CPU seconds this process has used, all threads.
 fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields
-            .get(i)
-            .ok_or_else(|| anyhow::anyhow!("/proc/self/stat has no field {i}"))?
-            .parse::<f64>()?)
-    };
-    // utime and stime, in clock ticks of 1/100 s on Linux.
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    let usage = getrusage(UsageWho::RUSAGE_SELF)?;
+    let seconds = |t: TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Ok(seconds(usage.user_time()) + seconds(usage.system_time()))
 }
 
 fn compaction(index: u64) -> Snapshot {
