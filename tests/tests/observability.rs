@@ -32,6 +32,8 @@ async fn controller_metrics_follow_raft_and_the_catalog() -> anyhow::Result<()> 
         "pld_raft_snapshots_installed_total",
         "pld_catalog_watchers",
         "pld_catalog_revision",
+        "pld_raft_proposed_entries_total",
+        "pld_raft_proposed_commands_total",
     ] {
         assert!(metric(&before, name).is_some(), "{name} missing:\n{before}");
     }
@@ -74,6 +76,10 @@ async fn controller_metrics_follow_raft_and_the_catalog() -> anyhow::Result<()> 
         value(&after, "pld_raft_proposal_duration_seconds_count") >= 6.0,
         "{after}"
     );
+    // Six writes one after another: six commands, each its own entry (nothing to batch with).
+    let delta = |name| value(&after, name) - value(&before, name);
+    assert_eq!(delta("pld_raft_proposed_commands_total"), 6.0, "{after}");
+    assert_eq!(delta("pld_raft_proposed_entries_total"), 6.0, "{after}");
     drop(watch);
     wait_until(
         Duration::from_secs(5),
