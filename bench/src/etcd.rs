@@ -20,7 +20,9 @@ pub mod pb {
 use pb::kv_client::KvClient;
 use pb::maintenance_client::MaintenanceClient;
 use pb::watch_client::WatchClient;
-use pb::{watch_request, PutRequest, StatusRequest, WatchCreateRequest, WatchRequest};
+use pb::{
+    watch_request, PutRequest, RangeRequest, StatusRequest, WatchCreateRequest, WatchRequest,
+};
 
 const PREFIX: &str = "/pld/services/";
 const WATCH_PREFIX: &str = "/pld/watch/";
@@ -109,6 +111,20 @@ impl Etcd {
                 ..Default::default()
             })
             .await?;
+        Ok(())
+    }
+
+    /// A read of one key that the leader answers from its own state (serializable).
+    pub async fn get(&self, conn: usize, name: &str) -> anyhow::Result<()> {
+        let mut client = KvClient::new(self.channels[conn % self.channels.len()].clone());
+        let found = client
+            .range(RangeRequest {
+                key: format!("{PREFIX}{name}").into_bytes(),
+                serializable: true,
+            })
+            .await?
+            .into_inner();
+        anyhow::ensure!(found.count == 1, "etcd has no key {PREFIX}{name}");
         Ok(())
     }
 

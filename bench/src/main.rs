@@ -65,7 +65,11 @@ async fn run_one(target: &Target, args: &Args) -> anyhow::Result<Results> {
     target.fill(args.objects, 64).await?;
     r.rss_full_kb = target.leader_rss_kb()?;
     eprintln!("[{}] {} sequential writes", r.name, args.sequential);
+    let cpu_before = target.servers_cpu()?;
     r.sequential = target.sequential(args.sequential).await?;
+    r.sequential_cpu = Some((target.servers_cpu()? - cpu_before) / args.sequential.max(1) as u32);
+    eprintln!("[{}] {} sequential reads", r.name, args.sequential);
+    r.reads = Some(target.reads(args.sequential, args.objects).await?);
     for clients in [16usize, 64] {
         eprintln!("[{}] throughput with {clients} clients", r.name);
         let ops = target

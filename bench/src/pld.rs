@@ -9,7 +9,8 @@ use pld_proto::v1::catalog_client::CatalogClient;
 use pld_proto::v1::cluster_client::ClusterClient;
 use pld_proto::v1::watch_client::WatchClient;
 use pld_proto::v1::{
-    object, Acceptance, NodeStatusRequest, Object, PutRequest, Service, WatchRequest,
+    object, Acceptance, GetRequest, Kind, NodeStatusRequest, Object, PutRequest, Service,
+    WatchRequest,
 };
 use prost::Message;
 use tokio::sync::mpsc;
@@ -115,6 +116,19 @@ impl Pld {
                     object: Some(object::Object::Service(service(name))),
                 }),
                 expected_mod_revision: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// A read of one service that the leader answers from its own state (`stale`).
+    pub async fn get(&self, conn: usize, name: &str) -> anyhow::Result<()> {
+        let mut client = CatalogClient::new(self.channels[conn % self.channels.len()].clone());
+        client
+            .get(GetRequest {
+                kind: Kind::Service as i32,
+                key: name.into(),
+                stale: true,
             })
             .await?;
         Ok(())

@@ -11,6 +11,10 @@ pub struct Results {
     pub rss_empty_kb: u64,
     pub rss_full_kb: u64,
     pub sequential: Option<Histogram<u64>>,
+    /// CPU time of the three servers together per sequential write.
+    pub sequential_cpu: Option<std::time::Duration>,
+    /// Reads the leader answers alone (pld `stale`, etcd `serializable`): one RPC, no raft.
+    pub reads: Option<Histogram<u64>>,
     pub throughput: Vec<(usize, f64)>,
     pub watch: Option<Histogram<u64>>,
 }
@@ -46,6 +50,17 @@ pub fn print(results: &[Results], fsync: &Histogram<u64>, args: &Args) {
     row("sequential write p99 (ms)".into(), &|r| {
         ms(&r.sequential, 0.99)
     });
+    row(
+        "server CPU per sequential write (ms, three nodes together)".into(),
+        &|r| {
+            r.sequential_cpu
+                .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1000.0))
+        },
+    );
+    row(
+        "sequential local read p50 (ms; stale / serializable)".into(),
+        &|r| ms(&r.reads, 0.5),
+    );
     for clients in [16usize, 64] {
         row(format!("throughput, {clients} clients (writes/s)"), &|r| {
             r.throughput

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 
-use crate::spawn::{rss_kb, Procs};
+use crate::spawn::{cpu_time, rss_kb, Procs};
 
 /// Connections to the leader of a running cluster.
 #[derive(Clone)]
@@ -20,7 +20,7 @@ pub enum Conns {
 /// A running 3-node cluster.
 pub struct Target {
     name: &'static str,
-    _procs: Procs,
+    procs: Procs,
     leader_pid: u32,
     conns: Conns,
 }
@@ -33,7 +33,7 @@ impl Target {
         let (procs, leader_pid, pld) = crate::pld::start(binary, dir).await?;
         Ok(Target {
             name: "pld",
-            _procs: procs,
+            procs,
             leader_pid,
             conns: Conns::Pld(pld),
         })
@@ -43,7 +43,7 @@ impl Target {
         let (procs, leader_pid, etcd) = crate::etcd::start(binary, dir).await?;
         Ok(Target {
             name: "etcd 3.4",
-            _procs: procs,
+            procs,
             leader_pid,
             conns: Conns::Etcd(etcd),
         })
@@ -55,6 +55,11 @@ impl Target {
 
     pub fn leader_rss_kb(&self) -> anyhow::Result<u64> {
         rss_kb(self.leader_pid)
+    }
+
+    /// CPU time the three servers have used so far, together.
+    pub fn servers_cpu(&self) -> anyhow::Result<Duration> {
+        self.procs.children.iter().map(|c| cpu_time(c.id())).sum()
     }
 
     /// Writes `svc-0 .. svc-{n-1}` with `clients` concurrent clients.
@@ -89,6 +94,19 @@ impl Target {
             h.record(start.elapsed().as_micros() as u64)?;
         }
         Ok(Some(h))
+    }
+
+    /// `n` reads one after another of keys `fill` wrote (`below` of them), each answered by
+    /// the leader from its own state: the cost of one call through the client, the network and
+    /// the server's RPC stack, without consensus. Latency in microseconds.
+    pub async fn reads(&self, n: u64, below: u64) -> anyhow::Result<Histogram<u64>> {
+        let mut h = Histogram::<u64>::new(3)?;
+        for i in 0..n {
+            let start = Instant::now();
+            get(&self.conns, 0, &format!("svc-{}", i % below.max(1))).await?;
+            h.record(start.elapsed().as_micros() as u64)?;
+        }
+        Ok(h)
     }
 
     /// Writes per second with `clients` closed-loop clients for `duration`.
@@ -154,6 +172,13 @@ impl Target {
             h.record(slowest.duration_since(start).as_micros() as u64)?;
         }
         Ok(Some(h))
+    }
+}
+
+async fn get(conns: &Conns, conn: usize, key: &str) -> anyhow::Result<()> {
+    match conns {
+        Conns::Pld(p) => p.get(conn, key).await,
+        Conns::Etcd(e) => e.get(conn, key).await,
     }
 }
 
