@@ -20,18 +20,24 @@
 //! commit). Callers
 //! hold a [`NodeHandle`]: they propose commands, ask for linearizable read barriers (ReadIndex)
 //! and read the applied catalog.
+//!
+//! The thread runs its loop on a runtime of its own ([`RaftRuntime`]), which also drives the
+//! connections to the peers: on the way to a peer a message crosses no thread. The store's
+//! writes block that thread; before one, the runtime gets a few turns to put the messages just
+//! queued (a leader's appends) on the wire, so they travel while the leader writes its own copy.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures::FutureExt as _;
 use pld_core::command::{Command, Envelope, ExpireLeasesOp, Op};
 use pld_core::{Catalog, CatalogError, Outcome};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, SnapshotStatus, StateRole};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, warn};
 
@@ -163,7 +169,7 @@ struct ConfChangeContext {
 #[derive(Clone)]
 pub struct NodeHandle {
     id: u64,
-    tx: Sender<NodeMsg>,
+    tx: UnboundedSender<NodeMsg>,
     catalog: Arc<RwLock<Catalog>>,
     applied: watch::Receiver<Applied>,
     info: Arc<Mutex<RaftInfo>>,
@@ -327,6 +333,57 @@ pub enum StartError {
     Snapshot(CatalogError),
     #[error("raft refused the stored state: {0}")]
     Raft(#[from] raft::Error),
+    /// The raft thread or its runtime could not be started.
+    #[error("starting the raft thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The raft thread's own single-threaded runtime. It runs the node's loop and the node's
+/// connections to its peers (the [`Transport`] spawns them on it), so a message the raft loop
+/// sends a peer reaches the socket on the same thread, without waking another one; messages
+/// and requests from other threads arrive on the node's channel. Dropped without waiting for
+/// its tasks, which is safe anywhere, also inside another runtime when a start fails.
+pub(crate) struct RaftRuntime {
+    /// Taken only by `drop`.
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl RaftRuntime {
+    /// A new runtime, with I/O and timers.
+    ///
+    /// # Errors
+    /// [`StartError::Thread`] when the OS refuses its resources.
+    pub(crate) fn new() -> Result<Self, StartError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| RaftRuntime {
+                handle: rt.handle().clone(),
+                runtime: Some(rt),
+            })
+            .map_err(StartError::Thread)
+    }
+
+    /// Where the transport spawns the tasks that talk to peers.
+    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
+        self.handle.clone()
+    }
+
+    /// Runs the node's loop until it returns.
+    fn block_on(&self, node: impl std::future::Future<Output = ()>) {
+        if let Some(rt) = &self.runtime {
+            rt.block_on(node);
+        }
+    }
+}
+
+impl Drop for RaftRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// A raft snapshot of catalog `data` at `index`/`term`.
@@ -349,8 +406,8 @@ fn unix_ms() -> u64 {
 }
 
 /// The channel callers and the transport use to reach a node that is about to start.
-pub(crate) fn channel() -> (Sender<NodeMsg>, Receiver<NodeMsg>) {
-    mpsc::channel()
+pub(crate) fn channel() -> (UnboundedSender<NodeMsg>, UnboundedReceiver<NodeMsg>) {
+    mpsc::unbounded_channel()
 }
 
 /// Starts the raft thread.
@@ -362,8 +419,9 @@ pub(crate) fn start(
     store: Arc<dyn LogStore>,
     start: Start,
     transport: Arc<Transport>,
-    channel: (Sender<NodeMsg>, Receiver<NodeMsg>),
+    channel: (UnboundedSender<NodeMsg>, UnboundedReceiver<NodeMsg>),
     metrics: Arc<ControllerMetrics>,
+    runtime: RaftRuntime,
 ) -> Result<(NodeHandle, std::thread::JoinHandle<()>), StartError> {
     let (tx, rx) = channel;
     let initial = store.initial_state()?;
@@ -461,8 +519,8 @@ pub(crate) fn start(
     };
     let thread = std::thread::Builder::new()
         .name(format!("raft-{}", handle.id))
-        .spawn(move || node.run(rx))
-        .map_err(|e| StartError::Store(StoreError::Io(format!("spawning the raft thread: {e}"))))?;
+        .spawn(move || runtime.block_on(node.run(rx)))
+        .map_err(StartError::Thread)?;
     Ok((handle, thread))
 }
 
@@ -520,6 +578,11 @@ const MAX_ENTRY_BYTES: usize = 512 * 1024;
 const MAX_INFLIGHT_BATCHES: usize = 1;
 /// Longest a command waits for the batches in flight before it is proposed anyway.
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(2);
+/// Turns the raft thread's runtime gets between queueing messages to peers and a blocking
+/// write: a message passes the peer's sender task, the gRPC stream's body and the HTTP/2
+/// connection task, one turn each, before it reaches the socket. One more for slack; a message
+/// that needs more goes out after the write, which is correct, only later.
+const SEND_YIELDS: usize = 4;
 
 /// Where a proposal's outcome goes.
 type Reply = oneshot::Sender<Result<Outcome, NodeError>>;
@@ -532,8 +595,10 @@ impl Node {
     /// committing past the log, which any peer that can reach the port could send) stops the node
     /// like a storage failure does — waiting callers are failed and the process exits to be
     /// restarted — instead of leaving a server whose raft thread is gone.
-    fn run(mut self, rx: Receiver<NodeMsg>) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop(&rx)));
+    async fn run(mut self, mut rx: UnboundedReceiver<NodeMsg>) {
+        let outcome = std::panic::AssertUnwindSafe(self.run_loop(&mut rx))
+            .catch_unwind()
+            .await;
         if let Err(panic) = outcome {
             let what = panic
                 .downcast_ref::<String>()
@@ -547,7 +612,7 @@ impl Node {
         }
     }
 
-    fn run_loop(&mut self, rx: &Receiver<NodeMsg>) {
+    async fn run_loop(&mut self, rx: &mut UnboundedReceiver<NodeMsg>) {
         let mut next_tick = Instant::now() + self.cfg.tick;
         info!(
             node = self.id,
@@ -560,11 +625,10 @@ impl Node {
                 Some(since) => next_tick.min(since + MAX_BATCH_WAIT),
                 None => next_tick,
             };
-            let wait = wake.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(NodeMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-                Ok(msg) => self.handle(msg),
-                Err(RecvTimeoutError::Timeout) => {}
+            match tokio::time::timeout_at(wake.into(), rx.recv()).await {
+                Ok(Some(NodeMsg::Shutdown) | None) => break,
+                Ok(Some(msg)) => self.handle(msg),
+                Err(_) => {}
             }
             for _ in 0..MAX_BATCH {
                 match rx.try_recv() {
@@ -582,7 +646,7 @@ impl Node {
                 next_tick = Instant::now() + self.cfg.tick;
                 self.on_tick();
             }
-            match self.on_ready() {
+            match self.on_ready().await {
                 // Status readers see raft state as of the last Ready or tick, not every message.
                 Ok(progressed) if progressed || ticked => self.publish_info(),
                 Ok(_) => {}
@@ -816,7 +880,7 @@ impl Node {
     }
 
     /// Handles one Ready; returns whether there was one.
-    fn on_ready(&mut self) -> Result<bool, StoreError> {
+    async fn on_ready(&mut self) -> Result<bool, StoreError> {
         if !self.raw.has_ready() {
             return Ok(false);
         }
@@ -836,7 +900,9 @@ impl Node {
                 let _ = tx.send(Err(NodeError::NoLeader));
             }
         }
-        self.send_messages(ready.take_messages());
+        let messages = ready.take_messages();
+        let messages_queued = !messages.is_empty();
+        self.send_messages(messages);
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot().clone())?;
         }
@@ -862,12 +928,13 @@ impl Node {
             self.persisted_vote = (hs.term, hs.vote);
         }
         crash_point!("persist-before");
-        self.store.persist(
+        self.persist(
             ready.entries(),
             hard_state,
-            None,
             ready.must_sync() || !ready.entries().is_empty(),
-        )?;
+            messages_queued,
+        )
+        .await?;
         crash_point!("persist-after");
         self.send_messages(ready.take_persisted_messages());
         self.apply_committed(committed)?;
@@ -879,6 +946,25 @@ impl Node {
         self.raw.advance_apply_to(self.applied_index);
         self.after_apply()?;
         Ok(true)
+    }
+
+    /// Persists a Ready's entries and HardState, on this thread: the write blocks it, and
+    /// with it the peer connections its runtime drives. So when messages to peers were queued
+    /// just before (a leader's appends, which the write must not hold up), the runtime first
+    /// gets [`SEND_YIELDS`] turns to carry them to the sockets.
+    async fn persist(
+        &self,
+        entries: &[Entry],
+        hard_state: Option<&raft::eraftpb::HardState>,
+        sync: bool,
+        messages_queued: bool,
+    ) -> Result<(), StoreError> {
+        if messages_queued && sync {
+            for _ in 0..SEND_YIELDS {
+                tokio::task::yield_now().await;
+            }
+        }
+        self.store.persist(entries, hard_state, None, sync)
     }
 
     fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), StoreError> {

@@ -116,12 +116,13 @@ impl Controller {
         let store: Arc<dyn LogStore> = Arc::new(store);
         let metrics = Arc::new(ControllerMetrics::new(&Metrics::new()));
         let (tx, rx) = node::channel();
+        let raft_runtime = node::RaftRuntime::new()?;
         let transport = Arc::new(Transport::new(
             cfg.id,
             advertise.clone(),
             tx.clone(),
             faults,
-            tokio::runtime::Handle::current(),
+            raft_runtime.handle(),
             tls.clone(),
         ));
         let (node, raft_thread) = node::start(
@@ -131,6 +132,7 @@ impl Controller {
             transport.clone(),
             (tx, rx),
             metrics.clone(),
+            raft_runtime,
         )?;
         let probe = Arc::new(ControllerProbe { node: node.clone() });
 

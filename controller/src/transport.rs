@@ -1,6 +1,8 @@
 //! Raft messages between nodes over gRPC (`pld.v1.RaftTransport`), one sender task per peer.
 //!
-//! The raft thread hands messages to [`Transport::send`] without blocking. Each peer's task takes
+//! The sender tasks and their connections run on the raft thread's own runtime (the handle
+//! given to [`Transport::new`]), so the raft loop's messages reach the sockets without waking
+//! another thread. The raft thread hands messages to [`Transport::send`] without blocking. Each peer's task takes
 //! everything queued for that peer and sends it as one batch, so a busy leader sends few large
 //! RPCs rather than many small ones. Failures are reported back to raft (`report_unreachable`,
 //! snapshot status) and raft retries; the transport itself never retries.
@@ -9,7 +11,6 @@
 
 use pld_client::tls::Tls;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -114,7 +115,7 @@ pub struct Transport {
     /// Our own address, sent with every batch.
     address: String,
     peers: Mutex<HashMap<u64, Peer>>,
-    node: Sender<NodeMsg>,
+    node: mpsc::UnboundedSender<NodeMsg>,
     faults: Arc<Faults>,
     runtime: tokio::runtime::Handle,
     /// Mutual TLS to peers, when the cluster has certificates.
@@ -126,7 +127,7 @@ impl Transport {
     pub(crate) fn new(
         id: u64,
         address: String,
-        node: Sender<NodeMsg>,
+        node: mpsc::UnboundedSender<NodeMsg>,
         faults: Arc<Faults>,
         runtime: tokio::runtime::Handle,
         tls: Option<Arc<Tls>>,
@@ -222,7 +223,7 @@ async fn peer_loop(
     to: u64,
     address: String,
     mut rx: mpsc::UnboundedReceiver<Message>,
-    node: Sender<NodeMsg>,
+    node: mpsc::UnboundedSender<NodeMsg>,
     faults: Arc<Faults>,
     tls: Option<Arc<Tls>>,
 ) {
