@@ -48,7 +48,7 @@ pub(super) const SEGMENT_SIZE: usize = 512 * 1024;
 /// open a database with another size than it was created with, so those keep theirs.
 pub(super) const LEGACY_SEGMENT_SIZE: usize = 64 * 1024;
 /// The sled database's folder inside the data dir.
-const DB_DIR: &str = "raft.sled";
+pub(super) const DB_DIR: &str = "raft.sled";
 
 /// Why a data dir could not be opened. Each names the path and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,8 @@ pub struct SledStore {
     path: PathBuf,
 }
 
-fn log_key(index: u64) -> [u8; 12] {
+/// The key of the log entry at `index` in the default tree.
+pub(super) fn log_key(index: u64) -> [u8; 12] {
     let mut k = [0u8; 12];
     k[..4].copy_from_slice(LOG_PREFIX);
     k[4..].copy_from_slice(&index.to_be_bytes());
@@ -113,7 +114,10 @@ fn encode<M: protobuf::Message>(m: &M) -> StoreResult<Vec<u8>> {
 
 /// Opens the sled database at `db_path`. sled can panic on some damaged files; a damaged dir
 /// must be an error, not a crash, so a panic comes back as `Err(None)`.
-fn open_sled(db_path: &Path, segment_size: usize) -> Result<sled::Db, Option<sled::Error>> {
+pub(super) fn open_sled(
+    db_path: &Path,
+    segment_size: usize,
+) -> Result<sled::Db, Option<sled::Error>> {
     std::panic::catch_unwind(|| {
         sled::Config::new()
             .path(db_path)

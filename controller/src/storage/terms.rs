@@ -3,8 +3,8 @@
 //! raft-rs asks the store for an entry's term many times per append (matching a follower's log,
 //! deciding what commits, answering appends). Reading it from sled means decoding the whole
 //! entry, which under load is a batch of dozens of commands: in a profile under load that was a
-//! fifth of the raft threads' time (BENCHMARKS.md). Terms change only at elections, so the whole log's
-//! terms fit in a handful of `(first index, term)` runs.
+//! fifth of the raft threads' time (BENCHMARKS.md). Terms change only at elections, so the
+//! whole log's terms fit in a handful of `(first index, term)` runs.
 
 /// Terms of a contiguous run of log indexes, as `(first index, term)` runs in index order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 
+use super::sled_store::{log_key, open_sled, DB_DIR, LEGACY_SEGMENT_SIZE, SEGMENT_SIZE};
 use super::{LogStore, MemStore, OpenError, SledStore, StoreError};
 
 fn entry(index: u64, term: u64) -> Entry {
@@ -34,6 +35,18 @@ fn hs(term: u64, vote: u64, commit: u64) -> HardState {
         commit,
         ..Default::default()
     }
+}
+
+/// Creates a sled store in `dir` for node 1 holding entries 1 to `last` of term 1, closes it,
+/// and returns the entries.
+fn write_log(dir: &std::path::Path, last: u64) -> Vec<Entry> {
+    let (store, fresh) = SledStore::open(dir, 1).unwrap();
+    assert!(fresh);
+    let es: Vec<Entry> = (1..=last).map(|i| entry(i, 1)).collect();
+    store
+        .persist(&es, Some(&hs(1, 1, last)), None, true)
+        .unwrap();
+    es
 }
 
 fn indexes(es: &[Entry]) -> Vec<u64> {
@@ -174,7 +187,8 @@ fn sled_store_fsyncs_every_file_of_large_pages_it_writes() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = SledStore::open(dir.path(), 1).unwrap();
     assert_eq!(store.blobs_synced(), 0);
-    // Entries like a batch of commands under load: each over sled's 16 KiB inline limit.
+    // Entries like batches of commands under load, 20 KiB each: leaves of them grow past a
+    // quarter of a segment, which sled writes to files of their own.
     let es: Vec<Entry> = (1..=40)
         .map(|i| Entry {
             data: vec![i as u8; 20 * 1024].into(),
@@ -187,7 +201,7 @@ fn sled_store_fsyncs_every_file_of_large_pages_it_writes() {
             .unwrap();
     }
     store.compact(&snapshot(30, 1, vec![1])).unwrap();
-    let written = walk(&dir.path().join("raft.sled").join("blobs")).len() as u64;
+    let written = walk(&dir.path().join(DB_DIR).join("blobs")).len() as u64;
     assert!(written > 0, "the test must make sled write blob files");
     assert!(
         store.blobs_synced() >= written,
@@ -204,20 +218,8 @@ fn sled_store_fsyncs_every_file_of_large_pages_it_writes() {
 #[test]
 fn sled_store_opens_a_dir_made_with_the_older_segment_size() {
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("raft.sled");
-    drop(
-        sled::Config::new()
-            .path(&db_path)
-            .segment_size(super::sled_store::LEGACY_SEGMENT_SIZE)
-            .open()
-            .unwrap(),
-    );
-    let es: Vec<Entry> = (1..=5).map(|i| entry(i, 1)).collect();
-    {
-        let (store, fresh) = SledStore::open(dir.path(), 1).unwrap();
-        assert!(fresh);
-        store.persist(&es, Some(&hs(1, 1, 5)), None, true).unwrap();
-    }
+    drop(open_sled(&dir.path().join(DB_DIR), LEGACY_SEGMENT_SIZE).unwrap());
+    let es = write_log(dir.path(), 5);
     let (store, fresh) = SledStore::open(dir.path(), 1).unwrap();
     assert!(!fresh);
     assert_eq!(store.entries(1, 6, None).unwrap(), es);
@@ -227,20 +229,10 @@ fn sled_store_opens_a_dir_made_with_the_older_segment_size() {
 #[test]
 fn sled_store_refuses_a_log_with_a_missing_entry() {
     let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 5);
     {
-        let (store, _) = SledStore::open(dir.path(), 1).unwrap();
-        let es: Vec<Entry> = (1..=5).map(|i| entry(i, 1)).collect();
-        store.persist(&es, Some(&hs(1, 1, 5)), None, true).unwrap();
-    }
-    {
-        let db = sled::Config::new()
-            .path(dir.path().join("raft.sled"))
-            .segment_size(super::sled_store::SEGMENT_SIZE)
-            .open()
-            .unwrap();
-        let mut key = b"log/".to_vec();
-        key.extend_from_slice(&3u64.to_be_bytes());
-        assert!(db.remove(key).unwrap().is_some());
+        let db = open_sled(&dir.path().join(DB_DIR), SEGMENT_SIZE).unwrap();
+        assert!(db.remove(log_key(3)).unwrap().is_some());
         db.flush().unwrap();
     }
     let err = SledStore::open(dir.path(), 1)
@@ -283,13 +275,9 @@ fn sled_store_refuses_a_foreign_dir() {
 #[test]
 fn sled_store_refuses_a_corrupt_dir() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (store, _) = SledStore::open(dir.path(), 1).unwrap();
-        let es: Vec<Entry> = (1..=50).map(|i| entry(i, 1)).collect();
-        store.persist(&es, Some(&hs(1, 1, 50)), None, true).unwrap();
-    }
+    write_log(dir.path(), 50);
     // Overwrite every sled file with garbage.
-    for f in walk(&dir.path().join("raft.sled")) {
+    for f in walk(&dir.path().join(DB_DIR)) {
         let len = std::fs::metadata(&f).unwrap().len().max(64) as usize;
         std::fs::write(&f, vec![0xA5; len]).unwrap();
     }
