@@ -35,7 +35,9 @@ use pld_core::command::{Command, Envelope, ExpireLeasesOp, Op};
 use pld_core::{Catalog, CatalogError, Outcome};
 use prost::Message as _;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, Snapshot};
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, Snapshot,
+};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::{oneshot, watch};
@@ -955,7 +957,7 @@ impl Node {
     async fn persist(
         &self,
         entries: &[Entry],
-        hard_state: Option<&raft::eraftpb::HardState>,
+        hard_state: Option<&HardState>,
         sync: bool,
         messages_queued: bool,
     ) -> Result<(), StoreError> {

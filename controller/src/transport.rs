@@ -2,10 +2,11 @@
 //!
 //! The sender tasks and their connections run on the raft thread's own runtime (the handle
 //! given to [`Transport::new`]), so the raft loop's messages reach the sockets without waking
-//! another thread. The raft thread hands messages to [`Transport::send`] without blocking. Each peer's task takes
-//! everything queued for that peer and sends it as one batch, so a busy leader sends few large
-//! RPCs rather than many small ones. Failures are reported back to raft (`report_unreachable`,
-//! snapshot status) and raft retries; the transport itself never retries.
+//! another thread. The raft thread hands messages to [`Transport::send`] without blocking. Each
+//! peer's task takes everything queued for that peer and sends it as one batch, so a busy leader
+//! sends few large RPCs rather than many small ones. Failures are reported back to raft
+//! (`report_unreachable`, snapshot status) and raft retries; the transport itself never
+//! retries.
 //!
 //! [`Faults`] lets tests drop, delay, cut and isolate links between nodes of a cluster.
 
@@ -117,6 +118,7 @@ pub struct Transport {
     peers: Mutex<HashMap<u64, Peer>>,
     node: mpsc::UnboundedSender<NodeMsg>,
     faults: Arc<Faults>,
+    /// The raft thread's runtime, where the peer tasks run.
     runtime: tokio::runtime::Handle,
     /// Mutual TLS to peers, when the cluster has certificates.
     tls: Option<Arc<Tls>>,
