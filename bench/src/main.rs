@@ -7,6 +7,12 @@
 //! - throughput with 16 and 64 concurrent clients over 8 connections;
 //! - 1,000 watchers: per update, the latency of the slowest watcher;
 //! - the disk's own fsync latency, the floor a durable write cannot beat.
+//!
+//! Both clusters run for the whole benchmark. The latency and throughput phases run in rounds,
+//! each measuring the systems back to back (the first one alternating), because this machine's
+//! speed drifts over minutes by more than the difference between the systems: a comparison
+//! within a round sees the same machine, and the report gives each figure's median over the
+//! rounds with its range, and the median of the rounds' own ratios.
 
 mod etcd;
 mod fsync;
@@ -20,8 +26,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::report::Results;
+use crate::report::{Results, Round};
 use crate::target::Target;
+
+/// How long each idle cluster's CPU use is sampled before the rounds.
+const IDLE_SAMPLE: Duration = Duration::from_secs(2);
 
 /// Benchmarks pld against etcd on loopback.
 #[derive(Parser)]
@@ -35,8 +44,8 @@ struct Args {
     /// Sequential writes measured.
     #[arg(long, default_value_t = 2000)]
     sequential: u64,
-    /// Seconds each throughput level runs.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds each throughput level runs in each round.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Watchers in the watch-latency test.
     #[arg(long, default_value_t = 1000)]
@@ -47,41 +56,60 @@ struct Args {
     /// Services written before measuring RSS.
     #[arg(long, default_value_t = 10_000)]
     objects: u64,
+    /// Rounds of the sequential, read and throughput phases.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
     /// Run only this system (pld or etcd).
     #[arg(long)]
     only: Option<String>,
 }
 
-async fn run_one(target: &Target, args: &Args) -> anyhow::Result<Results> {
-    let mut r = Results {
-        name: target.name().to_string(),
-        ..Default::default()
-    };
+/// The leader's RSS with an empty catalog, then after `args.objects` services.
+async fn fill(target: &Target, args: &Args) -> anyhow::Result<Results> {
+    let name = target.name().to_string();
     eprintln!(
-        "[{}] RSS with an empty catalog, then after {} services",
-        r.name, args.objects
+        "[{name}] RSS with an empty catalog, then after {} services",
+        args.objects
     );
-    r.rss_empty_kb = target.leader_rss_kb()?;
+    let rss_empty_kb = target.leader_rss_kb()?;
     target.fill(args.objects, 64).await?;
-    r.rss_full_kb = target.leader_rss_kb()?;
-    eprintln!("[{}] {} sequential writes", r.name, args.sequential);
+    Ok(Results {
+        name,
+        rss_empty_kb,
+        rss_full_kb: target.leader_rss_kb()?,
+        ..Default::default()
+    })
+}
+
+/// One round of the latency and throughput phases against one system.
+async fn round(target: &Target, args: &Args, n: u64) -> anyhow::Result<Round> {
+    let name = target.name();
+    let mut r = Round::default();
+    eprintln!("[{name}, round {n}] {} sequential writes", args.sequential);
     let cpu_before = target.servers_cpu()?;
-    r.sequential = target.sequential(args.sequential).await?;
+    r.sequential = Some(target.sequential(args.sequential).await?);
     r.sequential_cpu = Some((target.servers_cpu()? - cpu_before) / args.sequential.max(1) as u32);
-    eprintln!("[{}] {} sequential reads", r.name, args.sequential);
+    eprintln!("[{name}, round {n}] {} sequential reads", args.sequential);
     r.reads = Some(target.reads(args.sequential, args.objects).await?);
     for clients in [16usize, 64] {
-        eprintln!("[{}] throughput with {clients} clients", r.name);
+        eprintln!("[{name}, round {n}] throughput with {clients} clients");
         let ops = target
             .throughput(clients, Duration::from_secs(args.seconds))
             .await?;
         r.throughput.push((clients, ops));
     }
+    let throughputs: Vec<String> = r
+        .throughput
+        .iter()
+        .map(|(clients, ops)| format!("{clients} clients {ops:.0}/s"))
+        .collect();
     eprintln!(
-        "[{}] {} watchers, {} updates",
-        r.name, args.watchers, args.updates
+        "[{name}, round {n}] sequential p50 {:.2} ms, {}",
+        r.sequential
+            .as_ref()
+            .map_or(0.0, |h| h.value_at_quantile(0.5) as f64 / 1000.0),
+        throughputs.join(", ")
     );
-    r.watch = target.watch_latency(args.watchers, args.updates).await?;
     Ok(r)
 }
 
@@ -100,14 +128,43 @@ async fn main() -> anyhow::Result<()> {
 async fn bench(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
     let fsync = fsync::latency(dir.path(), 200)?;
-    let mut results = Vec::new();
+    let mut targets = Vec::new();
     if args.only.as_deref() != Some("etcd") {
-        let target = Target::start_pld(&args.pld, &dir.path().join("pld")).await?;
-        results.push(run_one(&target, &args).await?);
+        targets.push(Target::start_pld(&args.pld, &dir.path().join("pld")).await?);
     }
     if args.only.as_deref() != Some("pld") {
-        let target = Target::start_etcd(&args.etcd, &dir.path().join("etcd")).await?;
-        results.push(run_one(&target, &args).await?);
+        targets.push(Target::start_etcd(&args.etcd, &dir.path().join("etcd")).await?);
+    }
+    let mut results = Vec::new();
+    for target in &targets {
+        results.push(fill(target, &args).await?);
+    }
+    // Each cluster idles while the other is measured; how much that costs is worth seeing.
+    for target in &targets {
+        let before = target.servers_cpu()?;
+        tokio::time::sleep(IDLE_SAMPLE).await;
+        eprintln!(
+            "[{}] idle: {:.1} % of a core",
+            target.name(),
+            (target.servers_cpu()? - before).as_secs_f64() / IDLE_SAMPLE.as_secs_f64() * 100.0
+        );
+    }
+    for n in 1..=args.rounds {
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        if n % 2 == 0 {
+            order.reverse();
+        }
+        for i in order {
+            let r = round(&targets[i], &args, n).await?;
+            results[i].rounds.push(r);
+        }
+    }
+    for (target, r) in targets.iter().zip(&mut results) {
+        eprintln!(
+            "[{}] {} watchers, {} updates",
+            r.name, args.watchers, args.updates
+        );
+        r.watch = target.watch_latency(args.watchers, args.updates).await?;
     }
     report::print(&results, &fsync, &args);
     Ok(())

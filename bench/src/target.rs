@@ -86,14 +86,14 @@ impl Target {
     }
 
     /// `n` writes one after another; latency in microseconds.
-    pub async fn sequential(&self, n: u64) -> anyhow::Result<Option<Histogram<u64>>> {
+    pub async fn sequential(&self, n: u64) -> anyhow::Result<Histogram<u64>> {
         let mut h = Histogram::<u64>::new(3)?;
         for i in 0..n {
             let start = Instant::now();
             put(&self.conns, 0, &format!("svc-{}", i % 1000)).await?;
             h.record(start.elapsed().as_micros() as u64)?;
         }
-        Ok(Some(h))
+        Ok(h)
     }
 
     /// `n` reads one after another of keys `fill` wrote (`below` of them), each answered by
