@@ -25,6 +25,11 @@
 //! connections to the peers: on the way to a peer a message crosses no thread. The store's
 //! writes block that thread; before one, the runtime gets a few turns to put the messages just
 //! queued (a leader's appends) on the wire, so they travel while the leader writes its own copy.
+//!
+//! A leader does not send an append for a new commit index alone the moment it commits, as
+//! raft-rs would: the next write's append carries it, and only when no append has within
+//! [`COMMIT_BROADCAST_DELAY`] does the leader send one for it. Per write that spares each
+//! follower a second wake-up, apply and answer, at the moment the client's reply goes out.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,7 +41,8 @@ use pld_core::{Catalog, CatalogError, Outcome};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{
-    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, Snapshot,
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, MessageType,
+    Snapshot,
 };
 use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -460,6 +466,9 @@ pub(crate) fn start(
         pre_vote: true,
         // Proposals drained in one loop turn go out as one append per follower, not one each.
         batch_append: true,
+        // Followers learn a new commit index from the next append; the node sends one of its
+        // own only when none went out within COMMIT_BROADCAST_DELAY (see `commit_due`).
+        skip_bcast_commit: true,
         ..Default::default()
     };
     raft_cfg.validate()?;
@@ -514,6 +523,8 @@ pub(crate) fn start(
         waiting_reads: Vec::new(),
         leader_since: None,
         last_expiry_proposal: Instant::now(),
+        commit_sent: HashMap::new(),
+        commit_due: None,
         metrics,
         fatal: fatal_tx,
         last_leader: 0,
@@ -563,6 +574,10 @@ struct Node {
     waiting_reads: Vec<(u64, oneshot::Sender<Result<(), NodeError>>)>,
     leader_since: Option<Instant>,
     last_expiry_proposal: Instant,
+    /// The highest commit index an append to each peer carried, this leadership.
+    commit_sent: HashMap<u64, u64>,
+    /// When the leader tells its followers of a commit index no append has carried yet.
+    commit_due: Option<Instant>,
 }
 
 /// Most messages taken from the queue before building a Ready.
@@ -580,6 +595,13 @@ const MAX_ENTRY_BYTES: usize = 512 * 1024;
 const MAX_INFLIGHT_BATCHES: usize = 1;
 /// Longest a command waits for the batches in flight before it is proposed anyway.
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(2);
+/// How long a leader waits for an append to carry a new commit index to a follower before it
+/// sends one for that alone. raft-rs would send it at once, as an empty append to every
+/// follower the moment a write commits: each follower wakes twice per write, answers twice,
+/// and all of it competes for the CPU with the reply to the client that is just going out.
+/// Under load the next write's append carries the commit index anyway; when the cluster goes
+/// quiet, followers (their watchers, stale reads and forwarded writes) learn it this much later.
+const COMMIT_BROADCAST_DELAY: Duration = Duration::from_millis(1);
 /// Turns the raft thread's runtime gets between queueing messages to peers and a blocking
 /// write: a message passes the peer's sender task, the gRPC stream's body and the HTTP/2
 /// connection task, one turn each, before it reaches the socket. One more for slack; a message
@@ -627,6 +649,7 @@ impl Node {
                 Some(since) => next_tick.min(since + MAX_BATCH_WAIT),
                 None => next_tick,
             };
+            let wake = self.commit_due.map_or(wake, |due| wake.min(due));
             match tokio::time::timeout_at(wake.into(), rx.recv()).await {
                 Ok(Some(NodeMsg::Shutdown) | None) => break,
                 Ok(Some(msg)) => self.handle(msg),
@@ -641,6 +664,12 @@ impl Node {
             }
             if self.batch_due() {
                 self.propose_batch();
+            }
+            if self.commit_due.is_some_and(|due| Instant::now() >= due) {
+                self.commit_due = None;
+                if self.followers_lag_commit() {
+                    self.raw.raft.bcast_append();
+                }
             }
             let ticked = Instant::now() >= next_tick;
             if ticked {
@@ -875,10 +904,40 @@ impl Node {
         }
     }
 
-    fn send_messages(&self, msgs: Vec<Message>) {
-        if !msgs.is_empty() {
-            self.transport.send(msgs);
+    fn send_messages(&mut self, msgs: Vec<Message>) {
+        if msgs.is_empty() {
+            return;
         }
+        for m in &msgs {
+            if m.get_msg_type() == MessageType::MsgAppend {
+                let sent = self.commit_sent.entry(m.to).or_default();
+                *sent = (*sent).max(m.commit);
+            }
+        }
+        self.transport.send(msgs);
+    }
+
+    /// On a leader, schedules telling the followers of a commit index that no append to them
+    /// has carried ([`COMMIT_BROADCAST_DELAY`]). Followers that cannot be sent to now (paused,
+    /// probing) are left to raft's own retries, so an unreachable one does not keep a timer.
+    fn schedule_commit_broadcast(&mut self) {
+        if self.commit_due.is_none() && self.followers_lag_commit() {
+            self.commit_due = Some(Instant::now() + COMMIT_BROADCAST_DELAY);
+        }
+    }
+
+    /// Whether this node leads and a follower it can send to has not been sent the commit
+    /// index in an append.
+    fn followers_lag_commit(&self) -> bool {
+        if self.raw.raft.state != StateRole::Leader {
+            return false;
+        }
+        let committed = self.raw.raft.raft_log.committed;
+        self.raw.raft.prs().iter().any(|(id, pr)| {
+            *id != self.id
+                && !pr.is_paused()
+                && self.commit_sent.get(id).copied().unwrap_or(0) < committed
+        })
     }
 
     /// Handles one Ready; returns whether there was one.
@@ -897,6 +956,8 @@ impl Node {
             }
             // Batches of an earlier leadership may never be applied; none may hold up new ones.
             self.inflight.clear();
+            self.commit_sent.clear();
+            self.commit_due = None;
             // Reads waiting for a ReadIndex from a previous leadership may never be answered.
             for (_, tx) in self.pending_reads.drain() {
                 let _ = tx.send(Err(NodeError::NoLeader));
@@ -947,6 +1008,7 @@ impl Node {
         self.apply_committed(light.take_committed_entries())?;
         self.raw.advance_apply_to(self.applied_index);
         self.after_apply()?;
+        self.schedule_commit_broadcast();
         Ok(true)
     }
 

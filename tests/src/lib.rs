@@ -59,15 +59,26 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Where [`free_port`] looks: below the kernel's ephemeral range (`ip_local_port_range`,
+/// 32768–60999 by default). A port from that range that was free a moment ago can be taken by
+/// any outbound connection's source port, or another test's bind to port 0, before the process
+/// it was meant for binds it; below it, only another test picking the same port can.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
 /// A loopback port that was free a moment ago, for processes that must know their peers'
 /// addresses before they start.
 ///
 /// # Errors
 /// When no port can be bound.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use rand::Rng as _;
+    for _ in 0..200 {
+        let port = rand::thread_rng().gen_range(TEST_PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free loopback port in {TEST_PORTS:?}")
 }
 
 /// The first of `n` consecutive loopback ports that were all free a moment ago (for programs

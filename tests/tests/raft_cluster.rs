@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use pld_controller::api::{COMPACT_REVISION_KEY, CURRENT_REVISION_KEY};
+use pld_controller::config::RaftTuning;
 use pld_proto::v1::{
     object, DeleteRequest, Kind, ListMembersRequest, ListRequest, Object, PutRequest,
     RemoveMemberRequest, Service, WatchRequest,
@@ -36,6 +37,38 @@ async fn three_nodes_elect_one_leader_and_replicate_writes() -> anyhow::Result<(
             || async { get_service(&client, "web", true).await.ok().flatten() },
         )
         .await?;
+    }
+    cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn followers_learn_a_commit_when_writes_stop_without_waiting_for_a_heartbeat(
+) -> anyhow::Result<()> {
+    // Heartbeats 1.5 s apart. A follower learns a commit index from the next append, and when
+    // no write follows, from the append the leader sends for it alone a millisecond later; a
+    // follower left to the heartbeat would miss the deadline below in about half the writes.
+    let tuning = RaftTuning {
+        tick_ms: 50,
+        election_ticks: 40,
+        heartbeat_ticks: 30,
+        ..fast_tuning()
+    };
+    let cluster = TestCluster::start(3, tuning).await?;
+    let leader = cluster.wait_leader(&[1, 2, 3]).await?;
+    let writer = cluster.client_of(leader);
+    for i in 0..8 {
+        let name = format!("quiet-{i}");
+        put_service(&writer, &name).await?;
+        for id in cluster.ids().into_iter().filter(|id| *id != leader) {
+            let follower = cluster.client_of(id);
+            wait_until(
+                Duration::from_millis(750),
+                "the follower to apply a write after the writes stopped",
+                || async { get_service(&follower, &name, true).await.ok().flatten() },
+            )
+            .await?;
+        }
     }
     cluster.shutdown().await;
     Ok(())
@@ -288,9 +321,19 @@ async fn a_watch_delivers_every_change_once_in_order_and_reports_compaction() ->
     assert_eq!(revisions, (1..=30).collect::<Vec<u64>>());
 
     info!("after the window moves on, a watch from revision 1 is refused as compacted");
+    let mut last = 0;
     for i in 0..40 {
-        put_service(&client, &format!("svc-{}", i % 7)).await?;
+        last = put_service(&client, &format!("svc-{}", i % 7)).await?;
     }
+    // The follower answers from what it has applied, which may trail the acknowledged writes
+    // (it learns the last commit index a moment after the leader).
+    let follower_node = cluster.controller(follower).expect("running").node();
+    wait_until(
+        Duration::from_secs(5),
+        "the follower to apply the last write",
+        || async { (follower_node.catalog().revision() >= last).then_some(()) },
+    )
+    .await?;
     let mut stubs = cluster.client_of(follower).stubs();
     let err = async {
         let mut stream = stubs
