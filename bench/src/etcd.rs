@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use pld_tests::free_port;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::spawn::{port, Procs};
+use crate::spawn::Procs;
 use crate::target::CONNECTIONS;
 
 pub mod pb {
@@ -42,7 +43,7 @@ async fn connect(address: &str) -> anyhow::Result<Channel> {
 pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<(Procs, u32, Etcd)> {
     std::fs::create_dir_all(dir)?;
     let nodes: Vec<(u16, u16)> = (0..3)
-        .map(|_| Ok((port()?, port()?)))
+        .map(|_| Ok((free_port()?, free_port()?)))
         .collect::<anyhow::Result<_>>()?;
     let cluster = nodes
         .iter()

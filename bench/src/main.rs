@@ -98,18 +98,7 @@ async fn round(target: &Target, args: &Args, n: u64) -> anyhow::Result<Round> {
             .await?;
         r.throughput.push((clients, ops));
     }
-    let throughputs: Vec<String> = r
-        .throughput
-        .iter()
-        .map(|(clients, ops)| format!("{clients} clients {ops:.0}/s"))
-        .collect();
-    eprintln!(
-        "[{name}, round {n}] sequential p50 {:.2} ms, {}",
-        r.sequential
-            .as_ref()
-            .map_or(0.0, |h| h.value_at_quantile(0.5) as f64 / 1000.0),
-        throughputs.join(", ")
-    );
+    eprintln!("[{name}, round {n}] {}", r.summary());
     Ok(r)
 }
 

@@ -12,11 +12,12 @@ use pld_proto::v1::{
     object, Acceptance, GetRequest, Kind, NodeStatusRequest, Object, PutRequest, Service,
     WatchRequest,
 };
+use pld_tests::free_port;
 use prost::Message;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::spawn::{port, Procs};
+use crate::spawn::Procs;
 use crate::target::CONNECTIONS;
 
 /// The value every write carries (also the etcd value, for equal sizes).
@@ -52,7 +53,7 @@ async fn connect(address: &str) -> anyhow::Result<Channel> {
 
 pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<(Procs, u32, Pld)> {
     std::fs::create_dir_all(dir)?;
-    let ports: Vec<u16> = (0..3).map(|_| port()).collect::<anyhow::Result<_>>()?;
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
     let peers = ports
         .iter()
         .enumerate()

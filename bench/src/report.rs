@@ -28,6 +28,22 @@ pub struct Round {
     pub throughput: Vec<(usize, f64)>,
 }
 
+impl Round {
+    /// One line for the progress output: the sequential p50 and each throughput level.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![format!(
+            "sequential p50 {:.2} ms",
+            ms(&self.sequential, 0.5).unwrap_or(0.0)
+        )];
+        parts.extend(
+            self.throughput
+                .iter()
+                .map(|(clients, ops)| format!("{clients} clients {ops:.0}/s")),
+        );
+        parts.join(", ")
+    }
+}
+
 /// A figure read from one round.
 type Figure = dyn Fn(&Round) -> Option<f64>;
 
@@ -43,7 +59,7 @@ fn throughput(r: &Round, clients: usize) -> Option<f64> {
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
-pub fn median(mut values: Vec<f64>) -> Option<f64> {
+fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {
@@ -56,14 +72,15 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 /// "median (min–max)" over the rounds, or the one value of a single round.
 fn over_rounds(rounds: &[Round], figure: &Figure, decimals: usize) -> String {
     let values: Vec<f64> = rounds.iter().filter_map(figure).collect();
-    let Some(mid) = median(values.clone()) else {
-        return "-".into();
-    };
-    if values.len() == 1 {
-        return format!("{mid:.decimals$}");
-    }
+    let single = values.len() == 1;
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let Some(mid) = median(values) else {
+        return "-".into();
+    };
+    if single {
+        return format!("{mid:.decimals$}");
+    }
     format!("{mid:.decimals$} ({min:.decimals$}–{max:.decimals$})")
 }
 

@@ -69,13 +69,6 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<std::time::Duration> {
     ))
 }
 
-/// A free loopback port.
-pub fn port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
