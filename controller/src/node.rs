@@ -574,7 +574,10 @@ struct Node {
     waiting_reads: Vec<(u64, oneshot::Sender<Result<(), NodeError>>)>,
     leader_since: Option<Instant>,
     last_expiry_proposal: Instant,
-    /// The highest commit index an append to each peer carried, this leadership.
+    /// The highest commit index an append to each peer carried, this leadership. Not raft-rs's
+    /// `Progress::committed_index`, which moves only when the follower answers: under load the
+    /// answer to an append that carried the commit is often still on its way when
+    /// [`COMMIT_BROADCAST_DELAY`] runs out, and a broadcast then would be one append too many.
     commit_sent: HashMap<u64, u64>,
     /// When the leader tells its followers of a commit index no append has carried yet.
     commit_due: Option<Instant>,
