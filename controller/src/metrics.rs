@@ -21,6 +21,7 @@ pub struct ControllerMetrics {
     pub(crate) snapshots_created: Counter,
     pub(crate) snapshots_installed: Counter,
     pub(crate) proposal_seconds: Histogram,
+    pub(crate) persist_seconds: Histogram,
     pub(crate) proposed_entries: Counter,
     pub(crate) proposed_commands: Counter,
     pub(crate) watchers: Gauge,
@@ -81,6 +82,11 @@ impl ControllerMetrics {
             proposal_seconds: registry.histogram(
                 "pld_raft_proposal_duration_seconds",
                 "From proposing a command to its being applied on this node.",
+                &[],
+            ),
+            persist_seconds: registry.histogram(
+                "pld_raft_persist_duration_seconds",
+                "Writing a batch of log entries or a HardState to disk and syncing it (what every write waits for on a quorum of nodes).",
                 &[],
             ),
             proposed_entries: registry.counter(

@@ -1031,7 +1031,12 @@ impl Node {
                 tokio::task::yield_now().await;
             }
         }
-        self.store.persist(entries, hard_state, None, sync)
+        let started = Instant::now();
+        self.store.persist(entries, hard_state, None, sync)?;
+        if sync {
+            self.metrics.persist_seconds.record(started.elapsed());
+        }
+        Ok(())
     }
 
     fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), StoreError> {

@@ -76,6 +76,12 @@ async fn controller_metrics_follow_raft_and_the_catalog() -> anyhow::Result<()> 
         value(&after, "pld_raft_proposal_duration_seconds_count") >= 6.0,
         "{after}"
     );
+    // Each of those writes was synced to the leader's disk before it was acknowledged.
+    assert!(
+        value(&after, "pld_raft_persist_duration_seconds_count") >= 6.0,
+        "{after}"
+    );
+    assert!(value(&after, "pld_raft_persist_duration_seconds_sum") > 0.0);
     // Six writes one after another: six commands, each its own entry (nothing to batch with).
     let delta = |name| value(&after, name) - value(&before, name);
     assert_eq!(delta("pld_raft_proposed_commands_total"), 6.0, "{after}");
