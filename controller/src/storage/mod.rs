@@ -8,6 +8,7 @@
 //! The model both follow: the log holds the entries after the snapshot, so
 //! `first_index = snapshot.index + 1`, and `term(snapshot.index)` is the snapshot's term.
 
+mod entry_cache;
 mod mem;
 mod sled_store;
 mod sled_sync;

@@ -93,6 +93,11 @@ fn conformance(store: &dyn LogStore) {
     assert_eq!(store.last_index().unwrap(), 4);
     assert_eq!(store.term(3).unwrap(), 2);
     assert_eq!(store.term(2).unwrap(), 1);
+    assert_eq!(
+        store.entries(1, 5, None).unwrap(),
+        vec![entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)],
+        "the replaced entries are read back, not the old ones"
+    );
 
     // A gap is refused and changes nothing.
     assert!(store.persist(&[entry(9, 2)], None, None, true).is_err());
@@ -179,6 +184,37 @@ fn sled_store_keeps_everything_across_reopen() {
     assert_eq!(store.snapshot().unwrap().get_metadata().index, 8);
     let terms: Vec<u64> = (8..=20).map(|i| store.term(i).unwrap()).collect();
     assert_eq!(terms, [1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+}
+
+/// The newest entries are read back from memory, older ones from disk: a read across both
+/// gets every entry as written, and so does one after a reopen, when nothing is cached.
+#[test]
+fn sled_store_reads_back_entries_older_than_those_it_keeps_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = |index: u64| Entry {
+        index,
+        term: 1,
+        data: vec![index as u8; 16 * 1024].into(),
+        ..Default::default()
+    };
+    // Three times the cache's budget.
+    let es: Vec<Entry> = (1..=400).map(big).collect();
+    {
+        let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+        for chunk in es.chunks(50) {
+            store.persist(chunk, None, None, true).unwrap();
+        }
+        assert_eq!(store.entries(1, 401, None).unwrap(), es);
+        assert_eq!(store.entries(390, 401, None).unwrap(), es[389..]);
+        // A conflicting append replaces entries both on disk and in memory.
+        let replaced: Vec<Entry> = (350..=351).map(|i| entry(i, 2)).collect();
+        store.persist(&replaced, None, None, true).unwrap();
+        assert_eq!(store.last_index().unwrap(), 351);
+        assert_eq!(store.entries(349, 352, None).unwrap()[1..], replaced);
+    }
+    let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+    assert_eq!(store.entries(1, 350, None).unwrap(), es[..349]);
+    assert_eq!(store.entries(350, 352, None).unwrap().len(), 2);
 }
 
 /// sled writes large pages to files of their own and does not fsync them; the store must.
