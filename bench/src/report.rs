@@ -31,10 +31,8 @@ pub struct Round {
 impl Round {
     /// One line for the progress output: the sequential p50 and each throughput level.
     pub fn summary(&self) -> String {
-        let mut parts = vec![format!(
-            "sequential p50 {:.2} ms",
-            ms(&self.sequential, 0.5).unwrap_or(0.0)
-        )];
+        let p50 = ms(&self.sequential, 0.5).map_or("-".into(), |v| format!("{v:.2}"));
+        let mut parts = vec![format!("sequential p50 {p50} ms")];
         parts.extend(
             self.throughput
                 .iter()
