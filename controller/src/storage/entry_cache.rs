@@ -45,11 +45,10 @@ impl EntryCache {
         let Some(first) = entries.first() else {
             return;
         };
-        let joins = self
-            .entries
-            .front()
-            .zip(self.entries.back())
-            .is_some_and(|(f, b)| f.index < first.index && first.index <= b.index + 1);
+        let joins = match (self.entries.front(), self.entries.back()) {
+            (Some(f), Some(b)) => f.index < first.index && first.index <= b.index + 1,
+            _ => false,
+        };
         if joins {
             while self.entries.back().is_some_and(|b| b.index >= first.index) {
                 self.pop_back();
