@@ -62,7 +62,7 @@ pub(crate) use crash_point;
 mod tests {
     #[test]
     fn every_point_is_marked_in_the_code() {
-        let source = include_str!("reconcile.rs");
+        let source = include_str!("reconcile/mod.rs");
         for point in super::POINTS {
             assert!(
                 source.contains(&format!("crash_point!(\"{point}\")")),

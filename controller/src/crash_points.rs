@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn every_point_is_marked_in_the_code() {
         let sources = [
-            include_str!("node.rs"),
+            include_str!("node/mod.rs"),
             include_str!("storage/sled_store.rs"),
         ]
         .concat();
