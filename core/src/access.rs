@@ -15,7 +15,8 @@
 
 use pld_proto::v1::{object, report_status_request, Approval, Binding, Kind, Object};
 
-use crate::catalog::{kind_name, parse_kind, Catalog, CatalogError};
+use crate::catalog::object::{kind_name, parse_kind};
+use crate::catalog::{Catalog, CatalogError};
 use crate::command::{Op, Scope};
 
 /// Whether a consumer in `consumer_account` may connect to a service allowing `principals`

@@ -4,9 +4,12 @@
 //! everything here is deterministic so every replica reaches the same state.
 
 pub mod access;
+pub mod aws;
 pub mod catalog;
 pub mod command;
+pub mod phase;
 pub mod validate;
 
 pub use catalog::{Catalog, CatalogError, Outcome};
 pub use command::{Command, Envelope, Op};
+pub use phase::Phase;
