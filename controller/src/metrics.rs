@@ -3,10 +3,11 @@
 //! are read off the node just before a scrape.
 
 use metrics::{Counter, Gauge, Histogram};
+use pld_core::Catalog;
 use pld_proto::v1::Kind;
 use pld_telemetry::Metrics;
 
-use crate::node::{NodeHandle, RaftInfo};
+use crate::node::info::RaftInfo;
 
 /// Handles to every controller metric.
 pub struct ControllerMetrics {
@@ -129,9 +130,8 @@ impl ControllerMetrics {
         self.last_index.set(info.last_index as f64);
     }
 
-    /// Reads catalog sizes off the node (called before a scrape).
-    pub fn refresh(&self, node: &NodeHandle) {
-        let catalog = node.catalog();
+    /// Reads catalog sizes off the applied catalog (called before a scrape).
+    pub fn refresh(&self, catalog: &Catalog) {
         self.revision.set(catalog.revision() as f64);
         for (kind, gauge) in &self.objects {
             gauge.set(catalog.count(*kind) as f64);

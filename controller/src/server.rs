@@ -395,7 +395,7 @@ impl Probe for ControllerProbe {
     }
 
     fn refresh_metrics(&self) {
-        self.node.metrics().refresh(&self.node);
+        self.node.metrics().refresh(&self.node.catalog());
     }
 }
 

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::debug;
 
-use crate::node::NodeMsg;
+use crate::node::message::NodeMsg;
 
 /// Largest raft batch or snapshot we send or accept.
 pub const MAX_RAFT_MESSAGE: usize = 256 * 1024 * 1024;
