@@ -7,10 +7,10 @@
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use pld_cloud::CloudError;
+use pld_cloud::{Action, CloudError};
 
 /// Maps an SDK error of `action`.
-pub fn map<E>(action: &str, err: SdkError<E, HttpResponse>) -> CloudError
+pub fn map<E>(action: Action, err: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -83,7 +83,7 @@ fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> 
 /// The outcome of a batch call: the first item AWS reported as unsuccessful, if any.
 /// `fallback_id` names the resource when the item does not.
 pub fn batch(
-    action: &str,
+    action: Action,
     unsuccessful: &[aws_sdk_ec2::types::UnsuccessfulItem],
     fallback_id: &str,
 ) -> Result<(), CloudError> {
@@ -100,7 +100,7 @@ pub fn batch(
 
 /// An item AWS reported as unsuccessful in a batch call.
 fn unsuccessful_item(
-    action: &str,
+    action: Action,
     code: Option<&str>,
     message: Option<&str>,
     id: &str,
@@ -147,7 +147,7 @@ mod tests {
                 .build(),
         );
         map(
-            "CreateVpcEndpoint",
+            Action::CreateVpcEndpoint,
             SdkError::service_error(err, response(status)),
         )
     }
@@ -187,7 +187,7 @@ mod tests {
                 .build(),
         );
         let mapped = map(
-            "ChangeResourceRecordSets",
+            Action::ChangeResourceRecordSets,
             SdkError::service_error(r53, response(400)),
         );
         assert!(matches!(mapped, CloudError::PriorRequestNotComplete(_)));
@@ -197,7 +197,7 @@ mod tests {
         );
         assert!(matches!(
             map(
-                "ChangeResourceRecordSets",
+                Action::ChangeResourceRecordSets,
                 SdkError::service_error(throttled, response(400))
             ),
             CloudError::Throttled(_)
@@ -209,7 +209,7 @@ mod tests {
         // moto answers operations it lacks with HTML and status 500.
         let err = CreateVpcEndpointError::generic(ErrorMetadata::builder().build());
         let mapped = map(
-            "DescribeVpcEndpointConnections",
+            Action::DescribeVpcEndpointConnections,
             SdkError::service_error(err, response(500)),
         );
         assert!(matches!(mapped, CloudError::Unsupported(_)), "{mapped:?}");

@@ -1,24 +1,66 @@
 //! The shipped IAM policies grant exactly the actions the AWS backend calls.
 //!
-//! The backend names every AWS action it calls when it maps the call's errors
-//! (`error::map("Action", ..)`), so the source is the list of calls; ec2:CreateTags is implied by
-//! the TagSpecifications on creates.
+//! Every operation is a [`pld_cloud::Action`], which knows its IAM action, and the backend
+//! names the one it calls when it maps the call's errors (`error::map(Action::X, ..)`), so its
+//! sources are the list of calls; ec2:CreateTags is implied by the TagSpecifications on creates.
 
 use std::collections::BTreeSet;
 
-/// Actions AWS requires without the code calling them by name.
-const IMPLIED: &[&str] = &["CreateTags"];
+use pld_cloud::Action;
+
+/// IAM actions AWS requires without the code calling them by name.
+const IMPLIED: &[&str] = &["ec2:CreateTags"];
+
+/// The actions the backend's sources name, read from the source tree so a file added later
+/// counts. An `Action::X` that is not an action fails the test.
+fn backend_actions() -> BTreeSet<Action> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("the backend's sources") {
+        let path = entry.expect("a directory entry").path();
+        let source = std::fs::read_to_string(&path).expect("a source file");
+        for (at, _) in source.match_indices("Action::") {
+            // `ChangeAction::Upsert` and the like are other enums.
+            let before = source[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let name: String = source[at + "Action::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            if name.is_empty() || name == "ALL" {
+                continue;
+            }
+            let action = Action::ALL
+                .iter()
+                .find(|a| a.name() == name)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{} names Action::{name}, which is no action",
+                        path.display()
+                    )
+                });
+            actions.insert(*action);
+        }
+    }
+    actions
+}
 
 fn code_actions() -> BTreeSet<String> {
-    let source = include_str!("../src/lib.rs");
-    let mut actions: BTreeSet<String> = source
-        .split("error::map(\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(str::to_string)
-        .collect();
+    let mut actions: BTreeSet<String> = backend_actions().iter().map(|a| a.iam_action()).collect();
     actions.extend(IMPLIED.iter().map(|a| a.to_string()));
     actions
+}
+
+#[test]
+fn the_backend_calls_every_declared_action() {
+    let called = backend_actions();
+    let unused: Vec<&Action> = Action::ALL.iter().filter(|a| !called.contains(a)).collect();
+    assert!(
+        unused.is_empty(),
+        "declared but never called by the AWS backend: {unused:?}"
+    );
 }
 
 fn policy_actions(text: &str) -> anyhow::Result<BTreeSet<String>> {
@@ -46,7 +88,7 @@ fn policy_actions(text: &str) -> anyhow::Result<BTreeSet<String>> {
                 !name.contains('*'),
                 "{action}: no wildcards in least privilege"
             );
-            actions.insert(name.to_string());
+            actions.insert(action);
         }
     }
     Ok(actions)

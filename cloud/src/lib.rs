@@ -15,6 +15,7 @@ pub mod sim;
 pub mod types;
 
 pub use error::{CloudError, CloudResult};
+pub use pld_core::aws::{Action, ApiClass};
 pub use types::*;
 
 /// One account's view of one region.

@@ -8,75 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use pld_core::aws::{Action, ApiClass};
+
 use crate::types::*;
 use crate::{Cloud, CloudResult};
-
-/// API classes with their own bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ApiClass {
-    /// CreateVpcEndpoint, ModifyVpcEndpoint, DeleteVpcEndpoints: 4 burst, 0.3/s.
-    EndpointMutation,
-    /// Endpoint service create/modify/delete, accept/reject connections: 10 burst, 1/s.
-    ServiceMutation,
-    /// Other mutating EC2 calls: 50 burst, 5/s.
-    OtherMutation,
-    /// Describe*: 100 burst, 20/s.
-    Describe,
-    /// Every Route 53 call: 50 burst, 10/s.
-    Route53,
-}
-
-impl ApiClass {
-    /// The class's name, for metrics labels.
-    pub fn name(self) -> &'static str {
-        match self {
-            ApiClass::EndpointMutation => "endpoint_mutation",
-            ApiClass::ServiceMutation => "service_mutation",
-            ApiClass::OtherMutation => "other_mutation",
-            ApiClass::Describe => "describe",
-            ApiClass::Route53 => "route53",
-        }
-    }
-
-    /// (burst, refill per second) as AWS publishes them.
-    pub fn aws_rate(self) -> (f64, f64) {
-        match self {
-            ApiClass::EndpointMutation => (4.0, 0.3),
-            ApiClass::ServiceMutation => (10.0, 1.0),
-            ApiClass::OtherMutation => (50.0, 5.0),
-            ApiClass::Describe => (100.0, 20.0),
-            ApiClass::Route53 => (50.0, 10.0),
-        }
-    }
-
-    /// The class of an action name.
-    pub fn of(action: &str) -> ApiClass {
-        match action {
-            "CreateVpcEndpoint" | "ModifyVpcEndpoint" | "DeleteVpcEndpoints" => {
-                ApiClass::EndpointMutation
-            }
-            "CreateVpcEndpointServiceConfiguration"
-            | "ModifyVpcEndpointServiceConfiguration"
-            | "DeleteVpcEndpointServiceConfigurations"
-            | "AcceptVpcEndpointConnections"
-            | "RejectVpcEndpointConnections" => ApiClass::ServiceMutation,
-            a if a.starts_with("Describe") => ApiClass::Describe,
-            a if ROUTE53_ACTIONS.contains(&a) => ApiClass::Route53,
-            _ => ApiClass::OtherMutation,
-        }
-    }
-}
-
-const ROUTE53_ACTIONS: &[&str] = &[
-    "ListHostedZonesByVPC",
-    "GetHostedZone",
-    "CreateHostedZone",
-    "AssociateVPCWithHostedZone",
-    "DeleteHostedZone",
-    "ChangeResourceRecordSets",
-    "GetChange",
-    "ListResourceRecordSets",
-];
 
 /// One token bucket.
 #[derive(Debug)]
@@ -188,7 +123,8 @@ impl Limiter {
         }
     }
 
-    fn record<T>(&self, action: &'static str, result: &CloudResult<T>) {
+    fn record<T>(&self, action: Action, result: &CloudResult<T>) {
+        let action = action.name();
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         let entry = stats.calls.entry(action).or_default();
         let outcome = match result {
@@ -238,10 +174,10 @@ const ATTEMPTS: u32 = 4;
 /// Each call waits for a token, is counted, and is retried with jittered exponential backoff
 /// while the error is retryable (throttling, 5xx, a pending Route 53 change).
 macro_rules! limited {
-    ($self:ident, $action:literal, $call:expr) => {{
+    ($self:ident, $action:expr, $call:expr) => {{
         let mut attempt = 0;
         loop {
-            $self.limiter.acquire(ApiClass::of($action)).await;
+            $self.limiter.acquire($action.bucket()).await;
             let result = $call.await;
             $self.limiter.record($action, &result);
             attempt += 1;
@@ -269,22 +205,26 @@ impl<C: Cloud> Cloud for Limited<C> {
         self.inner.region()
     }
     async fn describe_vpc(&self, vpc_id: &str) -> CloudResult<Vpc> {
-        limited!(self, "DescribeVpcs", self.inner.describe_vpc(vpc_id))
+        limited!(self, Action::DescribeVpcs, self.inner.describe_vpc(vpc_id))
     }
     async fn describe_subnets(&self, vpc_id: &str) -> CloudResult<Vec<Subnet>> {
-        limited!(self, "DescribeSubnets", self.inner.describe_subnets(vpc_id))
+        limited!(
+            self,
+            Action::DescribeSubnets,
+            self.inner.describe_subnets(vpc_id)
+        )
     }
     async fn describe_route_tables(&self, vpc_id: &str) -> CloudResult<Vec<RouteTable>> {
         limited!(
             self,
-            "DescribeRouteTables",
+            Action::DescribeRouteTables,
             self.inner.describe_route_tables(vpc_id)
         )
     }
     async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer> {
         limited!(
             self,
-            "DescribeLoadBalancers",
+            Action::DescribeLoadBalancers,
             self.inner.describe_load_balancer(arn)
         )
     }
@@ -294,28 +234,28 @@ impl<C: Cloud> Cloud for Limited<C> {
     ) -> CloudResult<EndpointService> {
         limited!(
             self,
-            "CreateVpcEndpointServiceConfiguration",
+            Action::CreateVpcEndpointServiceConfiguration,
             self.inner.create_endpoint_service(req)
         )
     }
     async fn describe_endpoint_services(&self, tags: &Tags) -> CloudResult<Vec<EndpointService>> {
         limited!(
             self,
-            "DescribeVpcEndpointServiceConfigurations",
+            Action::DescribeVpcEndpointServiceConfigurations,
             self.inner.describe_endpoint_services(tags)
         )
     }
     async fn set_acceptance_required(&self, service_id: &str, required: bool) -> CloudResult<()> {
         limited!(
             self,
-            "ModifyVpcEndpointServiceConfiguration",
+            Action::ModifyVpcEndpointServiceConfiguration,
             self.inner.set_acceptance_required(service_id, required)
         )
     }
     async fn allowed_principals(&self, service_id: &str) -> CloudResult<Vec<String>> {
         limited!(
             self,
-            "DescribeVpcEndpointServicePermissions",
+            Action::DescribeVpcEndpointServicePermissions,
             self.inner.allowed_principals(service_id)
         )
     }
@@ -327,7 +267,7 @@ impl<C: Cloud> Cloud for Limited<C> {
     ) -> CloudResult<()> {
         limited!(
             self,
-            "ModifyVpcEndpointServicePermissions",
+            Action::ModifyVpcEndpointServicePermissions,
             self.inner
                 .modify_allowed_principals(service_id, add, remove)
         )
@@ -335,14 +275,14 @@ impl<C: Cloud> Cloud for Limited<C> {
     async fn delete_endpoint_service(&self, service_id: &str) -> CloudResult<()> {
         limited!(
             self,
-            "DeleteVpcEndpointServiceConfigurations",
+            Action::DeleteVpcEndpointServiceConfigurations,
             self.inner.delete_endpoint_service(service_id)
         )
     }
     async fn describe_connections(&self, service_id: Option<&str>) -> CloudResult<Vec<Connection>> {
         limited!(
             self,
-            "DescribeVpcEndpointConnections",
+            Action::DescribeVpcEndpointConnections,
             self.inner.describe_connections(service_id)
         )
     }
@@ -353,7 +293,7 @@ impl<C: Cloud> Cloud for Limited<C> {
     ) -> CloudResult<()> {
         limited!(
             self,
-            "AcceptVpcEndpointConnections",
+            Action::AcceptVpcEndpointConnections,
             self.inner.accept_connections(service_id, endpoint_ids)
         )
     }
@@ -364,19 +304,23 @@ impl<C: Cloud> Cloud for Limited<C> {
     ) -> CloudResult<()> {
         limited!(
             self,
-            "RejectVpcEndpointConnections",
+            Action::RejectVpcEndpointConnections,
             self.inner.reject_connections(service_id, endpoint_ids)
         )
     }
     async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail> {
         limited!(
             self,
-            "DescribeVpcEndpointServices",
+            Action::DescribeVpcEndpointServices,
             self.inner.describe_service(service_name)
         )
     }
     async fn create_endpoint(&self, req: &CreateEndpoint) -> CloudResult<Endpoint> {
-        limited!(self, "CreateVpcEndpoint", self.inner.create_endpoint(req))
+        limited!(
+            self,
+            Action::CreateVpcEndpoint,
+            self.inner.create_endpoint(req)
+        )
     }
     async fn modify_endpoint_subnets(
         &self,
@@ -386,33 +330,37 @@ impl<C: Cloud> Cloud for Limited<C> {
     ) -> CloudResult<()> {
         limited!(
             self,
-            "ModifyVpcEndpoint",
+            Action::ModifyVpcEndpoint,
             self.inner.modify_endpoint_subnets(endpoint_id, add, remove)
         )
     }
     async fn describe_endpoints(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<Endpoint>> {
         limited!(
             self,
-            "DescribeVpcEndpoints",
+            Action::DescribeVpcEndpoints,
             self.inner.describe_endpoints(vpc_id, tags)
         )
     }
     async fn delete_endpoint(&self, endpoint_id: &str) -> CloudResult<()> {
         limited!(
             self,
-            "DeleteVpcEndpoints",
+            Action::DeleteVpcEndpoints,
             self.inner.delete_endpoint(endpoint_id)
         )
     }
     async fn hosted_zones_of_vpc(&self, vpc_id: &str) -> CloudResult<Vec<HostedZone>> {
         limited!(
             self,
-            "ListHostedZonesByVPC",
+            Action::ListHostedZonesByVPC,
             self.inner.hosted_zones_of_vpc(vpc_id)
         )
     }
     async fn get_hosted_zone(&self, zone_id: &str) -> CloudResult<HostedZone> {
-        limited!(self, "GetHostedZone", self.inner.get_hosted_zone(zone_id))
+        limited!(
+            self,
+            Action::GetHostedZone,
+            self.inner.get_hosted_zone(zone_id)
+        )
     }
     async fn create_hosted_zone(
         &self,
@@ -423,7 +371,7 @@ impl<C: Cloud> Cloud for Limited<C> {
     ) -> CloudResult<HostedZone> {
         limited!(
             self,
-            "CreateHostedZone",
+            Action::CreateHostedZone,
             self.inner
                 .create_hosted_zone(name, vpc_id, caller_reference, comment)
         )
@@ -431,31 +379,31 @@ impl<C: Cloud> Cloud for Limited<C> {
     async fn associate_vpc(&self, zone_id: &str, vpc_id: &str) -> CloudResult<()> {
         limited!(
             self,
-            "AssociateVPCWithHostedZone",
+            Action::AssociateVPCWithHostedZone,
             self.inner.associate_vpc(zone_id, vpc_id)
         )
     }
     async fn delete_hosted_zone(&self, zone_id: &str) -> CloudResult<()> {
         limited!(
             self,
-            "DeleteHostedZone",
+            Action::DeleteHostedZone,
             self.inner.delete_hosted_zone(zone_id)
         )
     }
     async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<String> {
         limited!(
             self,
-            "ChangeResourceRecordSets",
+            Action::ChangeResourceRecordSets,
             self.inner.change_records(zone_id, changes)
         )
     }
     async fn get_change(&self, change_id: &str) -> CloudResult<ChangeStatus> {
-        limited!(self, "GetChange", self.inner.get_change(change_id))
+        limited!(self, Action::GetChange, self.inner.get_change(change_id))
     }
     async fn list_records(&self, zone_id: &str) -> CloudResult<Vec<RecordSet>> {
         limited!(
             self,
-            "ListResourceRecordSets",
+            Action::ListResourceRecordSets,
             self.inner.list_records(zone_id)
         )
     }
@@ -478,23 +426,5 @@ mod tests {
             "{wait:?}"
         );
         assert!(b.take(t0 + Duration::from_secs(4)).is_ok());
-    }
-
-    #[test]
-    fn actions_map_to_aws_classes() {
-        assert_eq!(
-            ApiClass::of("CreateVpcEndpoint"),
-            ApiClass::EndpointMutation
-        );
-        assert_eq!(
-            ApiClass::of("AcceptVpcEndpointConnections"),
-            ApiClass::ServiceMutation
-        );
-        assert_eq!(ApiClass::of("DescribeVpcEndpoints"), ApiClass::Describe);
-        assert_eq!(ApiClass::of("ChangeResourceRecordSets"), ApiClass::Route53);
-        assert_eq!(
-            ApiClass::of("ModifyVpcEndpointServicePermissions"),
-            ApiClass::OtherMutation
-        );
     }
 }

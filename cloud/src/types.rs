@@ -8,6 +8,12 @@ pub type Tags = BTreeMap<String, String>;
 /// The tag naming the pld cluster and object that owns a resource.
 pub const OWNER_TAG: &str = "pld:owner";
 
+/// Whether `have` carries every tag of `wanted` with the same value: the filter of every
+/// describe by tag, in the sim and the AWS backend alike.
+pub fn has_tags(have: &Tags, wanted: &Tags) -> bool {
+    wanted.iter().all(|(k, v)| have.get(k) == Some(v))
+}
+
 /// A VPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vpc {

@@ -22,6 +22,13 @@
 
 mod cloud;
 mod dataplane;
+mod ec2_network;
+mod elb;
+mod endpoint_services;
+mod endpoints;
+mod gate;
+mod ids;
+mod route53;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
