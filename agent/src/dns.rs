@@ -10,8 +10,8 @@ use hickory_server::proto::rr::{rdata::A, Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use crate::reconcile::phase;
 use crate::view::CatalogView;
+use pld_core::Phase;
 
 /// TTL of answers: short, since endpoints can move.
 const TTL: u32 = 5;
@@ -39,7 +39,7 @@ impl Responder {
             .view
             .binding(service, &self.vpc_id)
             .and_then(|b| b.status)
-            .filter(|s| s.phase == phase::READY);
+            .filter(|s| Phase::of(&s.phase) == Some(Phase::Ready));
         Some(
             ready
                 .map(|s| s.addresses.iter().filter_map(|a| a.parse().ok()).collect())

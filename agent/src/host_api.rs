@@ -11,8 +11,8 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{info, instrument};
 
 use crate::builtin;
-use crate::reconcile::phase;
 use crate::view::CatalogView;
+use pld_core::Phase;
 
 /// Longest wait a caller may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
@@ -76,7 +76,7 @@ impl HostQueryService {
 }
 
 fn settled(phase: &str) -> bool {
-    matches!(phase, phase::READY | phase::REJECTED | phase::FAILED)
+    Phase::of(phase).is_some_and(Phase::is_settled)
 }
 
 #[tonic::async_trait]

@@ -12,22 +12,12 @@ use std::time::{Duration, Instant};
 use pld_cloud::Cloud;
 use pld_telemetry::{Metrics, Probe};
 
-use crate::reconcile::phase;
 use crate::view::CatalogView;
+use pld_core::Phase;
 
-/// Phases reported as `pld_agent_bindings{phase=…}`; "unreported" is a binding the agent has
-/// not reported on yet.
-const PHASES: &[&str] = &[
-    "unreported",
-    phase::WAITING,
-    phase::CREATING,
-    phase::PENDING_ACCEPTANCE,
-    phase::PENDING,
-    phase::PUBLISHING,
-    phase::READY,
-    phase::REJECTED,
-    phase::FAILED,
-];
+/// The `phase` label of `pld_agent_bindings` for a binding the agent has not reported on yet
+/// (or reported in a phase this build does not know).
+const UNREPORTED: &str = "unreported";
 
 /// Which half of a pass.
 #[derive(Debug, Clone, Copy)]
@@ -164,17 +154,17 @@ pub struct AgentProbe {
 impl AgentProbe {
     fn refresh_bindings(&self) {
         let registry = &self.metrics.registry;
-        let mut by_phase: BTreeMap<&str, u64> = PHASES.iter().map(|p| (*p, 0)).collect();
+        let mut by_phase: BTreeMap<&str, u64> = std::iter::once(UNREPORTED)
+            .chain(Phase::ALL.map(Phase::as_str))
+            .map(|p| (p, 0))
+            .collect();
         let mut in_flight = 0u64;
         for b in self.view.bindings_of(&self.vpc_id) {
-            let phase = b.status.as_ref().map(|s| s.phase.as_str()).unwrap_or("");
-            let phase = PHASES
-                .iter()
-                .find(|p| **p == phase)
-                .copied()
-                .unwrap_or("unreported");
-            *by_phase.entry(phase).or_default() += 1;
-            if phase != phase::READY && phase != phase::REJECTED {
+            let phase = b.status.as_ref().and_then(|s| Phase::of(&s.phase));
+            *by_phase
+                .entry(phase.map_or(UNREPORTED, Phase::as_str))
+                .or_default() += 1;
+            if !matches!(phase, Some(Phase::Ready | Phase::Rejected)) {
                 in_flight += 1;
             }
         }

@@ -1,5 +1,6 @@
 //! Typed catalog reads shared by the subcommands.
 
+use pld_core::Phase;
 use pld_proto::v1::{object, Agent, Binding, Kind, ListRequest, Object, Service};
 
 use crate::cmd::Context;
@@ -69,9 +70,10 @@ pub fn binding_phase(b: &Binding) -> String {
 
 /// Whether a binding is failing: failed, or held up with an error message.
 pub fn binding_failing(b: &Binding) -> bool {
-    let phase = binding_phase(b);
+    let phase = Phase::of(&binding_phase(b));
     let message = b.status.as_ref().map_or("", |s| s.message.as_str());
-    phase == "failed" || (!message.is_empty() && phase != "ready" && phase != "rejected")
+    phase == Some(Phase::Failed)
+        || (!message.is_empty() && !matches!(phase, Some(Phase::Ready | Phase::Rejected)))
 }
 
 /// A unix-milliseconds time relative to now: "4s ago", "3m ago", "in 12s"; "never" for 0.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::StreamExt;
+use pld_core::Phase;
 use pld_proto::v1::host_query_client::HostQueryClient;
 use pld_proto::v1::{
     object, Agent, Approval, Binding, Kind, ListRequest, Object, ResolveRequest, WatchRequest,
@@ -13,9 +14,6 @@ use serde_json::json;
 use super::Context;
 use crate::catalog;
 use crate::output::{approval_name, binding_json, out, print_json, table, Format};
-
-/// Phases after which waiting ends.
-const SETTLED: [&str; 3] = ["ready", "rejected", "failed"];
 
 #[derive(clap::Args)]
 pub struct ConnectArgs {
@@ -59,7 +57,7 @@ pub enum Command {
         service: Option<String>,
         /// Only bindings in this phase (pending, creating, pendingAcceptance, ready, failed...).
         #[arg(long)]
-        phase: Option<String>,
+        phase: Option<Phase>,
         /// Only bindings that are failing: failed, or held up with an error.
         #[arg(long, conflicts_with = "phase")]
         failing: bool,
@@ -190,13 +188,13 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|s| s.phase.clone())
             .unwrap_or_default();
-        if SETTLED.contains(&phase.as_str()) {
+        if Phase::of(&phase).is_some_and(Phase::is_settled) {
             progress.finish_and_clear();
             if ctx.format == Format::Json {
                 print_json(&binding_json(&current));
             }
             anyhow::ensure!(
-                phase == "ready",
+                phase == Phase::Ready.as_str(),
                 "binding {key} is {phase}: {}",
                 current
                     .status
@@ -333,7 +331,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 .filter(|b| {
                     phase
                         .as_ref()
-                        .is_none_or(|p| &catalog::binding_phase(b) == p)
+                        .is_none_or(|p| catalog::binding_phase(b) == p.as_str())
                 })
                 .filter(|b| !failing || catalog::binding_failing(b))
                 .collect();

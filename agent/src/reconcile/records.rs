@@ -1,0 +1,191 @@
+//! The pure part of publishing names: which record changes make a zone's records say what the
+//! bindings want, without taking a name pld does not own.
+//!
+//! Every name pld publishes has an A record and a TXT record `"pld-owner=OWNER"` beside it
+//! (external-dns's TXT registry): pld updates or deletes a name only where that TXT names the
+//! binding, so records someone else made are never touched.
+
+use std::collections::BTreeSet;
+
+use pld_cloud::{ChangeAction, RecordChange, RecordSet};
+
+use super::ownership::Owner;
+
+/// TTL of published records.
+pub const RECORD_TTL: u32 = 30;
+
+/// Record changes of one pass, sent as one Route 53 batch (a zone takes one change at a time).
+#[derive(Debug, Default)]
+pub struct DnsBatch {
+    pub changes: Vec<RecordChange>,
+    /// The bindings whose records the batch changes: they wait on its change id.
+    pub keys: Vec<String>,
+    /// Names already queued for deletion, so a name is never deleted twice in one batch.
+    removed: BTreeSet<String>,
+}
+
+impl DnsBatch {
+    fn owner_value(owner: &Owner) -> String {
+        format!("\"pld-owner={owner}\"")
+    }
+
+    /// (name, owner) of every record pld marked as its own, the owner as the TXT spells it.
+    pub fn owners(records: &[RecordSet]) -> Vec<(String, String)> {
+        records
+            .iter()
+            .filter(|r| r.kind == "TXT")
+            .flat_map(|r| {
+                r.values.iter().filter_map(|v| {
+                    let owner = v.strip_prefix("\"pld-owner=")?.strip_suffix('"')?;
+                    Some((r.name.clone(), owner.to_string()))
+                })
+            })
+            .collect()
+    }
+
+    /// Queues A and ownership TXT records for `name`; Ok(false) when they are already right
+    /// (unless `again`: then they are queued anyway), Err when the name holds records pld does
+    /// not own.
+    pub fn upsert(
+        &mut self,
+        name: &str,
+        addresses: &[String],
+        records: &[RecordSet],
+        owner: &Owner,
+        again: bool,
+    ) -> Result<bool, String> {
+        let txt = records.iter().find(|r| r.name == name && r.kind == "TXT");
+        let a = records.iter().find(|r| r.name == name && r.kind == "A");
+        let ours = txt.is_some_and(|t| t.values.contains(&Self::owner_value(owner)));
+        if !ours
+            && (a.is_some()
+                || txt.is_some()
+                || records.iter().any(|r| r.name == name && r.kind == "CNAME"))
+        {
+            return Err(format!("{name} already has records that pld does not own; remove them or pick another zone"));
+        }
+        let mut wanted: Vec<String> = addresses.to_vec();
+        wanted.sort();
+        if !again
+            && ours
+            && a.is_some_and(|a| {
+                let mut have = a.values.clone();
+                have.sort();
+                have == wanted
+            })
+        {
+            return Ok(false);
+        }
+        self.changes.push(RecordChange {
+            action: ChangeAction::Upsert,
+            record: RecordSet {
+                name: name.to_string(),
+                kind: "A".into(),
+                ttl: RECORD_TTL,
+                values: wanted,
+            },
+        });
+        self.changes.push(RecordChange {
+            action: ChangeAction::Upsert,
+            record: RecordSet {
+                name: name.to_string(),
+                kind: "TXT".into(),
+                ttl: RECORD_TTL,
+                values: vec![Self::owner_value(owner)],
+            },
+        });
+        Ok(true)
+    }
+
+    /// Queues deletion of `name`'s records when pld owns them.
+    pub fn remove(&mut self, name: &str, records: &[RecordSet], owner: &Owner) {
+        let ours = records.iter().any(|r| {
+            r.name == name && r.kind == "TXT" && r.values.contains(&Self::owner_value(owner))
+        });
+        if !ours || !self.removed.insert(name.to_string()) {
+            return;
+        }
+        for r in records
+            .iter()
+            .filter(|r| r.name == name && (r.kind == "A" || r.kind == "TXT"))
+        {
+            self.changes.push(RecordChange {
+                action: ChangeAction::Delete,
+                record: r.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ownership::Ownership;
+    use super::*;
+
+    const NAME: &str = "demo.pld.internal.";
+
+    fn record(kind: &str, values: &[&str]) -> RecordSet {
+        RecordSet {
+            name: NAME.into(),
+            kind: kind.into(),
+            ttl: RECORD_TTL,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    fn owner() -> Owner {
+        Ownership::new("pld", "vpc-1").binding("demo/vpc-1")
+    }
+
+    #[test]
+    fn a_free_name_gets_an_a_and_an_owner_txt() {
+        let mut dns = DnsBatch::default();
+        let addrs = ["10.0.0.2".to_string(), "10.0.0.1".to_string()];
+        assert_eq!(dns.upsert(NAME, &addrs, &[], &owner(), false), Ok(true));
+        let kinds: Vec<&str> = dns.changes.iter().map(|c| c.record.kind.as_str()).collect();
+        assert_eq!(kinds, ["A", "TXT"]);
+        assert_eq!(dns.changes[0].record.values, ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(
+            DnsBatch::owners(&[dns.changes[1].record.clone()]),
+            [(NAME.to_string(), owner().to_string())]
+        );
+    }
+
+    #[test]
+    fn records_already_right_are_left_alone_unless_asked_again() {
+        let txt = DnsBatch::owner_value(&owner());
+        let have = [record("A", &["10.0.0.1"]), record("TXT", &[&txt])];
+        let mut dns = DnsBatch::default();
+        assert_eq!(
+            dns.upsert(NAME, &["10.0.0.1".into()], &have, &owner(), false),
+            Ok(false)
+        );
+        assert!(dns.changes.is_empty());
+        assert_eq!(
+            dns.upsert(NAME, &["10.0.0.1".into()], &have, &owner(), true),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn a_name_someone_else_holds_is_neither_taken_nor_deleted() {
+        let have = [record("A", &["192.0.2.1"])];
+        let mut dns = DnsBatch::default();
+        assert!(dns
+            .upsert(NAME, &["10.0.0.1".into()], &have, &owner(), false)
+            .is_err());
+        dns.remove(NAME, &have, &owner());
+        assert!(dns.changes.is_empty());
+    }
+
+    #[test]
+    fn an_owned_name_is_deleted_once_per_batch() {
+        let txt = DnsBatch::owner_value(&owner());
+        let have = [record("A", &["10.0.0.1"]), record("TXT", &[&txt])];
+        let mut dns = DnsBatch::default();
+        dns.remove(NAME, &have, &owner());
+        dns.remove(NAME, &have, &owner());
+        assert_eq!(dns.changes.len(), 2);
+        assert!(dns.changes.iter().all(|c| c.action == ChangeAction::Delete));
+    }
+}
