@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::spawn::Procs;
-use crate::target::CONNECTIONS;
+use crate::workload::{value_bytes, CONNECTIONS};
 
 pub mod pb {
     #![allow(clippy::all, missing_docs)]
@@ -108,7 +108,7 @@ impl Etcd {
         client
             .put(PutRequest {
                 key: format!("{prefix}{name}").into_bytes(),
-                value: crate::pld::value_bytes(name),
+                value: value_bytes(name),
                 ..Default::default()
             })
             .await?;

@@ -14,55 +14,25 @@
 //! within a round sees the same machine, and the report gives each figure's median over the
 //! rounds with its range, and the median of the rounds' own ratios.
 
+mod args;
 mod etcd;
 mod fsync;
 mod pld;
 mod report;
 mod spawn;
 mod target;
+mod workload;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
+use crate::args::Args;
 use crate::report::{Results, Round};
 use crate::target::Target;
 
 /// How long each idle cluster's CPU use is sampled before the rounds.
 const IDLE_SAMPLE: Duration = Duration::from_secs(2);
-
-/// Benchmarks pld against etcd on loopback.
-#[derive(Parser)]
-struct Args {
-    /// The pld binary (build with `cargo build --release -p pld-cli`).
-    #[arg(long, default_value = "target/release/pld")]
-    pld: PathBuf,
-    /// The etcd server binary (Debian: etcd-server).
-    #[arg(long, default_value = "/usr/bin/etcd")]
-    etcd: PathBuf,
-    /// Sequential writes measured.
-    #[arg(long, default_value_t = 2000)]
-    sequential: u64,
-    /// Seconds each throughput level runs in each round.
-    #[arg(long, default_value_t = 5)]
-    seconds: u64,
-    /// Watchers in the watch-latency test.
-    #[arg(long, default_value_t = 1000)]
-    watchers: usize,
-    /// Updates in the watch-latency test.
-    #[arg(long, default_value_t = 200)]
-    updates: usize,
-    /// Services written before measuring RSS.
-    #[arg(long, default_value_t = 10_000)]
-    objects: u64,
-    /// Rounds of the sequential, read and throughput phases.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
-    rounds: u64,
-    /// Run only this system (pld or etcd).
-    #[arg(long)]
-    only: Option<String>,
-}
 
 /// The leader's RSS with an empty catalog, then after `args.objects` services.
 async fn fill(target: &Target, args: &Args) -> anyhow::Result<Results> {

@@ -9,35 +9,14 @@ use pld_proto::v1::catalog_client::CatalogClient;
 use pld_proto::v1::cluster_client::ClusterClient;
 use pld_proto::v1::watch_client::WatchClient;
 use pld_proto::v1::{
-    object, Acceptance, GetRequest, Kind, NodeStatusRequest, Object, PutRequest, Service,
-    WatchRequest,
+    object, GetRequest, Kind, NodeStatusRequest, Object, PutRequest, WatchRequest,
 };
 use pld_tests::free_port;
-use prost::Message;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::spawn::Procs;
-use crate::target::CONNECTIONS;
-
-/// The value every write carries (also the etcd value, for equal sizes).
-pub fn service(name: &str) -> Service {
-    Service {
-        name: name.into(),
-        vpc_id: "vpc-0123abcd".into(),
-        load_balancer_arn:
-            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/demo/50dc6c495c0c9188"
-                .into(),
-        ports: vec![443],
-        acceptance: Acceptance::Auto as i32,
-        ..Default::default()
-    }
-}
-
-/// Encoded size of a benchmark value.
-pub fn value_bytes(name: &str) -> Vec<u8> {
-    service(name).encode_to_vec()
-}
+use crate::workload::{service, CONNECTIONS};
 
 #[derive(Clone)]
 pub struct Pld {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::Args;
+use crate::args::Args;
 
 /// Figures for one system.
 #[derive(Default)]

@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 
 use crate::spawn::{cpu_time, rss_kb, Procs};
+use crate::workload::CONNECTIONS;
 
 /// Connections to the leader of a running cluster.
 #[derive(Clone)]
@@ -24,9 +25,6 @@ pub struct Target {
     leader_pid: u32,
     conns: Conns,
 }
-
-/// Connections each workload spreads its clients over.
-pub const CONNECTIONS: usize = 8;
 
 impl Target {
     pub async fn start_pld(binary: &Path, dir: &Path) -> anyhow::Result<Self> {
