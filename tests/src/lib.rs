@@ -10,8 +10,11 @@
 //! - [`systemd`]: a notify socket and signals, to test daemons as systemd runs them.
 //! - [`netns`]: network namespaces to partition real processes; [`nemesis`] runs a workload
 //!   under faults on them and checks it with [`linearizable`].
+//! - `layering` (tests only): no crate's files import each other in a circle.
 
 pub mod cluster;
+#[cfg(test)]
+mod layering;
 pub mod linearizable;
 pub mod nemesis;
 pub mod netns;
