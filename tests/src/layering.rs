@@ -167,7 +167,8 @@ pub fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
         }
         seen
     };
-    let reaches: BTreeMap<&String, BTreeSet<String>> = edges.keys().map(|m| (m, reach(m))).collect();
+    let reaches: BTreeMap<&String, BTreeSet<String>> =
+        edges.keys().map(|m| (m, reach(m))).collect();
     let mut grouped = BTreeSet::new();
     let mut out = Vec::new();
     for m in edges.keys() {
@@ -205,7 +206,10 @@ mod tests {
             ("lib.rs", "mod metrics;\nmod node;\n"),
             ("metrics.rs", "use crate::node::RaftInfo;\n"),
             ("node/mod.rs", "mod ready;\n/// See [`crate::metrics`].\n"),
-            ("node/ready.rs", "use super::Node;\nuse crate::metrics::M;\n"),
+            (
+                "node/ready.rs",
+                "use super::Node;\nuse crate::metrics::M;\n",
+            ),
         ]);
         assert!(cycles(&edges).is_empty(), "{edges:?}");
         let edges = graph_of(&[
