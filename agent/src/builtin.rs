@@ -6,6 +6,11 @@
 
 use pld_cloud::{EndpointKind, AWS_GATEWAY_SERVICES, AWS_INTERFACE_SERVICES};
 
+/// Whether `service` names a built-in, in any region.
+pub fn is_builtin(service: &str) -> bool {
+    lookup(service, "us-east-1").is_some()
+}
+
 /// A built-in service: its AWS service name and endpoint kind.
 pub fn lookup(service: &str, region: &str) -> Option<(String, EndpointKind)> {
     match service {

@@ -144,6 +144,42 @@ allow = ["arn:aws:iam::210987654321:root"]
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_a_service_nobody_registered_is_refused_unless_asked_to_wait(
+) -> anyhow::Result<()> {
+    let cluster = ProcessCluster::start(pld(), 1)?;
+    cluster.wait_leader(Duration::from_secs(20)).await?;
+    let c = cluster.address(1);
+    let vpc = "vpc-0a1b2c3d";
+
+    let out = run(&c, &["connect", "ghost", "--vpc", vpc])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "not found: {err}");
+    assert!(
+        err.contains("\"ghost\" is not in the catalog") && err.contains("--allow-missing"),
+        "{err}"
+    );
+    let get = run(&c, &["bindings", "get", "ghost", "--vpc", vpc])?;
+    assert_eq!(get.status.code(), Some(3), "nothing was created");
+
+    let out = run(&c, &["connect", "ghost", "--vpc", vpc, "--allow-missing"])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let get = run(&c, &["bindings", "get", "ghost", "--vpc", vpc])?;
+    assert!(get.status.success(), "the binding waits for its service");
+
+    let out = run(&c, &["connect", "s3", "--vpc", vpc])?;
+    assert!(
+        out.status.success(),
+        "a built-in needs no registration: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 #[test]
 fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

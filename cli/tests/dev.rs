@@ -12,6 +12,17 @@ fn pld() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pld"))
 }
 
+/// Whether every command in `tools` is on the PATH.
+fn tools_present(tools: &[&str]) -> bool {
+    tools.iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 /// Kills `pld dev` when the test ends, however it ends.
 struct Dev(std::process::Child);
 
@@ -41,17 +52,22 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut dev = Dev(child);
-    // Read the banner until the consumer line names its VPC.
-    let consumer = tokio::task::spawn_blocking(move || {
+    // Read the banner until the consumer line names its VPC and the hint that sends bytes
+    // through the endpoint with dig and nc.
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut consumer = None;
         for line in BufReader::new(stdout).lines() {
             let line = line.ok()?;
             if let Some(rest) = line.trim_start().strip_prefix("consumer ") {
-                return rest.split_whitespace().next().map(str::to_string);
+                consumer = rest.split_whitespace().next().map(str::to_string);
+            }
+            if line.contains("| nc ") {
+                return Some((consumer?, line.trim().to_string()));
             }
         }
         None
     });
-    let consumer = tokio::time::timeout(Duration::from_secs(60), consumer)
+    let (consumer, nc_hint) = tokio::time::timeout(Duration::from_secs(60), banner)
         .await??
         .ok_or_else(|| {
             anyhow::anyhow!(
@@ -110,6 +126,26 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     assert_eq!(rcode, 0);
     assert!(!addrs.is_empty());
     assert_eq!(echo_through(addrs[0], 7007, "ping").await?, "ping");
+
+    // The banner's dig | nc line works as printed, though DNS answers one address per AZ.
+    if tools_present(&["dig", "nc"]) {
+        let out = Command::new("timeout")
+            .args(["20", "sh", "-c", &nc_hint])
+            .output()?;
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "hello",
+            "`{nc_hint}` printed {:?}, stderr {:?}",
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        assert!(
+            std::env::var_os("PLD_REQUIRE_DIG_NC").is_none(),
+            "PLD_REQUIRE_DIG_NC is set but dig or nc is missing"
+        );
+        eprintln!("note: dig or nc is not installed; the banner's nc line is not tried");
+    }
 
     // The consumer's agent (second of the agent ports) reports what it did.
     let metrics = pld_tests::scrape(format!("127.0.0.1:{}", agent + 1).parse()?).await?;

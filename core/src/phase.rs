@@ -12,7 +12,8 @@ use std::str::FromStr;
 )]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
-    /// The provider has not created its endpoint service yet.
+    /// The service is not registered yet, or its provider has not created its endpoint
+    /// service yet.
     Waiting,
     /// The endpoint is being created.
     Creating,

@@ -728,3 +728,40 @@ async fn a_controller_outage_leaves_endpoints_and_dns_serving_and_the_agent_resu
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_binding_to_a_service_not_registered_yet_waits_for_it() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let (consumer, _) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+
+    info!("a binding to a service nobody registered waits, saying why, and is not settled");
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let status = wait_phase(&env, "demo", "waiting", Duration::from_secs(20)).await?;
+    assert!(
+        status.message.contains("demo") && status.message.contains("not in the catalog"),
+        "{}",
+        status.message
+    );
+    assert!(
+        status.endpoint_id.is_empty(),
+        "no endpoint for a missing service"
+    );
+
+    info!("once the provider registers the service, the binding goes on to ready");
+    let provider_cfg = env.agent_config(
+        PROVIDER,
+        &env.provider_vpc,
+        vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+    );
+    let (provider, _) = env.start_agent(provider_cfg, None).await?;
+    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}

@@ -119,7 +119,7 @@ impl Reconciler {
         }
         let Some(s) = self.view.service(&b.service) else {
             return Err(NotYet::Missing(format!(
-                "service {} is not in the catalog",
+                "waiting for service {} to be registered (it is not in the catalog)",
                 b.service
             )));
         };
@@ -150,7 +150,9 @@ impl Reconciler {
         } = match self.target(b) {
             Ok(t) => t,
             Err(not_yet) => {
-                let (waiting, message) = match not_yet {
+                // Both wait: a provider about to create its endpoint service is polled soon;
+                // a service not registered yet arrives as a catalog change, which starts a pass.
+                let (poll, message) = match not_yet {
                     NotYet::Waiting(m) => (true, m),
                     NotYet::Missing(m) => (false, m),
                 };
@@ -159,14 +161,9 @@ impl Reconciler {
                     dns.remove(&self.record_name(&b.service), records, owner);
                     self.delete_endpoint(&ep).await?;
                 }
-                let p = if waiting {
-                    Phase::Waiting
-                } else {
-                    Phase::Failed
-                };
-                self.report_binding(b, p, None, String::new(), message)
+                self.report_binding(b, Phase::Waiting, None, String::new(), message)
                     .await;
-                return Ok(waiting);
+                return Ok(poll);
             }
         };
         let ep = match endpoint {
@@ -381,6 +378,6 @@ struct Target {
 enum NotYet {
     /// The provider has not created its endpoint service yet.
     Waiting(String),
-    /// The service is not in the catalog.
+    /// The service is not in the catalog (yet, or any more).
     Missing(String),
 }

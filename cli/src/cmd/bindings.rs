@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::Context;
 use crate::catalog;
+use crate::exit;
 use crate::output::{approval_name, binding_json, out, print_json, table, Format};
 
 #[derive(clap::Args)]
@@ -25,6 +26,10 @@ pub struct ConnectArgs {
     /// Wait until the binding is ready, showing each phase.
     #[arg(long)]
     wait: bool,
+    /// Create the binding even though the service is not in the catalog yet: it waits for
+    /// the service to be registered.
+    #[arg(long)]
+    allow_missing: bool,
 }
 
 #[derive(clap::Args)]
@@ -120,6 +125,22 @@ fn phase_line(b: &Binding) -> String {
 pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     pld_core::validate::vpc_id("--vpc", &args.vpc)?;
+    if !args.allow_missing && !pld_agent::builtin::is_builtin(&args.service) {
+        // A binding to a service nobody registered would only wait: say so now (exit 3).
+        match catalog::get(ctx, Kind::Service, &args.service).await {
+            Ok(_) => {}
+            Err(e) if exit::code_for(&e) == exit::NOT_FOUND => {
+                return Err(exit::Missing(format!(
+                    "service {:?} is not in the catalog: register it (`pld services register`), \
+                     connect to a built-in (s3, dynamodb, aws-ssm...), or pass --allow-missing \
+                     to wait for it",
+                    args.service
+                ))
+                .into());
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let object = binding_object(Binding {
         service: args.service.clone(),
         consumer_vpc_id: args.vpc.clone(),

@@ -182,7 +182,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.dns_port + 1
     );
     say!(
-        "  echo hello | nc -q1 $(dig @127.0.0.1 -p {} demo.{ZONE} +short) {DEMO_PORT}",
+        "  echo hello | nc -q1 $(dig @127.0.0.1 -p {} demo.{ZONE} +short | head -n1) {DEMO_PORT}",
         args.dns_port + 1
     );
     say!(
