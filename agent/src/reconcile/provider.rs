@@ -11,7 +11,7 @@ use pld_cloud::{
 use pld_proto::v1::{Acceptance, Approval, Service};
 use tracing::{info, warn};
 
-use super::ownership::{client_token, Owner};
+use super::ownership::{client_token, generation, Owner};
 use super::{PassResult, Reconciler};
 use crate::crash_points::crash_point;
 
@@ -81,7 +81,11 @@ impl Reconciler {
                     acceptance_required: true,
                     supported_regions: Vec::new(),
                     private_dns_name: None,
-                    client_token: client_token(owner, &service.load_balancer_arn),
+                    client_token: client_token(
+                        owner,
+                        generation(service.meta.as_ref()),
+                        &service.load_balancer_arn,
+                    ),
                     tags: self.own.tags(owner),
                 };
                 let es = self.cloud.create_endpoint_service(&req).await?;

@@ -59,6 +59,10 @@ impl SimCloud {
             if let Some(s) = st.services.get(&id) {
                 return Ok(s.svc.clone());
             }
+            // As for endpoints: the token's deleted service comes back, deleted.
+            if let Some(s) = st.deleted_services.get(&id) {
+                return Ok(s.clone());
+            }
         }
         let lb = st
             .lbs
@@ -180,7 +184,11 @@ impl SimCloud {
                 "endpoint service {service_id} has existing active VPC endpoint connections"
             )));
         }
-        st.services.remove(service_id);
+        if let Some(rec) = st.services.remove(service_id) {
+            let mut svc = rec.svc;
+            svc.state = "Deleted".into();
+            st.deleted_services.insert(service_id.to_string(), svc);
+        }
         Ok(())
     }
 

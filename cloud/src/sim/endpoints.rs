@@ -84,6 +84,11 @@ impl SimCloud {
             if let Some(e) = st.endpoints.get(&id) {
                 return Ok(e.ep.clone());
             }
+            // The token's endpoint is gone: AWS answers with it all the same, deleted, rather
+            // than making a new one.
+            if let Some(e) = st.deleted_endpoints.get(&id) {
+                return Ok(e.clone());
+            }
         }
         if st
             .vpcs
@@ -363,7 +368,12 @@ impl SimCloud {
                 table.routes.retain(|r| r.target != endpoint_id);
             }
         }
-        st.endpoints.remove(endpoint_id);
+        if let Some(rec) = st.endpoints.remove(endpoint_id) {
+            let mut ep = rec.ep;
+            ep.state = "deleted".into();
+            ep.addresses.clear();
+            st.deleted_endpoints.insert(endpoint_id.to_string(), ep);
+        }
         Ok(())
     }
 }

@@ -160,6 +160,11 @@ struct State {
     endpoints: BTreeMap<String, EndpointRec>,
     /// (account, token) → (fingerprint of the parameters, resource id)
     tokens: HashMap<(String, String), (String, String)>,
+    /// Deleted endpoints and endpoint services, as a create retried with their client token
+    /// gets them back (EC2 "Ensuring idempotency": a retry returns the original result, with
+    /// updated information such as the current state).
+    deleted_endpoints: HashMap<String, Endpoint>,
+    deleted_services: HashMap<String, EndpointService>,
     zones: BTreeMap<String, ZoneRec>,
     /// (account, caller reference) → zone id
     caller_refs: HashMap<(String, String), String>,
