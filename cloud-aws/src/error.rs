@@ -1,8 +1,11 @@
 //! AWS error codes → [`CloudError`], in one place.
 //!
 //! Codes come from the EC2, ELBv2 and Route 53 API references. An error without an AWS error
-//! code and a 5xx status is not AWS talking (an emulator that lacks the operation answers 500
-//! with HTML): that is [`CloudError::Unsupported`], so callers stop instead of retrying forever.
+//! code and a 5xx status is AWS (or something in front of it) failing for now: transient, and
+//! retried. The exception is an HTML page: no AWS API answers in HTML, but an emulator that
+//! lacks the operation does (moto: 500 with a Werkzeug page), and that is
+//! [`CloudError::Unsupported`], so callers stop instead of retrying forever. A code pld does not
+//! know is [`CloudError::UnknownCode`], named as AWS spelt it.
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -15,6 +18,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
+    let html = err.raw_response().is_some_and(|r| {
+        r.headers()
+            .get("content-type")
+            .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"))
+    });
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
             return CloudError::Transient(format!("{action}: {}", describe(&err)));
@@ -39,8 +47,15 @@ where
         Some("DependencyViolation" | "HostedZoneNotEmpty") => {
             CloudError::DependencyViolation(text())
         }
+        // DryRunOperation is what a call with DryRun set gets when it would have been allowed:
+        // pld never sets it, so it is a permission answer out of place, never a success.
         Some(
-            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure",
+            "UnauthorizedOperation"
+            | "AccessDenied"
+            | "AccessDeniedException"
+            | "NotAuthorizedException"
+            | "AuthFailure"
+            | "DryRunOperation",
         ) => CloudError::Unauthorized(text()),
         Some("HostedZoneAlreadyExists" | "ConflictingDomainExists") => CloudError::AlreadyExists {
             what: "hosted zone",
@@ -60,13 +75,40 @@ where
         Some("InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable") => {
             CloudError::Transient(text())
         }
-        Some(_) => CloudError::InvalidParameter(text()),
-        None if status.is_some_and(|s| s >= 500) => CloudError::Unsupported(format!(
-            "{action} (HTTP {}, no AWS error in the response)",
+        Some(c) if is_invalid_parameter(c) => CloudError::InvalidParameter(text()),
+        Some(c) => CloudError::UnknownCode {
+            action: action.to_string(),
+            code: c.to_string(),
+            message,
+        },
+        None if html && status.is_some_and(|s| s >= 500) => CloudError::Unsupported(format!(
+            "{action} (HTTP {} with an HTML page, not an AWS error: the endpoint lacks the operation)",
+            status.unwrap_or_default()
+        )),
+        None if status.is_some_and(|s| s >= 500) => CloudError::Transient(format!(
+            "{action}: HTTP {} without an AWS error code",
             status.unwrap_or_default()
         )),
         None => CloudError::Transient(format!("{action}: {}", describe(&err))),
     }
+}
+
+/// Codes that say a parameter was refused: the request is wrong, retrying will not help.
+/// (EC2 "Error codes for the Amazon EC2 API": the `Invalid*` family, `MissingParameter`, the
+/// `*LimitExceeded` quotas; ELBv2 and Route 53 spell theirs `Invalid…` too.)
+fn is_invalid_parameter(code: &str) -> bool {
+    code.starts_with("Invalid")
+        || code.starts_with("Malformed")
+        || code == "MissingParameter"
+        || code == "UnknownParameter"
+        || code == "ValidationError"
+        || code == "DuplicateSubnetsInSameZone"
+        || code == "OperationNotPermitted"
+        || code == "UnsupportedOperation"
+        || (code.ends_with("LimitExceeded") && code != "RequestLimitExceeded")
+        || code == "TooManyHostedZones"
+        || code == "TooManyVPCsAssociatedWithHostedZone"
+        || code == "ConflictingTypes"
 }
 
 fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {
@@ -117,7 +159,13 @@ fn unsuccessful_item(
         },
         Some("DependencyViolation") => CloudError::DependencyViolation(text),
         Some("UnauthorizedOperation") => CloudError::Unauthorized(text),
-        _ => CloudError::InvalidParameter(text),
+        Some(c) if is_invalid_parameter(c) => CloudError::InvalidParameter(text),
+        Some(c) => CloudError::UnknownCode {
+            action: action.to_string(),
+            code: c.to_string(),
+            message: format!("{id}: {}", message.unwrap_or_default()),
+        },
+        None => CloudError::Transient(text),
     }
 }
 
@@ -137,6 +185,13 @@ mod tests {
             StatusCode::try_from(status).expect("valid status"),
             SdkBody::empty(),
         )
+    }
+
+    fn html_response(status: u16) -> HttpResponse {
+        let mut r = response(status);
+        r.headers_mut()
+            .insert("Content-Type", "text/html; charset=utf-8");
+        r
     }
 
     fn ec2_error(code: &str, status: u16) -> CloudError {
@@ -205,14 +260,74 @@ mod tests {
     }
 
     #[test]
-    fn a_500_without_an_aws_error_is_unsupported_not_retried() {
-        // moto answers operations it lacks with HTML and status 500.
+    fn a_500_html_page_is_unsupported_not_retried() {
+        // moto answers operations it lacks with an HTML page and status 500.
         let err = CreateVpcEndpointError::generic(ErrorMetadata::builder().build());
         let mapped = map(
             Action::DescribeVpcEndpointConnections,
-            SdkError::service_error(err, response(500)),
+            SdkError::service_error(err, html_response(500)),
         );
         assert!(matches!(mapped, CloudError::Unsupported(_)), "{mapped:?}");
         assert!(!mapped.is_retryable());
+    }
+
+    #[test]
+    fn a_5xx_without_an_error_code_is_transient_and_retried() {
+        for status in [500, 502, 503] {
+            let err = CreateVpcEndpointError::generic(ErrorMetadata::builder().build());
+            let mapped = map(
+                Action::CreateVpcEndpoint,
+                SdkError::service_error(err, response(status)),
+            );
+            assert!(
+                matches!(mapped, CloudError::Transient(_)) && mapped.is_retryable(),
+                "{status}: {mapped:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn permission_answers_name_the_action() {
+        for code in [
+            "UnauthorizedOperation",
+            "AccessDenied",
+            "AccessDeniedException",
+            "NotAuthorizedException",
+            "DryRunOperation",
+        ] {
+            let mapped = ec2_error(code, 403);
+            assert!(
+                matches!(mapped, CloudError::Unauthorized(_)),
+                "{code}: {mapped:?}"
+            );
+            assert!(mapped.to_string().contains("CreateVpcEndpoint"), "{mapped}");
+            assert!(!mapped.is_retryable());
+        }
+    }
+
+    #[test]
+    fn an_unknown_code_is_named_not_passed_off_as_invalid_parameter() {
+        let mapped = ec2_error("VpcEndpointLimitOfTheUniverse", 400);
+        assert_eq!(
+            mapped,
+            CloudError::UnknownCode {
+                action: "CreateVpcEndpoint".into(),
+                code: "VpcEndpointLimitOfTheUniverse".into(),
+                message: "from AWS".into(),
+            }
+        );
+        assert!(mapped.to_string().contains("VpcEndpointLimitOfTheUniverse"));
+        assert!(!mapped.is_retryable());
+        // Codes that do say a parameter was refused still say so.
+        for code in [
+            "InvalidSubnet",
+            "MissingParameter",
+            "VpcEndpointLimitExceeded",
+        ] {
+            assert!(
+                matches!(ec2_error(code, 400), CloudError::InvalidParameter(_)),
+                "{code}"
+            );
+        }
     }
 }

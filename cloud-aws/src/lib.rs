@@ -38,6 +38,11 @@ impl Cloud for AwsCloud {
         &self.region
     }
 
+    /// The SDK's retry mode (adaptive, four attempts) is the one retry layer.
+    fn retries_calls(&self) -> bool {
+        true
+    }
+
     async fn describe_vpc(&self, vpc_id: &str) -> CloudResult<Vpc> {
         AwsCloud::describe_vpc(self, vpc_id).await
     }

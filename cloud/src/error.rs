@@ -37,6 +37,14 @@ pub enum CloudError {
     /// Our side failed: bad configuration, credentials, an unparseable response.
     #[error("cloud client error: {0}")]
     Client(String),
+    /// AWS answered with an error code pld does not know: not retried, and named as AWS spelt
+    /// it rather than passed off as a known kind.
+    #[error("{action}: AWS error {code}: {message}")]
+    UnknownCode {
+        action: String,
+        code: String,
+        message: String,
+    },
 }
 
 impl CloudError {
@@ -54,6 +62,7 @@ impl CloudError {
             CloudError::Transient(_) => "transient",
             CloudError::Unsupported(_) => "unsupported",
             CloudError::Client(_) => "client",
+            CloudError::UnknownCode { .. } => "unknown_code",
         }
     }
 

@@ -30,6 +30,11 @@ pub trait Cloud: Send + Sync {
     fn call_stats(&self) -> Option<limiter::CallStats> {
         None
     }
+    /// Whether this cloud retries its own failed calls (the AWS SDK does), so that no layer
+    /// above it retries them again.
+    fn retries_calls(&self) -> bool {
+        false
+    }
 
     /// DescribeVpcs for one VPC.
     async fn describe_vpc(&self, vpc_id: &str) -> CloudResult<Vpc>;

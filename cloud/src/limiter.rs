@@ -149,8 +149,11 @@ impl Limiter {
     }
 }
 
-/// A [`Cloud`] whose calls wait for the limiter's tokens, are counted, and are retried a few
-/// times when the error is retryable.
+/// A [`Cloud`] whose calls wait for the limiter's tokens and are counted, and are retried a few
+/// times when the error is retryable — unless the inner cloud retries its own calls
+/// ([`Cloud::retries_calls`], as the AWS SDK does): one retry layer, never two, because a
+/// second multiplies the first (four attempts inside four made 16 calls of one throttled
+/// request).
 pub struct Limited<C> {
     inner: C,
     limiter: Arc<Limiter>,
@@ -168,13 +171,19 @@ impl<C: Cloud> Limited<C> {
     }
 }
 
-/// Attempts per call, as the AWS SDKs' standard retry mode makes.
+/// Attempts per call where this is the retry layer, as the AWS SDKs' standard retry mode makes.
 const ATTEMPTS: u32 = 4;
 
-/// Each call waits for a token, is counted, and is retried with jittered exponential backoff
-/// while the error is retryable (throttling, 5xx, a pending Route 53 change).
+/// Each attempt waits for a token of its action's bucket and is counted with its outcome;
+/// attempts are retried with jittered exponential backoff while the error is retryable
+/// (throttling, 5xx, a pending Route 53 change) and the inner cloud does not retry itself.
 macro_rules! limited {
     ($self:ident, $action:expr, $call:expr) => {{
+        let attempts = if $self.inner.retries_calls() {
+            1
+        } else {
+            ATTEMPTS
+        };
         let mut attempt = 0;
         loop {
             $self.limiter.acquire($action.bucket()).await;
@@ -182,7 +191,7 @@ macro_rules! limited {
             $self.limiter.record($action, &result);
             attempt += 1;
             match &result {
-                Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                Err(e) if e.is_retryable() && attempt < attempts => {
                     let base = Duration::from_millis(50 * (1 << attempt));
                     tokio::time::sleep(base.mul_f64(0.5 + rand::random::<f64>())).await;
                 }
@@ -196,6 +205,10 @@ macro_rules! limited {
 impl<C: Cloud> Cloud for Limited<C> {
     fn call_stats(&self) -> Option<CallStats> {
         Some(self.limiter.stats())
+    }
+
+    fn retries_calls(&self) -> bool {
+        true
     }
 
     fn account(&self) -> &str {
