@@ -104,6 +104,10 @@ fn default_resync() -> u64 {
     30
 }
 
+fn default_pass_deadline() -> u64 {
+    600
+}
+
 fn default_cluster() -> String {
     "pld".into()
 }
@@ -144,6 +148,11 @@ pub struct AgentConfig {
     /// Full reconcile interval even without catalog changes.
     #[serde(default = "default_resync")]
     pub resync_seconds: u64,
+    /// A reconcile pass running longer than this is stuck (a hung call, a lock): liveness
+    /// (`/healthz`) fails naming the pass, and the systemd watchdog is no longer fed, so
+    /// systemd restarts the agent.
+    #[serde(default = "default_pass_deadline")]
+    pub pass_deadline_seconds: u64,
     /// Log filter, as `PLD_LOG` takes it (`info`, `pld_agent=debug,info`). `PLD_LOG` wins at
     /// start; on SIGHUP this key is applied.
     #[serde(default)]
@@ -198,6 +207,7 @@ impl AgentConfig {
             dns_listen: default_dns_listen(),
             lease_ttl_seconds: default_lease(),
             resync_seconds: default_resync(),
+            pass_deadline_seconds: default_pass_deadline(),
             log: None,
             tls: None,
         }
@@ -233,6 +243,10 @@ impl AgentConfig {
             self.lease_ttl_seconds == new.lease_ttl_seconds,
         );
         check("resync_seconds", self.resync_seconds == new.resync_seconds);
+        check(
+            "pass_deadline_seconds",
+            self.pass_deadline_seconds == new.pass_deadline_seconds,
+        );
         keys
     }
 
@@ -282,6 +296,9 @@ impl AgentConfig {
         if self.resync_seconds == 0 {
             return Err(err("resync_seconds", "must be at least 1"));
         }
+        if !(1..=86_400).contains(&self.pass_deadline_seconds) {
+            return Err(err("pass_deadline_seconds", "must be 1-86400"));
+        }
         if let Some(log) = &self.log {
             pld_telemetry::logging::check("log", log).map_err(|e| err("log", e))?;
         }
@@ -323,6 +340,11 @@ impl AgentConfig {
     pub fn resync(&self) -> Duration {
         Duration::from_secs(self.resync_seconds)
     }
+
+    /// How long one reconcile pass may run before the agent counts as stuck.
+    pub fn pass_deadline(&self) -> Duration {
+        Duration::from_secs(self.pass_deadline_seconds)
+    }
 }
 
 #[cfg(test)]
@@ -352,5 +374,16 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(err.key, "services[0].ports");
+        for bad in ["0", "86401"] {
+            let text = include_str!("../../deploy/agent.toml").replace(
+                "pass_deadline_seconds = 600",
+                &format!("pass_deadline_seconds = {bad}"),
+            );
+            let err = AgentConfig::from_toml(&text)
+                .expect("parses")
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.key, "pass_deadline_seconds", "{bad}");
+        }
     }
 }

@@ -125,7 +125,7 @@ impl Agent {
         check_vpc(cloud.as_ref(), &cfg).await?;
         let host_api = listeners.host_api.local_addr()?;
         let dns = listeners.dns_udp.local_addr()?;
-        let metrics = AgentMetrics::new(&Metrics::new());
+        let metrics = AgentMetrics::new(&Metrics::new(), cfg.pass_deadline());
         let provided = Arc::new(Mutex::new(cfg.services.clone()));
         register(&client, &cfg, &cfg.services, host_api).await?;
         metrics.renewed();

@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use pld_cloud::Cloud;
+use pld_core::Phase;
 use pld_telemetry::{Metrics, Probe};
 
 use crate::view::CatalogView;
-use pld_core::Phase;
 
 /// The `phase` label of `pld_agent_bindings` for a binding the agent has not reported on yet
 /// (or reported in a phase this build does not know).
@@ -67,16 +67,66 @@ pub struct AgentMetrics {
     passes: AtomicU64,
     last_renewal: Mutex<Option<Instant>>,
     reconciler_running: AtomicBool,
+    /// The pass in progress, `None` between passes.
+    pass_in_progress: Mutex<Option<PassInProgress>>,
+    /// A pass running longer is stuck.
+    pass_deadline: Duration,
+}
+
+/// A reconcile pass that has started and not ended.
+#[derive(Debug, Clone, Copy)]
+struct PassInProgress {
+    /// 1 for the agent's first pass.
+    number: u64,
+    started: Instant,
+    /// The same moment on the wall clock, for people reading `/healthz`.
+    started_at: SystemTime,
 }
 
 impl AgentMetrics {
     /// Metrics in `registry`.
-    pub fn new(registry: &Metrics) -> Arc<Self> {
+    pub fn new(registry: &Metrics, pass_deadline: Duration) -> Arc<Self> {
         Arc::new(AgentMetrics {
             registry: registry.clone(),
             passes: AtomicU64::new(0),
             last_renewal: Mutex::new(None),
             reconciler_running: AtomicBool::new(false),
+            pass_in_progress: Mutex::new(None),
+            pass_deadline,
+        })
+    }
+
+    /// Marks a pass as in progress until the returned guard drops (also when the pass's future
+    /// is dropped half way).
+    pub fn pass_started(self: &Arc<Self>) -> PassGuard {
+        let pass = PassInProgress {
+            number: self.passes.load(Ordering::Relaxed) + 1,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+        };
+        *self
+            .pass_in_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(pass);
+        PassGuard(self.clone())
+    }
+
+    /// Why the pass in progress counts as stuck, if it does.
+    fn stuck_pass(&self) -> Option<String> {
+        let pass = (*self
+            .pass_in_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()))?;
+        let running = pass.started.elapsed();
+        (running > self.pass_deadline).then(|| {
+            format!(
+                "reconcile pass {} has run since {} ({:.0}s), past its deadline of {}s \
+                 (pass_deadline_seconds); the watchdog is no longer fed",
+                pass.number,
+                httpdate::fmt_http_date(pass.started_at),
+                running.as_secs_f64(),
+                self.pass_deadline.as_secs()
+            )
         })
     }
 
@@ -135,6 +185,19 @@ impl AgentMetrics {
 
 /// Clears "the reconciler runs" when dropped.
 pub struct RunningGuard(Arc<AgentMetrics>);
+
+/// Clears the pass in progress when dropped.
+pub struct PassGuard(Arc<AgentMetrics>);
+
+impl Drop for PassGuard {
+    fn drop(&mut self) {
+        *self
+            .0
+            .pass_in_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
 
 impl Drop for RunningGuard {
     fn drop(&mut self) {
@@ -230,6 +293,11 @@ impl Probe for AgentProbe {
         if !self.metrics.reconciler_running.load(Ordering::Relaxed) {
             return Err("the reconcile loop is not running".into());
         }
+        // A pass waiting forever (a hung AWS call, a lock) reconciles nothing: let the
+        // supervisor restart the agent.
+        if let Some(why) = self.metrics.stuck_pass() {
+            return Err(why);
+        }
         Ok(())
     }
 
@@ -258,5 +326,55 @@ impl Probe for AgentProbe {
     fn refresh_metrics(&self) {
         self.refresh_bindings();
         self.refresh_cloud();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pld_cloud::sim::{SimConfig, SimRegion};
+
+    use super::*;
+
+    fn probe(deadline: Duration) -> AgentProbe {
+        let region = SimRegion::new(SimConfig::instant("us-east-1"));
+        AgentProbe {
+            metrics: AgentMetrics::new(&Metrics::new(), deadline),
+            view: CatalogView::new(),
+            cloud: Arc::new(region.client("111111111111")),
+            vpc_id: "vpc-0a1b2c3d".into(),
+            lease_ttl: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn a_pass_stuck_past_its_deadline_fails_liveness_naming_the_pass_and_when_it_began() {
+        let p = probe(Duration::from_millis(1));
+        let _running = p.metrics.reconciler_started();
+        assert_eq!(p.live(), Ok(()), "no pass in progress");
+        p.metrics.pass_done();
+        let pass = p.metrics.pass_started();
+        let end = Instant::now() + Duration::from_secs(5);
+        let why = loop {
+            match p.live() {
+                Err(why) => break why,
+                Ok(()) => assert!(Instant::now() < end, "liveness never failed"),
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        assert!(why.contains("reconcile pass 2 has run since"), "{why}");
+        assert!(
+            why.contains("GMT") && why.contains("past its deadline"),
+            "{why}"
+        );
+        drop(pass);
+        assert_eq!(p.live(), Ok(()), "the pass ended");
+    }
+
+    #[test]
+    fn a_pass_within_its_deadline_is_live() {
+        let p = probe(Duration::from_secs(600));
+        let _running = p.metrics.reconciler_started();
+        let _pass = p.metrics.pass_started();
+        assert_eq!(p.live(), Ok(()));
     }
 }

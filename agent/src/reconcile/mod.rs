@@ -184,6 +184,7 @@ impl Reconciler {
     #[instrument(skip_all, fields(vpc = %self.cfg.vpc_id))]
     pub async fn pass(&self) -> PassResult {
         let _one_at_a_time = self.pass_lock.lock().await;
+        let _in_progress = self.metrics.pass_started();
         let mut result = PassResult::default();
         if !self.view.synced() {
             debug!("the catalog is not listed yet; nothing to compare AWS with");
