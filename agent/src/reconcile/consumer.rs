@@ -55,6 +55,8 @@ impl Reconciler {
             None => Vec::new(),
         };
         let mut dns = DnsBatch::default();
+        // The owners of this VPC's bindings: their names stay published.
+        let mut live: Vec<Owner> = Vec::with_capacity(bindings.len());
         for b in &bindings {
             let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
             let owner = self.own.binding(&key);
@@ -69,6 +71,7 @@ impl Reconciler {
                 }
             }
             result.absorb(r);
+            live.push(owner);
         }
         // Endpoints whose binding is gone: unpublish, then delete.
         for (tag, endpoint) in by_owner {
@@ -83,17 +86,7 @@ impl Reconciler {
         }
         // Names still published for bindings that are gone and whose endpoint is too (a pass
         // that deleted the endpoint stopped before it unpublished the name).
-        let live: Vec<Owner> = bindings
-            .iter()
-            .map(|b| {
-                let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
-                self.own.binding(&key)
-            })
-            .collect();
         for (name, owner) in DnsBatch::owners(&records) {
-            let Ok(owner) = owner.parse::<Owner>() else {
-                continue;
-            };
             if self.own.is_our_binding(&owner) && !live.contains(&owner) {
                 dns.remove(&name, &records, &owner);
             }

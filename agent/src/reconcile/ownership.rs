@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use pld_cloud::{has_tags, Tags, OWNER_TAG};
+use pld_cloud::{Tags, OWNER_TAG};
 
 /// The tag naming the pld installation, on everything the agent creates.
 pub const CLUSTER_TAG: &str = "pld:cluster";
@@ -147,11 +147,6 @@ impl Ownership {
             (CLUSTER_TAG.to_string(), self.cluster.clone()),
             (VPC_TAG.to_string(), self.vpc.clone()),
         ])
-    }
-
-    /// Whether a resource carries this agent's tags.
-    pub fn is_mine(&self, tags: &Tags) -> bool {
-        has_tags(tags, &self.mine())
     }
 
     /// Every tag a resource created for `owner` carries.

@@ -29,15 +29,16 @@ impl DnsBatch {
         format!("\"pld-owner={owner}\"")
     }
 
-    /// (name, owner) of every record pld marked as its own, the owner as the TXT spells it.
-    pub fn owners(records: &[RecordSet]) -> Vec<(String, String)> {
+    /// (name, owner) of every record pld marked as its own; a TXT naming no owner pld
+    /// writes is nobody's.
+    pub fn owners(records: &[RecordSet]) -> Vec<(String, Owner)> {
         records
             .iter()
             .filter(|r| r.kind == "TXT")
             .flat_map(|r| {
                 r.values.iter().filter_map(|v| {
                     let owner = v.strip_prefix("\"pld-owner=")?.strip_suffix('"')?;
-                    Some((r.name.clone(), owner.to_string()))
+                    Some((r.name.clone(), owner.parse().ok()?))
                 })
             })
             .collect()
@@ -147,7 +148,7 @@ mod tests {
         assert_eq!(dns.changes[0].record.values, ["10.0.0.1", "10.0.0.2"]);
         assert_eq!(
             DnsBatch::owners(&[dns.changes[1].record.clone()]),
-            [(NAME.to_string(), owner().to_string())]
+            [(NAME.to_string(), owner())]
         );
     }
 
