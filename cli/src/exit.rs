@@ -15,19 +15,6 @@ use pld_client::ClientError;
 use tonic::Code;
 
 pub const FAILURE: u8 = 1;
-
-/// Something the command needs does not exist, found out locally: exit code 3, like a
-/// controller's NotFound. The text says what is missing and what to do.
-#[derive(Debug)]
-pub struct Missing(pub String);
-
-impl std::fmt::Display for Missing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Missing {}
 pub const NOT_FOUND: u8 = 3;
 pub const CONFLICT: u8 = 4;
 pub const UNAVAILABLE: u8 = 5;
@@ -44,9 +31,6 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         .any(|c| c.downcast_ref::<pld_core::validate::FieldError>().is_some())
     {
         return INVALID;
-    }
-    if e.chain().any(|c| c.downcast_ref::<Missing>().is_some()) {
-        return NOT_FOUND;
     }
     match client_error(e).map(ClientError::code) {
         Some(Code::NotFound) => NOT_FOUND,

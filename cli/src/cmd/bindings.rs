@@ -126,20 +126,19 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     pld_core::validate::vpc_id("--vpc", &args.vpc)?;
     if !args.allow_missing && !pld_agent::builtin::is_builtin(&args.service) {
-        // A binding to a service nobody registered would only wait: say so now (exit 3).
-        match catalog::get(ctx, Kind::Service, &args.service).await {
-            Ok(_) => {}
-            Err(e) if exit::code_for(&e) == exit::NOT_FOUND => {
-                return Err(exit::Missing(format!(
+        // A binding to a service nobody registered would only wait: say so now, with the
+        // catalog's own not-found (exit 3).
+        catalog::get(ctx, Kind::Service, &args.service)
+            .await
+            .map_err(|e| match exit::code_for(&e) {
+                exit::NOT_FOUND => e.context(format!(
                     "service {:?} is not in the catalog: register it (`pld services register`), \
                      connect to a built-in (s3, dynamodb, aws-ssm...), or pass --allow-missing \
                      to wait for it",
                     args.service
-                ))
-                .into());
-            }
-            Err(e) => return Err(e),
-        }
+                )),
+                _ => e,
+            })?;
     }
     let object = binding_object(Binding {
         service: args.service.clone(),
