@@ -32,16 +32,13 @@ fn backend_actions() -> BTreeSet<Action> {
             if name.is_empty() || name == "ALL" {
                 continue;
             }
-            let action = Action::ALL
-                .iter()
-                .find(|a| a.name() == name)
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{} names Action::{name}, which is no action",
-                        path.display()
-                    )
-                });
-            actions.insert(*action);
+            let action = Action::named(&name).unwrap_or_else(|| {
+                panic!(
+                    "{} names Action::{name}, which is no action",
+                    path.display()
+                )
+            });
+            actions.insert(action);
         }
     }
     actions

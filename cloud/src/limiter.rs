@@ -61,13 +61,11 @@ pub struct CallStats {
 }
 
 impl CallStats {
-    /// Calls of mutating actions (anything but Describe*/Get*/List*).
+    /// Calls of mutating actions ([`Action::is_mutating`]).
     pub fn mutating_calls(&self) -> u64 {
         self.calls
             .iter()
-            .filter(|(a, _)| {
-                !(a.starts_with("Describe") || a.starts_with("Get") || a.starts_with("List"))
-            })
+            .filter(|(a, _)| Action::named(a).is_some_and(Action::is_mutating))
             .map(|(_, (ok, err))| ok + err)
             .sum()
     }

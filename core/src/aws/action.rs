@@ -136,6 +136,11 @@ actions! {
 }
 
 impl Action {
+    /// The operation of this name, as [`Action::name`] spells it.
+    pub fn named(name: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
     /// The IAM action that allows the operation, e.g. `ec2:CreateVpcEndpoint`.
     pub fn iam_action(self) -> String {
         format!("{}:{}", self.service().iam_prefix(), self.name())
@@ -194,6 +199,14 @@ mod tests {
             "elasticloadbalancing:DescribeListeners"
         );
         assert_eq!(Action::GetChange.iam_action(), "route53:GetChange");
+    }
+
+    #[test]
+    fn every_action_is_found_by_its_name() {
+        for a in Action::ALL {
+            assert_eq!(Action::named(a.name()), Some(*a));
+        }
+        assert_eq!(Action::named("CreateVpc"), None);
     }
 
     #[test]
