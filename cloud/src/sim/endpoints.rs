@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::cloud::SimCloud;
 use super::ids::{hex_of, not_found};
-use super::{EndpointRec, AZ_IDS};
+use super::{EndpointRec, ServiceRec, State, AZ_IDS};
 use crate::types::*;
 use crate::{Action, CloudError, CloudResult};
 
@@ -18,6 +18,39 @@ fn allows(principals: &std::collections::BTreeSet<String>, account: &str) -> boo
 }
 
 impl SimCloud {
+    /// An endpoint service this account may use (its own, or one whose principals allow it),
+    /// and the kind of endpoint it takes (GWLB behind a Gateway Load Balancer, else interface).
+    /// Any other is `InvalidServiceName`, as DescribeVpcEndpointServices and CreateVpcEndpoint
+    /// answer it.
+    fn visible_service<'a>(
+        &self,
+        st: &'a State,
+        service_name: &str,
+    ) -> CloudResult<(&'a ServiceRec, EndpointKind)> {
+        let rec = st
+            .services
+            .values()
+            .find(|s| s.svc.name == service_name)
+            .filter(|s| s.owner == self.account || allows(&s.principals, &self.account))
+            .ok_or_else(|| {
+                CloudError::InvalidParameter(format!(
+                    "InvalidServiceName: the VPC endpoint service {service_name} does not exist or you are not allowed to use it"
+                ))
+            })?;
+        let kind = match st.lbs.get(
+            rec.svc
+                .load_balancer_arns
+                .first()
+                .map_or("", |s| s.as_str()),
+        ) {
+            Some(lb) if lb.lb.kind == LoadBalancerKind::Gateway => {
+                EndpointKind::GatewayLoadBalancer
+            }
+            _ => EndpointKind::Interface,
+        };
+        Ok((rec, kind))
+    }
+
     pub(super) fn aws_service_kind(&self, name: &str) -> Option<EndpointKind> {
         let short = name.strip_prefix(&format!("com.amazonaws.{}.", self.region.config.region))?;
         if AWS_GATEWAY_SERVICES.contains(&short) {
@@ -40,27 +73,7 @@ impl SimCloud {
                 acceptance_required: false,
             });
         }
-        let rec = st
-            .services
-            .values()
-            .find(|s| s.svc.name == service_name)
-            .filter(|s| s.owner == self.account || allows(&s.principals, &self.account))
-            .ok_or_else(|| {
-                CloudError::InvalidParameter(format!(
-                    "InvalidServiceName: the VPC endpoint service {service_name} does not exist or you are not allowed to use it"
-                ))
-            })?;
-        let kind = match st.lbs.get(
-            rec.svc
-                .load_balancer_arns
-                .first()
-                .map_or("", |s| s.as_str()),
-        ) {
-            Some(lb) if lb.lb.kind == LoadBalancerKind::Gateway => {
-                EndpointKind::GatewayLoadBalancer
-            }
-            _ => EndpointKind::Interface,
-        };
+        let (rec, kind) = self.visible_service(&st, service_name)?;
         Ok(ServiceDetail {
             name: rec.svc.name.clone(),
             kind,
@@ -98,53 +111,31 @@ impl SimCloud {
             return Err(not_found("VPC", &req.vpc_id));
         }
         // Which service, and what it supports.
-        let (service_id, kind, az_ids, acceptance_required, short) = if let Some(kind) =
-            self.aws_service_kind(&req.service_name)
-        {
-            let short = req
-                .service_name
-                .rsplit('.')
-                .next()
-                .unwrap_or("aws")
-                .to_string();
-            (
-                None,
-                kind,
-                AZ_IDS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                false,
-                short,
-            )
-        } else {
-            let rec = st
-                    .services
-                    .values()
-                    .find(|s| s.svc.name == req.service_name)
-                    .filter(|s| s.owner == self.account || allows(&s.principals, &self.account))
-                    .ok_or_else(|| {
-                        CloudError::InvalidParameter(format!(
-                            "InvalidServiceName: the VPC endpoint service {} does not exist or you are not allowed to use it",
-                            req.service_name
-                        ))
-                    })?;
-            let kind = match st.lbs.get(
-                rec.svc
-                    .load_balancer_arns
-                    .first()
-                    .map_or("", |s| s.as_str()),
-            ) {
-                Some(lb) if lb.lb.kind == LoadBalancerKind::Gateway => {
-                    EndpointKind::GatewayLoadBalancer
-                }
-                _ => EndpointKind::Interface,
+        let (service_id, kind, az_ids, acceptance_required, short) =
+            if let Some(kind) = self.aws_service_kind(&req.service_name) {
+                let short = req
+                    .service_name
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("aws")
+                    .to_string();
+                (
+                    None,
+                    kind,
+                    AZ_IDS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    false,
+                    short,
+                )
+            } else {
+                let (rec, kind) = self.visible_service(&st, &req.service_name)?;
+                (
+                    Some(rec.svc.id.clone()),
+                    kind,
+                    rec.svc.az_ids.clone(),
+                    rec.svc.acceptance_required,
+                    rec.svc.id.clone(),
+                )
             };
-            (
-                Some(rec.svc.id.clone()),
-                kind,
-                rec.svc.az_ids.clone(),
-                rec.svc.acceptance_required,
-                rec.svc.id.clone(),
-            )
-        };
         if kind != req.kind {
             return Err(CloudError::InvalidParameter(format!(
                 "service {} takes {} endpoints, not {}",
