@@ -139,10 +139,11 @@ async fn the_agent_notifies_systemd_and_reloads_its_services_on_sighup() -> anyh
         for line in log.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line)
                 .map_err(|e| anyhow::anyhow!("not a JSON log line ({e}): {line}"))?;
-            assert!(
-                v["level"].is_string() && v["fields"]["message"].is_string(),
-                "{line}"
-            );
+            // Every line has a level and its fields. Our own events always say something;
+            // a dependency's (the AWS SDK's debug events, say) may carry fields alone.
+            assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+            let ours = v["target"].as_str().is_some_and(|t| t.starts_with("pld"));
+            assert!(!ours || v["fields"]["message"].is_string(), "{line}");
         }
 
         signal(child.id(), "TERM")?;
