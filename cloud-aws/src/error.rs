@@ -57,10 +57,9 @@ where
             | "AuthFailure"
             | "DryRunOperation",
         ) => CloudError::Unauthorized(text()),
-        Some("HostedZoneAlreadyExists" | "ConflictingDomainExists") => CloudError::AlreadyExists {
-            what: "hosted zone",
-            id: message,
-        },
+        // Neither names a zone: the message is prose, never an id to use.
+        Some("HostedZoneAlreadyExists") => CloudError::CallerReferenceUsed(text()),
+        Some("ConflictingDomainExists") => CloudError::ConflictingDomain(text()),
         Some(c)
             if c.ends_with(".NotFound")
                 || c.starts_with("NoSuch")
@@ -257,6 +256,33 @@ mod tests {
             ),
             CloudError::Throttled(_)
         ));
+    }
+
+    #[test]
+    fn zone_conflicts_keep_aws_prose_out_of_ids() {
+        let zone_error = |code: &str| {
+            let err = ChangeResourceRecordSetsError::generic(
+                ErrorMetadata::builder()
+                    .code(code)
+                    .message("A hosted zone has already been created with the specified caller reference.")
+                    .build(),
+            );
+            map(
+                Action::CreateHostedZone,
+                SdkError::service_error(err, response(409)),
+            )
+        };
+        let used = zone_error("HostedZoneAlreadyExists");
+        assert!(
+            matches!(&used, CloudError::CallerReferenceUsed(m) if m.contains("caller reference")),
+            "{used:?}"
+        );
+        assert!(!used.is_retryable());
+        let conflict = zone_error("ConflictingDomainExists");
+        assert!(
+            matches!(conflict, CloudError::ConflictingDomain(_)),
+            "{conflict:?}"
+        );
     }
 
     #[test]

@@ -140,6 +140,18 @@ impl Cloud for AwsCloud {
         AwsCloud::hosted_zones_of_vpc(self, vpc_id).await
     }
 
+    async fn hosted_zones_named(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
+        AwsCloud::hosted_zones_named(self, name).await
+    }
+
+    async fn tag_hosted_zone(&self, zone_id: &str, tags: &Tags) -> CloudResult<()> {
+        AwsCloud::tag_hosted_zone(self, zone_id, tags).await
+    }
+
+    async fn hosted_zone_tags(&self, zone_id: &str) -> CloudResult<Tags> {
+        AwsCloud::hosted_zone_tags(self, zone_id).await
+    }
+
     async fn get_hosted_zone(&self, zone_id: &str) -> CloudResult<HostedZone> {
         AwsCloud::get_hosted_zone(self, zone_id).await
     }

@@ -2,11 +2,11 @@
 
 use aws_sdk_route53::types::{
     Change, ChangeAction as R53Action, ChangeBatch, HostedZoneConfig, ResourceRecord,
-    ResourceRecordSet, RrType, VpcRegion,
+    ResourceRecordSet, RrType, Tag as R53Tag, TagResourceType, VpcRegion,
 };
 use pld_cloud::{
     fqdn, Action, ChangeAction, ChangeStatus, CloudError, CloudResult, HostedZone, RecordChange,
-    RecordSet,
+    RecordSet, Tags,
 };
 
 use crate::convert::strip_zone;
@@ -33,6 +33,7 @@ impl AwsCloud {
                     name: fqdn(z.name()),
                     vpc_ids: vec![vpc_id.to_string()],
                     comment: String::new(),
+                    caller_reference: String::new(),
                 });
             }
             token = out.next_token().map(str::to_string);
@@ -67,7 +68,86 @@ impl AwsCloud {
                 .and_then(|c| c.comment())
                 .unwrap_or_default()
                 .to_string(),
+            caller_reference: zone.caller_reference().to_string(),
         })
+    }
+
+    pub(crate) async fn hosted_zones_named(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
+        let name = fqdn(name);
+        let mut zones = Vec::new();
+        // The list is ordered by name and starts at `name`: read on only while the next page
+        // still starts with zones of that name.
+        let mut next_id: Option<String> = None;
+        loop {
+            let out = self
+                .r53
+                .list_hosted_zones_by_name()
+                .dns_name(&name)
+                .set_hosted_zone_id(next_id.clone())
+                .send()
+                .await
+                .map_err(|e| error::map(Action::ListHostedZonesByName, e))?;
+            for z in out.hosted_zones() {
+                if fqdn(z.name()) != name {
+                    return Ok(zones);
+                }
+                zones.push(HostedZone {
+                    id: strip_zone(z.id()),
+                    name: fqdn(z.name()),
+                    vpc_ids: Vec::new(),
+                    comment: z
+                        .config()
+                        .and_then(|c| c.comment())
+                        .unwrap_or_default()
+                        .to_string(),
+                    caller_reference: z.caller_reference().to_string(),
+                });
+            }
+            match (
+                out.is_truncated(),
+                out.next_dns_name(),
+                out.next_hosted_zone_id(),
+            ) {
+                (true, Some(n), Some(id)) if fqdn(n) == name => next_id = Some(id.to_string()),
+                _ => return Ok(zones),
+            }
+        }
+    }
+
+    pub(crate) async fn tag_hosted_zone(&self, zone_id: &str, tags: &Tags) -> CloudResult<()> {
+        let tags: Vec<R53Tag> = tags
+            .iter()
+            .map(|(k, v)| R53Tag::builder().key(k).value(v).build())
+            .collect();
+        self.r53
+            .change_tags_for_resource()
+            .resource_type(TagResourceType::Hostedzone)
+            .resource_id(zone_id)
+            .set_add_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| error::map(Action::ChangeTagsForResource, e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn hosted_zone_tags(&self, zone_id: &str) -> CloudResult<Tags> {
+        let out = self
+            .r53
+            .list_tags_for_resource()
+            .resource_type(TagResourceType::Hostedzone)
+            .resource_id(zone_id)
+            .send()
+            .await
+            .map_err(|e| error::map(Action::ListTagsForResource, e))?;
+        Ok(out
+            .resource_tag_set()
+            .map(|set| {
+                set.tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     pub(crate) async fn create_hosted_zone(
@@ -104,6 +184,7 @@ impl AwsCloud {
             name: fqdn(zone.name()),
             vpc_ids: vec![vpc_id.to_string()],
             comment: comment.to_string(),
+            caller_reference: caller_reference.to_string(),
         })
     }
 

@@ -213,6 +213,45 @@ pub async fn run(cloud: &dyn Cloud, f: &Fixture) {
         listed.iter().any(|z| z.id == zone.id),
         "the zone is listed for its VPC"
     );
+    // Found by name with the caller reference it was made with; tagged after create.
+    let named = cloud
+        .hosted_zones_named("conformance.internal")
+        .await
+        .expect("ListHostedZonesByName");
+    assert!(
+        named
+            .iter()
+            .any(|z| z.id == zone.id && z.caller_reference == "conformance-zone"),
+        "the zone is found by name with its caller reference: {named:?}"
+    );
+    assert_eq!(
+        cloud
+            .get_hosted_zone(&zone.id)
+            .await
+            .expect("GetHostedZone")
+            .caller_reference,
+        "conformance-zone"
+    );
+    assert!(cloud
+        .hosted_zone_tags(&zone.id)
+        .await
+        .expect("ListTagsForResource")
+        .is_empty());
+    let tags = Tags::from([
+        ("pld:cluster".to_string(), "conformance".to_string()),
+        ("pld:vpc".to_string(), f.consumer_vpc.clone()),
+    ]);
+    cloud
+        .tag_hosted_zone(&zone.id, &tags)
+        .await
+        .expect("ChangeTagsForResource");
+    assert_eq!(
+        cloud
+            .hosted_zone_tags(&zone.id)
+            .await
+            .expect("ListTagsForResource"),
+        tags
+    );
     let record = RecordSet {
         name: "svc.conformance.internal.".into(),
         kind: "A".into(),

@@ -10,6 +10,15 @@ pub enum CloudError {
     /// A resource with this identity exists already.
     #[error("{what} {id} already exists")]
     AlreadyExists { what: &'static str, id: String },
+    /// Route 53 `HostedZoneAlreadyExists`: a zone was created with this caller reference
+    /// before. Route 53 never takes a reference twice, even once its zone is deleted, so the
+    /// zone it names may be gone. The message is AWS's; it holds no zone id.
+    #[error("hosted zone caller reference already used: {0}")]
+    CallerReferenceUsed(String),
+    /// Route 53 `ConflictingDomainExists`: a private zone of this name is already associated
+    /// with the VPC.
+    #[error("conflicting hosted zone: {0}")]
+    ConflictingDomain(String),
     /// A parameter was refused; the message says which and why.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
@@ -53,6 +62,8 @@ impl CloudError {
         match self {
             CloudError::NotFound { .. } => "not_found",
             CloudError::AlreadyExists { .. } => "already_exists",
+            CloudError::CallerReferenceUsed(_) => "caller_reference_used",
+            CloudError::ConflictingDomain(_) => "conflicting_domain",
             CloudError::InvalidParameter(_) => "invalid_parameter",
             CloudError::Throttled(_) => "throttled",
             CloudError::DependencyViolation(_) => "dependency_violation",

@@ -100,6 +100,9 @@ pub trait Cloud: Send + Sync {
 
     /// ListHostedZonesByVPC (private zones associated with the VPC).
     async fn hosted_zones_of_vpc(&self, vpc_id: &str) -> CloudResult<Vec<HostedZone>>;
+    /// ListHostedZonesByName: every zone (public or private, of any VPC) named `name`, with
+    /// its caller reference and comment but not its VPCs.
+    async fn hosted_zones_named(&self, name: &str) -> CloudResult<Vec<HostedZone>>;
     /// GetHostedZone.
     async fn get_hosted_zone(&self, zone_id: &str) -> CloudResult<HostedZone>;
     /// CreateHostedZone, private, associated with `vpc_id` (idempotent on `caller_reference`).
@@ -112,6 +115,10 @@ pub trait Cloud: Send + Sync {
     ) -> CloudResult<HostedZone>;
     /// AssociateVPCWithHostedZone.
     async fn associate_vpc(&self, zone_id: &str, vpc_id: &str) -> CloudResult<()>;
+    /// ChangeTagsForResource: adds `tags` to a hosted zone (Route 53 cannot tag at create).
+    async fn tag_hosted_zone(&self, zone_id: &str, tags: &Tags) -> CloudResult<()>;
+    /// ListTagsForResource of a hosted zone.
+    async fn hosted_zone_tags(&self, zone_id: &str) -> CloudResult<Tags>;
     /// DeleteHostedZone (only when it holds no records but SOA and NS).
     async fn delete_hosted_zone(&self, zone_id: &str) -> CloudResult<()>;
     /// ChangeResourceRecordSets; returns the change id.

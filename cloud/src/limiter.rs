@@ -366,6 +366,27 @@ impl<C: Cloud> Cloud for Limited<C> {
             self.inner.hosted_zones_of_vpc(vpc_id)
         )
     }
+    async fn hosted_zones_named(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
+        limited!(
+            self,
+            Action::ListHostedZonesByName,
+            self.inner.hosted_zones_named(name)
+        )
+    }
+    async fn tag_hosted_zone(&self, zone_id: &str, tags: &Tags) -> CloudResult<()> {
+        limited!(
+            self,
+            Action::ChangeTagsForResource,
+            self.inner.tag_hosted_zone(zone_id, tags)
+        )
+    }
+    async fn hosted_zone_tags(&self, zone_id: &str) -> CloudResult<Tags> {
+        limited!(
+            self,
+            Action::ListTagsForResource,
+            self.inner.hosted_zone_tags(zone_id)
+        )
+    }
     async fn get_hosted_zone(&self, zone_id: &str) -> CloudResult<HostedZone> {
         limited!(
             self,

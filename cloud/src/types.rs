@@ -174,8 +174,11 @@ pub struct HostedZone {
     /// With the trailing dot.
     pub name: String,
     pub vpc_ids: Vec<String>,
-    /// HostedZoneConfig.Comment; pld marks zones it created here.
+    /// HostedZoneConfig.Comment.
     pub comment: String,
+    /// The CallerReference it was created with (empty where the API does not say:
+    /// ListHostedZonesByVPC gives summaries without it).
+    pub caller_reference: String,
 }
 
 /// A record set.

@@ -15,6 +15,7 @@ use pld_agent::config::{AcceptanceConfig, AgentConfig};
 use pld_agent::crash_points::{crash_once_at, disarm};
 use pld_agent::Agent;
 use pld_cloud::sim::Inventory;
+use pld_cloud::Cloud;
 use pld_proto::v1::{Approval, Kind};
 use pld_tests::region::{Env, CONSUMER, PROVIDER};
 use pld_tests::wait_until;
@@ -161,6 +162,17 @@ async fn converges_after_a_crash_at(
             )
         })?;
         info!(?connected, "connected");
+        // A crash between CreateHostedZone and ChangeTagsForResource leaves a zone that the
+        // restarted agent knows by its caller reference, and tags.
+        let consumer_cloud = env.region.client(CONSUMER);
+        for zone in &connected.hosted_zones {
+            let tags = consumer_cloud.hosted_zone_tags(zone).await?;
+            assert_eq!(
+                tags.get("pld:cluster").map(String::as_str),
+                Some("pld"),
+                "zone {zone} after a crash at {point}: {tags:?}"
+            );
+        }
 
         // Disconnect, and deregister as an operator does: the service leaves the provider's
         // config (so a restarted provider does not register it again) and the catalog.

@@ -267,7 +267,7 @@ impl Reconciler {
             }
         }
         if self.memory().zone_id.is_none() {
-            self.ensure_zone().await?;
+            self.ensure_zone(generation(b.meta.as_ref())).await?;
             // The records of a new zone are listed on the next pass.
             return Ok(true);
         }

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use pld_cloud::{Tags, OWNER_TAG};
+use pld_cloud::{HostedZone, Tags, OWNER_TAG};
 
 /// The tag naming the pld installation, on everything the agent creates.
 pub const CLUSTER_TAG: &str = "pld:cluster";
@@ -149,12 +149,63 @@ impl Ownership {
         ])
     }
 
+    /// The CallerReference of the hosted zone this agent creates for a binding of catalog
+    /// generation `generation`: `pld/CLUSTER/VPC/GENERATION`, and `/ATTEMPT` after the first
+    /// attempt. Route 53 never takes a reference twice, so a create retried after a crash is
+    /// refused and the zone found by its reference; a reference spent on a zone since deleted
+    /// moves on to the next attempt. ('/' is in no cluster id or VPC id, so the parts cannot
+    /// run into each other; at most 4 + 63 + 21 + 20 + 11 characters, under Route 53's 128.)
+    pub fn zone_reference(&self, generation: u64, attempt: u32) -> String {
+        let base = format!("pld/{}/{}/{generation}", self.cluster, self.vpc);
+        match attempt {
+            0 | 1 => base,
+            n => format!("{base}/{n}"),
+        }
+    }
+
+    /// Whether this agent may treat a hosted zone as its own, from what Route 53 says of it.
+    pub fn zone_claim(&self, zone: &HostedZone, tags: &Tags) -> ZoneClaim {
+        let mine = self.mine();
+        if mine.iter().all(|(k, v)| tags.get(k) == Some(v)) {
+            return ZoneClaim::Ours;
+        }
+        // A CallerReference is fixed at create: ours means this agent made the zone and
+        // stopped before tagging it.
+        let made_here = zone
+            .caller_reference
+            .starts_with(&format!("pld/{}/{}/", self.cluster, self.vpc));
+        // Before zones were tagged, pld marked them by comment and made references
+        // `pld-VPC-MILLIS`: both must match.
+        let made_by_earlier_pld = zone.comment
+            == format!("managed by pld cluster {} for {}", self.cluster, self.vpc)
+            && zone
+                .caller_reference
+                .starts_with(&format!("pld-{}-", self.vpc));
+        if made_here || made_by_earlier_pld {
+            ZoneClaim::OursUntagged
+        } else {
+            ZoneClaim::Foreign
+        }
+    }
+
     /// Every tag a resource created for `owner` carries.
     pub fn tags(&self, owner: &Owner) -> Tags {
         let mut tags = self.mine();
         tags.insert(OWNER_TAG.to_string(), owner.to_string());
         tags
     }
+}
+
+/// Whose a hosted zone is, as far as this agent is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneClaim {
+    /// Tagged with this agent's cluster and VPC.
+    Ours,
+    /// Made by this agent (its caller reference says so) but not tagged yet: a crash came
+    /// between CreateHostedZone and ChangeTagsForResource, or an earlier pld made it.
+    OursUntagged,
+    /// Someone else's: never written to or deleted unless the config pins it.
+    Foreign,
 }
 
 /// A client token that is the same for the same owner, generation and parameters, so a create
@@ -223,6 +274,64 @@ mod tests {
         assert!(!own.is_our_binding(&parse("pld/binding/demo/vpc-2")));
         assert!(!own.is_our_binding(&parse("other/binding/demo/vpc-1")));
         assert!(!own.is_our_binding(&parse("pld/service/demo")));
+    }
+
+    fn zone(reference: &str, comment: &str) -> HostedZone {
+        HostedZone {
+            id: "Z1".into(),
+            name: "pld.internal.".into(),
+            vpc_ids: vec!["vpc-1".into()],
+            comment: comment.into(),
+            caller_reference: reference.into(),
+        }
+    }
+
+    #[test]
+    fn a_zone_is_ours_by_tags_or_by_the_reference_we_made_it_with() {
+        let own = Ownership::new("blue", "vpc-1");
+        let reference = own.zone_reference(42, 1);
+        assert_eq!(reference, "pld/blue/vpc-1/42");
+        assert_eq!(own.zone_reference(42, 3), "pld/blue/vpc-1/42/3");
+        let untagged = zone(&reference, "");
+        assert_eq!(
+            own.zone_claim(&untagged, &Tags::new()),
+            ZoneClaim::OursUntagged
+        );
+        assert_eq!(own.zone_claim(&untagged, &own.mine()), ZoneClaim::Ours);
+        let foreign = zone("terraform-2024", "made by hand");
+        assert_eq!(own.zone_claim(&foreign, &Tags::new()), ZoneClaim::Foreign);
+        assert_eq!(own.zone_claim(&foreign, &own.mine()), ZoneClaim::Ours);
+        // Another cluster's, or another VPC's agent's, zone is not ours, whatever its name.
+        for other in [
+            Ownership::new("green", "vpc-1"),
+            Ownership::new("blue", "vpc-2"),
+        ] {
+            assert_eq!(
+                other.zone_claim(&untagged, &Tags::new()),
+                ZoneClaim::Foreign
+            );
+            assert_eq!(other.zone_claim(&untagged, &own.mine()), ZoneClaim::Foreign);
+        }
+        // A cluster id that begins like ours plus a VPC id does not pass for ours.
+        let sneaky = Ownership::new("blue-vpc-1", "vpc-2").zone_reference(1, 1);
+        assert_eq!(
+            own.zone_claim(&zone(&sneaky, ""), &Tags::new()),
+            ZoneClaim::Foreign
+        );
+    }
+
+    #[test]
+    fn zones_an_earlier_pld_made_are_recognised_by_comment_and_reference_together() {
+        let own = Ownership::new("pld", "vpc-1");
+        let comment = "managed by pld cluster pld for vpc-1";
+        let legacy = zone("pld-vpc-1-1764979200000", comment);
+        assert_eq!(
+            own.zone_claim(&legacy, &Tags::new()),
+            ZoneClaim::OursUntagged
+        );
+        // A comment anyone can edit is not enough alone.
+        let copied = zone("by-hand", comment);
+        assert_eq!(own.zone_claim(&copied, &Tags::new()), ZoneClaim::Foreign);
     }
 
     #[test]

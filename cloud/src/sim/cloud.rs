@@ -130,6 +130,18 @@ impl Cloud for SimCloud {
         SimCloud::hosted_zones_of_vpc(self, vpc_id).await
     }
 
+    async fn hosted_zones_named(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
+        SimCloud::hosted_zones_named(self, name).await
+    }
+
+    async fn tag_hosted_zone(&self, zone_id: &str, tags: &Tags) -> CloudResult<()> {
+        SimCloud::tag_hosted_zone(self, zone_id, tags).await
+    }
+
+    async fn hosted_zone_tags(&self, zone_id: &str) -> CloudResult<Tags> {
+        SimCloud::hosted_zone_tags(self, zone_id).await
+    }
+
     async fn get_hosted_zone(&self, zone_id: &str) -> CloudResult<HostedZone> {
         SimCloud::get_hosted_zone(self, zone_id).await
     }

@@ -140,6 +140,7 @@ struct ZoneRec {
     owner: String,
     records: BTreeMap<(String, String), RecordSet>,
     last_change: Option<String>,
+    tags: Tags,
 }
 
 #[derive(Debug)]

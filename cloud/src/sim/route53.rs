@@ -40,28 +40,32 @@ impl SimCloud {
         comment: &str,
     ) -> CloudResult<HostedZone> {
         let mut st = self.gate(Action::CreateHostedZone)?;
-        if let Some(id) = st
+        // CreateHostedZone, Errors: HostedZoneAlreadyExists (HTTP 409) when the CallerReference
+        // was used before. References are kept past their zone's delete (`caller_refs` is never
+        // pruned), and the error names no zone: the caller must find it itself.
+        if st
             .caller_refs
-            .get(&(self.account.clone(), caller_reference.to_string()))
+            .contains_key(&(self.account.clone(), caller_reference.to_string()))
         {
-            return Err(CloudError::AlreadyExists {
-                what: "hosted zone with this caller reference",
-                id: id.clone(),
-            });
+            return Err(CloudError::CallerReferenceUsed(format!(
+                "CreateHostedZone: HostedZoneAlreadyExists The hosted zone you're trying to create already exists. Amazon Route 53 returns this error when a hosted zone has already been created with the specified CallerReference ({caller_reference})."
+            )));
         }
         if !st.vpcs.contains_key(vpc_id) {
             return Err(CloudError::InvalidParameter(format!(
                 "InvalidVPCId: {vpc_id}"
             )));
         }
+        let name = fqdn(name);
+        conflicting_domain(&st, Action::CreateHostedZone, &name, vpc_id)?;
         st.next_id += 1;
         let id = format!("Z{:019X}", 0x0000_1000_0000_0000u64 + st.next_id);
-        let name = fqdn(name);
         let zone = HostedZone {
             id: id.clone(),
             name: name.clone(),
             vpc_ids: vec![vpc_id.to_string()],
             comment: comment.to_string(),
+            caller_reference: caller_reference.to_string(),
         };
         let mut records = std::collections::BTreeMap::new();
         records.insert(
@@ -89,6 +93,7 @@ impl SimCloud {
                 owner: self.account.clone(),
                 records,
                 last_change: None,
+                tags: Tags::new(),
             },
         );
         st.caller_refs
@@ -109,10 +114,67 @@ impl SimCloud {
                 "associating {vpc_id} with {zone_id} needs CreateVPCAssociationAuthorization by the zone owner"
             )));
         }
-        if !zone.zone.vpc_ids.iter().any(|v| v == vpc_id) {
+        if zone.zone.vpc_ids.iter().any(|v| v == vpc_id) {
+            return Ok(());
+        }
+        let name = zone.zone.name.clone();
+        conflicting_domain(&st, Action::AssociateVPCWithHostedZone, &name, vpc_id)?;
+        if let Some(zone) = st.zones.get_mut(zone_id) {
             zone.zone.vpc_ids.push(vpc_id.to_string());
         }
         Ok(())
+    }
+
+    /// ListHostedZonesByName: the zones of this account (never another's) with this name.
+    pub(super) async fn hosted_zones_named(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
+        let st = self.gate(Action::ListHostedZonesByName)?;
+        let name = fqdn(name);
+        Ok(st
+            .zones
+            .values()
+            .filter(|z| z.owner == self.account && z.zone.name == name)
+            // The real answer is a list of HostedZone, which carries no VPCs.
+            .map(|z| HostedZone {
+                vpc_ids: Vec::new(),
+                ..z.zone.clone()
+            })
+            .collect())
+    }
+
+    /// ChangeTagsForResource on a hosted zone.
+    pub(super) async fn tag_hosted_zone(&self, zone_id: &str, tags: &Tags) -> CloudResult<()> {
+        let mut st = self.gate(Action::ChangeTagsForResource)?;
+        // ChangeTagsForResource, AddTags: "Array Members: Minimum number of 1 item. Maximum
+        // number of 10 items."; Tag Key at most 128 characters, Value at most 256.
+        if tags.is_empty() || tags.len() > 10 {
+            return Err(CloudError::InvalidParameter(format!(
+                "ChangeTagsForResource: InvalidInput AddTags holds 1 to 10 tags, not {}",
+                tags.len()
+            )));
+        }
+        if let Some((k, _)) = tags.iter().find(|(k, v)| k.len() > 128 || v.len() > 256) {
+            return Err(CloudError::InvalidParameter(format!(
+                "ChangeTagsForResource: InvalidInput tag {k:?} is longer than Route 53 allows"
+            )));
+        }
+        let zone = self.zone(&mut st, zone_id)?;
+        // "You can associate up to 50 tags with a resource" (Route 53 tagging limits).
+        let mut merged = zone.tags.clone();
+        merged.extend(tags.clone());
+        if merged.len() > 50 {
+            return Err(CloudError::InvalidParameter(format!(
+                "ChangeTagsForResource: InvalidInput {zone_id} would have {} tags, more than 50",
+                merged.len()
+            )));
+        }
+        zone.tags = merged;
+        Ok(())
+    }
+
+    /// ListTagsForResource of a hosted zone.
+    pub(super) async fn hosted_zone_tags(&self, zone_id: &str) -> CloudResult<Tags> {
+        let mut st = self.gate(Action::ListTagsForResource)?;
+        Ok(self.zone(&mut st, zone_id)?.tags.clone())
     }
 
     pub(super) async fn delete_hosted_zone(&self, zone_id: &str) -> CloudResult<()> {
@@ -237,5 +299,22 @@ impl SimCloud {
             .values()
             .cloned()
             .collect())
+    }
+}
+
+/// CreateHostedZone and AssociateVPCWithHostedZone, Errors: ConflictingDomainExists when "a
+/// hosted zone with the specified name already exists and is already associated with the
+/// Amazon VPC that you specified" (private zones of one name may coexist, never in one VPC).
+fn conflicting_domain(st: &State, action: Action, name: &str, vpc_id: &str) -> CloudResult<()> {
+    match st
+        .zones
+        .values()
+        .find(|z| z.zone.name == name && z.zone.vpc_ids.iter().any(|v| v == vpc_id))
+    {
+        Some(z) => Err(CloudError::ConflictingDomain(format!(
+            "{action}: ConflictingDomainExists The VPC {vpc_id} is already associated with hosted zone {} named {name}",
+            z.zone.id
+        ))),
+        None => Ok(()),
     }
 }

@@ -126,10 +126,13 @@ actions! {
     DeleteVpcEndpoints: Ec2, EndpointMutation;
     // Route 53: private hosted zones and their records.
     ListHostedZonesByVPC: Route53, Route53;
+    ListHostedZonesByName: Route53, Route53;
     GetHostedZone: Route53, Route53;
     CreateHostedZone: Route53, Route53;
     AssociateVPCWithHostedZone: Route53, Route53;
     DeleteHostedZone: Route53, Route53;
+    ChangeTagsForResource: Route53, Route53;
+    ListTagsForResource: Route53, Route53;
     ChangeResourceRecordSets: Route53, Route53;
     GetChange: Route53, Route53;
     ListResourceRecordSets: Route53, Route53;
