@@ -108,10 +108,6 @@ fn default_pass_deadline() -> u64 {
     600
 }
 
-fn default_cluster() -> String {
-    "pld".into()
-}
-
 /// An agent's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,9 +122,11 @@ pub struct AgentConfig {
     #[serde(default)]
     pub aws: AwsConfig,
     /// Names this pld installation in ownership tags, so two installations never touch each
-    /// other's resources.
-    #[serde(default = "default_cluster")]
-    pub cluster_id: String,
+    /// other's resources. The catalog holds it (made when the cluster was bootstrapped) and
+    /// the agent reads it from there; set here, it pins it: an agent whose pin differs from the
+    /// catalog's refuses to start.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
     /// Subnets for interface endpoints; empty means every subnet of the VPC.
     #[serde(default)]
     pub subnet_ids: Vec<String>,
@@ -195,7 +193,7 @@ impl AgentConfig {
             controllers,
             cloud: CloudKind::Sim,
             aws: AwsConfig::default(),
-            cluster_id: default_cluster(),
+            cluster_id: None,
             subnet_ids: Vec::new(),
             security_group_ids: Vec::new(),
             dns: DnsConfig {
@@ -274,8 +272,9 @@ impl AgentConfig {
                 "at least one controller address is required",
             ));
         }
-        validate::dns_label("cluster_id", &self.cluster_id)
-            .map_err(|e| err("cluster_id", e.reason))?;
+        if let Some(id) = &self.cluster_id {
+            validate::dns_label("cluster_id", id).map_err(|e| err("cluster_id", e.reason))?;
+        }
         let zone = self.dns.zone.trim_end_matches('.');
         if zone.is_empty()
             || zone

@@ -58,6 +58,9 @@ pub enum AgentError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Tls(#[from] pld_client::tls::TlsError),
+    /// The installation's cluster id is unknown, or the config pins another.
+    #[error("cluster_id: {0}")]
+    ClusterId(String),
 }
 
 /// Listeners an agent serves on, bound by the caller (so tests can use port 0).
@@ -129,6 +132,8 @@ impl Agent {
         let provided = Arc::new(Mutex::new(cfg.services.clone()));
         register(&client, &cfg, &cfg.services, host_api).await?;
         metrics.renewed();
+        let cluster_id = cluster_id(&client, cfg.cluster_id.as_deref()).await?;
+        info!(cluster = %cluster_id, "tagging resources as this cluster's");
 
         let (stop, stop_rx) = watch::channel(false);
         let view = CatalogView::new();
@@ -141,6 +146,7 @@ impl Agent {
         });
         let reconciler = Arc::new(Reconciler::new(
             cfg.clone(),
+            &cluster_id,
             cloud,
             client.clone(),
             view.clone(),
@@ -351,6 +357,42 @@ fn agent_object(cfg: &AgentConfig, address: SocketAddr) -> Object {
             lease_ttl_seconds: cfg.lease_ttl_seconds,
             ..Default::default()
         })),
+    }
+}
+
+/// How long a starting agent waits for a new cluster's first leader to name it.
+const CLUSTER_ID_WAIT: Duration = Duration::from_secs(15);
+
+/// The cluster id to tag resources with: the catalog's, which a pin in the config must match.
+/// Never a default: two installations sharing one would take each other's resources for their
+/// own orphans.
+async fn cluster_id(client: &Client, pinned: Option<&str>) -> Result<String, AgentError> {
+    let deadline = tokio::time::Instant::now() + CLUSTER_ID_WAIT;
+    let known = loop {
+        if let Some(id) = client.cluster_id().await? {
+            break Some(id);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    match (known, pinned) {
+        (Some(id), Some(pin)) if id != pin => Err(AgentError::ClusterId(format!(
+            "the config pins {pin:?} but the controllers' catalog says {id:?}: remove the pin \
+             or correct it (resources are tagged pld:cluster={id})"
+        ))),
+        (Some(id), _) => Ok(id),
+        // Controllers from before cluster ids: the pin is the only word there is.
+        (None, Some(pin)) => {
+            warn!(cluster = %pin, "the controllers report no cluster id; using the pinned one");
+            Ok(pin.to_string())
+        }
+        (None, None) => Err(AgentError::ClusterId(format!(
+            "the controllers reported no cluster id within {}s (a new cluster names itself \
+             once it has a leader; older controllers never do): pin one with cluster_id",
+            CLUSTER_ID_WAIT.as_secs()
+        ))),
     }
 }
 

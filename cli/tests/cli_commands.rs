@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use pld_tests::process::ProcessCluster;
+use pld_tests::wait_until;
 
 fn pld() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pld"))
@@ -267,11 +268,18 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
     cluster.wait_leader(Duration::from_secs(20)).await?;
     let c = cluster.address(1);
     seed_catalog(&cluster.client()).await?;
+    let cluster_id = wait_until(Duration::from_secs(10), "the cluster id", || async {
+        cluster.client().cluster_id().await.ok().flatten()
+    })
+    .await?;
 
     let out = run(&c, &["status"])?;
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("CLUSTER   leader 1"), "{text}");
+    assert!(
+        text.contains(&format!("CLUSTER   {cluster_id} · leader 1")),
+        "{text}"
+    );
     assert!(text.contains("AGENTS    1 alive"), "{text}");
     assert!(text.contains("BINDINGS  1 failed, 1 ready"), "{text}");
     assert!(text.contains("FAILING BINDINGS"), "{text}");
@@ -280,6 +288,7 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
     let out = run(&c, &["status", "-o", "json"])?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(v["cluster"]["leader_id"], 1);
+    assert_eq!(v["cluster"]["id"], cluster_id.as_str());
     assert_eq!(v["cluster"]["members"][0]["lag"], 0);
     assert_eq!(v["agents"]["alive"], 1);
     assert_eq!(v["services"]["total"], 1);

@@ -35,8 +35,8 @@ use pld_proto::v1::catalog_client::CatalogClient;
 use pld_proto::v1::cluster_client::ClusterClient;
 use pld_proto::v1::watch_client::WatchClient;
 use pld_proto::v1::{
-    DeleteRequest, DeleteResponse, Event, GetRequest, Kind, ListRequest, ListResponse, Object,
-    PutRequest, PutResponse, WatchRequest,
+    DeleteRequest, DeleteResponse, Event, GetRequest, Kind, ListMembersRequest, ListRequest,
+    ListResponse, Object, PutRequest, PutResponse, WatchRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -291,6 +291,18 @@ impl Client {
                 Err(s) => return Err(s.into()),
             }
         }
+    }
+
+    /// The installation's cluster id as the answering node knows it; `None` before the first
+    /// leader has set it.
+    ///
+    /// # Errors
+    /// As [`Client::call`].
+    pub async fn cluster_id(&self) -> Result<Option<String>, ClientError> {
+        let members = self
+            .call(|mut s| async move { s.cluster().list_members(ListMembersRequest {}).await })
+            .await?;
+        Ok(Some(members.cluster_id).filter(|id| !id.is_empty()))
     }
 
     /// Reads one object, linearizably; `None` when it does not exist.

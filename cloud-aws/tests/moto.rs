@@ -131,6 +131,11 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     )
     .await?;
     assert_eq!(status.dns_name, "demo.pld.moto");
+    // Everything is tagged with the id the cluster made itself.
+    let cluster_id = client
+        .cluster_id()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("a serving cluster has no id"))?;
 
     let owned = |vpc: String| {
         let ec2 = ec2.clone();
@@ -161,7 +166,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
         .collect();
     assert_eq!(
         tags.get("pld:owner").map(String::as_str),
-        Some(format!("pld/binding/{key}").as_str())
+        Some(format!("{cluster_id}/binding/{key}").as_str())
     );
 
     // A restarted agent finds its endpoint by tag: nothing duplicated.
@@ -186,7 +191,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     wait_until(Duration::from_secs(60), "everything to be gone", || async {
         let eps = owned(consumer_vpc.clone()).await.ok()?;
         let services = aws
-            .describe_endpoint_services(&Tags::from([("pld:cluster".into(), "pld".into())]))
+            .describe_endpoint_services(&Tags::from([("pld:cluster".into(), cluster_id.clone())]))
             .await
             .ok()?;
         let zones = aws.hosted_zones_of_vpc(&consumer_vpc).await.ok()?;

@@ -46,6 +46,12 @@ pub struct ControllerConfig {
     /// Address of a running member to join through (the node asks to be added).
     #[serde(default)]
     pub join: Option<String>,
+    /// Pins the cluster id: the name in the `pld:cluster` tag of everything the agents create.
+    /// Unset, the first leader of a new cluster makes a unique one; either way it is kept in
+    /// the catalog and never changes, and a node whose pin differs from the catalog's refuses
+    /// to serve.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
     /// Raft tuning.
     #[serde(default)]
     pub raft: RaftTuning,
@@ -163,6 +169,7 @@ impl ControllerConfig {
             advertise: None,
             peers: Vec::new(),
             join: None,
+            cluster_id: None,
             raft: RaftTuning::default(),
             log: None,
             tls: None,
@@ -204,6 +211,10 @@ impl ControllerConfig {
             }
             check_address("join", j.trim_start_matches("http://"))?;
         }
+        if let Some(id) = &self.cluster_id {
+            pld_core::validate::dns_label("cluster_id", id)
+                .map_err(|e| cfg_err("cluster_id", e.reason))?;
+        }
         let r = &self.raft;
         if r.tick_ms == 0 || r.tick_ms > 10_000 {
             return Err(cfg_err("raft.tick_ms", "must be 1-10000"));
@@ -240,6 +251,7 @@ impl ControllerConfig {
             ("peers", self.peers == new.peers),
             ("join", self.join == new.join),
             ("raft", self.raft == new.raft),
+            ("cluster_id", self.cluster_id == new.cluster_id),
             ("tls", self.tls == new.tls),
         ];
         pairs
@@ -258,6 +270,7 @@ impl ControllerConfig {
             snapshot_every: self.raft.snapshot_every,
             history_limit: self.raft.history_limit,
             request_timeout: Duration::from_millis(self.raft.request_timeout_ms),
+            cluster_id: self.cluster_id.clone(),
         }
     }
 }

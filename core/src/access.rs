@@ -157,9 +157,9 @@ fn confine(catalog: &Catalog, op: &Op, scope: &Scope) -> Result<(), CatalogError
             format!("cannot renew the lease of {}", k.vpc_id),
         )),
         Op::KeepAlive(_) => Ok(()),
-        Op::ExpireLeases(_) | Op::Restore(_) => Err(forbidden(
+        Op::ExpireLeases(_) | Op::Restore(_) | Op::SetClusterId(_) => Err(forbidden(
             scope,
-            "cannot expire leases or restore the catalog".to_string(),
+            "cannot expire leases, restore the catalog or name the cluster".to_string(),
         )),
     }
 }

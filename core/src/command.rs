@@ -29,7 +29,7 @@ pub struct Envelope {
 /// A change to the catalog.
 #[derive(Clone, PartialEq, Message)]
 pub struct Command {
-    #[prost(oneof = "Op", tags = "1, 2, 3, 4, 5, 6")]
+    #[prost(oneof = "Op", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub op: Option<Op>,
     /// Set when an agent sent the command: the state machine confines it to that agent's VPC
     /// (see [`crate::access`]). Checked when the entry is applied, not when it is proposed, so
@@ -63,6 +63,8 @@ pub enum Op {
     ExpireLeases(ExpireLeasesOp),
     #[prost(message, tag = "6")]
     Restore(RestoreOp),
+    #[prost(message, tag = "7")]
+    SetClusterId(SetClusterIdOp),
 }
 
 /// Create or replace an object's spec.
@@ -110,6 +112,13 @@ pub struct ExpireLeasesOp {
 pub struct RestoreOp {
     #[prost(bytes = "vec", tag = "1")]
     pub backup: Vec<u8>,
+}
+
+/// Name the installation, once (see [`crate::catalog::cluster_id`]).
+#[derive(Clone, PartialEq, Message)]
+pub struct SetClusterIdOp {
+    #[prost(string, tag = "1")]
+    pub cluster_id: String,
 }
 
 impl Command {

@@ -5,7 +5,7 @@
 
 use pld_core::catalog::{binding_key, Catalog, CatalogError};
 use pld_core::command::{
-    Command, DeleteOp, ExpireLeasesOp, KeepAliveOp, Op, PutOp, RestoreOp, Scope,
+    Command, DeleteOp, ExpireLeasesOp, KeepAliveOp, Op, PutOp, RestoreOp, Scope, SetClusterIdOp,
 };
 use pld_proto::v1::{
     object, report_status_request, Agent, Approval, Binding, Kind, Object, ReportStatusRequest,
@@ -116,18 +116,27 @@ fn a_status_report_is_judged_by_who_owns_the_service_when_it_applies() {
 }
 
 #[test]
-fn an_agent_cannot_restore_or_expire_leases() {
+fn an_agent_cannot_restore_expire_leases_or_name_the_cluster() {
     let mut c = Catalog::default();
     let s = scope("111111111111", A);
     forbidden(
         &mut c,
+        Command::new(Op::SetClusterId(SetClusterIdOp {
+            cluster_id: "mine".into(),
+        }))
+        .within(s.clone()),
+        "name the cluster",
+    );
+    assert_eq!(c.cluster_id(), None);
+    forbidden(
+        &mut c,
         Command::new(Op::Restore(RestoreOp { backup: vec![] })).within(s.clone()),
-        "cannot expire leases or restore",
+        "cannot expire leases, restore the catalog or name the cluster",
     );
     forbidden(
         &mut c,
         Command::new(Op::ExpireLeases(ExpireLeasesOp { now_unix_ms: 5 })).within(s.clone()),
-        "cannot expire leases or restore",
+        "cannot expire leases, restore the catalog or name the cluster",
     );
     c.apply(&put(agent(A, "111111111111")).within(s.clone()))
         .unwrap();

@@ -168,10 +168,23 @@ impl TestCluster {
     /// # Errors
     /// When it cannot start.
     pub async fn restart(&mut self, id: u64) -> anyhow::Result<()> {
-        let cfg = {
+        self.restart_with(id, |_| {}).await
+    }
+
+    /// Restarts a stopped node on its data dir and address, its config changed by `edit`.
+    ///
+    /// # Errors
+    /// When it cannot start.
+    pub async fn restart_with(
+        &mut self,
+        id: u64,
+        edit: impl FnOnce(&mut ControllerConfig),
+    ) -> anyhow::Result<()> {
+        let mut cfg = {
             let slot = &self.slots[&id];
             self.config(id, &slot.dir)
         };
+        edit(&mut cfg);
         let addr = self.slots[&id].addr;
         let listener = TcpListener::bind(addr).await?;
         let controller = Controller::start(cfg, listener, self.faults.clone()).await?;

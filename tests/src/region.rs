@@ -232,6 +232,17 @@ pub async fn echo_through(
 }
 
 impl Env {
+    /// The cluster id the controller made at bootstrap, once it has.
+    ///
+    /// # Errors
+    /// When the controller has not named the cluster within a few seconds.
+    pub async fn cluster_id(&self) -> anyhow::Result<String> {
+        crate::wait_until(Duration::from_secs(10), "the cluster id", || async {
+            self.client().cluster_id().await.ok().flatten()
+        })
+        .await
+    }
+
     /// Puts a binding of the consumer VPC to `service`.
     ///
     /// # Errors

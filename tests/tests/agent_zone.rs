@@ -15,12 +15,13 @@ fn consumer_root() -> String {
     format!("arn:aws:iam::{CONSUMER}:root")
 }
 
-/// The tags that make a zone the test consumer agent's own.
-fn consumer_tags(env: &Env) -> Tags {
-    Tags::from([
-        ("pld:cluster".to_string(), "pld".to_string()),
+/// The tags that make a zone the test consumer agent's own: the id the cluster made itself at
+/// bootstrap, and the VPC.
+async fn consumer_tags(env: &Env) -> anyhow::Result<Tags> {
+    Ok(Tags::from([
+        ("pld:cluster".to_string(), env.cluster_id().await?),
         ("pld:vpc".to_string(), env.consumer_vpc.id.clone()),
-    ])
+    ]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -48,12 +49,15 @@ async fn the_zone_pld_makes_carries_its_ownership_tags() -> anyhow::Result<()> {
     let cloud = env.region.client(CONSUMER);
     assert_eq!(
         cloud.hosted_zone_tags(&zones[0]).await?,
-        consumer_tags(&env)
+        consumer_tags(&env).await?
     );
     let zone = cloud.get_hosted_zone(&zones[0]).await?;
     assert!(
-        zone.caller_reference
-            .starts_with(&format!("pld/pld/{}/", env.consumer_vpc.id)),
+        zone.caller_reference.starts_with(&format!(
+            "pld/{}/{}/",
+            env.cluster_id().await?,
+            env.consumer_vpc.id
+        )),
         "{zone:?}"
     );
     provider.shutdown().await;
@@ -100,7 +104,7 @@ async fn a_zone_of_our_name_that_is_not_plds_is_named_and_left_alone_until_tagge
 
     info!("tagged as this agent's, the zone is used");
     cloud
-        .tag_hosted_zone(&theirs.id, &consumer_tags(&env))
+        .tag_hosted_zone(&theirs.id, &consumer_tags(&env).await?)
         .await?;
     wait_until(
         Duration::from_secs(20),
@@ -182,7 +186,10 @@ async fn a_zone_deleted_behind_the_agents_back_is_made_again_under_the_next_call
     .await?;
     let second_reference = cloud.get_hosted_zone(&second).await?.caller_reference;
     assert_eq!(second_reference, format!("{first_reference}/2"));
-    assert_eq!(cloud.hosted_zone_tags(&second).await?, consumer_tags(&env));
+    assert_eq!(
+        cloud.hosted_zone_tags(&second).await?,
+        consumer_tags(&env).await?
+    );
     wait_until(
         Duration::from_secs(20),
         "the binding to be ready",

@@ -112,15 +112,17 @@ pub struct Reconciler {
 
 impl Reconciler {
     /// A reconciler for the VPC in `cfg`.
+    /// A reconciler of `cfg`'s VPC, tagging what it creates as `cluster_id`'s.
     pub fn new(
         cfg: Arc<AgentConfig>,
+        cluster_id: &str,
         cloud: Arc<dyn Cloud>,
         client: Client,
         view: Arc<CatalogView>,
         metrics: Arc<AgentMetrics>,
     ) -> Self {
         Reconciler {
-            own: Ownership::new(&cfg.cluster_id, &cfg.vpc_id),
+            own: Ownership::new(cluster_id, &cfg.vpc_id),
             cfg,
             cloud,
             client,

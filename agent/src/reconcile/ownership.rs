@@ -114,6 +114,11 @@ impl Ownership {
         }
     }
 
+    /// The installation's cluster id.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
     /// The owner of the endpoint service for `service`.
     pub fn service(&self, service: &str) -> Owner {
         Owner {

@@ -53,7 +53,7 @@ impl Reconciler {
                 zone.name,
                 self.cfg.vpc_id,
                 CLUSTER_TAG,
-                self.cfg.cluster_id,
+                self.own.cluster(),
                 VPC_TAG,
                 self.cfg.vpc_id,
                 zone.id
@@ -166,7 +166,8 @@ impl Reconciler {
     fn zone_comment(&self) -> String {
         format!(
             "managed by pld cluster {} for {}",
-            self.cfg.cluster_id, self.cfg.vpc_id
+            self.own.cluster(),
+            self.cfg.vpc_id
         )
     }
 

@@ -38,6 +38,10 @@ pub struct Args {
     /// Join a running cluster through this member's address.
     #[arg(long)]
     join: Option<String>,
+    /// Pin the cluster id (the `pld:cluster` tag of everything the agents create) instead of
+    /// letting the first leader make a unique one.
+    #[arg(long)]
+    cluster_id: Option<String>,
 }
 
 fn build_config(args: &Args) -> anyhow::Result<ControllerConfig> {
@@ -74,6 +78,9 @@ fn build_config(args: &Args) -> anyhow::Result<ControllerConfig> {
     }
     if args.join.is_some() {
         cfg.join = args.join.clone();
+    }
+    if args.cluster_id.is_some() {
+        cfg.cluster_id = args.cluster_id.clone();
     }
     cfg.validate()?;
     Ok(cfg)

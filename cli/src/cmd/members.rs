@@ -4,7 +4,7 @@ use pld_proto::v1::{AddMemberRequest, ListMembersRequest, Member, RemoveMemberRe
 use serde_json::json;
 
 use super::Context;
-use crate::output::{print_json, table, Format};
+use crate::output::{out, print_json, table, Format};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -24,40 +24,46 @@ pub enum Command {
     },
 }
 
-fn print_members(ctx: &Context, members: &[Member], leader: u64) {
+fn print_members(ctx: &Context, members: &[Member], leader: u64, cluster_id: &str) {
     match ctx.format {
         Format::Json => print_json(&json!({
+            "cluster_id": cluster_id,
             "leader_id": leader,
             "members": members.iter().map(|m| json!({"id": m.id, "address": m.address})).collect::<Vec<_>>(),
         })),
-        Format::Table => table(
-            &["ID", "ADDRESS", "LEADER"],
-            &members
-                .iter()
-                .map(|m| {
-                    vec![
-                        m.id.to_string(),
-                        m.address.clone(),
-                        if m.id == leader {
-                            "*".into()
-                        } else {
-                            String::new()
-                        },
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
+        Format::Table => {
+            if !cluster_id.is_empty() {
+                out!("cluster {cluster_id}");
+            }
+            table(
+                &["ID", "ADDRESS", "LEADER"],
+                &members
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.id.to_string(),
+                            m.address.clone(),
+                            if m.id == leader {
+                                "*".into()
+                            } else {
+                                String::new()
+                            },
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
     }
 }
 
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let (members, leader) = match cmd {
+    let (members, leader, cluster_id) = match cmd {
         Command::List => {
             let r = client
                 .call(|mut s| async move { s.cluster().list_members(ListMembersRequest {}).await })
                 .await?;
-            (r.members, r.leader_id)
+            (r.members, r.leader_id, r.cluster_id)
         }
         Command::Add { id, address } => {
             let member = Member { id, address };
@@ -73,7 +79,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                     }
                 })
                 .await?;
-            (r.members, 0)
+            (r.members, 0, String::new())
         }
         Command::Remove { id } => {
             let r = client
@@ -81,9 +87,9 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                     s.cluster().remove_member(RemoveMemberRequest { id }).await
                 })
                 .await?;
-            (r.members, 0)
+            (r.members, 0, String::new())
         }
     };
-    print_members(ctx, &members, leader);
+    print_members(ctx, &members, leader, &cluster_id);
     Ok(())
 }

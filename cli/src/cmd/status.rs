@@ -100,6 +100,7 @@ fn to_json(p: &Picture) -> Value {
     );
     json!({
         "cluster": {
+            "id": p.cluster.cluster_id,
             "leader_id": p.cluster.leader_id,
             "term": p.cluster.members.iter().map(|m| m.term).max().unwrap_or(0),
             "members": members,
@@ -133,7 +134,12 @@ fn print_tables(p: &Picture) {
         out!("CLUSTER   no leader (term {term}): writes and linearizable reads fail until a majority is back");
     } else {
         out!(
-            "CLUSTER   leader {} · term {term} · {} members",
+            "CLUSTER   {} · leader {} · term {term} · {} members",
+            if c.cluster_id.is_empty() {
+                "(no id yet)"
+            } else {
+                c.cluster_id.as_str()
+            },
             c.leader_id,
             c.members.len()
         );

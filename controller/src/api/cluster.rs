@@ -56,6 +56,15 @@ impl ClusterService {
             .collect()
     }
 
+    /// The catalog's cluster id, empty before the first leader set it.
+    fn cluster_id(&self) -> String {
+        self.node
+            .catalog()
+            .cluster_id()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     fn local_status(&self) -> NodeStatus {
         let info = self.node.info();
         let catalog = self.node.catalog();
@@ -126,6 +135,7 @@ impl Cluster for ClusterService {
         Ok(Response::new(ListMembersResponse {
             members: self.members(),
             leader_id: self.node.info().leader_id,
+            cluster_id: self.cluster_id(),
         }))
     }
 
@@ -216,7 +226,11 @@ impl Cluster for ClusterService {
             .iter()
             .find(|m| m.role == "leader")
             .map_or(self.node.info().leader_id, |m| m.id);
-        Ok(Response::new(StatusResponse { members, leader_id }))
+        Ok(Response::new(StatusResponse {
+            members,
+            leader_id,
+            cluster_id: self.cluster_id(),
+        }))
     }
 
     type SnapshotSaveStream = ChunkStream;

@@ -45,6 +45,7 @@ pub fn catalog_status(e: CatalogError) -> Status {
         ),
         CatalogError::Corrupt(_) => Status::invalid_argument(e.to_string()),
         CatalogError::Forbidden(_) => Status::permission_denied(e.to_string()),
+        CatalogError::ClusterIdMismatch { .. } => Status::failed_precondition(e.to_string()),
     }
 }
 

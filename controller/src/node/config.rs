@@ -19,6 +19,9 @@ pub struct NodeConfig {
     pub history_limit: usize,
     /// How long a write or read barrier may wait for the cluster before failing as unavailable.
     pub request_timeout: Duration,
+    /// The cluster id the config pins; `None` lets the first leader make one (see
+    /// [`pld_core::catalog::cluster_id`]).
+    pub cluster_id: Option<String>,
 }
 
 /// Default number of applied entries between snapshots.
@@ -35,6 +38,7 @@ impl NodeConfig {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             history_limit: pld_core::catalog::DEFAULT_HISTORY_LIMIT,
             request_timeout: Duration::from_secs(3),
+            cluster_id: None,
         }
     }
 }

@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
-use pld_core::catalog::LeaseExpiryPolicy;
+use pld_core::catalog::{cluster_id, LeaseExpiryPolicy};
 use pld_core::command::{Command, Envelope};
 use pld_core::Catalog;
 use raft::eraftpb::ConfState;
@@ -112,6 +112,7 @@ pub(crate) struct Node {
     waiting_reads: Vec<(u64, ReadReply)>,
     leader_since: Option<Instant>,
     last_expiry_proposal: Instant,
+    last_cluster_id_proposal: Option<Instant>,
     /// The highest commit index an append to each peer carried, this leadership. Not raft-rs's
     /// `Progress::committed_index`, which moves only when the follower answers: under load the
     /// answer to an append that carried the commit is often still on its way when
@@ -189,6 +190,12 @@ impl Node {
                 self.raw.tick();
                 next_tick = Instant::now() + self.cfg.tick;
                 self.on_tick();
+                if let Some(why) = self.pin_contradiction() {
+                    error!(node = self.id, error = %why, "the node stops serving");
+                    self.fail_all(&why);
+                    self.fatal.send_replace(Some(why));
+                    break;
+                }
             }
             match self.on_ready().await {
                 // Status readers see raft state as of the last Ready or tick, not every message.
@@ -278,6 +285,55 @@ impl Node {
         self.pending_reads.retain(|_, tx| !tx.is_closed());
         self.waiting_reads.retain(|(_, tx)| !tx.is_closed());
         self.maybe_expire_leases();
+        self.maybe_name_cluster();
+    }
+
+    /// The leader of a cluster without an id proposes one (at most one proposal per election
+    /// timeout, so a lost one is tried again).
+    fn maybe_name_cluster(&mut self) {
+        let retry_after = self.cfg.tick * (self.cfg.election_ticks as u32);
+        if self.leader_since.is_none()
+            || self
+                .last_cluster_id_proposal
+                .is_some_and(|at| at.elapsed() < retry_after)
+        {
+            return;
+        }
+        let command = self.catalog.read().ok().and_then(|c| {
+            cluster_id::proposal(&c, self.cfg.cluster_id.as_deref(), || {
+                cluster_id::fresh_id(rand::random())
+            })
+        });
+        let Some(command) = command else {
+            return;
+        };
+        self.last_cluster_id_proposal = Some(Instant::now());
+        self.propose_internal(command, "cluster id");
+    }
+
+    /// Why this node must not serve: its config pins a cluster id other than the catalog's.
+    fn pin_contradiction(&self) -> Option<String> {
+        let catalog = self.catalog.read().ok()?;
+        cluster_id::check_pin(&catalog, self.cfg.cluster_id.as_deref())
+            .err()
+            .map(|e| {
+                format!("the node stopped: cluster_id in its config contradicts the catalog: {e}")
+            })
+    }
+
+    /// Proposes a command of the leader's own (no caller waits for it).
+    fn propose_internal(&mut self, command: Command, what: &str) {
+        let nonce = self.nonce();
+        let data = Envelope {
+            proposer: self.id,
+            nonce,
+            command: Some(command),
+            commands: Vec::new(),
+        }
+        .encode_to_bytes();
+        if let Err(e) = self.raw.propose(vec![], data) {
+            debug!(node = self.id, error = %e, "{what} not proposed");
+        }
     }
 
     /// The leader proposes lease expiry when the catalog's policy says it is due
@@ -303,17 +359,7 @@ impl Node {
             return;
         };
         self.last_expiry_proposal = Instant::now();
-        let nonce = self.nonce();
-        let data = Envelope {
-            proposer: self.id,
-            nonce,
-            command: Some(command),
-            commands: Vec::new(),
-        }
-        .encode_to_bytes();
-        if let Err(e) = self.raw.propose(vec![], data) {
-            debug!(node = self.id, error = %e, "lease expiry not proposed");
-        }
+        self.propose_internal(command, "lease expiry");
     }
 }
 

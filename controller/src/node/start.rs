@@ -91,7 +91,7 @@ pub(crate) fn start(
     let initial = store.initial_state()?;
     if let (false, Start::Bootstrap(peers)) = (initial.initialized(), &start) {
         // Every bootstrapping member writes the same snapshot at index 1, term 1.
-        let mut catalog = Catalog::new(cfg.history_limit);
+        let mut catalog = Catalog::new_cluster(cfg.history_limit);
         for (id, address) in peers {
             catalog.set_member(*id, address.clone());
         }
@@ -179,6 +179,7 @@ pub(crate) fn start(
         waiting_reads: Vec::new(),
         leader_since: None,
         last_expiry_proposal: Instant::now(),
+        last_cluster_id_proposal: None,
         commit_sent: HashMap::new(),
         commit_due: None,
         metrics,

@@ -40,13 +40,30 @@ fn hs(term: u64, vote: u64, commit: u64) -> HardState {
 /// Creates a sled store in `dir` for node 1 holding entries 1 to `last` of term 1, closes it,
 /// and returns the entries.
 fn write_log(dir: &std::path::Path, last: u64) -> Vec<Entry> {
-    let (store, fresh) = SledStore::open(dir, 1).unwrap();
+    let (store, fresh) = open_once_unlocked(dir, 1).unwrap();
     assert!(fresh);
     let es: Vec<Entry> = (1..=last).map(|i| entry(i, 1)).collect();
     store
         .persist(&es, Some(&hs(1, 1, last)), None, true)
         .unwrap();
     es
+}
+
+/// Opens the store of node `id` in `dir` once sled has let go of its file lock: a dropped sled
+/// `Db` releases it only when its background flusher thread notices, a moment later.
+fn open_once_unlocked(dir: &std::path::Path, id: u64) -> Result<(SledStore, bool), OpenError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledStore::open(dir, id) {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn indexes(es: &[Entry]) -> Vec<u64> {
@@ -156,7 +173,7 @@ fn mem_store_conforms() {
 #[test]
 fn sled_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, fresh) = SledStore::open(dir.path(), 1).unwrap();
+    let (store, fresh) = open_once_unlocked(dir.path(), 1).unwrap();
     assert!(fresh);
     conformance(&store);
 }
@@ -165,7 +182,7 @@ fn sled_store_conforms() {
 fn sled_store_keeps_everything_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let before = {
-        let (store, _) = SledStore::open(dir.path(), 7).unwrap();
+        let (store, _) = open_once_unlocked(dir.path(), 7).unwrap();
         let es: Vec<Entry> = (1..=20).map(|i| entry(i, 1 + i / 12)).collect();
         store.persist(&es, Some(&hs(2, 7, 20)), None, true).unwrap();
         store.compact(&snapshot(8, 1, vec![7])).unwrap();
@@ -175,7 +192,7 @@ fn sled_store_keeps_everything_across_reopen() {
             store.initial_state().unwrap().hard_state,
         )
     };
-    let (store, fresh) = SledStore::open(dir.path(), 7).unwrap();
+    let (store, fresh) = open_once_unlocked(dir.path(), 7).unwrap();
     assert!(!fresh);
     assert_eq!(store.first_index().unwrap(), 9);
     assert_eq!(store.last_index().unwrap(), 20);
@@ -200,7 +217,7 @@ fn sled_store_reads_back_entries_older_than_those_it_keeps_in_memory() {
     // Three times the cache's budget.
     let es: Vec<Entry> = (1..=400).map(big).collect();
     {
-        let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+        let (store, _) = open_once_unlocked(dir.path(), 1).unwrap();
         for chunk in es.chunks(50) {
             store.persist(chunk, None, None, true).unwrap();
         }
@@ -212,7 +229,7 @@ fn sled_store_reads_back_entries_older_than_those_it_keeps_in_memory() {
         assert_eq!(store.last_index().unwrap(), 351);
         assert_eq!(store.entries(349, 352, None).unwrap()[1..], replaced);
     }
-    let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+    let (store, _) = open_once_unlocked(dir.path(), 1).unwrap();
     assert_eq!(store.entries(1, 350, None).unwrap(), es[..349]);
     assert_eq!(store.entries(350, 352, None).unwrap().len(), 2);
 }
@@ -221,7 +238,7 @@ fn sled_store_reads_back_entries_older_than_those_it_keeps_in_memory() {
 #[test]
 fn sled_store_fsyncs_every_file_of_large_pages_it_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+    let (store, _) = open_once_unlocked(dir.path(), 1).unwrap();
     assert_eq!(store.blobs_synced(), 0);
     // Entries like batches of commands under load, 20 KiB each: leaves of them grow past a
     // quarter of a segment, which sled writes to files of their own.
@@ -246,7 +263,7 @@ fn sled_store_fsyncs_every_file_of_large_pages_it_writes() {
         store.blobs_synced()
     );
     drop(store);
-    let (store, _) = SledStore::open(dir.path(), 1).unwrap();
+    let (store, _) = open_once_unlocked(dir.path(), 1).unwrap();
     assert_eq!(store.entries(31, 41, None).unwrap(), es[30..].to_vec());
 }
 
@@ -256,7 +273,7 @@ fn sled_store_opens_a_dir_made_with_the_older_segment_size() {
     let dir = tempfile::tempdir().unwrap();
     drop(open_sled(&dir.path().join(DB_DIR), LEGACY_SEGMENT_SIZE).unwrap());
     let es = write_log(dir.path(), 5);
-    let (store, fresh) = SledStore::open(dir.path(), 1).unwrap();
+    let (store, fresh) = open_once_unlocked(dir.path(), 1).unwrap();
     assert!(!fresh);
     assert_eq!(store.entries(1, 6, None).unwrap(), es);
 }
@@ -271,7 +288,7 @@ fn sled_store_refuses_a_log_with_a_missing_entry() {
         assert!(db.remove(log_key(3)).unwrap().is_some());
         db.flush().unwrap();
     }
-    let err = SledStore::open(dir.path(), 1)
+    let err = open_once_unlocked(dir.path(), 1)
         .err()
         .expect("a hole must be refused");
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
@@ -281,8 +298,8 @@ fn sled_store_refuses_a_log_with_a_missing_entry() {
 #[test]
 fn sled_store_refuses_another_nodes_dir() {
     let dir = tempfile::tempdir().unwrap();
-    drop(SledStore::open(dir.path(), 1).unwrap());
-    let err = SledStore::open(dir.path(), 2).err().unwrap();
+    drop(open_once_unlocked(dir.path(), 1).unwrap());
+    let err = open_once_unlocked(dir.path(), 2).err().unwrap();
     assert!(matches!(
         err,
         OpenError::WrongNode {
@@ -298,7 +315,7 @@ fn sled_store_refuses_another_nodes_dir() {
 fn sled_store_refuses_a_foreign_dir() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-    let err = SledStore::open(dir.path(), 1).err().unwrap();
+    let err = open_once_unlocked(dir.path(), 1).err().unwrap();
     assert!(matches!(err, OpenError::Foreign { .. }), "{err}");
     assert!(err.to_string().contains("notes.txt"));
     assert_eq!(
@@ -317,7 +334,7 @@ fn sled_store_refuses_a_corrupt_dir() {
         let len = std::fs::metadata(&f).unwrap().len().max(64) as usize;
         std::fs::write(&f, vec![0xA5; len]).unwrap();
     }
-    let err = SledStore::open(dir.path(), 1)
+    let err = open_once_unlocked(dir.path(), 1)
         .err()
         .expect("corruption must be refused");
     assert!(

@@ -11,6 +11,7 @@
 //! (keep-alives, expiry and its policy), [`history`] (revisions, compare-and-set, the watch
 //! window), [`object`] (kinds, keys, validation) and [`snapshot`] (snapshot and backup encoding).
 
+pub mod cluster_id;
 mod history;
 pub mod leases;
 pub mod object;
@@ -68,6 +69,15 @@ pub enum CatalogError {
     /// A backup or snapshot could not be decoded.
     #[error("corrupt catalog data: {0}")]
     Corrupt(String),
+    /// The cluster already has another id: it is set once and never changes, because every
+    /// resource the agents made is tagged with it.
+    #[error("the cluster id is {current:?}; it cannot become {requested:?}")]
+    ClusterIdMismatch {
+        /// The id the catalog holds.
+        current: String,
+        /// The id asked for.
+        requested: String,
+    },
     /// The sender may not do this (see [`crate::access`]).
     #[error("permission denied: {0}")]
     Forbidden(String),
@@ -88,6 +98,8 @@ pub enum Outcome {
     LeasesExpired { count: usize },
     /// A backup replaced the catalog.
     Restored { revision: u64 },
+    /// The cluster id is (now, or already was) this.
+    ClusterIdSet { cluster_id: String },
 }
 
 /// The replicated catalog.
@@ -102,6 +114,12 @@ pub struct Catalog {
     /// Every revision at or below this is gone from `history`.
     compacted_through: u64,
     history_limit: usize,
+    /// The installation's name in the ownership tags of everything its agents create; empty
+    /// until the first leader sets it (see [`cluster_id`]).
+    cluster_id: String,
+    /// Set in the snapshot a new cluster is bootstrapped from: its first leader makes a fresh
+    /// id. A catalog without an id and without this is from before ids (see [`cluster_id`]).
+    new_cluster: bool,
 }
 
 impl Default for Catalog {
@@ -122,12 +140,19 @@ impl Catalog {
             history: VecDeque::new(),
             compacted_through: 0,
             history_limit: history_limit.max(1),
+            cluster_id: String::new(),
+            new_cluster: false,
         }
     }
 
     /// The current catalog revision: the revision of the last change.
     pub fn revision(&self) -> u64 {
         self.revision
+    }
+
+    /// The installation's cluster id, once set.
+    pub fn cluster_id(&self) -> Option<&str> {
+        (!self.cluster_id.is_empty()).then_some(self.cluster_id.as_str())
     }
 
     /// Controller members, id → address.

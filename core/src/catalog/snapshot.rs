@@ -26,6 +26,10 @@ struct SnapshotData {
     history: Vec<Event>,
     #[prost(uint64, tag = "7")]
     compacted_through: u64,
+    #[prost(string, tag = "8")]
+    cluster_id: String,
+    #[prost(bool, tag = "9")]
+    new_cluster: bool,
 }
 
 /// A backup: the objects and revision, without membership or watch history.
@@ -42,6 +46,9 @@ pub(super) struct BackupData {
     pub(super) bindings: Vec<Binding>,
     #[prost(message, repeated, tag = "5")]
     pub(super) agents: Vec<Agent>,
+    /// Empty in backups made before clusters had ids.
+    #[prost(string, tag = "6")]
+    pub(super) cluster_id: String,
 }
 
 const BACKUP_MAGIC: &str = "pld-catalog-backup-v1";
@@ -55,6 +62,7 @@ impl Catalog {
             services: self.services.values().cloned().collect(),
             bindings: self.bindings.values().cloned().collect(),
             agents: self.agents.values().cloned().collect(),
+            cluster_id: self.cluster_id.clone(),
         }
         .encode_to_vec()
     }
@@ -76,6 +84,8 @@ impl Catalog {
                 .collect(),
             history: self.history.iter().cloned().collect(),
             compacted_through: self.compacted_through,
+            cluster_id: self.cluster_id.clone(),
+            new_cluster: self.new_cluster,
         }
         .encode_to_vec()
     }
@@ -110,6 +120,8 @@ impl Catalog {
             .collect();
         catalog.history = snap.history.into();
         catalog.compacted_through = snap.compacted_through;
+        catalog.cluster_id = snap.cluster_id;
+        catalog.new_cluster = snap.new_cluster;
         while catalog.history.len() > catalog.history_limit {
             if let Some(e) = catalog.history.pop_front() {
                 catalog.compacted_through = e.revision;
@@ -143,6 +155,9 @@ pub(super) fn decode_backup(data: &[u8]) -> Result<BackupData, CatalogError> {
     }
     for a in &backup.agents {
         validate::agent(a)?;
+    }
+    if !backup.cluster_id.is_empty() {
+        validate::dns_label("cluster_id", &backup.cluster_id)?;
     }
     Ok(backup)
 }

@@ -29,6 +29,7 @@ impl Catalog {
             Some(Op::KeepAlive(op)) => self.keep_alive(op),
             Some(Op::ExpireLeases(op)) => Ok(self.expire_leases(op)),
             Some(Op::Restore(op)) => self.restore(op),
+            Some(Op::SetClusterId(op)) => self.set_cluster_id(&op.cluster_id),
             None => Err(CatalogError::Corrupt("command without an operation".into())),
         }
     }
@@ -164,6 +165,11 @@ impl Catalog {
     fn restore(&mut self, op: &RestoreOp) -> Result<Outcome, CatalogError> {
         let backup = decode_backup(&op.backup)?;
         self.revision = self.revision.max(backup.revision) + 1;
+        // The backup's resources at AWS carry its cluster id: a catalog restored into a new
+        // cluster must keep claiming them. A backup from before cluster ids keeps ours.
+        if !backup.cluster_id.is_empty() {
+            self.cluster_id = backup.cluster_id;
+        }
         self.services = backup
             .services
             .into_iter()
