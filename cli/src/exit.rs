@@ -43,8 +43,20 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
 }
 
 /// Whether the call failed because the connection closed under it, with nothing else said.
+/// Which words tonic uses depends on when the hang-up lands: during the call it is a
+/// cancellation, between connecting and the first frame a bare "transport error" (a refused
+/// connection says "tcp connect error" instead).
 fn closed_by_the_controller(s: &tonic::Status) -> bool {
-    error_text(s).contains("operation was canceled")
+    let text = error_text(s);
+    text.trim() == "transport error"
+        || [
+            "operation was canceled",
+            "connection closed",
+            "connection reset",
+            "broken pipe",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 /// A status's message and the messages of its source chain, lower case.
@@ -150,11 +162,18 @@ mod tests {
 
     #[test]
     fn a_connection_closed_under_the_call_points_at_tls_and_at_the_members() {
-        let line = described(tonic::Status::unknown("operation was canceled"));
-        assert!(
-            line.contains("needs --tls-ca") && line.contains("majority"),
-            "{line}"
-        );
+        for status in [
+            tonic::Status::unknown("operation was canceled"),
+            // A TLS controller hanging up on a plaintext client before its first frame.
+            tonic::Status::unavailable("transport error"),
+            tonic::Status::unknown("connection reset by peer"),
+        ] {
+            let line = described(status);
+            assert!(
+                line.contains("needs --tls-ca") && line.contains("majority"),
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -56,11 +56,7 @@ pub(crate) fn strip_zone(id: &str) -> String {
 }
 
 pub(crate) fn endpoint_kind(t: Option<&VpcEndpointType>) -> EndpointKind {
-    match t.map(|t| t.as_str().to_ascii_lowercase()) {
-        Some(t) if t == "gateway" => EndpointKind::Gateway,
-        Some(t) if t == "gatewayloadbalancer" => EndpointKind::GatewayLoadBalancer,
-        _ => EndpointKind::Interface,
-    }
+    EndpointKind::from_aws(t.map(VpcEndpointType::as_str))
 }
 
 #[cfg(test)]
@@ -108,6 +104,20 @@ mod tests {
             endpoint_kind(Some(&VpcEndpointType::Interface)),
             EndpointKind::Interface
         );
+        // Types pld does not manage are read as what they are, never as Interface.
+        assert_eq!(
+            endpoint_kind(Some(&VpcEndpointType::Resource)),
+            EndpointKind::Resource
+        );
+        assert_eq!(
+            endpoint_kind(Some(&VpcEndpointType::ServiceNetwork)),
+            EndpointKind::ServiceNetwork
+        );
+        for unknown in [Some(&VpcEndpointType::from("Satellite")), None] {
+            let kind = endpoint_kind(unknown);
+            assert_eq!(kind, EndpointKind::Unrecognised);
+            assert!(!kind.is_managed());
+        }
     }
 
     #[test]

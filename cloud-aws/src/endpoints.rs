@@ -97,16 +97,13 @@ impl AwsCloud {
                 what: "endpoint service",
                 id: service_name.to_string(),
             })?;
-        let kind = match detail
-            .service_type()
-            .first()
-            .and_then(|t| t.service_type())
-            .map(|t| t.as_str().to_ascii_lowercase())
-        {
-            Some(t) if t == "gateway" => EndpointKind::Gateway,
-            Some(t) if t == "gatewayloadbalancer" => EndpointKind::GatewayLoadBalancer,
-            _ => EndpointKind::Interface,
-        };
+        let kind = EndpointKind::from_aws(
+            detail
+                .service_type()
+                .first()
+                .and_then(|t| t.service_type())
+                .map(|t| t.as_str()),
+        );
         Ok(ServiceDetail {
             name: service_name.to_string(),
             kind,

@@ -74,6 +74,12 @@ pub enum EndpointKind {
     Gateway,
     /// ENIs that steer traffic to a GWLB appliance fleet.
     GatewayLoadBalancer,
+    /// VPC Lattice resource endpoints: pld reads them as what they are and never touches them.
+    Resource,
+    /// VPC Lattice service-network endpoints: likewise never touched.
+    ServiceNetwork,
+    /// A type AWS added after this build: never taken for one pld manages.
+    Unrecognised,
 }
 
 impl EndpointKind {
@@ -83,7 +89,31 @@ impl EndpointKind {
             EndpointKind::Interface => "Interface",
             EndpointKind::Gateway => "Gateway",
             EndpointKind::GatewayLoadBalancer => "GatewayLoadBalancer",
+            EndpointKind::Resource => "Resource",
+            EndpointKind::ServiceNetwork => "ServiceNetwork",
+            EndpointKind::Unrecognised => "unrecognised",
         }
+    }
+
+    /// The kind AWS's `VpcEndpointType` or `ServiceType` names, ignoring case. Anything else,
+    /// a missing type included, is [`EndpointKind::Unrecognised`], never a kind pld manages.
+    pub fn from_aws(name: Option<&str>) -> EndpointKind {
+        match name.map(str::to_ascii_lowercase).as_deref() {
+            Some("interface") => EndpointKind::Interface,
+            Some("gateway") => EndpointKind::Gateway,
+            Some("gatewayloadbalancer") => EndpointKind::GatewayLoadBalancer,
+            Some("resource") => EndpointKind::Resource,
+            Some("servicenetwork") => EndpointKind::ServiceNetwork,
+            _ => EndpointKind::Unrecognised,
+        }
+    }
+
+    /// Whether pld creates, changes and deletes endpoints of this kind.
+    pub fn is_managed(&self) -> bool {
+        matches!(
+            self,
+            EndpointKind::Interface | EndpointKind::Gateway | EndpointKind::GatewayLoadBalancer
+        )
     }
 }
 

@@ -73,8 +73,13 @@ impl Reconciler {
             result.absorb(r);
             live.push(owner);
         }
-        // Endpoints whose binding is gone: unpublish, then delete.
+        // Endpoints whose binding is gone: unpublish, then delete — only of the kinds pld
+        // manages; anything else carrying our tags is someone else's doing, left alone.
         for (tag, endpoint) in by_owner {
+            if !endpoint.kind.is_managed() {
+                warn!(id = %endpoint.id, kind = endpoint.kind.as_str(), "an endpoint of a type pld does not manage carries its tags: leaving it alone");
+                continue;
+            }
             match tag.parse::<Owner>() {
                 Ok(owner) => dns.remove(&self.record_name(owner.service()), &records, &owner),
                 // Tagged as ours but with an owner pld never writes: no name to take down.
@@ -137,6 +142,11 @@ impl Reconciler {
         records: &[RecordSet],
         dns: &mut DnsBatch,
     ) -> Result<bool, CloudError> {
+        if let Some(ep) = endpoint.as_ref().filter(|ep| !ep.kind.is_managed()) {
+            self.report_unmanaged(b, ep, "pld does not manage endpoints of that type")
+                .await;
+            return Ok(false);
+        }
         let Target {
             service_name,
             kind: known_kind,
@@ -159,6 +169,13 @@ impl Reconciler {
                 return Ok(poll);
             }
         };
+        if let (Some(ep), Some(kind)) = (&endpoint, known_kind) {
+            if ep.kind != kind {
+                let why = format!("{} takes {} endpoints", b.service, kind.as_str());
+                self.report_unmanaged(b, ep, &why).await;
+                return Ok(false);
+            }
+        }
         let ep = match endpoint {
             Some(ep) => ep,
             None => {
@@ -299,6 +316,19 @@ impl Reconciler {
         }
     }
 
+    /// Fails a binding whose tagged endpoint is not one pld may change, naming it; the
+    /// endpoint is left as it is.
+    async fn report_unmanaged(&self, b: &Binding, ep: &Endpoint, why: &str) {
+        let message = format!(
+            "endpoint {} carries this binding's tags but is a {} endpoint ({why}): pld leaves \
+             it alone; delete it or remove its pld tags",
+            ep.id,
+            ep.kind.as_str()
+        );
+        self.report_binding(b, Phase::Failed, None, String::new(), message)
+            .await;
+    }
+
     async fn create_endpoint(
         &self,
         owner: &Owner,
@@ -322,6 +352,12 @@ impl Reconciler {
         let kind = known_kind
             .or(detail.as_ref().map(|d| d.kind))
             .unwrap_or(EndpointKind::Interface);
+        if !kind.is_managed() {
+            return Err(Placement(format!(
+                "{service_name} offers {} endpoints, which pld does not create",
+                kind.as_str()
+            )));
+        }
         let mut req = CreateEndpoint {
             kind,
             vpc_id: self.cfg.vpc_id.clone(),

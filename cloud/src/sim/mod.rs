@@ -309,6 +309,25 @@ impl SimRegion {
 
     /// Creates an endpoint that pld does not own (no tags), as a user's hand-made resource.
     pub fn add_foreign_endpoint(&self, account: &str, vpc_id: &str, service_name: &str) -> String {
+        self.add_endpoint_made_elsewhere(
+            account,
+            vpc_id,
+            service_name,
+            EndpointKind::Interface,
+            Tags::new(),
+        )
+    }
+
+    /// Creates an available endpoint of `kind` with `tags`, as made by a person or another
+    /// tool (VPC Lattice's `Resource` and `ServiceNetwork` endpoints, say).
+    pub fn add_endpoint_made_elsewhere(
+        &self,
+        account: &str,
+        vpc_id: &str,
+        service_name: &str,
+        kind: EndpointKind,
+        tags: Tags,
+    ) -> String {
         let mut st = self.state();
         st.next_id += 1;
         let id = format!("vpce-{}", hex(0xf000_0000_0000 + st.next_id, 17));
@@ -319,13 +338,13 @@ impl SimRegion {
                     id: id.clone(),
                     vpc_id: vpc_id.to_string(),
                     service_name: service_name.to_string(),
-                    kind: EndpointKind::Interface,
+                    kind,
                     state: "available".into(),
                     subnet_ids: Vec::new(),
                     route_table_ids: Vec::new(),
                     dns_names: Vec::new(),
                     addresses: Vec::new(),
-                    tags: Tags::new(),
+                    tags,
                 },
                 owner: account.to_string(),
                 service_id: None,
