@@ -12,7 +12,8 @@ pub mod conformance;
 pub mod error;
 pub mod limiter;
 pub mod sim;
-pub mod types;
+/// The value types live in pld-core, where the planners that reason about them are.
+pub use pld_core::aws::types;
 
 pub use error::{CloudError, CloudResult};
 pub use pld_core::aws::{Action, ApiClass};

@@ -19,10 +19,10 @@
 //! deterministic client tokens, so a retry after a crash finds rather than duplicates.
 
 mod consumer;
-pub mod ownership;
+pub use pld_core::plan::ownership;
 mod placement;
 mod provider;
-pub mod records;
+pub use pld_core::plan::records;
 mod report;
 mod zone;
 

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use pld_cloud::{HostedZone, Tags, OWNER_TAG};
+use crate::aws::types::{HostedZone, Tags, OWNER_TAG};
 
 /// The tag naming the pld installation, on everything the agent creates.
 pub const CLUSTER_TAG: &str = "pld:cluster";

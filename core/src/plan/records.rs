@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use pld_cloud::{ChangeAction, RecordChange, RecordSet};
+use crate::aws::types::{ChangeAction, RecordChange, RecordSet};
 
 use super::ownership::Owner;
 
@@ -120,8 +120,8 @@ impl DnsBatch {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ownership::Ownership;
     use super::*;
+    use crate::plan::ownership::Ownership;
 
     const NAME: &str = "demo.pld.internal.";
 
