@@ -213,6 +213,9 @@ impl Reconciler {
             return Ok(false);
         }
         let change = self.cloud.change_records(zone_id, &dns.changes).await?;
+        for step in &dns.steps {
+            info!(%step, change = %change, "submitted");
+        }
         crash_point!("consumer-dns-submitted");
         let mut memory = self.memory();
         for key in dns.keys {

@@ -8,8 +8,10 @@
 use std::collections::BTreeSet;
 
 use crate::aws::types::{ChangeAction, RecordChange, RecordSet};
+use crate::aws::Action;
 
 use super::ownership::Owner;
+use super::{Reason, Step};
 
 /// TTL of published records.
 pub const RECORD_TTL: u32 = 30;
@@ -18,6 +20,8 @@ pub const RECORD_TTL: u32 = 30;
 #[derive(Debug, Default)]
 pub struct DnsBatch {
     pub changes: Vec<RecordChange>,
+    /// One step per name the changes touch, saying why: what the batch does, for people.
+    pub steps: Vec<Step>,
     /// The bindings whose records the batch changes: they wait on its change id.
     pub keys: Vec<String>,
     /// Names already queued for deletion, so a name is never deleted twice in one batch.
@@ -67,16 +71,27 @@ impl DnsBatch {
         }
         let mut wanted: Vec<String> = addresses.to_vec();
         wanted.sort();
-        if !again
-            && ours
-            && a.is_some_and(|a| {
-                let mut have = a.values.clone();
-                have.sort();
-                have == wanted
-            })
-        {
-            return Ok(false);
-        }
+        let have: Option<Vec<String>> = a.map(|a| {
+            let mut have = a.values.clone();
+            have.sort();
+            have
+        });
+        let reason = match &have {
+            None => Reason::Missing,
+            Some(_) if !ours => Reason::Missing,
+            Some(have) if *have != wanted => Reason::Drift(format!(
+                "A is {}, the endpoint's addresses are {}",
+                have.join(","),
+                wanted.join(",")
+            )),
+            Some(_) if again => Reason::Unconfirmed,
+            Some(_) => return Ok(false),
+        };
+        self.steps.push(Step {
+            action: Action::ChangeResourceRecordSets,
+            target: name.to_string(),
+            reason,
+        });
         self.changes.push(RecordChange {
             action: ChangeAction::Upsert,
             record: RecordSet {
@@ -106,6 +121,11 @@ impl DnsBatch {
         if !ours || !self.removed.insert(name.to_string()) {
             return;
         }
+        self.steps.push(Step {
+            action: Action::ChangeResourceRecordSets,
+            target: name.to_string(),
+            reason: Reason::Orphan,
+        });
         for r in records
             .iter()
             .filter(|r| r.name == name && (r.kind == "A" || r.kind == "TXT"))
@@ -149,6 +169,64 @@ mod tests {
         assert_eq!(
             DnsBatch::owners(&[dns.changes[1].record.clone()]),
             [(NAME.to_string(), owner())]
+        );
+        assert_eq!(reasons(&dns), [Reason::Missing]);
+    }
+
+    fn reasons(dns: &DnsBatch) -> Vec<Reason> {
+        dns.steps.iter().map(|s| s.reason.clone()).collect()
+    }
+
+    /// Desired addresses × observed records → the reason of the one step planned, if any.
+    #[test]
+    fn each_step_says_why() {
+        let txt = DnsBatch::owner_value(&owner());
+        let ours = |a: &[&str]| vec![record("A", a), record("TXT", &[&txt])];
+        let cases: Vec<(&str, Vec<RecordSet>, bool, Option<Reason>)> = vec![
+            ("a free name", vec![], false, Some(Reason::Missing)),
+            // A crash after the TXT went in but before the A did (Route 53 applies a batch
+            // whole, but another writer may have deleted one).
+            (
+                "our TXT without its A",
+                vec![record("TXT", &[&txt])],
+                false,
+                Some(Reason::Missing),
+            ),
+            (
+                "the endpoint's addresses moved",
+                ours(&["10.0.0.9"]),
+                false,
+                Some(Reason::Drift(
+                    "A is 10.0.0.9, the endpoint's addresses are 10.0.0.1".into(),
+                )),
+            ),
+            ("already right", ours(&["10.0.0.1"]), false, None),
+            // Written before a restart, never seen INSYNC: once more, to wait on.
+            (
+                "right but unconfirmed",
+                ours(&["10.0.0.1"]),
+                true,
+                Some(Reason::Unconfirmed),
+            ),
+        ];
+        for (case, have, again, want) in cases {
+            let mut dns = DnsBatch::default();
+            let planned = dns.upsert(NAME, &["10.0.0.1".into()], &have, &owner(), again);
+            assert_eq!(planned, Ok(want.is_some()), "{case}");
+            assert_eq!(
+                reasons(&dns),
+                want.into_iter().collect::<Vec<_>>(),
+                "{case}"
+            );
+            // Every planned step is an A and a TXT change, never more.
+            assert_eq!(dns.changes.len(), 2 * dns.steps.len(), "{case}");
+        }
+        let mut dns = DnsBatch::default();
+        dns.remove(NAME, &ours(&["10.0.0.1"]), &owner());
+        assert_eq!(reasons(&dns), [Reason::Orphan]);
+        assert_eq!(
+            dns.steps[0].to_string(),
+            format!("ChangeResourceRecordSets {NAME}: its catalog object is gone")
         );
     }
 
