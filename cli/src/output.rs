@@ -137,6 +137,9 @@ pub fn binding_json(b: &Binding) -> Value {
             "dns_name": status.dns_name,
             "addresses": status.addresses,
             "message": status.message,
+            "pending": status.pending.iter().map(|s| json!({
+                "action": s.action, "target": s.target, "reason": s.reason,
+            })).collect::<Vec<_>>(),
         },
     })
 }

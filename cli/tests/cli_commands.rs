@@ -219,7 +219,7 @@ fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::R
 /// Writes an agent object and a few bindings straight through the API, as agents would.
 async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
     use pld_proto::v1::{
-        object, report_status_request, Agent, Approval, BindingStatus, Kind, Object,
+        object, report_status_request, Agent, Approval, BindingStatus, Kind, Object, PlannedStep,
         ReportStatusRequest,
     };
     let agent = Object {
@@ -241,7 +241,18 @@ async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
             "failed",
             "subnet-1 is in use1-az9, which the service does not offer",
         ),
+        ("vpc-0f0f0f0f", "publishing", ""),
     ] {
+        // A binding on its way lists what its agent's plan still waits on.
+        let pending = if phase == "publishing" {
+            vec![PlannedStep {
+                action: "ChangeResourceRecordSets".into(),
+                target: "billing.pld.internal.".into(),
+                reason: "missing".into(),
+            }]
+        } else {
+            Vec::new()
+        };
         pld_tests::objects::put_binding(client, "billing", vpc, Approval::Unspecified).await?;
         let req = ReportStatusRequest {
             kind: Kind::Binding as i32,
@@ -249,6 +260,7 @@ async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
             status: Some(report_status_request::Status::Binding(BindingStatus {
                 phase: phase.into(),
                 message: message.into(),
+                pending,
                 ..Default::default()
             })),
         };
@@ -281,7 +293,10 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
         "{text}"
     );
     assert!(text.contains("AGENTS    1 alive"), "{text}");
-    assert!(text.contains("BINDINGS  1 failed, 1 ready"), "{text}");
+    assert!(
+        text.contains("BINDINGS  1 failed, 1 publishing, 1 ready"),
+        "{text}"
+    );
     assert!(text.contains("FAILING BINDINGS"), "{text}");
     assert!(text.contains("which the service does not offer"), "{text}");
 
@@ -309,6 +324,26 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
         "{}",
         stdout(&out)
     );
+    let out = run(&c, &["bindings", "get", "billing", "--vpc", "vpc-0f0f0f0f"])?;
+    assert!(
+        stdout(&out).contains("pending:   ChangeResourceRecordSets billing.pld.internal.: missing"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(
+        &c,
+        &[
+            "bindings",
+            "get",
+            "billing",
+            "--vpc",
+            "vpc-0f0f0f0f",
+            "-o",
+            "json",
+        ],
+    )?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["status"]["pending"][0]["reason"], "missing", "{v}");
     let out = run(&c, &["bindings", "get", "billing", "--vpc", "vpc-0e0e0e0e"])?;
     assert_eq!(
         out.status.code(),

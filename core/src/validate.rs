@@ -14,6 +14,8 @@ pub const MAX_PORTS: usize = 64;
 pub const MAX_TEXT: usize = 256;
 /// Longest status message in bytes.
 pub const MAX_STATUS_MESSAGE: usize = 1024;
+/// Most pending steps a status report lists.
+pub const MAX_PENDING_STEPS: usize = 16;
 /// Longest lease an agent may ask for.
 pub const MAX_LEASE_TTL_SECONDS: u32 = 3600;
 
@@ -355,6 +357,17 @@ pub fn binding_status(s: &pld_proto::v1::BindingStatus) -> Result<(), FieldError
     for a in &s.addresses {
         text("status.addresses", a, 64)?;
     }
+    if s.pending.len() > MAX_PENDING_STEPS {
+        return Err(err(
+            "status.pending",
+            format!("at most {MAX_PENDING_STEPS} steps"),
+        ));
+    }
+    for step in &s.pending {
+        text("status.pending.action", &step.action, 64)?;
+        text("status.pending.target", &step.target, MAX_TEXT)?;
+        text("status.pending.reason", &step.reason, MAX_STATUS_MESSAGE)?;
+    }
     text("status.message", &s.message, MAX_STATUS_MESSAGE)
 }
 
@@ -374,6 +387,28 @@ mod tests {
         assert!(dns_label("f", &"a".repeat(63)).is_ok());
         assert!(dns_label("f", &"a".repeat(64)).is_err());
         assert_eq!(dns_label("svc.name", "A").unwrap_err().field, "svc.name");
+    }
+
+    #[test]
+    fn pending_steps_in_a_status_report_are_bounded() {
+        let step = |reason: &str| pld_proto::v1::PlannedStep {
+            action: "ChangeResourceRecordSets".into(),
+            target: "demo.pld.internal.".into(),
+            reason: reason.into(),
+        };
+        let status = |pending| pld_proto::v1::BindingStatus {
+            phase: "publishing".into(),
+            pending,
+            ..Default::default()
+        };
+        assert!(binding_status(&status(vec![step("missing")])).is_ok());
+        let many = status(vec![step("missing"); MAX_PENDING_STEPS + 1]);
+        assert_eq!(binding_status(&many).unwrap_err().field, "status.pending");
+        let long = status(vec![step(&"x".repeat(MAX_STATUS_MESSAGE + 1))]);
+        assert_eq!(
+            binding_status(&long).unwrap_err().field,
+            "status.pending.reason"
+        );
     }
 
     #[test]

@@ -274,6 +274,7 @@ impl Reconciler {
                 ChangeStatus::InSync => {
                     let mut memory = self.memory();
                     memory.changes.remove(key);
+                    memory.pending.remove(key);
                     memory.in_sync.insert(key.to_string());
                 }
                 ChangeStatus::Pending => {
@@ -304,6 +305,11 @@ impl Reconciler {
             }
             Ok(true) => {
                 dns.keys.push(key.to_string());
+                if let Some(step) = dns.steps.last() {
+                    self.memory()
+                        .pending
+                        .insert(key.to_string(), vec![step.clone()]);
+                }
                 self.report_binding(b, Phase::Publishing, Some(&ep), name, String::new())
                     .await;
                 Ok(true)

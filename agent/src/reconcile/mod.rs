@@ -93,6 +93,9 @@ struct Memory {
     zone_id: Option<String>,
     /// Whether this process has looked for an existing zone yet.
     zone_searched: bool,
+    /// Binding key → the steps its last plan made that AWS has not confirmed yet, reported
+    /// with its status until it settles.
+    pending: HashMap<String, Vec<pld_core::plan::Step>>,
 }
 
 /// Reconciles one VPC.

@@ -47,17 +47,28 @@ impl Reconciler {
         dns_name: String,
         message: String,
     ) {
+        let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
+        // A settled binding has nothing pending; otherwise what the last plan left in flight.
+        let pending = if phase.is_settled() {
+            Vec::new()
+        } else {
+            self.memory()
+                .pending
+                .get(&key)
+                .map(|steps| steps.iter().map(|s| s.to_proto()).collect())
+                .unwrap_or_default()
+        };
         let status = BindingStatus {
             phase: phase.to_string(),
             endpoint_id: ep.map(|e| e.id.clone()).unwrap_or_default(),
             dns_name: dns_name.trim_end_matches('.').to_string(),
             addresses: ep.map(|e| e.addresses.clone()).unwrap_or_default(),
             message,
+            pending,
         };
         if b.status.as_ref() == Some(&status) {
             return;
         }
-        let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
         self.report(
             Kind::Binding,
             &key,

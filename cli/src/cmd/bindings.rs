@@ -376,6 +376,15 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                     if !st.message.is_empty() {
                         out!("message:   {}", st.message);
                     }
+                    for (i, step) in st.pending.iter().enumerate() {
+                        let label = if i == 0 { "pending:" } else { "" };
+                        out!(
+                            "{label:<10} {} {}: {}",
+                            step.action,
+                            step.target,
+                            step.reason
+                        );
+                    }
                 }
             }
         }

@@ -49,6 +49,17 @@ pub struct Step {
     pub reason: Reason,
 }
 
+impl Step {
+    /// The step as a status report and `pld plan` carry it.
+    pub fn to_proto(&self) -> pld_proto::v1::PlannedStep {
+        pld_proto::v1::PlannedStep {
+            action: self.action.to_string(),
+            target: self.target.clone(),
+            reason: self.reason.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.action, self.target, self.reason)
