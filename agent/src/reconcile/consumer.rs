@@ -5,20 +5,20 @@
 
 use std::collections::BTreeMap;
 
-use pld_cloud::{
-    fqdn, state_is, ChangeStatus, CloudError, CreateEndpoint, Endpoint, EndpointKind, RecordSet,
-    OWNER_TAG,
+use pld_cloud::{fqdn, ChangeStatus, CloudError, Endpoint, RecordSet, OWNER_TAG};
+use pld_core::aws::Call;
+use pld_core::plan::endpoint::{
+    next_fact, plan_endpoint, plan_orphan, EndpointPlan, Fact, Observed, Outcome, Target, Want,
 };
+use pld_core::plan::Seen;
 use pld_core::Phase;
 use pld_proto::v1::Binding;
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::ownership::{client_token, generation, Owner};
-use super::placement::Placement;
+use super::ownership::{generation, Owner};
 use super::records::DnsBatch;
 use super::{PassResult, Reconciler};
 use crate::builtin;
-use crate::crash_points::crash_point;
 
 impl Reconciler {
     pub(super) async fn consumer_pass(&self) -> Result<PassResult, CloudError> {
@@ -75,10 +75,14 @@ impl Reconciler {
         }
         // Endpoints whose binding is gone: unpublish, then delete — only of the kinds pld
         // manages; anything else carrying our tags is someone else's doing, left alone.
+        let mut orphans = Vec::new();
         for (tag, endpoint) in by_owner {
-            if !endpoint.kind.is_managed() {
-                warn!(id = %endpoint.id, kind = endpoint.kind.as_str(), "an endpoint of a type pld does not manage carries its tags: leaving it alone");
-                continue;
+            match plan_orphan(&endpoint) {
+                Ok(delete) => orphans.push(delete),
+                Err(why) => {
+                    warn!(id = %endpoint.id, "{why}");
+                    continue;
+                }
             }
             match tag.parse::<Owner>() {
                 Ok(owner) => dns.remove(&self.record_name(owner.service()), &records, &owner),
@@ -87,7 +91,12 @@ impl Reconciler {
                     warn!(id = %endpoint.id, error = %e, "endpoint has a malformed owner tag")
                 }
             }
-            result.absorb(self.delete_endpoint(&endpoint).await);
+        }
+        // Each orphan is a plan of its own: one that fails does not keep the others.
+        for delete in orphans {
+            if let Some((_, e)) = self.execute(std::slice::from_ref(&delete)).await.failed {
+                result.absorb(Err(e));
+            }
         }
         // Names still published for bindings that are gone and whose endpoint is too (a pass
         // that deleted the endpoint stopped before it unpublished the name).
@@ -108,29 +117,60 @@ impl Reconciler {
     }
 
     /// Where a binding points, or why it cannot point anywhere yet.
-    fn target(&self, b: &Binding) -> Result<Target, NotYet> {
+    fn target(&self, b: &Binding) -> Target {
         if let Some((name, kind)) = builtin::lookup(&b.service, &self.cfg.region) {
-            return Ok(Target {
-                service_name: name,
+            return Target::Service {
+                name,
                 kind: Some(kind),
-            });
+            };
         }
         let Some(s) = self.view.service(&b.service) else {
-            return Err(NotYet::Missing(format!(
+            return Target::Missing(format!(
                 "waiting for service {} to be registered (it is not in the catalog)",
                 b.service
-            )));
+            ));
         };
         match s.status.map(|st| st.endpoint_service_name) {
-            Some(name) if !name.is_empty() => Ok(Target {
-                service_name: name,
-                kind: None,
-            }),
-            _ => Err(NotYet::Waiting(format!(
+            Some(name) if !name.is_empty() => Target::Service { name, kind: None },
+            _ => Target::Waiting(format!(
                 "waiting for the provider of {} to create its endpoint service",
                 b.service
-            ))),
+            )),
         }
+    }
+
+    /// Asks AWS for the facts the endpoint planner needs (only those), then plans. An error
+    /// worth retrying ends the binding's turn; any other becomes an unknown fact, which the
+    /// planner turns into the binding's failure message.
+    async fn plan_endpoint(
+        &self,
+        want: &Want<'_>,
+        seen: &mut Observed,
+    ) -> Result<EndpointPlan, CloudError> {
+        fn observed<T>(r: Result<T, CloudError>) -> Result<Seen<T>, CloudError> {
+            match r {
+                Ok(t) => Ok(Seen::Known(t)),
+                Err(e) if e.is_retryable() => Err(e),
+                Err(e) => Ok(Seen::Unknown(e.to_string())),
+            }
+        }
+        while let Some(fact) = next_fact(want, seen) {
+            match fact {
+                Fact::ServiceDetail(name) => {
+                    seen.detail = Some(observed(self.cloud.describe_service(&name).await)?);
+                }
+                Fact::Subnets => {
+                    let vpc = &self.cfg.vpc_id;
+                    seen.subnets = Some(observed(self.cloud.describe_subnets(vpc).await)?);
+                }
+                Fact::RouteTables => {
+                    let vpc = &self.cfg.vpc_id;
+                    seen.route_tables =
+                        Some(observed(self.cloud.describe_route_tables(vpc).await)?);
+                }
+            }
+        }
+        Ok(plan_endpoint(want, seen))
     }
 
     async fn reconcile_binding(
@@ -142,121 +182,63 @@ impl Reconciler {
         records: &[RecordSet],
         dns: &mut DnsBatch,
     ) -> Result<bool, CloudError> {
-        if let Some(ep) = endpoint.as_ref().filter(|ep| !ep.kind.is_managed()) {
-            self.report_unmanaged(b, ep, "pld does not manage endpoints of that type")
-                .await;
-            return Ok(false);
+        let target = self.target(b);
+        let tags = self.own.tags(owner);
+        let want = Want {
+            service: &b.service,
+            target: &target,
+            vpc_id: &self.cfg.vpc_id,
+            configured_subnets: &self.cfg.subnet_ids,
+            security_group_ids: &self.cfg.security_group_ids,
+            owner,
+            tags: &tags,
+            generation: generation(b.meta.as_ref()),
+        };
+        let mut seen = Observed {
+            endpoint,
+            ..Observed::default()
+        };
+        let mut plan = self.plan_endpoint(&want, &mut seen).await?;
+        if plan.unpublish {
+            dns.remove(&self.record_name(&b.service), records, owner);
         }
-        let Target {
-            service_name,
-            kind: known_kind,
-        } = match self.target(b) {
-            Ok(t) => t,
-            Err(not_yet) => {
-                // Both wait: a provider about to create its endpoint service is polled soon;
-                // a service not registered yet arrives as a catalog change, which starts a pass.
-                let (poll, message) = match not_yet {
-                    NotYet::Waiting(m) => (true, m),
-                    NotYet::Missing(m) => (false, m),
+        if !plan.writes.is_empty() {
+            let done = self.execute(&plan.writes).await;
+            if let Some((write, e)) = done.failed {
+                // The binding says what failed; an error worth retrying also retries soon.
+                let ep = match write.call {
+                    Call::ModifyEndpointSubnets { .. } => seen.endpoint.as_ref(),
+                    _ => None,
                 };
-                if let Some(ep) = endpoint {
-                    // The service is gone: take the endpoint and its name down.
-                    dns.remove(&self.record_name(&b.service), records, owner);
-                    self.delete_endpoint(&ep).await?;
-                }
-                self.report_binding(b, Phase::Waiting, None, String::new(), message)
+                self.report_binding(b, Phase::Failed, ep, String::new(), e.to_string())
                     .await;
-                return Ok(poll);
+                return if e.is_retryable() { Err(e) } else { Ok(false) };
             }
+            if let Some(created) = done.created {
+                // Follow the new endpoint from the state it was created in.
+                seen.endpoint = Some(created);
+                plan = self.plan_endpoint(&want, &mut seen).await?;
+            }
+        }
+        let ep = match plan.outcome {
+            Outcome::Report {
+                phase,
+                message,
+                with_endpoint,
+                requeue,
+            } => {
+                let ep = seen.endpoint.as_ref().filter(|_| with_endpoint);
+                self.report_binding(b, phase, ep, String::new(), message)
+                    .await;
+                return Ok(requeue);
+            }
+            // A write under way changes what is observed: look again soon.
+            Outcome::Applying => return Ok(true),
+            Outcome::Publish => match seen.endpoint {
+                Some(ep) => ep,
+                None => return Ok(true),
+            },
         };
-        if let (Some(ep), Some(kind)) = (&endpoint, known_kind) {
-            if ep.kind != kind {
-                let why = format!("{} takes {} endpoints", b.service, kind.as_str());
-                self.report_unmanaged(b, ep, &why).await;
-                return Ok(false);
-            }
-        }
-        let ep = match endpoint {
-            Some(ep) => ep,
-            None => {
-                let ep = self
-                    .create_endpoint(
-                        owner,
-                        generation(b.meta.as_ref()),
-                        &service_name,
-                        known_kind,
-                    )
-                    .await;
-                match ep {
-                    Ok(ep) => {
-                        crash_point!("consumer-endpoint-created");
-                        info!(service = %b.service, id = %ep.id, "created endpoint");
-                        ep
-                    }
-                    Err(Placement(message)) => {
-                        self.report_binding(b, Phase::Failed, None, String::new(), message)
-                            .await;
-                        return Ok(false);
-                    }
-                }
-            }
-        };
-        let state = ep.state.clone();
-        if state_is(&state, "pendingAcceptance") {
-            self.report_binding(
-                b,
-                Phase::PendingAcceptance,
-                Some(&ep),
-                String::new(),
-                "waiting for the provider to accept the connection".into(),
-            )
-            .await;
-            return Ok(true);
-        }
-        if state_is(&state, "pending") {
-            self.report_binding(b, Phase::Pending, Some(&ep), String::new(), String::new())
-                .await;
-            return Ok(true);
-        }
-        if state_is(&state, "rejected") {
-            self.report_binding(
-                b,
-                Phase::Rejected,
-                Some(&ep),
-                String::new(),
-                "the provider rejected the connection".into(),
-            )
-            .await;
-            return Ok(false);
-        }
-        if !state_is(&state, "available") {
-            self.report_binding(
-                b,
-                Phase::Failed,
-                Some(&ep),
-                String::new(),
-                format!("endpoint is {state}"),
-            )
-            .await;
-            return Ok(false);
-        }
-        match self.fix_subnets(&ep).await {
-            Ok(false) => {}
-            // The addresses change with the subnets: publish them on the next pass.
-            Ok(true) => return Ok(true),
-            Err(Placement(message)) => {
-                self.report_binding(b, Phase::Failed, Some(&ep), String::new(), message)
-                    .await;
-                return Ok(false);
-            }
-        }
-        if ep.kind != EndpointKind::Interface {
-            // Gateway endpoints are route-table targets and GWLB endpoints are next hops that
-            // route tables point at: neither is reached by name, so there is nothing to publish.
-            self.report_binding(b, Phase::Ready, Some(&ep), String::new(), String::new())
-                .await;
-            return Ok(false);
-        }
         // Publish only now that the endpoint is available.
         let name = self.record_name(&b.service);
         let in_flight = self.memory().changes.get(key).cloned();
@@ -321,107 +303,4 @@ impl Reconciler {
             }
         }
     }
-
-    /// Fails a binding whose tagged endpoint is not one pld may change, naming it; the
-    /// endpoint is left as it is.
-    async fn report_unmanaged(&self, b: &Binding, ep: &Endpoint, why: &str) {
-        let message = format!(
-            "endpoint {} carries this binding's tags but is a {} endpoint ({why}): pld leaves \
-             it alone; delete it or remove its pld tags",
-            ep.id,
-            ep.kind.as_str()
-        );
-        self.report_binding(b, Phase::Failed, None, String::new(), message)
-            .await;
-    }
-
-    async fn create_endpoint(
-        &self,
-        owner: &Owner,
-        generation: u64,
-        service_name: &str,
-        known_kind: Option<EndpointKind>,
-    ) -> Result<Endpoint, Placement> {
-        // Custom services: one describe gives both the endpoint kind and the supported AZs.
-        let detail = match known_kind {
-            Some(_) => None,
-            None => match self.cloud.describe_service(service_name).await {
-                Ok(d) => Some(d),
-                Err(e) if e.is_retryable() => return Err(Placement(e.to_string())),
-                Err(e) => {
-                    return Err(Placement(format!(
-                        "this VPC's account cannot use {service_name}: {e}"
-                    )))
-                }
-            },
-        };
-        let kind = known_kind
-            .or(detail.as_ref().map(|d| d.kind))
-            .unwrap_or(EndpointKind::Interface);
-        if !kind.is_managed() {
-            return Err(Placement(format!(
-                "{service_name} offers {} endpoints, which pld does not create",
-                kind.as_str()
-            )));
-        }
-        let mut req = CreateEndpoint {
-            kind,
-            vpc_id: self.cfg.vpc_id.clone(),
-            service_name: service_name.to_string(),
-            subnet_ids: Vec::new(),
-            security_group_ids: self.cfg.security_group_ids.clone(),
-            route_table_ids: Vec::new(),
-            client_token: String::new(),
-            tags: self.own.tags(owner),
-        };
-        if kind == EndpointKind::Gateway {
-            let tables = self
-                .cloud
-                .describe_route_tables(&self.cfg.vpc_id)
-                .await
-                .map_err(|e| Placement(e.to_string()))?;
-            req.route_table_ids = tables.into_iter().map(|t| t.id).collect();
-        } else {
-            req.subnet_ids = self.placement(service_name, kind, detail).await?;
-        }
-        req.client_token = client_token(
-            owner,
-            generation,
-            &format!(
-                "{service_name}|{:?}|{:?}",
-                req.subnet_ids, req.route_table_ids
-            ),
-        );
-        self.cloud
-            .create_endpoint(&req)
-            .await
-            .map_err(|e| Placement(e.to_string()))
-    }
-
-    pub(super) async fn delete_endpoint(&self, ep: &Endpoint) -> Result<bool, CloudError> {
-        match self.cloud.delete_endpoint(&ep.id).await {
-            Ok(()) => {
-                crash_point!("consumer-endpoint-deleted");
-                info!(id = %ep.id, "deleted endpoint");
-                Ok(false)
-            }
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// The AWS service a binding's endpoint connects to.
-struct Target {
-    service_name: String,
-    /// Known for built-ins; custom services are asked (interface or GWLB).
-    kind: Option<EndpointKind>,
-}
-
-/// Why a binding has no target yet.
-enum NotYet {
-    /// The provider has not created its endpoint service yet.
-    Waiting(String),
-    /// The service is not in the catalog (yet, or any more).
-    Missing(String),
 }

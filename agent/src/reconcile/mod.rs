@@ -6,7 +6,8 @@
 //! - [`provider`]: an endpoint service per service this VPC offers, principals in step, pending
 //!   connections accepted or rejected by policy (or left for `pld bindings accept|reject`), the
 //!   service's status written back;
-//! - [`consumer`]: an endpoint per binding of this VPC ([`placement`] picks its subnets),
+//! - [`consumer`]: an endpoint per binding of this VPC (planned by
+//!   [`pld_core::plan::endpoint`], made by [`execute`]),
 //!   followed through acceptance, then `SERVICE.ZONE` published ([`records`]) in the private
 //!   hosted zone ([`zone`]), and the binding marked ready only once Route 53 reports the change
 //!   INSYNC;
@@ -19,8 +20,8 @@
 //! deterministic client tokens, so a retry after a crash finds rather than duplicates.
 
 mod consumer;
+mod execute;
 pub use pld_core::plan::ownership;
-mod placement;
 mod provider;
 pub use pld_core::plan::records;
 mod report;

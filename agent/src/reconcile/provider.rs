@@ -5,15 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use pld_cloud::{
-    state_is, CloudError, Connection, CreateEndpointService, EndpointService, OWNER_TAG,
-};
+use pld_cloud::{state_is, CloudError, Connection, EndpointService, OWNER_TAG};
+use pld_core::plan::connections::{decide, Claim, Policy};
+use pld_core::plan::service::{plan_endpoint_service, plan_permissions, plan_retire, ServiceWant};
 use pld_proto::v1::{Acceptance, Approval, Service};
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::ownership::{client_token, generation, Owner};
+use super::ownership::{generation, Owner};
 use super::{PassResult, Reconciler};
-use crate::crash_points::crash_point;
 
 impl Reconciler {
     pub(super) async fn provider_pass(&self) -> Result<PassResult, CloudError> {
@@ -71,32 +70,23 @@ impl Reconciler {
         existing: Option<EndpointService>,
         connections: &[Connection],
     ) -> Result<bool, CloudError> {
-        let es = match existing {
-            Some(es) => es,
-            None => {
-                // Acceptance is always required at AWS: the agent decides, so `auto` can still
-                // reject principals the service does not allow.
-                let req = CreateEndpointService {
-                    load_balancer_arn: service.load_balancer_arn.clone(),
-                    acceptance_required: true,
-                    supported_regions: Vec::new(),
-                    private_dns_name: None,
-                    client_token: client_token(
-                        owner,
-                        generation(service.meta.as_ref()),
-                        &service.load_balancer_arn,
-                    ),
-                    tags: self.own.tags(owner),
-                };
-                let es = self.cloud.create_endpoint_service(&req).await?;
-                crash_point!("provider-service-created");
-                info!(service = %service.name, id = %es.id, "created endpoint service");
-                es
-            }
+        let tags = self.own.tags(owner);
+        let want = ServiceWant {
+            load_balancer_arn: &service.load_balancer_arn,
+            owner,
+            tags: &tags,
+            generation: generation(service.meta.as_ref()),
         };
-        if !es.acceptance_required {
-            self.cloud.set_acceptance_required(&es.id, true).await?;
+        let writes = plan_endpoint_service(&want, existing.as_ref());
+        let done = self.execute(&writes).await;
+        if let Some((_, e)) = done.failed {
+            return Err(e);
         }
+        let Some(es) = done.created_service.or(existing) else {
+            // Nothing was created and nothing existed: cannot happen, as a missing service
+            // plans its create; look again rather than report a guess.
+            return Ok(true);
+        };
         self.sync_principals(service, &es).await?;
         let connections: Vec<&Connection> = connections
             .iter()
@@ -122,21 +112,10 @@ impl Reconciler {
             return Ok(());
         }
         let current = self.cloud.allowed_principals(&es.id).await?;
-        let add: Vec<String> = service
-            .allowed_principals
-            .iter()
-            .filter(|p| !current.contains(p))
-            .cloned()
-            .collect();
-        let remove: Vec<String> = current
-            .iter()
-            .filter(|p| !service.allowed_principals.contains(p))
-            .cloned()
-            .collect();
-        if !add.is_empty() || !remove.is_empty() {
-            self.cloud
-                .modify_allowed_principals(&es.id, &add, &remove)
-                .await?;
+        if let Some(change) = plan_permissions(&es.id, &service.allowed_principals, &current) {
+            if let Some((_, e)) = self.execute(&[change]).await.failed {
+                return Err(e);
+            }
         }
         self.memory()
             .principals
@@ -144,63 +123,36 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Accepts or rejects pending connections; returns whether any is in transition.
+    /// Accepts or rejects pending connections by the service's policy
+    /// ([`pld_core::plan::connections`]); returns whether any is in transition.
     async fn decide_connections(
         &self,
         service: &Service,
         es: &EndpointService,
         connections: &[&Connection],
     ) -> Result<bool, CloudError> {
-        let bindings = self.view.bindings_to(&service.name);
-        let mut accept = Vec::new();
-        let mut reject = Vec::new();
-        let mut busy = false;
-        for c in connections {
-            if state_is(&c.state, "pending") {
-                busy = true;
-            }
-            if !state_is(&c.state, "pendingAcceptance") {
-                continue;
-            }
-            let binding = bindings.iter().find(|b| {
-                b.status
-                    .as_ref()
-                    .is_some_and(|s| s.endpoint_id == c.endpoint_id)
-            });
-            let allowed = pld_core::access::principals_allow(
-                &service.allowed_principals,
-                Some(&self.cfg.account_id),
-                &c.owner,
-            );
-            if service.acceptance == Acceptance::Manual as i32 {
-                match binding.map(|b| b.approval) {
-                    Some(a) if a == Approval::Accepted as i32 && allowed => {
-                        accept.push(c.endpoint_id.clone())
-                    }
-                    Some(a) if a == Approval::Rejected as i32 => reject.push(c.endpoint_id.clone()),
-                    _ if !allowed => reject.push(c.endpoint_id.clone()),
-                    _ => {}
-                }
-            } else if allowed && binding.is_some() {
-                accept.push(c.endpoint_id.clone());
-            } else if !allowed {
-                reject.push(c.endpoint_id.clone());
-            } else {
-                // An allowed principal whose binding we have not seen yet: look again soon.
-                busy = true;
-            }
+        let claims: Vec<Claim> = self
+            .view
+            .bindings_to(&service.name)
+            .iter()
+            .filter_map(|b| {
+                let endpoint_id = b.status.as_ref()?.endpoint_id.clone();
+                (!endpoint_id.is_empty()).then(|| Claim {
+                    endpoint_id,
+                    approval: Approval::try_from(b.approval).unwrap_or(Approval::Unspecified),
+                })
+            })
+            .collect();
+        let policy = Policy {
+            acceptance: Acceptance::try_from(service.acceptance).unwrap_or(Acceptance::Auto),
+            allowed_principals: &service.allowed_principals,
+            provider_account: &self.cfg.account_id,
+        };
+        let decisions = decide(&es.id, &policy, &claims, connections);
+        match self.execute(&decisions.writes).await.failed {
+            Some((_, e)) => Err(e),
+            None => Ok(decisions.busy),
         }
-        if !accept.is_empty() {
-            info!(service = %service.name, endpoints = ?accept, "accepting connections");
-            self.cloud.accept_connections(&es.id, &accept).await?;
-            crash_point!("provider-connections-accepted");
-            busy = true;
-        }
-        if !reject.is_empty() {
-            info!(service = %service.name, endpoints = ?reject, "rejecting connections");
-            self.cloud.reject_connections(&es.id, &reject).await?;
-        }
-        Ok(busy)
     }
 
     async fn delete_service(
@@ -209,28 +161,14 @@ impl Reconciler {
         es: &EndpointService,
         connections: &[Connection],
     ) -> Result<bool, CloudError> {
-        let live: Vec<String> = connections
-            .iter()
-            .filter(|c| c.service_id == es.id)
-            .filter(|c| {
-                state_is(&c.state, "available")
-                    || state_is(&c.state, "pendingAcceptance")
-                    || state_is(&c.state, "pending")
-            })
-            .map(|c| c.endpoint_id.clone())
-            .collect();
-        if !live.is_empty() {
-            self.cloud.reject_connections(&es.id, &live).await?;
-        }
-        crash_point!("provider-service-deleting");
-        match self.cloud.delete_endpoint_service(&es.id).await {
-            Ok(()) => {
-                info!(%owner, id = %es.id, "deleted endpoint service");
-                Ok(false)
+        match self.execute(&plan_retire(es, connections)).await.failed {
+            None => Ok(false),
+            // Connections still going away: AWS deletes the service once they are gone.
+            Some((_, CloudError::DependencyViolation(_))) => Ok(true),
+            Some((_, e)) => {
+                warn!(%owner, id = %es.id, error = %e, "endpoint service not deleted");
+                Err(e)
             }
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(CloudError::DependencyViolation(_)) => Ok(true),
-            Err(e) => Err(e),
         }
     }
 }

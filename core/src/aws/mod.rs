@@ -5,6 +5,8 @@
 //! planners all name operations and resources through these, so each is spelled once.
 
 mod action;
+mod call;
 pub mod types;
 
 pub use action::{Action, ApiClass, AwsService};
+pub use call::Call;

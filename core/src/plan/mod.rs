@@ -5,12 +5,35 @@
 //! does not own). No I/O: the agent observes and calls AWS around these, and the controller can
 //! run them too (for `pld plan`), since it depends on core and never on the agent.
 
+pub mod connections;
+pub mod endpoint;
 pub mod ownership;
+pub mod placement;
 pub mod records;
+pub mod service;
 
 use std::fmt;
 
-use crate::aws::Action;
+use crate::aws::{Action, Call};
+
+/// A fact a planner needs, as far as the caller knows it. The agent knows what it asked AWS;
+/// `pld plan` in the controller knows only what agents reported, and a planner given an
+/// unknown fact says so rather than guess.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen<T> {
+    Known(T),
+    /// Not known, and why (the error AWS gave, or "checked by the agent").
+    Unknown(String),
+}
+
+impl<T> Seen<T> {
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Seen::Known(t) => Some(t),
+            Seen::Unknown(_) => None,
+        }
+    }
+}
 
 /// Why a step is planned. It explains; what a step does is its [`Action`], and nothing that
 /// runs steps branches on the reason (Terraform keeps the same rule for its action reasons).
@@ -22,6 +45,11 @@ pub enum Reason {
     Drift(String),
     /// pld made it for a catalog object that is gone.
     Orphan,
+    /// Its catalog object is still there but no longer wants it: why, in words.
+    Unwanted(String),
+    /// A decision by the service's policy or an operator (accepting or rejecting a
+    /// connection): which and why, in words.
+    Decided(String),
     /// It looks right, but a restart lost the proof that AWS finished applying it (a Route 53
     /// change not seen INSYNC): written again to get something to wait on.
     Unconfirmed,
@@ -33,6 +61,8 @@ impl fmt::Display for Reason {
             Reason::Missing => f.write_str("missing"),
             Reason::Drift(what) => write!(f, "differs: {what}"),
             Reason::Orphan => f.write_str("its catalog object is gone"),
+            Reason::Unwanted(why) => write!(f, "no longer wanted: {why}"),
+            Reason::Decided(why) => write!(f, "decided: {why}"),
             Reason::Unconfirmed => {
                 f.write_str("not seen in sync since the agent started: written again to confirm")
             }
@@ -63,5 +93,23 @@ impl Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.action, self.target, self.reason)
+    }
+}
+
+/// A write a planner decided on: the call to make and why. Its [`Step`] is how it is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub call: Call,
+    pub reason: Reason,
+}
+
+impl Planned {
+    /// The call as a step a person reads (and a status report carries).
+    pub fn step(&self) -> Step {
+        Step {
+            action: self.call.action(),
+            target: self.call.target(),
+            reason: self.reason.clone(),
+        }
     }
 }

@@ -3,18 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use pld_cloud::{Endpoint, EndpointKind, ServiceDetail, Subnet};
-use tracing::info;
-
-use super::Reconciler;
+use crate::aws::types::{Endpoint, EndpointKind, Subnet};
 
 /// Why an endpoint could not be placed, in words for the binding's status.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Placement(pub(super) String);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement(pub String);
 
 /// The subnets an endpoint of `kind` belongs in: the first of `configured` (all of `subnets`
 /// when empty) in each AZ ID the service supports.
-pub(super) fn choose_subnets(
+pub fn choose_subnets(
     subnets: &[Subnet],
     configured: &[String],
     service_az_ids: &[String],
@@ -50,61 +47,44 @@ pub(super) fn choose_subnets(
     Ok(ids)
 }
 
-impl Reconciler {
-    /// The subnets an interface or GWLB endpoint belongs in ([`choose_subnets`]), with the
-    /// service's AZs from `detail` or, when not given, from AWS.
-    pub(super) async fn placement(
-        &self,
-        service_name: &str,
-        kind: EndpointKind,
-        detail: Option<ServiceDetail>,
-    ) -> Result<Vec<String>, Placement> {
-        let detail = match detail {
-            Some(d) => d,
-            // Built-in interface services: their AZs still come from AWS.
-            None => self
-                .cloud
-                .describe_service(service_name)
-                .await
-                .map_err(|e| {
-                    Placement(format!("this VPC's account cannot use {service_name}: {e}"))
-                })?,
-        };
-        let subnets = self
-            .cloud
-            .describe_subnets(&self.cfg.vpc_id)
-            .await
-            .map_err(|e| Placement(e.to_string()))?;
-        choose_subnets(&subnets, &self.cfg.subnet_ids, &detail.az_ids, kind)
+/// How an endpoint placed outside the configured subnets moves into them: the subnets it
+/// gains (the placement's choice it is not in yet) and those it leaves. `None` when it is
+/// placed well: no subnets configured (any of the VPC's will do), a gateway endpoint (placed
+/// on route tables, not subnets), or none of its subnets outside the configured ones.
+pub fn subnet_move(
+    endpoint: &Endpoint,
+    configured: &[String],
+    chosen: &[String],
+) -> Option<SubnetMove> {
+    if !needs_move(endpoint, configured) {
+        return None;
     }
+    let remove = endpoint
+        .subnet_ids
+        .iter()
+        .filter(|s| !configured.contains(s))
+        .cloned()
+        .collect();
+    let add = chosen
+        .iter()
+        .filter(|s| !endpoint.subnet_ids.contains(s))
+        .cloned()
+        .collect();
+    Some(SubnetMove { add, remove })
+}
 
-    /// Moves an endpoint out of subnets the config no longer lists (ModifyVpcEndpoint).
-    /// Returns whether it changed anything.
-    pub(super) async fn fix_subnets(&self, ep: &Endpoint) -> Result<bool, Placement> {
-        if self.cfg.subnet_ids.is_empty() || ep.kind == EndpointKind::Gateway {
-            return Ok(false);
-        }
-        let remove: Vec<String> = ep
-            .subnet_ids
-            .iter()
-            .filter(|s| !self.cfg.subnet_ids.contains(s))
-            .cloned()
-            .collect();
-        if remove.is_empty() {
-            return Ok(false);
-        }
-        let desired = self.placement(&ep.service_name, ep.kind, None).await?;
-        let add: Vec<String> = desired
-            .into_iter()
-            .filter(|s| !ep.subnet_ids.contains(s))
-            .collect();
-        info!(id = %ep.id, ?add, ?remove, "moving endpoint to the configured subnets");
-        self.cloud
-            .modify_endpoint_subnets(&ep.id, &add, &remove)
-            .await
-            .map_err(|e| Placement(e.to_string()))?;
-        Ok(true)
-    }
+/// Whether `endpoint` sits in a subnet the config does not list (and so has to move).
+pub fn needs_move(endpoint: &Endpoint, configured: &[String]) -> bool {
+    !configured.is_empty()
+        && endpoint.kind != EndpointKind::Gateway
+        && endpoint.subnet_ids.iter().any(|s| !configured.contains(s))
+}
+
+/// Subnets an endpoint gains and leaves (ModifyVpcEndpoint's two lists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetMove {
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
 }
 
 #[cfg(test)]
@@ -167,5 +147,39 @@ mod tests {
             message.contains("use1-az4") && message.contains("subnet-a (use1-az1)"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn an_endpoint_moves_only_out_of_subnets_the_config_does_not_list() {
+        let ep = |kind, subnets: &[&str]| Endpoint {
+            id: "vpce-1".into(),
+            vpc_id: "vpc-1".into(),
+            service_name: "svc".into(),
+            kind,
+            state: "available".into(),
+            subnet_ids: azs(subnets),
+            route_table_ids: vec![],
+            dns_names: vec![],
+            addresses: vec![],
+            tags: Default::default(),
+        };
+        let interface = ep(EndpointKind::Interface, &["subnet-a", "subnet-c"]);
+        // Nothing configured: any subnet will do.
+        assert_eq!(subnet_move(&interface, &[], &azs(&["subnet-c"])), None);
+        // Inside the configured subnets: stays.
+        let configured = azs(&["subnet-a", "subnet-c"]);
+        assert_eq!(subnet_move(&interface, &configured, &configured), None);
+        // One subnet dropped from the config: it leaves that one and gains the choice.
+        let configured = azs(&["subnet-c", "subnet-d"]);
+        assert_eq!(
+            subnet_move(&interface, &configured, &configured),
+            Some(SubnetMove {
+                add: azs(&["subnet-d"]),
+                remove: azs(&["subnet-a"]),
+            })
+        );
+        // Gateway endpoints sit on route tables.
+        let gateway = ep(EndpointKind::Gateway, &["subnet-a"]);
+        assert_eq!(subnet_move(&gateway, &configured, &configured), None);
     }
 }

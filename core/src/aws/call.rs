@@ -1,0 +1,128 @@
+//! An AWS write as a value: the operation ([`Action`]) with the arguments it is called with.
+//! Planners return calls and the agent's executor makes them, so what a plan would do can be
+//! shown, compared in tests and carried to `pld plan` before anything is sent.
+
+use std::fmt;
+
+use super::types::{CreateEndpoint, CreateEndpointService};
+use super::Action;
+
+/// One AWS write, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// CreateVpcEndpoint.
+    CreateEndpoint(CreateEndpoint),
+    /// ModifyVpcEndpoint, moving an endpoint between subnets.
+    ModifyEndpointSubnets {
+        id: String,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    /// DeleteVpcEndpoints, one endpoint (NotFound counts as done: it is gone either way).
+    DeleteEndpoint { id: String },
+    /// CreateVpcEndpointServiceConfiguration.
+    CreateEndpointService(CreateEndpointService),
+    /// ModifyVpcEndpointServiceConfiguration of the acceptance flag.
+    SetAcceptanceRequired { service_id: String, required: bool },
+    /// ModifyVpcEndpointServicePermissions: principals allowed and no longer allowed.
+    ModifyServicePermissions {
+        service_id: String,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    /// AcceptVpcEndpointConnections, several endpoints of one service in one call.
+    AcceptConnections {
+        service_id: String,
+        endpoint_ids: Vec<String>,
+    },
+    /// RejectVpcEndpointConnections, likewise.
+    RejectConnections {
+        service_id: String,
+        endpoint_ids: Vec<String>,
+    },
+    /// DeleteVpcEndpointServiceConfigurations, one service (NotFound counts as done).
+    DeleteEndpointService { service_id: String },
+}
+
+impl Call {
+    /// The AWS operation the call makes.
+    pub fn action(&self) -> Action {
+        match self {
+            Call::CreateEndpoint(_) => Action::CreateVpcEndpoint,
+            Call::ModifyEndpointSubnets { .. } => Action::ModifyVpcEndpoint,
+            Call::DeleteEndpoint { .. } => Action::DeleteVpcEndpoints,
+            Call::CreateEndpointService(_) => Action::CreateVpcEndpointServiceConfiguration,
+            Call::SetAcceptanceRequired { .. } => Action::ModifyVpcEndpointServiceConfiguration,
+            Call::ModifyServicePermissions { .. } => Action::ModifyVpcEndpointServicePermissions,
+            Call::AcceptConnections { .. } => Action::AcceptVpcEndpointConnections,
+            Call::RejectConnections { .. } => Action::RejectVpcEndpointConnections,
+            Call::DeleteEndpointService { .. } => Action::DeleteVpcEndpointServiceConfigurations,
+        }
+    }
+
+    /// What the call acts on, as a person would name it: the resource's id, or for a create
+    /// the service the new resource is for.
+    pub fn target(&self) -> String {
+        match self {
+            Call::CreateEndpoint(req) => format!("endpoint for {}", req.service_name),
+            Call::ModifyEndpointSubnets { id, .. } | Call::DeleteEndpoint { id } => id.clone(),
+            Call::CreateEndpointService(req) => {
+                format!("endpoint service on {}", req.load_balancer_arn)
+            }
+            Call::SetAcceptanceRequired { service_id, .. }
+            | Call::ModifyServicePermissions { service_id, .. }
+            | Call::DeleteEndpointService { service_id } => service_id.clone(),
+            Call::AcceptConnections {
+                service_id,
+                endpoint_ids,
+            }
+            | Call::RejectConnections {
+                service_id,
+                endpoint_ids,
+            } => format!("{} to {service_id}", endpoint_ids.join(", ")),
+        }
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.action(), self.target())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::types::EndpointKind;
+
+    #[test]
+    fn each_call_names_its_operation_and_target() {
+        let create = Call::CreateEndpoint(CreateEndpoint {
+            kind: EndpointKind::Interface,
+            vpc_id: "vpc-1".into(),
+            service_name: "com.amazonaws.vpce.us-east-1.vpce-svc-1".into(),
+            subnet_ids: vec![],
+            security_group_ids: vec![],
+            route_table_ids: vec![],
+            client_token: String::new(),
+            tags: Default::default(),
+        });
+        assert_eq!(
+            create.to_string(),
+            "CreateVpcEndpoint endpoint for com.amazonaws.vpce.us-east-1.vpce-svc-1"
+        );
+        let modify = Call::ModifyEndpointSubnets {
+            id: "vpce-1".into(),
+            add: vec!["subnet-b".into()],
+            remove: vec!["subnet-a".into()],
+        };
+        assert_eq!(modify.to_string(), "ModifyVpcEndpoint vpce-1");
+        assert_eq!(
+            Call::DeleteEndpoint {
+                id: "vpce-1".into()
+            }
+            .action(),
+            Action::DeleteVpcEndpoints
+        );
+    }
+}

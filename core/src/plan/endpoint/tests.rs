@@ -1,0 +1,390 @@
+//! The endpoint planner over desired × observed, the states a crash leaves included: an
+//! endpoint created but never reported (found by its tags, followed, not created again), one
+//! half-way through acceptance, one moved by a pass that stopped before it published.
+
+use super::*;
+use crate::aws::types::Subnet;
+use crate::plan::ownership::Ownership;
+
+const SVC: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-1";
+
+fn subnet(id: &str, az_id: &str) -> Subnet {
+    Subnet {
+        id: id.into(),
+        vpc_id: "vpc-c".into(),
+        az_id: az_id.into(),
+        cidr: "10.0.0.0/24".into(),
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn detail(kind: EndpointKind, azs: &[&str]) -> ServiceDetail {
+    ServiceDetail {
+        name: SVC.into(),
+        kind,
+        az_ids: strings(azs),
+        owner: "111111111111".into(),
+        acceptance_required: true,
+    }
+}
+
+fn endpoint(kind: EndpointKind, state: &str, subnets: &[&str]) -> Endpoint {
+    Endpoint {
+        id: "vpce-1".into(),
+        vpc_id: "vpc-c".into(),
+        service_name: SVC.into(),
+        kind,
+        state: state.into(),
+        subnet_ids: strings(subnets),
+        route_table_ids: vec![],
+        dns_names: vec![],
+        addresses: vec!["10.0.0.5".into()],
+        tags: Tags::new(),
+    }
+}
+
+/// The parts of a [`Want`] a case varies.
+struct Case {
+    target: Target,
+    configured: Vec<String>,
+}
+
+fn custom() -> Target {
+    Target::Service {
+        name: SVC.into(),
+        kind: None,
+    }
+}
+
+fn with_want<R>(case: &Case, f: impl FnOnce(&Want) -> R) -> R {
+    let own = Ownership::new("pld-test", "vpc-c");
+    let owner = own.binding("billing/vpc-c");
+    let tags = own.tags(&owner);
+    let want = Want {
+        service: "billing",
+        target: &case.target,
+        vpc_id: "vpc-c",
+        configured_subnets: &case.configured,
+        security_group_ids: &[],
+        owner: &owner,
+        tags: &tags,
+        generation: 7,
+    };
+    f(&want)
+}
+
+fn case(target: Target) -> Case {
+    Case {
+        target,
+        configured: vec![],
+    }
+}
+
+fn plan(case: &Case, seen: &Observed) -> EndpointPlan {
+    with_want(case, |w| plan_endpoint(w, seen))
+}
+
+fn facts(case: &Case, seen: &Observed) -> Option<Fact> {
+    with_want(case, |w| next_fact(w, seen))
+}
+
+fn actions(plan: &EndpointPlan) -> Vec<String> {
+    plan.writes.iter().map(|p| p.step().to_string()).collect()
+}
+
+fn reported(plan: &EndpointPlan) -> (Phase, String, bool) {
+    match &plan.outcome {
+        Outcome::Report {
+            phase,
+            message,
+            requeue,
+            ..
+        } => (*phase, message.clone(), *requeue),
+        other => panic!("expected a report, planned {other:?}"),
+    }
+}
+
+fn observed_everything(kind: EndpointKind) -> Observed {
+    Observed {
+        endpoint: None,
+        detail: Some(Seen::Known(detail(kind, &["use1-az1", "use1-az2"]))),
+        subnets: Some(Seen::Known(vec![
+            subnet("subnet-a", "use1-az1"),
+            subnet("subnet-b", "use1-az2"),
+            subnet("subnet-x", "use1-az3"),
+        ])),
+        route_tables: None,
+    }
+}
+
+#[test]
+fn a_missing_endpoint_is_created_in_one_subnet_per_offered_az() {
+    let c = case(custom());
+    // The facts come one at a time: the service first (its kind decides what else is needed).
+    let mut seen = Observed::default();
+    assert_eq!(facts(&c, &seen), Some(Fact::ServiceDetail(SVC.into())));
+    seen.detail = observed_everything(EndpointKind::Interface).detail;
+    assert_eq!(facts(&c, &seen), Some(Fact::Subnets));
+    seen = observed_everything(EndpointKind::Interface);
+    assert_eq!(facts(&c, &seen), None);
+
+    let p = plan(&c, &seen);
+    assert_eq!(p.outcome, Outcome::Applying);
+    assert_eq!(
+        actions(&p),
+        [format!("CreateVpcEndpoint endpoint for {SVC}: missing")]
+    );
+    let Call::CreateEndpoint(req) = &p.writes[0].call else {
+        panic!("not a create: {:?}", p.writes[0]);
+    };
+    assert_eq!(req.subnet_ids, strings(&["subnet-a", "subnet-b"]));
+    assert_eq!(req.kind, EndpointKind::Interface);
+    assert!(req.tags.contains_key(crate::aws::types::OWNER_TAG));
+    // The same binding and placement give the same token, so a create retried after a crash
+    // finds the endpoint the first attempt made.
+    assert_eq!(p, plan(&c, &seen));
+}
+
+#[test]
+fn gateways_go_on_every_route_table_and_gwlb_endpoints_in_one_subnet() {
+    let gateway = case(Target::Service {
+        name: "com.amazonaws.us-east-1.s3".into(),
+        kind: Some(EndpointKind::Gateway),
+    });
+    let mut seen = Observed::default();
+    assert_eq!(facts(&gateway, &seen), Some(Fact::RouteTables));
+    seen.route_tables = Some(Seen::Known(vec![RouteTable {
+        id: "rtb-1".into(),
+        vpc_id: "vpc-c".into(),
+        routes: vec![],
+    }]));
+    assert_eq!(facts(&gateway, &seen), None);
+    let Call::CreateEndpoint(req) = &plan(&gateway, &seen).writes[0].call else {
+        panic!("not a create");
+    };
+    assert_eq!(req.route_table_ids, strings(&["rtb-1"]));
+    assert!(req.subnet_ids.is_empty());
+
+    let gwlb = plan(
+        &case(custom()),
+        &observed_everything(EndpointKind::GatewayLoadBalancer),
+    );
+    let Call::CreateEndpoint(req) = &gwlb.writes[0].call else {
+        panic!("not a create");
+    };
+    assert_eq!(req.subnet_ids, strings(&["subnet-a"]));
+}
+
+#[test]
+fn what_stops_a_create_is_said_and_nothing_is_written() {
+    let rows: Vec<(&str, Case, Observed, &str)> = vec![
+        (
+            "the account may not use the service",
+            case(custom()),
+            Observed {
+                detail: Some(Seen::Unknown("InvalidServiceName: no such service".into())),
+                ..Observed::default()
+            },
+            "this VPC's account cannot use com.amazonaws.vpce.us-east-1.vpce-svc-1: InvalidServiceName",
+        ),
+        (
+            "no subnet in an offered AZ",
+            Case {
+                target: custom(),
+                configured: strings(&["subnet-x"]),
+            },
+            observed_everything(EndpointKind::Interface),
+            "the service supports AZs use1-az1, use1-az2 but this VPC's subnets are in",
+        ),
+        (
+            "a kind pld does not create",
+            case(custom()),
+            Observed {
+                detail: Some(Seen::Known(detail(EndpointKind::Resource, &["use1-az1"]))),
+                ..Observed::default()
+            },
+            "offers Resource endpoints, which pld does not create",
+        ),
+        (
+            "the subnets could not be listed",
+            case(custom()),
+            Observed {
+                subnets: Some(Seen::Unknown("UnauthorizedOperation".into())),
+                ..observed_everything(EndpointKind::Interface)
+            },
+            "UnauthorizedOperation",
+        ),
+    ];
+    for (what, c, seen, expected) in rows {
+        assert_eq!(facts(&c, &seen), None, "{what}: asks for more");
+        let p = plan(&c, &seen);
+        assert!(p.writes.is_empty(), "{what}: writes {:?}", p.writes);
+        let (phase, message, requeue) = reported(&p);
+        assert_eq!(phase, Phase::Failed, "{what}");
+        assert!(message.contains(expected), "{what}: {message}");
+        assert!(!requeue, "{what}");
+    }
+}
+
+#[test]
+fn an_existing_endpoint_is_followed_from_the_state_it_is_in() {
+    // After a crash between create and report, the tagged endpoint is all there is: it is
+    // followed from its state, never created again.
+    let rows = [
+        ("pendingAcceptance", Phase::PendingAcceptance, true),
+        ("pending", Phase::Pending, true),
+        ("rejected", Phase::Rejected, false),
+        ("failed", Phase::Failed, false),
+        ("expired", Phase::Failed, false),
+    ];
+    let c = case(custom());
+    for (state, expected, expected_requeue) in rows {
+        let seen = Observed {
+            endpoint: Some(endpoint(EndpointKind::Interface, state, &["subnet-a"])),
+            ..Observed::default()
+        };
+        assert_eq!(facts(&c, &seen), None, "{state}: asks AWS for more");
+        let p = plan(&c, &seen);
+        assert!(p.writes.is_empty(), "{state}: writes {:?}", p.writes);
+        let (phase, _, requeue) = reported(&p);
+        assert_eq!((phase, requeue), (expected, expected_requeue), "{state}");
+    }
+    let available = Observed {
+        endpoint: Some(endpoint(
+            EndpointKind::Interface,
+            "available",
+            &["subnet-a"],
+        )),
+        ..Observed::default()
+    };
+    assert_eq!(plan(&c, &available).outcome, Outcome::Publish);
+    let gateway = Observed {
+        endpoint: Some(endpoint(EndpointKind::Gateway, "available", &[])),
+        ..Observed::default()
+    };
+    let (phase, _, requeue) = reported(&plan(&c, &gateway));
+    assert_eq!((phase, requeue), (Phase::Ready, false));
+}
+
+#[test]
+fn an_endpoint_outside_the_configured_subnets_moves_before_it_is_published() {
+    let c = Case {
+        target: custom(),
+        configured: strings(&["subnet-b"]),
+    };
+    let mut seen = Observed {
+        endpoint: Some(endpoint(
+            EndpointKind::Interface,
+            "available",
+            &["subnet-a"],
+        )),
+        ..Observed::default()
+    };
+    assert_eq!(facts(&c, &seen), Some(Fact::ServiceDetail(SVC.into())));
+    let all = observed_everything(EndpointKind::Interface);
+    seen.detail = all.detail;
+    seen.subnets = all.subnets;
+    assert_eq!(facts(&c, &seen), None);
+    let p = plan(&c, &seen);
+    assert_eq!(p.outcome, Outcome::Applying);
+    assert_eq!(
+        p.writes[0].call,
+        Call::ModifyEndpointSubnets {
+            id: "vpce-1".into(),
+            add: strings(&["subnet-b"]),
+            remove: strings(&["subnet-a"]),
+        }
+    );
+    assert_eq!(
+        p.writes[0].step().to_string(),
+        "ModifyVpcEndpoint vpce-1: differs: endpoint vpce-1 is in subnet-a, which the config \
+         does not list; it moves to subnet-b"
+    );
+    // The pass after the move (which stopped before publishing) sees it placed: publish.
+    seen.endpoint = Some(endpoint(
+        EndpointKind::Interface,
+        "available",
+        &["subnet-b"],
+    ));
+    assert_eq!(facts(&c, &seen), None);
+    assert_eq!(plan(&c, &seen).outcome, Outcome::Publish);
+}
+
+#[test]
+fn a_service_gone_takes_its_endpoint_and_name_down() {
+    for (target, requeue) in [
+        (
+            Target::Missing("service billing is not in the catalog".into()),
+            false,
+        ),
+        (Target::Waiting("waiting for the provider".into()), true),
+    ] {
+        let c = case(target);
+        let seen = Observed {
+            endpoint: Some(endpoint(
+                EndpointKind::Interface,
+                "available",
+                &["subnet-a"],
+            )),
+            ..Observed::default()
+        };
+        assert_eq!(facts(&c, &seen), None);
+        let p = plan(&c, &seen);
+        assert!(p.unpublish);
+        assert_eq!(p.writes.len(), 1);
+        assert_eq!(
+            p.writes[0].call,
+            Call::DeleteEndpoint {
+                id: "vpce-1".into()
+            }
+        );
+        assert!(matches!(p.writes[0].reason, Reason::Unwanted(_)));
+        let (phase, _, r) = reported(&p);
+        assert_eq!((phase, r), (Phase::Waiting, requeue));
+        // Nothing there: nothing to delete or unpublish.
+        let p = plan(&c, &Observed::default());
+        assert!(p.writes.is_empty() && !p.unpublish);
+    }
+}
+
+#[test]
+fn endpoints_pld_does_not_manage_are_never_written() {
+    let mut resource = endpoint(EndpointKind::Resource, "available", &["subnet-a"]);
+    resource.id = "vpce-res".into();
+    for c in [case(custom()), case(Target::Missing("gone".into()))] {
+        let seen = Observed {
+            endpoint: Some(resource.clone()),
+            ..Observed::default()
+        };
+        let p = plan(&c, &seen);
+        assert!(p.writes.is_empty() && !p.unpublish, "{:?}", p.writes);
+        let (phase, message, _) = reported(&p);
+        assert_eq!(phase, Phase::Failed);
+        assert!(message.contains("vpce-res"), "{message}");
+    }
+    // A built-in's endpoint of another kind than the service takes.
+    let s3 = case(Target::Service {
+        name: "com.amazonaws.us-east-1.s3".into(),
+        kind: Some(EndpointKind::Gateway),
+    });
+    let seen = Observed {
+        endpoint: Some(endpoint(
+            EndpointKind::Interface,
+            "available",
+            &["subnet-a"],
+        )),
+        ..Observed::default()
+    };
+    let p = plan(&s3, &seen);
+    assert!(p.writes.is_empty());
+    assert!(reported(&p).1.contains("billing takes Gateway endpoints"));
+    assert!(plan_orphan(&resource).is_err());
+    assert_eq!(
+        plan_orphan(&endpoint(EndpointKind::Interface, "available", &[]))
+            .map(|p| p.step().to_string()),
+        Ok("DeleteVpcEndpoints vpce-1: its catalog object is gone".to_string())
+    );
+}

@@ -1,0 +1,253 @@
+//! A provided service's endpoint service: created on its load balancer when missing, with
+//! acceptance required (the agent decides each connection, so `auto` can still refuse a
+//! principal the service does not allow); the flag turned back on when someone turned it off;
+//! its allowed principals kept equal to the catalog's; and, when the service is gone, its live
+//! connections rejected before it is deleted.
+
+use crate::aws::types::{state_is, Connection, CreateEndpointService, EndpointService, Tags};
+use crate::aws::Call;
+
+use super::ownership::{client_token, Owner};
+use super::{Planned, Reason};
+
+/// What a service wants of its endpoint service: from the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceWant<'a> {
+    pub load_balancer_arn: &'a str,
+    pub owner: &'a Owner,
+    /// Every tag the endpoint service is created with (ownership included).
+    pub tags: &'a Tags,
+    /// The service's generation, part of the create's client token.
+    pub generation: u64,
+}
+
+/// The writes that make the endpoint service (the one tagged as the service's, if any) what
+/// the service wants. Principals are planned apart ([`plan_permissions`]): reading them costs
+/// a call per service, so the agent reads them only when the service's principals changed.
+pub fn plan_endpoint_service(
+    want: &ServiceWant,
+    existing: Option<&EndpointService>,
+) -> Vec<Planned> {
+    let Some(es) = existing else {
+        let req = CreateEndpointService {
+            load_balancer_arn: want.load_balancer_arn.to_string(),
+            acceptance_required: true,
+            supported_regions: Vec::new(),
+            private_dns_name: None,
+            client_token: client_token(want.owner, want.generation, want.load_balancer_arn),
+            tags: want.tags.clone(),
+        };
+        return vec![Planned {
+            call: Call::CreateEndpointService(req),
+            reason: Reason::Missing,
+        }];
+    };
+    if es.acceptance_required {
+        return Vec::new();
+    }
+    vec![Planned {
+        call: Call::SetAcceptanceRequired {
+            service_id: es.id.clone(),
+            required: true,
+        },
+        reason: Reason::Drift(
+            "it accepts connections without asking, so pld could not refuse a principal the \
+             service does not allow"
+                .into(),
+        ),
+    }]
+}
+
+/// The permission change that makes the principals allowed at AWS (`current`) those the
+/// service lists (`wanted`), or `None` when they already are.
+pub fn plan_permissions(
+    service_id: &str,
+    wanted: &[String],
+    current: &[String],
+) -> Option<Planned> {
+    let add: Vec<String> = wanted
+        .iter()
+        .filter(|p| !current.contains(p))
+        .cloned()
+        .collect();
+    let remove: Vec<String> = current
+        .iter()
+        .filter(|p| !wanted.contains(p))
+        .cloned()
+        .collect();
+    if add.is_empty() && remove.is_empty() {
+        return None;
+    }
+    let mut what = Vec::new();
+    if !add.is_empty() {
+        what.push(format!("the service allows {} too", add.join(", ")));
+    }
+    if !remove.is_empty() {
+        what.push(format!("no longer {}", remove.join(", ")));
+    }
+    Some(Planned {
+        call: Call::ModifyServicePermissions {
+            service_id: service_id.to_string(),
+            add,
+            remove,
+        },
+        reason: Reason::Drift(what.join("; ")),
+    })
+}
+
+/// The writes that retire an endpoint service whose service is gone: its live connections
+/// rejected (AWS refuses to delete a service with any), then the service deleted.
+pub fn plan_retire(es: &EndpointService, connections: &[Connection]) -> Vec<Planned> {
+    let live: Vec<String> = connections
+        .iter()
+        .filter(|c| c.service_id == es.id)
+        .filter(|c| {
+            ["available", "pendingAcceptance", "pending"]
+                .iter()
+                .any(|s| state_is(&c.state, s))
+        })
+        .map(|c| c.endpoint_id.clone())
+        .collect();
+    let mut writes = Vec::new();
+    if !live.is_empty() {
+        writes.push(Planned {
+            call: Call::RejectConnections {
+                service_id: es.id.clone(),
+                endpoint_ids: live,
+            },
+            reason: Reason::Unwanted(
+                "their service is gone, and AWS deletes no endpoint service with live \
+                 connections"
+                    .into(),
+            ),
+        });
+    }
+    writes.push(Planned {
+        call: Call::DeleteEndpointService {
+            service_id: es.id.clone(),
+        },
+        reason: Reason::Orphan,
+    });
+    writes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ownership::Ownership;
+
+    fn es(acceptance_required: bool) -> EndpointService {
+        EndpointService {
+            id: "vpce-svc-1".into(),
+            name: "com.amazonaws.vpce.us-east-1.vpce-svc-1".into(),
+            state: "Available".into(),
+            acceptance_required,
+            load_balancer_arns: vec!["arn:nlb".into()],
+            az_ids: vec!["use1-az1".into()],
+            tags: Tags::new(),
+        }
+    }
+
+    fn steps(writes: &[Planned]) -> Vec<String> {
+        writes.iter().map(|w| w.step().to_string()).collect()
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_missing_endpoint_service_is_created_requiring_acceptance() {
+        let own = Ownership::new("pld-test", "vpc-p");
+        let owner = own.service("billing");
+        let tags = own.tags(&owner);
+        let want = ServiceWant {
+            load_balancer_arn: "arn:nlb",
+            owner: &owner,
+            tags: &tags,
+            generation: 3,
+        };
+        let writes = plan_endpoint_service(&want, None);
+        assert_eq!(
+            steps(&writes),
+            ["CreateVpcEndpointServiceConfiguration endpoint service on arn:nlb: missing"]
+        );
+        let Call::CreateEndpointService(req) = &writes[0].call else {
+            panic!("not a create");
+        };
+        assert!(req.acceptance_required);
+        assert_eq!(req.tags, tags);
+        // A retry after a crash sends the same token; a new generation another.
+        assert_eq!(writes, plan_endpoint_service(&want, None));
+        let again = ServiceWant {
+            generation: 4,
+            ..want
+        };
+        assert_ne!(writes, plan_endpoint_service(&again, None));
+        // Created, as it should be: nothing to do. Acceptance turned off: turned on again.
+        assert!(plan_endpoint_service(&want, Some(&es(true))).is_empty());
+        assert_eq!(
+            plan_endpoint_service(&want, Some(&es(false)))[0].call,
+            Call::SetAcceptanceRequired {
+                service_id: "vpce-svc-1".into(),
+                required: true
+            }
+        );
+    }
+
+    #[test]
+    fn permissions_are_changed_by_the_difference_only() {
+        let wanted = strings(&[
+            "arn:aws:iam::222222222222:root",
+            "arn:aws:iam::333333333333:root",
+        ]);
+        assert_eq!(plan_permissions("vpce-svc-1", &wanted, &wanted), None);
+        let current = strings(&[
+            "arn:aws:iam::222222222222:root",
+            "arn:aws:iam::444444444444:root",
+        ]);
+        let change = plan_permissions("vpce-svc-1", &wanted, &current).expect("a change");
+        assert_eq!(
+            change.call,
+            Call::ModifyServicePermissions {
+                service_id: "vpce-svc-1".into(),
+                add: strings(&["arn:aws:iam::333333333333:root"]),
+                remove: strings(&["arn:aws:iam::444444444444:root"]),
+            }
+        );
+        assert_eq!(
+            change.reason.to_string(),
+            "differs: the service allows arn:aws:iam::333333333333:root too; no longer \
+             arn:aws:iam::444444444444:root"
+        );
+    }
+
+    #[test]
+    fn a_retired_service_rejects_its_live_connections_before_it_is_deleted() {
+        let conn = |endpoint: &str, service: &str, state: &str| Connection {
+            service_id: service.into(),
+            endpoint_id: endpoint.into(),
+            owner: "222222222222".into(),
+            state: state.into(),
+        };
+        let connections = [
+            conn("vpce-a", "vpce-svc-1", "available"),
+            conn("vpce-b", "vpce-svc-1", "pendingAcceptance"),
+            conn("vpce-c", "vpce-svc-1", "rejected"),
+            conn("vpce-d", "vpce-svc-2", "available"),
+        ];
+        assert_eq!(
+            steps(&plan_retire(&es(true), &connections))
+                .iter()
+                .map(|s| s.split(':').next().unwrap_or_default())
+                .collect::<Vec<_>>(),
+            [
+                "RejectVpcEndpointConnections vpce-a, vpce-b to vpce-svc-1",
+                "DeleteVpcEndpointServiceConfigurations vpce-svc-1"
+            ]
+        );
+        // A crash after the rejection: the next plan only deletes.
+        let rejected = [conn("vpce-a", "vpce-svc-1", "rejected")];
+        assert_eq!(plan_retire(&es(true), &rejected).len(), 1);
+    }
+}
