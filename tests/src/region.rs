@@ -259,6 +259,28 @@ impl Env {
         crate::objects::binding_status(&self.client(), service, &self.consumer_vpc.id).await
     }
 
+    /// Waits until the consumer VPC's binding to `service` is in `phase`, and returns its status.
+    ///
+    /// # Errors
+    /// When it is not by `deadline`.
+    pub async fn wait_phase(
+        &self,
+        service: &str,
+        phase: &str,
+        deadline: Duration,
+    ) -> anyhow::Result<BindingStatus> {
+        crate::wait_until(
+            deadline,
+            &format!("binding to {service} to be {phase}"),
+            || async {
+                self.binding_status(service)
+                    .await
+                    .filter(|s| s.phase == phase)
+            },
+        )
+        .await
+    }
+
     /// Starts the provider's agent offering `services` and the consumer's agent.
     ///
     /// # Errors

@@ -9,7 +9,7 @@ use pld_agent::config::AcceptanceConfig;
 use pld_cloud::sim::AZ_IDS;
 use pld_cloud::{Cloud, Tags};
 use pld_proto::v1::Approval;
-use pld_tests::region::{dns_a, Env, CONSUMER, PROVIDER, ZONE};
+use pld_tests::region::{dns_a, Env, CONSUMER, ZONE};
 use pld_tests::wait_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -17,33 +17,16 @@ async fn an_endpoint_moves_into_the_configured_subnets_and_its_name_follows() ->
 {
     let env = Env::instant().await?;
     let consumer_root = format!("arn:aws:iam::{CONSUMER}:root");
-    let (provider, _) = env
-        .start_agent(
-            env.agent_config(
-                PROVIDER,
-                &env.provider_vpc,
-                vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root])],
-            ),
-            None,
-        )
-        .await?;
-    let (consumer, _) = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+    let ((provider, _), (consumer, _)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root])],
             None,
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    let first = wait_until(
-        Duration::from_secs(20),
-        "the binding to be ready",
-        || async {
-            env.binding_status("demo")
-                .await
-                .filter(|s| s.phase == "ready")
-        },
-    )
-    .await?;
+    let first = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     assert_eq!(
         first.addresses.len(),
         AZ_IDS.len(),

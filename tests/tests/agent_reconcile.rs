@@ -14,24 +14,6 @@ fn consumer_root() -> String {
     format!("arn:aws:iam::{CONSUMER}:root")
 }
 
-async fn wait_phase(
-    env: &Env,
-    service: &str,
-    phase: &str,
-    deadline: Duration,
-) -> anyhow::Result<pld_proto::v1::BindingStatus> {
-    wait_until(
-        deadline,
-        &format!("binding to {service} to be {phase}"),
-        || async {
-            env.binding_status(service)
-                .await
-                .filter(|s| s.phase == phase)
-        },
-    )
-    .await
-}
-
 async fn delete(env: &Env, kind: Kind, key: &str) -> anyhow::Result<()> {
     Ok(pld_tests::objects::delete(&env.client(), kind, key).await?)
 }
@@ -164,7 +146,8 @@ async fn manual_acceptance_waits_for_the_operator_and_a_rejection_sticks() -> an
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    wait_phase(&env, "demo", "pendingAcceptance", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "pendingAcceptance", Duration::from_secs(20))
+        .await?;
 
     info!("after several passes the connection is still pending: nobody decided");
     for _ in 0..3 {
@@ -178,7 +161,8 @@ async fn manual_acceptance_waits_for_the_operator_and_a_rejection_sticks() -> an
 
     info!("the operator accepts (pld bindings accept): the binding becomes ready");
     env.put_binding("demo", Approval::Accepted).await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
 
     info!("a second consumer binding rejected by the operator ends rejected");
     delete(
@@ -194,7 +178,8 @@ async fn manual_acceptance_waits_for_the_operator_and_a_rejection_sticks() -> an
     )
     .await?;
     env.put_binding("demo", Approval::Rejected).await?;
-    wait_phase(&env, "demo", "rejected", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "rejected", Duration::from_secs(20))
+        .await?;
     provider.shutdown().await;
     consumer.shutdown().await;
     env.cluster.shutdown().await;
@@ -228,7 +213,9 @@ async fn subnets_outside_the_services_azs_give_a_placement_error() -> anyhow::Re
         .collect();
     let (consumer, _) = env.start_agent(cfg, None).await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    let status = wait_phase(&env, "demo", "failed", Duration::from_secs(20)).await?;
+    let status = env
+        .wait_phase("demo", "failed", Duration::from_secs(20))
+        .await?;
     assert!(
         status.message.contains("supports AZs use1-az4"),
         "{}",
@@ -272,7 +259,8 @@ async fn an_agent_killed_mid_creation_converges_without_a_duplicate() -> anyhow:
     info!("kill the consumer's agent while its endpoint is still pending, then start a new one");
     consumer.abort();
     let (consumer, _) = env.start_agent(consumer_cfg, None).await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     assert_eq!(
         env.region.inventory().endpoints.len(),
         1,
@@ -296,7 +284,8 @@ async fn a_restarted_agent_keeps_what_it_made_and_changes_nothing() -> anyhow::R
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     let before = env.region.inventory();
 
     info!("restart both agents");
@@ -317,7 +306,8 @@ async fn a_restarted_agent_keeps_what_it_made_and_changes_nothing() -> anyhow::R
         },
     )
     .await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     // One more pass each, awaited: whatever a pass would do wrong is done by now.
     provider.reconciler().pass().await;
     consumer.reconciler().pass().await;
@@ -352,7 +342,8 @@ async fn throttling_and_server_errors_are_retried_until_ready() -> anyhow::Resul
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(60)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(60))
+        .await?;
     let throttled = provider_stats.stats().throttled + consumer_stats.stats().throttled;
     assert!(
         throttled > 0,
@@ -380,7 +371,8 @@ async fn disconnect_and_deregister_leave_nothing_but_what_pld_does_not_own() -> 
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
 
     info!("disconnect, then deregister: the endpoint, records, zone and endpoint service go");
     delete(
@@ -470,7 +462,8 @@ async fn an_idle_agent_makes_no_mutating_call_and_one_describe_per_resource_type
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     // Let any in-flight pass finish, then count two explicit passes per agent.
     for agent in [&provider, &consumer] {
         agent.reconciler().pass().await;
@@ -521,7 +514,9 @@ async fn a_gwlb_backed_service_gets_a_gateway_load_balancer_endpoint_and_no_dns_
     firewall.ports = vec![6081];
     let ((provider, _), (consumer, _)) = env.start_pair(vec![firewall], None).await?;
     env.put_binding("firewall", Approval::Unspecified).await?;
-    let status = wait_phase(&env, "firewall", "ready", Duration::from_secs(20)).await?;
+    let status = env
+        .wait_phase("firewall", "ready", Duration::from_secs(20))
+        .await?;
     assert!(
         status.dns_name.is_empty(),
         "GWLB endpoints are not reached by name"
@@ -553,7 +548,8 @@ async fn a_binding_removed_while_its_agent_was_down_is_cleaned_up_after_restart(
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     info!("stop the consumer's agent, remove the binding, start a fresh agent");
     consumer.shutdown().await;
     delete(
@@ -594,7 +590,9 @@ async fn an_endpoint_follows_the_subnets_its_config_lists() -> anyhow::Result<()
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    let status = wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    let status = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     assert_eq!(status.addresses.len(), AZ_IDS.len());
 
     info!("restart the consumer's agent limited to its use1-az2 subnet: the endpoint moves");
@@ -741,7 +739,9 @@ async fn a_binding_to_a_service_not_registered_yet_waits_for_it() -> anyhow::Res
 
     info!("a binding to a service nobody registered waits, saying why, and is not settled");
     env.put_binding("demo", Approval::Unspecified).await?;
-    let status = wait_phase(&env, "demo", "waiting", Duration::from_secs(20)).await?;
+    let status = env
+        .wait_phase("demo", "waiting", Duration::from_secs(20))
+        .await?;
     assert!(
         status.message.contains("demo") && status.message.contains("not in the catalog"),
         "{}",
@@ -759,7 +759,8 @@ async fn a_binding_to_a_service_not_registered_yet_waits_for_it() -> anyhow::Res
         vec![env.demo_service(AcceptanceConfig::Auto, &[&consumer_root()])],
     );
     let (provider, _) = env.start_agent(provider_cfg, None).await?;
-    wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     provider.shutdown().await;
     consumer.shutdown().await;
     env.cluster.shutdown().await;
@@ -779,7 +780,9 @@ async fn a_binding_created_again_after_its_delete_gets_a_new_endpoint() -> anyho
 
     info!("a binding becomes ready, then is deleted: its endpoint goes");
     env.put_binding("demo", Approval::Unspecified).await?;
-    let first = wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    let first = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     delete(&env, Kind::Binding, &key).await?;
     wait_until(
         Duration::from_secs(20),
@@ -790,7 +793,9 @@ async fn a_binding_created_again_after_its_delete_gets_a_new_endpoint() -> anyho
 
     info!("the same binding again: a new endpoint, not the deleted one back from AWS's idempotency window");
     env.put_binding("demo", Approval::Unspecified).await?;
-    let second = wait_phase(&env, "demo", "ready", Duration::from_secs(20)).await?;
+    let second = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     assert_ne!(second.endpoint_id, first.endpoint_id);
     provider.shutdown().await;
     consumer.shutdown().await;

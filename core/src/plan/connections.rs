@@ -141,6 +141,19 @@ mod tests {
         }
     }
 
+    /// The service allows the ALLOWED account.
+    fn allowed() -> Vec<String> {
+        vec![format!("arn:aws:iam::{ALLOWED}:root")]
+    }
+
+    fn policy(acceptance: Acceptance, principals: &[String]) -> Policy<'_> {
+        Policy {
+            acceptance,
+            allowed_principals: principals,
+            provider_account: "111111111111",
+        }
+    }
+
     fn claim(endpoint: &str, approval: Approval) -> Claim {
         Claim {
             endpoint_id: endpoint.into(),
@@ -155,13 +168,13 @@ mod tests {
 
     /// (accepted, rejected, busy) for one connection under `acceptance`.
     fn one(acceptance: Acceptance, c: Connection, claims: &[Claim]) -> Decided {
-        let principals = vec![format!("arn:aws:iam::{ALLOWED}:root")];
-        let policy = Policy {
-            acceptance,
-            allowed_principals: &principals,
-            provider_account: "111111111111",
-        };
-        let d = decide("vpce-svc-1", &policy, claims, &[&c]);
+        let principals = allowed();
+        let d = decide(
+            "vpce-svc-1",
+            &policy(acceptance, &principals),
+            claims,
+            &[&c],
+        );
         let mut accepted = Vec::new();
         let mut rejected = Vec::new();
         for w in &d.writes {
@@ -257,12 +270,8 @@ mod tests {
 
     #[test]
     fn one_call_per_decision_with_each_endpoints_reason() {
-        let principals = vec![format!("arn:aws:iam::{ALLOWED}:root")];
-        let policy = Policy {
-            acceptance: Acceptance::Auto,
-            allowed_principals: &principals,
-            provider_account: "111111111111",
-        };
+        let principals = allowed();
+        let policy = policy(Acceptance::Auto, &principals);
         let connections = [
             conn("vpce-1", ALLOWED, "pendingAcceptance"),
             conn("vpce-2", ALLOWED, "pendingAcceptance"),

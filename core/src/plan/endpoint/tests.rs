@@ -107,6 +107,14 @@ fn reported(plan: &EndpointPlan) -> (Phase, String, bool) {
     }
 }
 
+/// Only the binding's tagged endpoint observed.
+fn found(ep: Endpoint) -> Observed {
+    Observed {
+        endpoint: Some(ep),
+        ..Observed::default()
+    }
+}
+
 fn observed_everything(kind: EndpointKind) -> Observed {
     Observed {
         endpoint: None,
@@ -242,29 +250,20 @@ fn an_existing_endpoint_is_followed_from_the_state_it_is_in() {
     ];
     let c = case(custom());
     for (state, expected, expected_requeue) in rows {
-        let seen = Observed {
-            endpoint: Some(endpoint(EndpointKind::Interface, state, &["subnet-a"])),
-            ..Observed::default()
-        };
+        let seen = found(endpoint(EndpointKind::Interface, state, &["subnet-a"]));
         assert_eq!(facts(&c, &seen), None, "{state}: asks AWS for more");
         let p = plan(&c, &seen);
         assert!(p.writes.is_empty(), "{state}: writes {:?}", p.writes);
         let (phase, _, requeue) = reported(&p);
         assert_eq!((phase, requeue), (expected, expected_requeue), "{state}");
     }
-    let available = Observed {
-        endpoint: Some(endpoint(
-            EndpointKind::Interface,
-            "available",
-            &["subnet-a"],
-        )),
-        ..Observed::default()
-    };
+    let available = found(endpoint(
+        EndpointKind::Interface,
+        "available",
+        &["subnet-a"],
+    ));
     assert_eq!(plan(&c, &available).outcome, Outcome::Publish);
-    let gateway = Observed {
-        endpoint: Some(endpoint(EndpointKind::Gateway, "available", &[])),
-        ..Observed::default()
-    };
+    let gateway = found(endpoint(EndpointKind::Gateway, "available", &[]));
     let (phase, _, requeue) = reported(&plan(&c, &gateway));
     assert_eq!((phase, requeue), (Phase::Ready, false));
 }
@@ -275,14 +274,11 @@ fn an_endpoint_outside_the_configured_subnets_moves_before_it_is_published() {
         target: custom(),
         configured: strings(&["subnet-b"]),
     };
-    let mut seen = Observed {
-        endpoint: Some(endpoint(
-            EndpointKind::Interface,
-            "available",
-            &["subnet-a"],
-        )),
-        ..Observed::default()
-    };
+    let mut seen = found(endpoint(
+        EndpointKind::Interface,
+        "available",
+        &["subnet-a"],
+    ));
     assert_eq!(facts(&c, &seen), Some(Fact::ServiceDetail(SVC.into())));
     let all = observed_everything(EndpointKind::Interface);
     seen.detail = all.detail;
@@ -323,14 +319,11 @@ fn a_service_gone_takes_its_endpoint_and_name_down() {
         (Target::Waiting("waiting for the provider".into()), true),
     ] {
         let c = case(target);
-        let seen = Observed {
-            endpoint: Some(endpoint(
-                EndpointKind::Interface,
-                "available",
-                &["subnet-a"],
-            )),
-            ..Observed::default()
-        };
+        let seen = found(endpoint(
+            EndpointKind::Interface,
+            "available",
+            &["subnet-a"],
+        ));
         assert_eq!(facts(&c, &seen), None);
         let p = plan(&c, &seen);
         assert!(p.unpublish);
@@ -355,10 +348,7 @@ fn endpoints_pld_does_not_manage_are_never_written() {
     let mut resource = endpoint(EndpointKind::Resource, "available", &["subnet-a"]);
     resource.id = "vpce-res".into();
     for c in [case(custom()), case(Target::Missing("gone".into()))] {
-        let seen = Observed {
-            endpoint: Some(resource.clone()),
-            ..Observed::default()
-        };
+        let seen = found(resource.clone());
         let p = plan(&c, &seen);
         assert!(p.writes.is_empty() && !p.unpublish, "{:?}", p.writes);
         let (phase, message, _) = reported(&p);
@@ -370,14 +360,11 @@ fn endpoints_pld_does_not_manage_are_never_written() {
         name: "com.amazonaws.us-east-1.s3".into(),
         kind: Some(EndpointKind::Gateway),
     });
-    let seen = Observed {
-        endpoint: Some(endpoint(
-            EndpointKind::Interface,
-            "available",
-            &["subnet-a"],
-        )),
-        ..Observed::default()
-    };
+    let seen = found(endpoint(
+        EndpointKind::Interface,
+        "available",
+        &["subnet-a"],
+    ));
     let p = plan(&s3, &seen);
     assert!(p.writes.is_empty());
     assert!(reported(&p).1.contains("billing takes Gateway endpoints"));
