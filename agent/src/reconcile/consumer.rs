@@ -75,15 +75,14 @@ impl Reconciler {
         }
         // Endpoints whose binding is gone: unpublish, then delete — only of the kinds pld
         // manages; anything else carrying our tags is someone else's doing, left alone.
-        let mut orphans = Vec::new();
         for (tag, endpoint) in by_owner {
-            match plan_orphan(&endpoint) {
-                Ok(delete) => orphans.push(delete),
+            let delete = match plan_orphan(&endpoint) {
+                Ok(delete) => delete,
                 Err(why) => {
                     warn!(id = %endpoint.id, "{why}");
                     continue;
                 }
-            }
+            };
             match tag.parse::<Owner>() {
                 Ok(owner) => dns.remove(&self.record_name(owner.service()), &records, &owner),
                 // Tagged as ours but with an owner pld never writes: no name to take down.
@@ -91,9 +90,7 @@ impl Reconciler {
                     warn!(id = %endpoint.id, error = %e, "endpoint has a malformed owner tag")
                 }
             }
-        }
-        // Each orphan is a plan of its own: one that fails does not keep the others.
-        for delete in orphans {
+            // Each orphan is a plan of its own: one that fails does not keep the others.
             if let Some((_, e)) = self.execute(std::slice::from_ref(&delete)).await.failed {
                 result.absorb(Err(e));
             }

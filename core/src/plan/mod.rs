@@ -26,15 +26,6 @@ pub enum Seen<T> {
     Unknown(String),
 }
 
-impl<T> Seen<T> {
-    pub fn known(&self) -> Option<&T> {
-        match self {
-            Seen::Known(t) => Some(t),
-            Seen::Unknown(_) => None,
-        }
-    }
-}
-
 /// Why a step is planned. It explains; what a step does is its [`Action`], and nothing that
 /// runs steps branches on the reason (Terraform keeps the same rule for its action reasons).
 #[derive(Debug, Clone, PartialEq, Eq)]
