@@ -110,7 +110,7 @@ impl Reconciler {
     }
 
     fn record_name(&self, service: &str) -> String {
-        fqdn(&format!("{service}.{}", self.cfg.zone_fqdn()))
+        fqdn(&format!("{service}.{}", self.zone_name))
     }
 
     /// Where a binding points, or why it cannot point anywhere yet.

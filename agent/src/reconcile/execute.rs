@@ -4,7 +4,7 @@
 //! crash or an error after any call is just another state the planners start from. Each kind
 //! of call has its crash point, where the failpoint tests stop the agent dead.
 
-use pld_cloud::{CloudError, Endpoint, EndpointService};
+use pld_cloud::{CloudError, Endpoint, EndpointService, HostedZone};
 use pld_core::aws::Call;
 use pld_core::plan::Planned;
 use tracing::info;
@@ -19,6 +19,8 @@ pub(super) struct Executed {
     pub created: Option<Endpoint>,
     /// The endpoint service a CreateVpcEndpointServiceConfiguration returned.
     pub created_service: Option<EndpointService>,
+    /// The hosted zone a CreateHostedZone returned.
+    pub created_zone: Option<HostedZone>,
     /// The call that failed and its error; the calls after it were not made.
     pub failed: Option<(Planned, CloudError)>,
 }
@@ -106,6 +108,35 @@ impl Reconciler {
                 crash_point!("provider-service-deleting");
                 match self.cloud.delete_endpoint_service(service_id).await {
                     Ok(()) => info!(%step, "deleted endpoint service"),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Call::CreateHostedZone {
+                name,
+                vpc_id,
+                caller_reference,
+                comment,
+            } => {
+                let zone = self
+                    .cloud
+                    .create_hosted_zone(name, vpc_id, caller_reference, comment)
+                    .await?;
+                crash_point!("consumer-zone-created");
+                info!(%step, id = %zone.id, "created private hosted zone");
+                done.created_zone = Some(zone);
+            }
+            Call::AssociateVpc { zone_id, vpc_id } => {
+                self.cloud.associate_vpc(zone_id, vpc_id).await?;
+                info!(%step, "associated the VPC with the hosted zone");
+            }
+            Call::TagHostedZone { zone_id, tags } => {
+                self.cloud.tag_hosted_zone(zone_id, tags).await?;
+                info!(%step, "tagged the hosted zone as pld's");
+            }
+            Call::DeleteHostedZone { zone_id } => {
+                match self.cloud.delete_hosted_zone(zone_id).await {
+                    Ok(()) => info!(%step, "deleted private hosted zone"),
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(e),
                 }

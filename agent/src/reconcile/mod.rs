@@ -108,6 +108,8 @@ pub struct Reconciler {
     metrics: Arc<AgentMetrics>,
     /// The tags that mark this agent's resources, and the owners they name.
     own: Ownership,
+    /// The private zone's name, with the trailing dot.
+    zone_name: String,
     memory: Mutex<Memory>,
     /// Held for the length of a pass: a pass called directly (tests, benchmarks) waits for the
     /// background one, so at most one reconcile per object is ever in flight.
@@ -115,7 +117,6 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// A reconciler for the VPC in `cfg`.
     /// A reconciler of `cfg`'s VPC, tagging what it creates as `cluster_id`'s.
     pub fn new(
         cfg: Arc<AgentConfig>,
@@ -127,6 +128,7 @@ impl Reconciler {
     ) -> Self {
         Reconciler {
             own: Ownership::new(cluster_id, &cfg.vpc_id),
+            zone_name: cfg.zone_fqdn(),
             cfg,
             cloud,
             client,

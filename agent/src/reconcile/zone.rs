@@ -2,173 +2,131 @@
 //! when a name is first published, deleting it when this agent made it and nothing of ours is
 //! left, and submitting a pass's record changes to it as one batch.
 
-use pld_cloud::{CloudError, HostedZone, RecordSet};
+use pld_cloud::{CloudError, HostedZone, RecordSet, Tags};
+use pld_core::plan::zone::{
+    plan_zone, plan_zone_retire, zone_unused, ZoneOutcome, ZoneRefusal, ZoneSeen, ZoneWant,
+    REFERENCE_ATTEMPTS,
+};
 use tracing::{info, warn};
 
-use super::ownership::{ZoneClaim, CLUSTER_TAG, VPC_TAG};
 use super::records::DnsBatch;
 use super::Reconciler;
 use crate::crash_points::crash_point;
 
-/// How many caller references one binding generation may spend before giving up: each one
-/// past the first was spent on a zone of ours deleted behind our back.
-const REFERENCE_ATTEMPTS: u32 = 8;
-
 impl Reconciler {
-    /// The zone of this agent's name associated with its VPC, if any, and whose it is. Route 53
-    /// lets no two zones of one name share a VPC, so there is at most one.
-    async fn observe_zone(&self) -> Result<Option<(HostedZone, ZoneClaim)>, CloudError> {
-        let zone_name = self.cfg.zone_fqdn();
+    /// What this agent wants of its zone; `publish` when a name is to go into it now, for the
+    /// binding of generation `generation` (see [`super::ownership::Ownership::zone_reference`]).
+    fn zone_want(&self, publish: bool, generation: u64) -> ZoneWant<'_> {
+        ZoneWant {
+            name: self.zone_name.as_str(),
+            pinned: self.cfg.dns.hosted_zone_id.as_deref(),
+            own: &self.own,
+            publish,
+            generation,
+        }
+    }
+
+    /// The zone of this agent's name associated with its VPC, if any, with its tags.
+    async fn zone_in_vpc(&self) -> Result<Option<(HostedZone, Tags)>, CloudError> {
         let Some(summary) = self
             .cloud
             .hosted_zones_of_vpc(&self.cfg.vpc_id)
             .await?
             .into_iter()
-            .find(|z| z.name == zone_name)
+            .find(|z| z.name == self.zone_name)
         else {
             return Ok(None);
         };
         let zone = self.cloud.get_hosted_zone(&summary.id).await?;
         let tags = self.cloud.hosted_zone_tags(&summary.id).await?;
-        let claim = self.own.zone_claim(&zone, &tags);
-        Ok(Some((zone, claim)))
+        Ok(Some((zone, tags)))
     }
 
-    /// The id of a zone found in the VPC if it is ours (tagging it if it is not yet), or an
-    /// error naming it if it is not.
-    async fn adopt(&self, zone: HostedZone, claim: ZoneClaim) -> Result<String, CloudError> {
-        match claim {
-            ZoneClaim::Ours => Ok(zone.id),
-            ZoneClaim::OursUntagged => {
-                self.cloud
-                    .tag_hosted_zone(&zone.id, &self.own.mine())
-                    .await?;
-                info!(zone = %zone.name, id = %zone.id, "tagged the private hosted zone this agent made");
-                Ok(zone.id)
-            }
-            ZoneClaim::Foreign => Err(CloudError::ConflictingDomain(format!(
-                "hosted zone {} ({}) is associated with {} but is not pld's (no {}={} and {}={} \
-                 tags): set [dns] hosted_zone_id = \"{}\" to publish into it, or remove it",
-                zone.id,
-                zone.name,
-                self.cfg.vpc_id,
-                CLUSTER_TAG,
-                self.own.cluster(),
-                VPC_TAG,
-                self.cfg.vpc_id,
-                zone.id
-            ))),
+    /// The zone of this agent's name created with `reference`, if it still exists.
+    async fn zone_made_with(&self, reference: &str) -> Result<Option<HostedZone>, CloudError> {
+        let made = self
+            .cloud
+            .hosted_zones_named(&self.zone_name)
+            .await?
+            .into_iter()
+            .find(|z| z.caller_reference == reference);
+        match made {
+            // Listed with its reference; described for the VPCs it is associated with.
+            Some(made) => Ok(Some(self.cloud.get_hosted_zone(&made.id).await?)),
+            None => Ok(None),
         }
     }
 
-    /// Remembers the zone if it exists already and is ours (or pinned).
-    pub(super) async fn find_zone(&self) -> Result<(), CloudError> {
-        let id = match &self.cfg.dns.hosted_zone_id {
-            Some(id) => Some(id.clone()),
-            None => match self.observe_zone().await? {
-                None => None,
-                Some((zone, ZoneClaim::Foreign)) => {
-                    warn!(zone = %zone.name, id = %zone.id, "a hosted zone of our name is in this VPC but is not pld's: leaving it alone");
-                    None
-                }
-                Some((zone, claim)) => Some(self.adopt(zone, claim).await?),
-            },
+    /// Observes the zone and makes the zone planner's writes until it says which zone to
+    /// publish into (or that there is none yet, or why none can be used). Each round moves
+    /// to a later state (created, or the next caller reference), so it ends.
+    async fn settle_zone(&self, want: &ZoneWant<'_>) -> Result<Option<String>, CloudError> {
+        let mut seen = match want.pinned {
+            Some(id) => ZoneSeen::Pinned(self.cloud.get_hosted_zone(id).await?),
+            None => ZoneSeen::InVpc(self.zone_in_vpc().await?),
         };
+        for _ in 0..REFERENCE_ATTEMPTS * 2 + 2 {
+            let plan = plan_zone(want, &seen);
+            let done = self.execute(&plan.writes).await;
+            if let Some((failed, e)) = done.failed {
+                // A create Route 53 refused tells what to look for; any other failure ends it.
+                let (
+                    ZoneOutcome::Creating { attempt },
+                    pld_core::aws::Call::CreateHostedZone {
+                        caller_reference, ..
+                    },
+                ) = (&plan.outcome, &failed.call)
+                else {
+                    return Err(e);
+                };
+                seen = match e {
+                    CloudError::CallerReferenceUsed(_) => ZoneSeen::ReferenceSpent {
+                        attempt: *attempt,
+                        made: self.zone_made_with(caller_reference).await?,
+                    },
+                    CloudError::ConflictingDomain(error) => ZoneSeen::Conflict {
+                        error,
+                        found: self.zone_in_vpc().await?,
+                    },
+                    e => return Err(e),
+                };
+                continue;
+            }
+            match plan.outcome {
+                ZoneOutcome::Use(id) => return Ok(Some(id)),
+                ZoneOutcome::Absent(why) => {
+                    if let Some(why) = why {
+                        warn!(%why, "leaving the hosted zone alone");
+                    }
+                    return Ok(None);
+                }
+                ZoneOutcome::Creating { .. } => match done.created_zone {
+                    Some(zone) => seen = ZoneSeen::Created(zone),
+                    None => break,
+                },
+                ZoneOutcome::Refused(why) => return Err(refusal_error(why)),
+            }
+        }
+        Err(CloudError::Client(format!(
+            "the hosted zone {} did not settle: its planner kept asking for more writes",
+            self.zone_name
+        )))
+    }
+
+    /// Remembers the zone if it exists already and is ours (or pinned): after a restart, so
+    /// records of endpoints that went while the agent was down can be cleaned up.
+    pub(super) async fn find_zone(&self) -> Result<(), CloudError> {
+        let id = self.settle_zone(&self.zone_want(false, 0)).await?;
         self.memory().zone_id = id;
         Ok(())
     }
 
-    /// Finds or creates the private hosted zone and associates this VPC with it.
-    /// `generation` is that of the binding that first needs it (see [`super::ownership::Ownership::zone_reference`]).
+    /// Finds or creates the private hosted zone and associates this VPC with it, for the
+    /// binding of generation `generation` that first needs it.
     pub(super) async fn ensure_zone(&self, generation: u64) -> Result<(), CloudError> {
-        let zone_name = self.cfg.zone_fqdn();
-        let id = if let Some(id) = &self.cfg.dns.hosted_zone_id {
-            let zone = self.cloud.get_hosted_zone(id).await?;
-            if zone.name != zone_name {
-                return Err(CloudError::InvalidParameter(format!(
-                    "pinned hosted zone {id} is {}, not {zone_name}",
-                    zone.name
-                )));
-            }
-            if !zone.vpc_ids.contains(&self.cfg.vpc_id) {
-                self.cloud.associate_vpc(id, &self.cfg.vpc_id).await?;
-            }
-            id.clone()
-        } else {
-            match self.observe_zone().await? {
-                Some((zone, claim)) => self.adopt(zone, claim).await?,
-                None => self.create_zone(generation).await?,
-            }
-        };
-        self.memory().zone_id = Some(id);
+        let id = self.settle_zone(&self.zone_want(true, generation)).await?;
+        self.memory().zone_id = id;
         Ok(())
-    }
-
-    /// Creates the zone under a deterministic caller reference, then tags it. A create that
-    /// Route 53 refuses for its reference is either our own earlier attempt (found by that
-    /// reference) or a reference spent on a zone since deleted (the next one is tried).
-    async fn create_zone(&self, generation: u64) -> Result<String, CloudError> {
-        let zone_name = self.cfg.zone_fqdn();
-        for attempt in 1..=REFERENCE_ATTEMPTS {
-            let reference = self.own.zone_reference(generation, attempt);
-            let created = self
-                .cloud
-                .create_hosted_zone(
-                    &zone_name,
-                    &self.cfg.vpc_id,
-                    &reference,
-                    &self.zone_comment(),
-                )
-                .await;
-            match created {
-                Ok(zone) => {
-                    crash_point!("consumer-zone-created");
-                    info!(zone = %zone.name, id = %zone.id, "created private hosted zone");
-                    self.cloud
-                        .tag_hosted_zone(&zone.id, &self.own.mine())
-                        .await?;
-                    return Ok(zone.id);
-                }
-                Err(CloudError::CallerReferenceUsed(_)) => {
-                    let made = self
-                        .cloud
-                        .hosted_zones_named(&zone_name)
-                        .await?
-                        .into_iter()
-                        .find(|z| z.caller_reference == reference);
-                    let Some(made) = made else { continue };
-                    // Made associated with this VPC; a zone it has left is still ours to use.
-                    let zone = self.cloud.get_hosted_zone(&made.id).await?;
-                    if !zone.vpc_ids.contains(&self.cfg.vpc_id) {
-                        self.cloud.associate_vpc(&zone.id, &self.cfg.vpc_id).await?;
-                    }
-                    return self.adopt(zone, ZoneClaim::OursUntagged).await;
-                }
-                Err(conflict @ CloudError::ConflictingDomain(_)) => {
-                    // A zone of this name joined the VPC since we looked: ours, or refused.
-                    return match self.observe_zone().await? {
-                        Some((zone, claim)) => self.adopt(zone, claim).await,
-                        None => Err(conflict),
-                    };
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(CloudError::CallerReferenceUsed(format!(
-            "every caller reference from {} to attempt {REFERENCE_ATTEMPTS} was spent on hosted \
-             zones since deleted; deleting and creating the binding again starts a new series",
-            self.own.zone_reference(generation, 1)
-        )))
-    }
-
-    /// The comment a zone this agent creates carries, for people reading the console (the
-    /// tags, not the comment, say whose it is).
-    fn zone_comment(&self) -> String {
-        format!(
-            "managed by pld cluster {} for {}",
-            self.own.cluster(),
-            self.cfg.vpc_id
-        )
     }
 
     /// Deletes the zone when this agent created it and nothing of ours is left in it.
@@ -176,27 +134,26 @@ impl Reconciler {
         &self,
         records: &[RecordSet],
     ) -> Result<bool, CloudError> {
+        let want = self.zone_want(false, 0);
         let Some(zone_id) = self.memory().zone_id.clone() else {
             return Ok(false);
         };
-        if self.cfg.dns.hosted_zone_id.is_some()
-            || records.iter().any(|r| r.kind != "SOA" && r.kind != "NS")
-        {
+        if !zone_unused(&want, records) {
             return Ok(false);
         }
         let zone = self.cloud.get_hosted_zone(&zone_id).await?;
         let tags = self.cloud.hosted_zone_tags(&zone_id).await?;
-        if self.own.zone_claim(&zone, &tags) == ZoneClaim::Foreign {
+        let Some(delete) = plan_zone_retire(&want, &zone, &tags) else {
             return Ok(false);
-        }
-        match self.cloud.delete_hosted_zone(&zone_id).await {
-            Ok(()) | Err(CloudError::NotFound { .. }) => {
-                info!(zone = %zone.name, "deleted private hosted zone");
+        };
+        match self.execute(&[delete]).await.failed {
+            None => {
                 self.memory().zone_id = None;
                 Ok(false)
             }
-            Err(CloudError::DependencyViolation(_)) => Ok(false),
-            Err(e) => Err(e),
+            // A record was added since the listing: the zone stays.
+            Some((_, CloudError::DependencyViolation(_))) => Ok(false),
+            Some((_, e)) => Err(e),
         }
     }
 
@@ -223,5 +180,17 @@ impl Reconciler {
             memory.changes.insert(key, change.clone());
         }
         Ok(true)
+    }
+}
+
+/// The error a binding that needs the zone fails with.
+fn refusal_error(why: ZoneRefusal) -> CloudError {
+    let text = why.to_string();
+    match why {
+        ZoneRefusal::Foreign { .. } | ZoneRefusal::Conflict(_) => {
+            CloudError::ConflictingDomain(text)
+        }
+        ZoneRefusal::PinnedName { .. } => CloudError::InvalidParameter(text),
+        ZoneRefusal::ReferencesSpent { .. } => CloudError::CallerReferenceUsed(text),
     }
 }

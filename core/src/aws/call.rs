@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::types::{CreateEndpoint, CreateEndpointService};
+use super::types::{CreateEndpoint, CreateEndpointService, Tags};
 use super::Action;
 
 /// One AWS write, ready to send.
@@ -42,6 +42,21 @@ pub enum Call {
     },
     /// DeleteVpcEndpointServiceConfigurations, one service (NotFound counts as done).
     DeleteEndpointService { service_id: String },
+    /// CreateHostedZone: a private zone, made associated with `vpc_id`.
+    CreateHostedZone {
+        /// With the trailing dot.
+        name: String,
+        vpc_id: String,
+        /// Route 53 takes each reference once: a create retried is refused, not doubled.
+        caller_reference: String,
+        comment: String,
+    },
+    /// AssociateVPCWithHostedZone.
+    AssociateVpc { zone_id: String, vpc_id: String },
+    /// ChangeTagsForResource of a hosted zone, adding `tags`.
+    TagHostedZone { zone_id: String, tags: Tags },
+    /// DeleteHostedZone (NotFound counts as done).
+    DeleteHostedZone { zone_id: String },
 }
 
 impl Call {
@@ -57,6 +72,10 @@ impl Call {
             Call::AcceptConnections { .. } => Action::AcceptVpcEndpointConnections,
             Call::RejectConnections { .. } => Action::RejectVpcEndpointConnections,
             Call::DeleteEndpointService { .. } => Action::DeleteVpcEndpointServiceConfigurations,
+            Call::CreateHostedZone { .. } => Action::CreateHostedZone,
+            Call::AssociateVpc { .. } => Action::AssociateVPCWithHostedZone,
+            Call::TagHostedZone { .. } => Action::ChangeTagsForResource,
+            Call::DeleteHostedZone { .. } => Action::DeleteHostedZone,
         }
     }
 
@@ -80,6 +99,11 @@ impl Call {
                 service_id,
                 endpoint_ids,
             } => format!("{} to {service_id}", endpoint_ids.join(", ")),
+            Call::CreateHostedZone { name, vpc_id, .. } => format!("zone {name} in {vpc_id}"),
+            Call::AssociateVpc { zone_id, vpc_id } => format!("{vpc_id} with {zone_id}"),
+            Call::TagHostedZone { zone_id, .. } | Call::DeleteHostedZone { zone_id } => {
+                zone_id.clone()
+            }
         }
     }
 }
@@ -123,6 +147,24 @@ mod tests {
             }
             .action(),
             Action::DeleteVpcEndpoints
+        );
+        let zone = Call::CreateHostedZone {
+            name: "pld.internal.".into(),
+            vpc_id: "vpc-1".into(),
+            caller_reference: "pld/blue/vpc-1/7".into(),
+            comment: String::new(),
+        };
+        assert_eq!(
+            zone.to_string(),
+            "CreateHostedZone zone pld.internal. in vpc-1"
+        );
+        let associate = Call::AssociateVpc {
+            zone_id: "Z1".into(),
+            vpc_id: "vpc-1".into(),
+        };
+        assert_eq!(
+            associate.to_string(),
+            "AssociateVPCWithHostedZone vpc-1 with Z1"
         );
     }
 }

@@ -11,6 +11,7 @@ pub mod ownership;
 pub mod placement;
 pub mod records;
 pub mod service;
+pub mod zone;
 
 use std::fmt;
 

@@ -119,6 +119,17 @@ impl Ownership {
         &self.cluster
     }
 
+    /// The VPC whose agent this is.
+    pub fn vpc(&self) -> &str {
+        &self.vpc
+    }
+
+    /// The comment a hosted zone this agent creates carries, for people reading the console
+    /// (the tags, not the comment, say whose it is; zones of an earlier pld had only this).
+    pub fn zone_comment(&self) -> String {
+        format!("managed by pld cluster {} for {}", self.cluster, self.vpc)
+    }
+
     /// The owner of the endpoint service for `service`.
     pub fn service(&self, service: &str) -> Owner {
         Owner {
@@ -181,8 +192,7 @@ impl Ownership {
             .starts_with(&format!("pld/{}/{}/", self.cluster, self.vpc));
         // Before zones were tagged, pld marked them by comment and made references
         // `pld-VPC-MILLIS`: both must match.
-        let made_by_earlier_pld = zone.comment
-            == format!("managed by pld cluster {} for {}", self.cluster, self.vpc)
+        let made_by_earlier_pld = zone.comment == self.zone_comment()
             && zone
                 .caller_reference
                 .starts_with(&format!("pld-{}-", self.vpc));
