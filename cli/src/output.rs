@@ -3,7 +3,7 @@
 
 use pld_proto::v1::{
     object, Acceptance, Agent, AgentState, Approval, Binding, Event, EventType, Kind, Meta,
-    NodeStatus, Object, Service,
+    NodeStatus, Object, PlannedStep, Service,
 };
 use serde_json::{json, Value};
 
@@ -112,8 +112,33 @@ pub fn service_json(s: &Service) -> Value {
             "endpoint_service_name": status.endpoint_service_name,
             "az_ids": status.az_ids,
             "message": status.message,
+            "pending": pending_json(&status.pending),
         },
     })
+}
+
+/// Pending steps as `{action, target, reason}` objects.
+fn pending_json(steps: &[PlannedStep]) -> Value {
+    Value::Array(
+        steps
+            .iter()
+            .map(|s| json!({"action": s.action, "target": s.target, "reason": s.reason}))
+            .collect(),
+    )
+}
+
+/// Prints pending steps under a `get`'s details, the first line labelled `pending:` in a
+/// column `width` wide.
+pub fn print_pending(steps: &[PlannedStep], width: usize) {
+    for (i, step) in steps.iter().enumerate() {
+        let label = if i == 0 { "pending:" } else { "" };
+        out!(
+            "{label:<width$}{} {}: {}",
+            step.action,
+            step.target,
+            step.reason
+        );
+    }
 }
 
 pub fn approval_name(a: i32) -> &'static str {
@@ -137,9 +162,7 @@ pub fn binding_json(b: &Binding) -> Value {
             "dns_name": status.dns_name,
             "addresses": status.addresses,
             "message": status.message,
-            "pending": status.pending.iter().map(|s| json!({
-                "action": s.action, "target": s.target, "reason": s.reason,
-            })).collect::<Vec<_>>(),
+            "pending": pending_json(&status.pending),
         },
     })
 }

@@ -220,7 +220,7 @@ fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::R
 async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
     use pld_proto::v1::{
         object, report_status_request, Agent, Approval, BindingStatus, Kind, Object, PlannedStep,
-        ReportStatusRequest,
+        ReportStatusRequest, ServiceStatus,
     };
     let agent = Object {
         object: Some(object::Object::Agent(Agent {
@@ -234,6 +234,30 @@ async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
     };
     client.put(agent, None).await?;
     pld_tests::objects::put_service(client, "billing").await?;
+    // A service whose agent may not create its endpoint service lists that step as pending.
+    let report = |req: ReportStatusRequest| async move {
+        client
+            .call(|mut s| {
+                let req = req.clone();
+                async move { s.catalog().report_status(req).await }
+            })
+            .await
+    };
+    report(ReportStatusRequest {
+        kind: Kind::Service as i32,
+        key: "billing".into(),
+        status: Some(report_status_request::Status::Service(ServiceStatus {
+            state: "failed".into(),
+            message: "unauthorized: ec2:CreateVpcEndpointServiceConfiguration".into(),
+            pending: vec![PlannedStep {
+                action: "CreateVpcEndpointServiceConfiguration".into(),
+                target: "endpoint service on arn:aws:elasticloadbalancing:demo".into(),
+                reason: "missing".into(),
+            }],
+            ..Default::default()
+        })),
+    })
+    .await?;
     for (vpc, phase, message) in [
         ("vpc-0c0c0c0c", "ready", ""),
         (
@@ -254,7 +278,7 @@ async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
             Vec::new()
         };
         pld_tests::objects::put_binding(client, "billing", vpc, Approval::Unspecified).await?;
-        let req = ReportStatusRequest {
+        report(ReportStatusRequest {
             kind: Kind::Binding as i32,
             key: format!("billing/{vpc}"),
             status: Some(report_status_request::Status::Binding(BindingStatus {
@@ -263,13 +287,8 @@ async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
                 pending,
                 ..Default::default()
             })),
-        };
-        client
-            .call(|mut s| {
-                let req = req.clone();
-                async move { s.catalog().report_status(req).await }
-            })
-            .await?;
+        })
+        .await?;
     }
     Ok(())
 }
@@ -344,6 +363,21 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
     )?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(v["status"]["pending"][0]["reason"], "missing", "{v}");
+    let out = run(&c, &["services", "get", "billing"])?;
+    assert!(
+        stdout(&out).contains(
+            "pending:       CreateVpcEndpointServiceConfiguration endpoint service on \
+             arn:aws:elasticloadbalancing:demo: missing"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&c, &["services", "get", "billing", "-o", "json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        v["status"]["pending"][0]["action"], "CreateVpcEndpointServiceConfiguration",
+        "{v}"
+    );
     let out = run(&c, &["bindings", "get", "billing", "--vpc", "vpc-0e0e0e0e"])?;
     assert_eq!(
         out.status.code(),
@@ -390,12 +424,15 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
         "{stderr}"
     );
 
+    let out = run(&c, &["services", "list", "--state", "failed", "-o", "json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v[0]["name"], "billing");
     let out = run(
         &c,
         &["services", "list", "--state", "registered", "-o", "json"],
     )?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    assert_eq!(v[0]["name"], "billing");
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "{v}");
     Ok(())
 }
 

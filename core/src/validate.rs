@@ -340,6 +340,7 @@ pub fn service_status(s: &pld_proto::v1::ServiceStatus) -> Result<(), FieldError
     for az in &s.az_ids {
         text("status.az_ids", az, 32)?;
     }
+    pending_steps(&s.pending)?;
     text("status.message", &s.message, MAX_STATUS_MESSAGE)
 }
 
@@ -357,18 +358,24 @@ pub fn binding_status(s: &pld_proto::v1::BindingStatus) -> Result<(), FieldError
     for a in &s.addresses {
         text("status.addresses", a, 64)?;
     }
-    if s.pending.len() > MAX_PENDING_STEPS {
+    pending_steps(&s.pending)?;
+    text("status.message", &s.message, MAX_STATUS_MESSAGE)
+}
+
+/// The pending steps a status report lists: bounded in number and length.
+fn pending_steps(steps: &[pld_proto::v1::PlannedStep]) -> Result<(), FieldError> {
+    if steps.len() > MAX_PENDING_STEPS {
         return Err(err(
             "status.pending",
             format!("at most {MAX_PENDING_STEPS} steps"),
         ));
     }
-    for step in &s.pending {
+    for step in steps {
         text("status.pending.action", &step.action, 64)?;
         text("status.pending.target", &step.target, MAX_TEXT)?;
         text("status.pending.reason", &step.reason, MAX_STATUS_MESSAGE)?;
     }
-    text("status.message", &s.message, MAX_STATUS_MESSAGE)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -408,6 +415,15 @@ mod tests {
         assert_eq!(
             binding_status(&long).unwrap_err().field,
             "status.pending.reason"
+        );
+        let service = pld_proto::v1::ServiceStatus {
+            state: "failed".into(),
+            pending: vec![step("missing"); MAX_PENDING_STEPS + 1],
+            ..Default::default()
+        };
+        assert_eq!(
+            service_status(&service).unwrap_err().field,
+            "status.pending"
         );
     }
 

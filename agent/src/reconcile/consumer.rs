@@ -33,6 +33,12 @@ impl Reconciler {
             .filter_map(|e| Some((e.tags.get(OWNER_TAG)?.clone(), e)))
             .collect();
         let bindings = self.view.bindings_of(&self.cfg.vpc_id);
+        // What was pending for a binding that is gone is nobody's any more.
+        self.memory().pending.retain(|key, _| {
+            bindings
+                .iter()
+                .any(|b| &pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id) == key)
+        });
         if self.memory().zone_id.is_none() && !self.memory().zone_searched {
             // After a restart: find (never create) the zone, so records of endpoints that are
             // gone can be cleaned up too — even when no endpoint is left to hint at it.
@@ -202,7 +208,9 @@ impl Reconciler {
         if !plan.writes.is_empty() {
             let done = self.execute(&plan.writes).await;
             if let Some((write, e)) = done.failed {
-                // The binding says what failed; an error worth retrying also retries soon.
+                // The binding says what failed and what is left to make; an error worth
+                // retrying also retries soon.
+                self.memory().pending.insert(key.to_string(), done.unmade);
                 let ep = match write.call {
                     Call::ModifyEndpointSubnets { .. } => seen.endpoint.as_ref(),
                     _ => None,
@@ -224,6 +232,8 @@ impl Reconciler {
                 with_endpoint,
                 requeue,
             } => {
+                // Every write of this plan was made: the rest is AWS's or the provider's turn.
+                self.memory().pending.remove(key);
                 let ep = seen.endpoint.as_ref().filter(|_| with_endpoint);
                 self.report_binding(b, phase, ep, String::new(), message)
                     .await;
@@ -264,7 +274,7 @@ impl Reconciler {
             }
         }
         if self.memory().zone_id.is_none() {
-            self.ensure_zone(generation(b.meta.as_ref())).await?;
+            self.ensure_zone(key, generation(b.meta.as_ref())).await?;
             // The records of a new zone are listed on the next pass.
             return Ok(true);
         }

@@ -6,7 +6,7 @@
 
 use pld_cloud::{CloudError, Endpoint, EndpointService, HostedZone};
 use pld_core::aws::Call;
-use pld_core::plan::Planned;
+use pld_core::plan::{Planned, Step};
 use tracing::info;
 
 use super::Reconciler;
@@ -23,6 +23,9 @@ pub(super) struct Executed {
     pub created_zone: Option<HostedZone>,
     /// The call that failed and its error; the calls after it were not made.
     pub failed: Option<(Planned, CloudError)>,
+    /// The steps a failure stopped: the one that failed and those after it, which a status
+    /// report lists as pending until a pass makes them.
+    pub unmade: Vec<Step>,
 }
 
 impl Reconciler {
@@ -30,9 +33,10 @@ impl Reconciler {
     /// counts as done: it is gone either way.
     pub(super) async fn execute(&self, writes: &[Planned]) -> Executed {
         let mut done = Executed::default();
-        for write in writes {
+        for (i, write) in writes.iter().enumerate() {
             if let Err(e) = self.call(write, &mut done).await {
                 done.failed = Some((write.clone(), e));
+                done.unmade = writes[i..].iter().map(Planned::step).collect();
                 break;
             }
         }
@@ -142,6 +146,94 @@ impl Reconciler {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use pld_client::Client;
+    use pld_cloud::sim::{SimConfig, SimRegion};
+    use pld_cloud::{Action, Cloud};
+    use pld_core::plan::Reason;
+    use pld_telemetry::Metrics;
+
+    use super::*;
+    use crate::config::AgentConfig;
+    use crate::metrics::AgentMetrics;
+    use crate::view::CatalogView;
+
+    const ACCOUNT: &str = "111111111111";
+
+    fn planned(call: Call) -> Planned {
+        Planned {
+            call,
+            reason: Reason::Missing,
+        }
+    }
+
+    /// A reconciler on `region` whose controller is never called (the executor reports
+    /// nothing).
+    fn reconciler(
+        region: &Arc<SimRegion>,
+        vpc_id: &str,
+    ) -> Result<Reconciler, Box<dyn std::error::Error>> {
+        let controllers = vec!["127.0.0.1:9".to_string()];
+        let cfg = AgentConfig::simulated(ACCOUNT, "us-east-1", vpc_id, controllers, "pld.test");
+        Ok(Reconciler::new(
+            Arc::new(cfg),
+            "blue",
+            Arc::new(region.client(ACCOUNT)),
+            Client::new(&["127.0.0.1:9".to_string()])?,
+            CatalogView::new(),
+            AgentMetrics::new(&Metrics::new(), Duration::from_secs(60)),
+        ))
+    }
+
+    #[tokio::test]
+    async fn calls_are_made_in_order_until_one_fails_and_those_after_it_are_not(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let region = SimRegion::new(SimConfig::instant("us-east-1"));
+        let vpc = region.add_vpc(ACCOUNT, "10.0.0.0/16");
+        let other = region.add_vpc(ACCOUNT, "10.1.0.0/16");
+        let r = reconciler(&region, &vpc.id)?;
+        let create = planned(Call::CreateHostedZone {
+            name: "pld.test.".into(),
+            vpc_id: vpc.id.clone(),
+            caller_reference: "pld/blue/test/1".into(),
+            comment: String::new(),
+        });
+        let done = r.execute(std::slice::from_ref(&create)).await;
+        let zone = done.created_zone.expect("the create returns its zone");
+        assert!(done.failed.is_none() && done.unmade.is_empty());
+
+        // The agent's role may not associate zones: the tag after the association is not made.
+        region.deny(ACCOUNT, Action::AssociateVPCWithHostedZone, true);
+        let writes = [
+            // Already gone counts as done, and the plan goes on.
+            planned(Call::DeleteHostedZone {
+                zone_id: "Z0000000000000000GONE".into(),
+            }),
+            planned(Call::AssociateVpc {
+                zone_id: zone.id.clone(),
+                vpc_id: other.id.clone(),
+            }),
+            planned(Call::TagHostedZone {
+                zone_id: zone.id.clone(),
+                tags: r.own.mine(),
+            }),
+        ];
+        let done = r.execute(&writes).await;
+        let (failed, error) = done.failed.expect("the association fails");
+        assert_eq!(failed, writes[1]);
+        assert!(matches!(error, CloudError::Unauthorized(_)), "{error}");
+        assert_eq!(done.unmade, vec![writes[1].step(), writes[2].step()]);
+        let cloud = region.client(ACCOUNT);
+        assert!(cloud.hosted_zone_tags(&zone.id).await?.is_empty());
+        assert_eq!(cloud.get_hosted_zone(&zone.id).await?.vpc_ids, vec![vpc.id]);
         Ok(())
     }
 }

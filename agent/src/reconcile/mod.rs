@@ -94,9 +94,13 @@ struct Memory {
     zone_id: Option<String>,
     /// Whether this process has looked for an existing zone yet.
     zone_searched: bool,
-    /// Binding key → the steps its last plan made that AWS has not confirmed yet, reported
-    /// with its status until it settles.
+    /// Binding key → the steps its last plan has still to make (a failure stopped them) or
+    /// to see confirmed (a Route 53 change not yet in sync), reported with its status until
+    /// it is ready or rejected.
     pending: HashMap<String, Vec<pld_core::plan::Step>>,
+    /// Service name → the steps a failure stopped in its last pass, reported with its status
+    /// until it is available.
+    service_pending: HashMap<String, Vec<pld_core::plan::Step>>,
 }
 
 /// Reconciles one VPC.

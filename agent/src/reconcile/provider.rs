@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use pld_cloud::{state_is, CloudError, Connection, EndpointService, OWNER_TAG};
 use pld_core::plan::connections::{decide, Claim, Policy};
 use pld_core::plan::service::{plan_endpoint_service, plan_permissions, plan_retire, ServiceWant};
+use pld_core::plan::Planned;
 use pld_proto::v1::{Acceptance, Approval, Service};
 use tracing::warn;
 
+use super::execute::Executed;
 use super::ownership::{generation, Owner};
 use super::{PassResult, Reconciler};
 
@@ -22,6 +24,10 @@ impl Reconciler {
             .describe_endpoint_services(&self.own.mine())
             .await?;
         let desired = self.view.services_of(&self.cfg.vpc_id);
+        // What was pending for a service that is gone is nobody's any more.
+        self.memory()
+            .service_pending
+            .retain(|name, _| desired.iter().any(|s| &s.name == name));
         // One call for the connections of every service this account owns.
         let connections = if owned.is_empty() {
             Vec::new()
@@ -78,10 +84,7 @@ impl Reconciler {
             generation: generation(service.meta.as_ref()),
         };
         let writes = plan_endpoint_service(&want, existing.as_ref());
-        let done = self.execute(&writes).await;
-        if let Some((_, e)) = done.failed {
-            return Err(e);
-        }
+        let done = self.make(service, &writes).await?;
         let Some(es) = done.created_service.or(existing) else {
             // Nothing was created and nothing existed: cannot happen, as a missing service
             // plans its create; look again rather than report a guess.
@@ -93,6 +96,8 @@ impl Reconciler {
             .filter(|c| c.service_id == es.id)
             .collect();
         let busy = self.decide_connections(service, &es, &connections).await?;
+        // Every write of the pass was made: nothing is pending on this agent's side.
+        self.memory().service_pending.remove(&service.name);
         let state = es.state.to_ascii_lowercase();
         self.report_service(service, &state, Some(&es), String::new())
             .await;
@@ -113,9 +118,7 @@ impl Reconciler {
         }
         let current = self.cloud.allowed_principals(&es.id).await?;
         if let Some(change) = plan_permissions(&es.id, &service.allowed_principals, &current) {
-            if let Some((_, e)) = self.execute(&[change]).await.failed {
-                return Err(e);
-            }
+            self.make(service, &[change]).await?;
         }
         self.memory()
             .principals
@@ -149,9 +152,23 @@ impl Reconciler {
             provider_account: &self.cfg.account_id,
         };
         let decisions = decide(&es.id, &policy, &claims, connections);
-        match self.execute(&decisions.writes).await.failed {
-            Some((_, e)) => Err(e),
-            None => Ok(decisions.busy),
+        self.make(service, &decisions.writes).await?;
+        Ok(decisions.busy)
+    }
+
+    /// Makes a service's writes; the steps a failure stops are kept as the service's pending
+    /// steps, which its status report lists.
+    async fn make(&self, service: &Service, writes: &[Planned]) -> Result<Executed, CloudError> {
+        let mut done = self.execute(writes).await;
+        match done.failed.take() {
+            None => Ok(done),
+            Some((_, e)) => {
+                let unmade = std::mem::take(&mut done.unmade);
+                self.memory()
+                    .service_pending
+                    .insert(service.name.clone(), unmade);
+                Err(e)
+            }
         }
     }
 

@@ -3,17 +3,16 @@
 //! that wakes every watcher — this agent's own next pass included.
 
 use pld_cloud::{Endpoint, EndpointService};
+use pld_core::plan::report::{binding_status, service_status, to_send};
 use pld_core::Phase;
-use pld_proto::v1::{
-    report_status_request, Binding, BindingStatus, Kind, ReportStatusRequest, Service,
-    ServiceStatus,
-};
+use pld_proto::v1::{report_status_request, Binding, Kind, ReportStatusRequest, Service};
 use tracing::debug;
 
 use super::Reconciler;
 
 impl Reconciler {
-    /// Reports a provided service's endpoint service (`state` as AWS spells it, lower case).
+    /// Reports a provided service's endpoint service (`state` as AWS spells it), with the
+    /// steps a failure left pending ([`super::Memory::service_pending`]).
     pub(super) async fn report_service(
         &self,
         service: &Service,
@@ -21,15 +20,16 @@ impl Reconciler {
         es: Option<&EndpointService>,
         message: String,
     ) {
-        let status = ServiceStatus {
-            state: state.to_string(),
-            endpoint_service_name: es.map(|e| e.name.clone()).unwrap_or_default(),
-            az_ids: es.map(|e| e.az_ids.clone()).unwrap_or_default(),
-            message,
-        };
-        if service.status.as_ref() == Some(&status) {
+        let pending = self
+            .memory()
+            .service_pending
+            .get(&service.name)
+            .cloned()
+            .unwrap_or_default();
+        let found = service_status(state, es, message, &pending);
+        let Some(status) = to_send(service.status.as_ref(), found) else {
             return;
-        }
+        };
         self.report(
             Kind::Service,
             &service.name,
@@ -38,7 +38,8 @@ impl Reconciler {
         .await;
     }
 
-    /// Reports a binding's phase, its endpoint and the name it is published under.
+    /// Reports a binding's phase, its endpoint, the name it is published under, and the steps
+    /// its last plan left pending ([`super::Memory::pending`]).
     pub(super) async fn report_binding(
         &self,
         b: &Binding,
@@ -48,27 +49,18 @@ impl Reconciler {
         message: String,
     ) {
         let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
-        // A settled binding has nothing pending; otherwise what the last plan left in flight.
-        let pending = if phase.is_settled() {
-            Vec::new()
-        } else {
-            self.memory()
-                .pending
-                .get(&key)
-                .map(|steps| steps.iter().map(|s| s.to_proto()).collect())
-                .unwrap_or_default()
+        let pending = {
+            let mut memory = self.memory();
+            if matches!(phase, Phase::Ready | Phase::Rejected) {
+                // Nothing is left to do: what was pending is done.
+                memory.pending.remove(&key);
+            }
+            memory.pending.get(&key).cloned().unwrap_or_default()
         };
-        let status = BindingStatus {
-            phase: phase.to_string(),
-            endpoint_id: ep.map(|e| e.id.clone()).unwrap_or_default(),
-            dns_name: dns_name.trim_end_matches('.').to_string(),
-            addresses: ep.map(|e| e.addresses.clone()).unwrap_or_default(),
-            message,
-            pending,
-        };
-        if b.status.as_ref() == Some(&status) {
+        let found = binding_status(phase, ep, &dns_name, message, &pending);
+        let Some(status) = to_send(b.status.as_ref(), found) else {
             return;
-        }
+        };
         self.report(
             Kind::Binding,
             &key,

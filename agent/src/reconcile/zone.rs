@@ -60,15 +60,21 @@ impl Reconciler {
     /// Observes the zone and makes the zone planner's writes until it says which zone to
     /// publish into (or that there is none yet, or why none can be used). Each round moves
     /// to a later state (created, or the next caller reference), so it ends.
-    async fn settle_zone(&self, want: &ZoneWant<'_>) -> Result<Option<String>, CloudError> {
+    /// A write that fails leaves its unmade steps pending for binding `for_key`, if a binding
+    /// needs the zone.
+    async fn settle_zone(
+        &self,
+        want: &ZoneWant<'_>,
+        for_key: Option<&str>,
+    ) -> Result<Option<String>, CloudError> {
         let mut seen = match want.pinned {
             Some(id) => ZoneSeen::Pinned(self.cloud.get_hosted_zone(id).await?),
             None => ZoneSeen::InVpc(self.zone_in_vpc().await?),
         };
         for _ in 0..REFERENCE_ATTEMPTS * 2 + 2 {
             let plan = plan_zone(want, &seen);
-            let done = self.execute(&plan.writes).await;
-            if let Some((failed, e)) = done.failed {
+            let mut done = self.execute(&plan.writes).await;
+            if let Some((failed, e)) = done.failed.take() {
                 // A create Route 53 refused tells what to look for; any other failure ends it.
                 let (
                     ZoneOutcome::Creating { attempt },
@@ -77,6 +83,9 @@ impl Reconciler {
                     },
                 ) = (&plan.outcome, &failed.call)
                 else {
+                    if let Some(key) = for_key {
+                        self.memory().pending.insert(key.to_string(), done.unmade);
+                    }
                     return Err(e);
                 };
                 seen = match e {
@@ -116,15 +125,16 @@ impl Reconciler {
     /// Remembers the zone if it exists already and is ours (or pinned): after a restart, so
     /// records of endpoints that went while the agent was down can be cleaned up.
     pub(super) async fn find_zone(&self) -> Result<(), CloudError> {
-        let id = self.settle_zone(&self.zone_want(false, 0)).await?;
+        let id = self.settle_zone(&self.zone_want(false, 0), None).await?;
         self.memory().zone_id = id;
         Ok(())
     }
 
     /// Finds or creates the private hosted zone and associates this VPC with it, for the
-    /// binding of generation `generation` that first needs it.
-    pub(super) async fn ensure_zone(&self, generation: u64) -> Result<(), CloudError> {
-        let id = self.settle_zone(&self.zone_want(true, generation)).await?;
+    /// binding `key` of generation `generation` that first needs it.
+    pub(super) async fn ensure_zone(&self, key: &str, generation: u64) -> Result<(), CloudError> {
+        let want = self.zone_want(true, generation);
+        let id = self.settle_zone(&want, Some(key)).await?;
         self.memory().zone_id = id;
         Ok(())
     }

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::Context;
 use crate::catalog;
 use crate::exit;
-use crate::output::{approval_name, binding_json, out, print_json, table, Format};
+use crate::output::{approval_name, binding_json, out, print_json, print_pending, table, Format};
 
 #[derive(clap::Args)]
 pub struct ConnectArgs {
@@ -376,15 +376,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                     if !st.message.is_empty() {
                         out!("message:   {}", st.message);
                     }
-                    for (i, step) in st.pending.iter().enumerate() {
-                        let label = if i == 0 { "pending:" } else { "" };
-                        out!(
-                            "{label:<10} {} {}: {}",
-                            step.action,
-                            step.target,
-                            step.reason
-                        );
-                    }
+                    print_pending(&st.pending, 11);
                 }
             }
         }

@@ -7,7 +7,7 @@ use pld_proto::v1::{object, Acceptance, Kind, ListRequest, Object, Service};
 use serde::Deserialize;
 
 use super::Context;
-use crate::output::{acceptance_name, out, print_json, service_json, table, Format};
+use crate::output::{acceptance_name, out, print_json, print_pending, service_json, table, Format};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -220,6 +220,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                         if !st.message.is_empty() {
                             out!("message:       {}", st.message);
                         }
+                        print_pending(&st.pending, 15);
                     }
                 }
             }

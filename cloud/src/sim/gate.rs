@@ -14,6 +14,21 @@ use crate::{CloudError, CloudResult};
 impl SimCloud {
     /// Rate limits and injected faults, then the (refreshed) state.
     pub(super) fn gate(&self, action: Action) -> CloudResult<std::sync::MutexGuard<'_, State>> {
+        if self.region.is_denied(&self.account, action) {
+            // EC2 answers UnauthorizedOperation and Route 53 AccessDenied, 403, before any
+            // validation or rate limit, naming the IAM action (EC2 API reference, "Common
+            // client errors"; Route 53 API reference, "Common errors").
+            let code = match action.service() {
+                pld_core::aws::AwsService::Route53 => "AccessDenied",
+                _ => "UnauthorizedOperation",
+            };
+            return Err(CloudError::Unauthorized(format!(
+                "{action}: {code} User: arn:aws:iam::{}:role/pld-agent is not authorized to \
+                 perform: {}",
+                self.account,
+                action.iam_action()
+            )));
+        }
         let faults = self.region.faults();
         if faults.throttle > 0.0 && rand::random::<f64>() < faults.throttle {
             return Err(CloudError::Throttled(action.to_string()));

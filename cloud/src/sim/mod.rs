@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use crate::limiter::{ApiClass, Bucket};
 use crate::types::*;
+use crate::Action;
 
 pub use cloud::SimCloud;
 pub use dataplane::echo_server;
@@ -182,6 +183,8 @@ pub const AZ_IDS: [&str; 3] = ["use1-az1", "use1-az2", "use1-az4"];
 pub struct SimRegion {
     config: SimConfig,
     faults: Mutex<Faults>,
+    /// (account, operation) pairs an IAM policy does not allow: see [`SimRegion::deny`].
+    denied: Mutex<BTreeSet<(String, Action)>>,
     state: Mutex<State>,
 }
 
@@ -195,6 +198,7 @@ impl SimRegion {
         Arc::new(SimRegion {
             config,
             faults: Mutex::new(Faults::default()),
+            denied: Mutex::new(Default::default()),
             state: Mutex::new(State::default()),
         })
     }
@@ -220,6 +224,25 @@ impl SimRegion {
 
     fn faults(&self) -> Faults {
         *self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes `action` out of `account`'s IAM policy (`denied`) or puts it back: while out, its
+    /// calls are then refused as AWS refuses an action the caller's policy lacks.
+    pub fn deny(&self, account: &str, action: Action, denied: bool) {
+        let mut set = self.denied.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (account.to_string(), action);
+        if denied {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+    }
+
+    fn is_denied(&self, account: &str, action: Action) -> bool {
+        self.denied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(account.to_string(), action))
     }
 
     /// Creates a VPC of `account` with one subnet per AZ ID and a main route table.

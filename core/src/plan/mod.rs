@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod ownership;
 pub mod placement;
 pub mod records;
+pub mod report;
 pub mod service;
 pub mod zone;
 

@@ -1,0 +1,158 @@
+//! The status report: what a pass found, as the status the catalog should hold, and whether it
+//! has to be sent. Every report is a catalog write that wakes every watcher (the reporting
+//! agent's own next pass included), so one is sent only when it differs from what the catalog
+//! holds; and a status lists the steps still pending only while there is something left to do.
+//! A status is cut to the sizes the controller accepts (an AWS error message or a list of
+//! endpoint ids can be longer), so a report is never refused for its length and lost.
+
+use pld_proto::v1::{BindingStatus, ServiceStatus};
+
+use crate::aws::types::{Endpoint, EndpointService};
+use crate::validate::{MAX_PENDING_STEPS, MAX_STATUS_MESSAGE, MAX_TEXT};
+use crate::Phase;
+
+use super::Step;
+
+/// A binding's status. `pending` are the steps its agent's last plan has still to make (a
+/// failure stopped them) or to see confirmed (a Route 53 change not yet in sync): dropped once
+/// the binding is ready or rejected, when nothing is left to do.
+pub fn binding_status(
+    phase: Phase,
+    endpoint: Option<&Endpoint>,
+    dns_name: &str,
+    message: String,
+    pending: &[Step],
+) -> BindingStatus {
+    let done = matches!(phase, Phase::Ready | Phase::Rejected);
+    BindingStatus {
+        phase: phase.to_string(),
+        endpoint_id: endpoint.map(|e| e.id.clone()).unwrap_or_default(),
+        dns_name: dns_name.trim_end_matches('.').to_string(),
+        addresses: endpoint.map(|e| e.addresses.clone()).unwrap_or_default(),
+        message: clip(message, MAX_STATUS_MESSAGE),
+        pending: if done { Vec::new() } else { proto(pending) },
+    }
+}
+
+/// A provided service's status: `state` as AWS spells its endpoint service's (lower case), or
+/// `failed`; `pending` as for a binding, dropped once the service is available.
+pub fn service_status(
+    state: &str,
+    endpoint_service: Option<&EndpointService>,
+    message: String,
+    pending: &[Step],
+) -> ServiceStatus {
+    let state = state.to_ascii_lowercase();
+    let done = state == "available" && message.is_empty();
+    ServiceStatus {
+        endpoint_service_name: endpoint_service.map(|e| e.name.clone()).unwrap_or_default(),
+        az_ids: endpoint_service
+            .map(|e| e.az_ids.clone())
+            .unwrap_or_default(),
+        message: clip(message, MAX_STATUS_MESSAGE),
+        pending: if done { Vec::new() } else { proto(pending) },
+        state,
+    }
+}
+
+/// The status to send, or `None` when the catalog holds it already.
+pub fn to_send<T: PartialEq>(held: Option<&T>, found: T) -> Option<T> {
+    (held != Some(&found)).then_some(found)
+}
+
+/// The first steps, as many as a report carries, each cut to the sizes it takes.
+fn proto(steps: &[Step]) -> Vec<pld_proto::v1::PlannedStep> {
+    steps
+        .iter()
+        .take(MAX_PENDING_STEPS)
+        .map(|step| {
+            let mut p = step.to_proto();
+            p.target = clip(p.target, MAX_TEXT);
+            p.reason = clip(p.reason, MAX_STATUS_MESSAGE);
+            p
+        })
+        .collect()
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, ending in `…` when cut.
+fn clip(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    const MORE: &str = "…";
+    let mut end = max - MORE.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MORE}", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::Action;
+    use crate::plan::Reason;
+
+    fn step() -> Step {
+        Step {
+            action: Action::CreateVpcEndpoint,
+            target: "endpoint for com.amazonaws.vpce.us-east-1.vpce-svc-1".into(),
+            reason: Reason::Missing,
+        }
+    }
+
+    #[test]
+    fn pending_steps_are_reported_until_nothing_is_left_to_do() {
+        let pending = [step()];
+        for phase in [Phase::Failed, Phase::Publishing, Phase::Creating] {
+            let status = binding_status(phase, None, "", "throttled".into(), &pending);
+            assert_eq!(status.pending, vec![step().to_proto()], "{phase}");
+        }
+        for phase in [Phase::Ready, Phase::Rejected] {
+            let status = binding_status(
+                phase,
+                None,
+                "billing.pld.internal.",
+                String::new(),
+                &pending,
+            );
+            assert!(status.pending.is_empty(), "{phase}");
+            assert_eq!(status.dns_name, "billing.pld.internal");
+        }
+        let failed = service_status("failed", None, "refused".into(), &pending);
+        assert_eq!(failed.pending.len(), 1);
+        let available = service_status("Available", None, String::new(), &pending);
+        assert_eq!(available.state, "available");
+        assert!(available.pending.is_empty());
+    }
+
+    #[test]
+    fn a_status_too_long_for_the_controller_is_cut_to_fit_not_refused() {
+        let endpoints: Vec<String> = (0..40).map(|i| format!("vpce-{i:017x}")).collect();
+        let accept = Step {
+            action: Action::AcceptVpcEndpointConnections,
+            target: format!("{} to vpce-svc-1", endpoints.join(", ")),
+            reason: Reason::Decided("é".repeat(MAX_STATUS_MESSAGE)),
+        };
+        let many = vec![accept; MAX_PENDING_STEPS + 5];
+        let message = "ü".repeat(MAX_STATUS_MESSAGE);
+        let binding = binding_status(Phase::Failed, None, "", message.clone(), &many);
+        assert!(crate::validate::binding_status(&binding).is_ok());
+        assert_eq!(binding.pending.len(), MAX_PENDING_STEPS);
+        assert!(binding.pending[0].target.ends_with('…'));
+        assert!(binding.message.starts_with("üü") && binding.message.ends_with('…'));
+        let service = service_status("failed", None, message, &many);
+        assert!(crate::validate::service_status(&service).is_ok());
+        // Short text is left as it is.
+        assert_eq!(clip("throttled".into(), 9), "throttled");
+    }
+
+    #[test]
+    fn a_status_the_catalog_holds_is_not_sent_again() {
+        let found = binding_status(Phase::Creating, None, "", String::new(), &[step()]);
+        assert_eq!(to_send(Some(&found), found.clone()), None);
+        assert_eq!(to_send(None, found.clone()), Some(found.clone()));
+        let older = binding_status(Phase::Creating, None, "", String::new(), &[]);
+        assert_eq!(to_send(Some(&older), found.clone()), Some(found));
+    }
+}
