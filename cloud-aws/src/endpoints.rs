@@ -52,33 +52,7 @@ impl AwsCloud {
                 Err(e) => return Err(e),
             }
         }
-        Ok(eps
-            .into_iter()
-            .filter(|e| !e.state().is_some_and(|s| state_is(s.as_str(), "deleted")))
-            .map(|e| Endpoint {
-                id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
-                vpc_id: e.vpc_id().unwrap_or_default().to_string(),
-                service_name: e.service_name().unwrap_or_default().to_string(),
-                kind: endpoint_kind(e.vpc_endpoint_type()),
-                state: e
-                    .state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                subnet_ids: e.subnet_ids().to_vec(),
-                route_table_ids: e.route_table_ids().to_vec(),
-                dns_names: e
-                    .dns_entries()
-                    .iter()
-                    .filter_map(|d| d.dns_name().map(str::to_string))
-                    .collect(),
-                addresses: e
-                    .network_interface_ids()
-                    .iter()
-                    .filter_map(|id| addresses.get(id).cloned())
-                    .collect(),
-                tags: tags_of(e.tags()),
-            })
-            .collect())
+        Ok(eps.iter().map(|e| endpoint(e, &addresses)).collect())
     }
 
     pub(crate) async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail> {
@@ -138,10 +112,14 @@ impl AwsCloud {
             .vpc_endpoint()
             .cloned()
             .ok_or_else(|| CloudError::Client("CreateVpcEndpoint returned no endpoint".into()))?;
+        if ep.state().is_some_and(|s| state_is(s.as_str(), "deleted")) {
+            // The token's endpoint, deleted since (AWS answers a token it has seen with what
+            // it made then): returned as it is, so the caller moves on to another token.
+            return Ok(endpoint(&ep, &HashMap::new()));
+        }
         let mut eps = self.endpoints_of(vec![ep]).await?;
-        eps.pop().ok_or_else(|| {
-            CloudError::Client("CreateVpcEndpoint returned a deleted endpoint".into())
-        })
+        eps.pop()
+            .ok_or_else(|| CloudError::Client("CreateVpcEndpoint returned no endpoint".into()))
     }
 
     pub(crate) async fn modify_endpoint_subnets(
@@ -195,5 +173,32 @@ impl AwsCloud {
             .await
             .map_err(|e| error::map(Action::DeleteVpcEndpoints, e))?;
         error::batch(Action::DeleteVpcEndpoints, out.unsuccessful(), endpoint_id)
+    }
+}
+
+/// An SDK endpoint as pld's, its interfaces' addresses looked up in `addresses`.
+fn endpoint(e: &aws_sdk_ec2::types::VpcEndpoint, addresses: &HashMap<String, String>) -> Endpoint {
+    Endpoint {
+        id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
+        vpc_id: e.vpc_id().unwrap_or_default().to_string(),
+        service_name: e.service_name().unwrap_or_default().to_string(),
+        kind: endpoint_kind(e.vpc_endpoint_type()),
+        state: e
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        subnet_ids: e.subnet_ids().to_vec(),
+        route_table_ids: e.route_table_ids().to_vec(),
+        dns_names: e
+            .dns_entries()
+            .iter()
+            .filter_map(|d| d.dns_name().map(str::to_string))
+            .collect(),
+        addresses: e
+            .network_interface_ids()
+            .iter()
+            .filter_map(|id| addresses.get(id).cloned())
+            .collect(),
+        tags: tags_of(e.tags()),
     }
 }

@@ -85,7 +85,8 @@ pub trait Cloud: Send + Sync {
     /// DescribeVpcEndpointServices for one name, as this account sees it (NotFound when the
     /// service does not allow this account).
     async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail>;
-    /// CreateVpcEndpoint (idempotent on `client_token`).
+    /// CreateVpcEndpoint (idempotent on `client_token`: a token used before is answered with
+    /// the endpoint it made then, in state `deleted` if it is gone since).
     async fn create_endpoint(&self, req: &CreateEndpoint) -> CloudResult<Endpoint>;
     /// ModifyVpcEndpoint: move an interface or GWLB endpoint into other subnets.
     async fn modify_endpoint_subnets(

@@ -5,14 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use pld_cloud::{fqdn, ChangeStatus, CloudError, Endpoint, RecordSet, OWNER_TAG};
+use pld_cloud::{fqdn, state_is, ChangeStatus, CloudError, Endpoint, RecordSet, OWNER_TAG};
+use pld_core::access::principals_allow;
 use pld_core::aws::Call;
 use pld_core::plan::endpoint::{
-    next_fact, plan_endpoint, plan_orphan, EndpointPlan, Fact, Observed, Outcome, Target, Want,
+    next_fact, plan_endpoint, plan_orphan, Access, EndpointPlan, Fact, Observed, Outcome, Target,
+    Want,
 };
 use pld_core::plan::Seen;
 use pld_core::Phase;
-use pld_proto::v1::Binding;
+use pld_proto::v1::{Approval, Binding};
 use tracing::warn;
 
 use super::ownership::{generation, Owner};
@@ -121,6 +123,13 @@ impl Reconciler {
 
     /// Where a binding points, or why it cannot point anywhere yet.
     fn target(&self, b: &Binding) -> Target {
+        if b.approval == Approval::Rejected as i32 {
+            return Target::Refused(format!(
+                "rejected by an operator (pld bindings reject); `pld bindings accept {} --vpc {}` \
+                 lets it connect",
+                b.service, b.consumer_vpc_id
+            ));
+        }
         if let Some((name, kind)) = builtin::lookup(&b.service, &self.cfg.region) {
             return Target::Service {
                 name,
@@ -140,6 +149,26 @@ impl Reconciler {
                 b.service
             )),
         }
+    }
+
+    /// Why the service's principals do not name this VPC's account, if they do not.
+    fn unlisted(&self, b: &Binding) -> Option<String> {
+        let s = self.view.service(&b.service)?;
+        let account = &self.cfg.account_id;
+        // The provider's own account is allowed whatever the list says: the planner asks AWS
+        // whose service it is before it refuses.
+        (!principals_allow(&s.allowed_principals, None, account)).then(|| {
+            format!(
+                "service {} does not allow account {account} (its allowed principals: {}); its \
+                 endpoint is removed until it does",
+                s.name,
+                if s.allowed_principals.is_empty() {
+                    "none".to_string()
+                } else {
+                    s.allowed_principals.join(", ")
+                }
+            )
+        })
     }
 
     /// Asks AWS for the facts the endpoint planner needs (only those), then plans. An error
@@ -187,6 +216,14 @@ impl Reconciler {
     ) -> Result<bool, CloudError> {
         let target = self.target(b);
         let tags = self.own.tags(owner);
+        let unlisted = self.unlisted(b);
+        let access = match &unlisted {
+            Some(why) => Access::Unlisted {
+                account: &self.cfg.account_id,
+                why,
+            },
+            None => Access::Listed,
+        };
         let want = Want {
             service: &b.service,
             target: &target,
@@ -196,6 +233,7 @@ impl Reconciler {
             owner,
             tags: &tags,
             generation: generation(b.meta.as_ref()),
+            access,
         };
         let mut seen = Observed {
             endpoint,
@@ -205,7 +243,11 @@ impl Reconciler {
         if plan.unpublish {
             dns.remove(&self.record_name(&b.service), records, owner);
         }
-        if !plan.writes.is_empty() {
+        // The writes, then what they return: a new endpoint is followed from the state it was
+        // created in (its own writes wait for the next pass); one AWS answered deleted (the
+        // create's token was spent on an endpoint taken down since) has the planner try the
+        // next token, up to its limit.
+        while !plan.writes.is_empty() {
             let done = self.execute(&plan.writes).await;
             if let Some((write, e)) = done.failed {
                 // The binding says what failed and what is left to make; an error worth
@@ -219,10 +261,16 @@ impl Reconciler {
                     .await;
                 return if e.is_retryable() { Err(e) } else { Ok(false) };
             }
-            if let Some(created) = done.created {
-                // Follow the new endpoint from the state it was created in.
+            let Some(created) = done.created else { break };
+            if state_is(&created.state, "deleted") {
+                seen.spent_tokens += 1;
+                seen.endpoint = None;
+            } else {
                 seen.endpoint = Some(created);
-                plan = self.plan_endpoint(&want, &mut seen).await?;
+            }
+            plan = self.plan_endpoint(&want, &mut seen).await?;
+            if seen.endpoint.is_some() {
+                break;
             }
         }
         let ep = match plan.outcome {

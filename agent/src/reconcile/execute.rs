@@ -103,10 +103,17 @@ impl Reconciler {
                 service_id,
                 endpoint_ids,
             } => {
-                self.cloud
+                match self
+                    .cloud
                     .reject_connections(service_id, endpoint_ids)
-                    .await?;
-                info!(%step, "rejected connections");
+                    .await
+                {
+                    Ok(()) => info!(%step, "rejected connections"),
+                    // An endpoint deleted since it was listed (its consumer took it down on
+                    // seeing the same refusal): it connects to nothing either way.
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
             }
             Call::DeleteEndpointService { service_id } => {
                 crash_point!("provider-service-deleting");

@@ -80,7 +80,8 @@ pub enum Command {
         #[arg(long)]
         vpc: String,
     },
-    /// Reject a connection.
+    /// Reject a binding under either acceptance policy: a pending connection is refused, a
+    /// live one disconnected, and its endpoint removed until `accept`.
     Reject {
         service: String,
         #[arg(long)]

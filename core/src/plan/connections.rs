@@ -1,8 +1,11 @@
-//! Which pending connections to a provided service to accept and which to reject, by the
-//! service's policy: `auto` accepts an allowed principal once a binding names the endpoint,
-//! `manual` waits for `pld bindings accept|reject`, and either rejects a principal the service
-//! does not allow. One accept and one reject call per service, whatever the number of
-//! endpoints, because AWS counts each call against the endpoint-service bucket.
+//! Which connections to a provided service to accept and which to reject, by the service's
+//! policy: `auto` accepts an allowed principal once a binding names the endpoint, `manual`
+//! waits for `pld bindings accept|reject`, and either rejects a principal the service does not
+//! allow and a binding an operator rejected. The policy holds for connections already accepted
+//! too: when the service stops allowing a principal, or an operator rejects a binding after the
+//! fact, its live connection is rejected, which disconnects it. One accept and one reject call
+//! per service, whatever the number of endpoints, because AWS counts each call against the
+//! endpoint-service bucket.
 
 use pld_proto::v1::{Acceptance, Approval};
 
@@ -53,9 +56,6 @@ pub fn decide(
         if state_is(&c.state, "pending") {
             busy = true;
         }
-        if !state_is(&c.state, "pendingAcceptance") {
-            continue;
-        }
         let approval = claims
             .iter()
             .find(|claim| claim.endpoint_id == c.endpoint_id)
@@ -67,13 +67,28 @@ pub fn decide(
         );
         let id = c.endpoint_id.clone();
         let not_allowed = || format!("account {} is not an allowed principal", c.owner);
+        if state_is(&c.state, "available") {
+            // Accepted once; cut when that no longer holds. AWS keeps a live connection when
+            // a principal leaves the permissions, so pld rejects it itself.
+            if !allowed {
+                reject.push((id, format!("{}: it is connected", not_allowed())));
+            } else if approval == Some(Approval::Rejected) {
+                reject.push((id, "rejected by pld bindings reject".into()));
+            }
+            continue;
+        }
+        if !state_is(&c.state, "pendingAcceptance") {
+            continue;
+        }
+        if approval == Some(Approval::Rejected) {
+            // An operator's rejection holds whatever the policy.
+            reject.push((id, "rejected by pld bindings reject".into()));
+            continue;
+        }
         match policy.acceptance {
             Acceptance::Manual => match approval {
                 Some(Approval::Accepted) if allowed => {
                     accept.push((id, "accepted by pld bindings accept".into()))
-                }
-                Some(Approval::Rejected) => {
-                    reject.push((id, "rejected by pld bindings reject".into()))
                 }
                 _ if !allowed => reject.push((id, not_allowed())),
                 // Waiting for an operator: nothing to decide, nothing to poll for.
@@ -259,6 +274,36 @@ mod tests {
                 "available",
                 Auto,
                 conn("vpce-1", ALLOWED, "available"),
+                bound.to_vec(),
+                (none.clone(), none.clone(), false),
+            ),
+            (
+                "auto, rejected by an operator",
+                Auto,
+                conn("vpce-1", ALLOWED, "pendingAcceptance"),
+                vec![claim("vpce-1", Approval::Rejected)],
+                (none.clone(), e(), false),
+            ),
+            // The service stopped allowing the account after it connected: cut.
+            (
+                "available, no longer allowed",
+                Auto,
+                conn("vpce-1", STRANGER, "available"),
+                bound.to_vec(),
+                (none.clone(), e(), false),
+            ),
+            (
+                "available, rejected by an operator since",
+                Manual,
+                conn("vpce-1", ALLOWED, "available"),
+                vec![claim("vpce-1", Approval::Rejected)],
+                (none.clone(), e(), false),
+            ),
+            // Rejected already (by a pass that stopped before it reported): nothing again.
+            (
+                "rejected",
+                Auto,
+                conn("vpce-1", STRANGER, "rejected"),
                 bound.to_vec(),
                 (none.clone(), none.clone(), false),
             ),

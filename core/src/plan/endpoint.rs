@@ -29,6 +29,10 @@ pub enum Target {
     Waiting(String),
     /// The service is not in the catalog (yet, or any more): a catalog change brings it.
     Missing(String),
+    /// The catalog does not let the binding connect (the service no longer allows its
+    /// account, or an operator rejected it): its endpoint comes down, since a rejected
+    /// endpoint still bills, and the binding stays rejected until a catalog change lifts it.
+    Refused(String),
 }
 
 /// What a binding wants of its endpoint: from the catalog and the agent's config.
@@ -46,6 +50,20 @@ pub struct Want<'a> {
     pub tags: &'a Tags,
     /// The binding's generation, part of the create's client token.
     pub generation: u64,
+    /// Whether the service's principals let the binding's account connect.
+    pub access: Access<'a>,
+}
+
+/// Whether a service lets a binding's account connect, as far as the catalog tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access<'a> {
+    /// Its allowed principals name the account (or `*`), or it is an AWS service.
+    Listed,
+    /// Its allowed principals do not name `account`. The provider's own account connects all
+    /// the same, and only AWS's description of the service (its owner) tells whether that is
+    /// this one; otherwise the binding is refused with `why`. The catalog refuses such a
+    /// binding when it is made, so this is a service that stopped allowing the account since.
+    Unlisted { account: &'a str, why: &'a str },
 }
 
 /// What the agent observed. `None` is a fact not asked for (not needed so far); a fact AWS
@@ -58,7 +76,15 @@ pub struct Observed {
     pub detail: Option<Seen<ServiceDetail>>,
     pub subnets: Option<Seen<Vec<Subnet>>>,
     pub route_tables: Option<Seen<Vec<RouteTable>>>,
+    /// How many client tokens this pass found spent: AWS answered the create with the
+    /// endpoint the token made before, deleted since (the binding's endpoint was taken down
+    /// while the binding stayed). The next create uses the next token.
+    pub spent_tokens: u32,
 }
+
+/// How many client tokens one binding generation may spend on endpoints deleted since (taken
+/// down while the service refused the binding, or was away) before the create gives up.
+pub const TOKEN_ATTEMPTS: u32 = 8;
 
 /// A fact [`plan_endpoint`] needs that has not been asked for yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +155,13 @@ pub fn next_fact(want: &Want, seen: &Observed) -> Option<Fact> {
     let Target::Service { name, kind } = want.target else {
         return None;
     };
+    if matches!(want.access, Access::Unlisted { .. }) && seen.detail.is_none() {
+        // Whose service it is decides whether the binding may stay, before anything else.
+        return Some(Fact::ServiceDetail(name.clone()));
+    }
+    if refusal(want, seen).is_some() {
+        return None;
+    }
     match &seen.endpoint {
         Some(ep) => {
             // An endpoint that may have to move needs the service's AZs and the subnets.
@@ -176,25 +209,16 @@ pub fn plan_endpoint(want: &Want, seen: &Observed) -> EndpointPlan {
         return EndpointPlan::only(unmanaged(ep, "pld does not manage endpoints of that type"));
     }
     let (name, known_kind) = match want.target {
-        Target::Service { name, kind } => (name, *kind),
-        Target::Waiting(why) | Target::Missing(why) => {
-            let mut plan = EndpointPlan::only(Outcome::Report {
-                phase: Phase::Waiting,
-                message: why.clone(),
-                with_endpoint: false,
-                // A provider about to create its endpoint service is polled soon; a service
-                // not registered yet arrives as a catalog change, which starts a pass.
-                requeue: matches!(want.target, Target::Waiting(_)),
-            });
-            if let Some(ep) = &seen.endpoint {
-                plan.writes.push(Planned {
-                    call: Call::DeleteEndpoint { id: ep.id.clone() },
-                    reason: Reason::Unwanted(why.clone()),
-                });
-                plan.unpublish = true;
-            }
-            return plan;
+        Target::Service { .. } if refusal(want, seen).is_some() => {
+            let why = refusal(want, seen).unwrap_or_default();
+            return take_down(seen, Phase::Rejected, why, false);
         }
+        Target::Service { name, kind } => (name, *kind),
+        Target::Refused(why) => return take_down(seen, Phase::Rejected, why.clone(), false),
+        // A provider about to create its endpoint service is polled soon; a service not
+        // registered yet arrives as a catalog change, which starts a pass.
+        Target::Waiting(why) => return take_down(seen, Phase::Waiting, why.clone(), true),
+        Target::Missing(why) => return take_down(seen, Phase::Waiting, why.clone(), false),
     };
     let Some(ep) = &seen.endpoint else {
         return create(want, seen, name, known_kind);
@@ -280,6 +304,40 @@ pub fn plan_orphan(ep: &Endpoint) -> Result<Planned, String> {
     })
 }
 
+/// Why the binding may not connect though its service is there: the service's principals do
+/// not name its account, and AWS does not say the service is that account's own (a service
+/// that stopped allowing the account is no longer visible to it either).
+fn refusal(want: &Want, seen: &Observed) -> Option<String> {
+    let Access::Unlisted { account, why } = want.access else {
+        return None;
+    };
+    match &seen.detail {
+        Some(Seen::Known(d)) if d.owner == account => None,
+        Some(_) => Some(why.to_string()),
+        // Not asked yet: [`next_fact`] asks first.
+        None => None,
+    }
+}
+
+/// The binding cannot use its endpoint (`phase`, `why`): the endpoint, if any, is deleted and
+/// its name unpublished, and nothing is created.
+fn take_down(seen: &Observed, phase: Phase, why: String, requeue: bool) -> EndpointPlan {
+    let mut plan = EndpointPlan::only(Outcome::Report {
+        phase,
+        message: why.clone(),
+        with_endpoint: false,
+        requeue,
+    });
+    if let Some(ep) = &seen.endpoint {
+        plan.writes.push(Planned {
+            call: Call::DeleteEndpoint { id: ep.id.clone() },
+            reason: Reason::Unwanted(why),
+        });
+        plan.unpublish = true;
+    }
+    plan
+}
+
 /// Fails a binding whose tagged endpoint is not one pld may change, naming it; the endpoint
 /// is left as it is.
 fn unmanaged(ep: &Endpoint, why: &str) -> Outcome {
@@ -317,6 +375,16 @@ fn create(
             false,
         ));
     }
+    if seen.spent_tokens >= TOKEN_ATTEMPTS {
+        return EndpointPlan::only(Outcome::failed(
+            format!(
+                "the first {TOKEN_ATTEMPTS} client tokens of this binding were each answered \
+                 with an endpoint deleted since; deleting and creating the binding again starts \
+                 a new series"
+            ),
+            false,
+        ));
+    }
     let mut req = CreateEndpoint {
         kind,
         vpc_id: want.vpc_id.to_string(),
@@ -343,10 +411,19 @@ fn create(
             Err(Placement(why)) => return EndpointPlan::only(Outcome::failed(why, false)),
         }
     }
+    // The first attempt's token has no suffix, as before attempts were counted, so a create
+    // retried across an upgrade still finds its endpoint.
+    let attempt = match seen.spent_tokens {
+        0 => String::new(),
+        spent => format!("|attempt {}", spent + 1),
+    };
     req.client_token = client_token(
         want.owner,
         want.generation,
-        &format!("{name}|{:?}|{:?}", req.subnet_ids, req.route_table_ids),
+        &format!(
+            "{name}|{:?}|{:?}{attempt}",
+            req.subnet_ids, req.route_table_ids
+        ),
     );
     EndpointPlan {
         writes: vec![Planned {

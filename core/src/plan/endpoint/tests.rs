@@ -50,6 +50,7 @@ fn endpoint(kind: EndpointKind, state: &str, subnets: &[&str]) -> Endpoint {
 struct Case {
     target: Target,
     configured: Vec<String>,
+    access: Access<'static>,
 }
 
 fn custom() -> Target {
@@ -72,6 +73,7 @@ fn with_want<R>(case: &Case, f: impl FnOnce(&Want) -> R) -> R {
         owner: &owner,
         tags: &tags,
         generation: 7,
+        access: case.access,
     };
     f(&want)
 }
@@ -80,6 +82,7 @@ fn case(target: Target) -> Case {
     Case {
         target,
         configured: vec![],
+        access: Access::Listed,
     }
 }
 
@@ -125,6 +128,7 @@ fn observed_everything(kind: EndpointKind) -> Observed {
             subnet("subnet-x", "use1-az3"),
         ])),
         route_tables: None,
+        spent_tokens: 0,
     }
 }
 
@@ -201,8 +205,8 @@ fn what_stops_a_create_is_said_and_nothing_is_written() {
         (
             "no subnet in an offered AZ",
             Case {
-                target: custom(),
                 configured: strings(&["subnet-x"]),
+                ..case(custom())
             },
             observed_everything(EndpointKind::Interface),
             "the service supports AZs use1-az1, use1-az2 but this VPC's subnets are in",
@@ -271,8 +275,8 @@ fn an_existing_endpoint_is_followed_from_the_state_it_is_in() {
 #[test]
 fn an_endpoint_outside_the_configured_subnets_moves_before_it_is_published() {
     let c = Case {
-        target: custom(),
         configured: strings(&["subnet-b"]),
+        ..case(custom())
     };
     let mut seen = found(endpoint(
         EndpointKind::Interface,
@@ -310,13 +314,25 @@ fn an_endpoint_outside_the_configured_subnets_moves_before_it_is_published() {
 }
 
 #[test]
-fn a_service_gone_takes_its_endpoint_and_name_down() {
-    for (target, requeue) in [
+fn a_service_gone_or_refusing_takes_its_endpoint_and_name_down() {
+    for (target, phase, requeue) in [
         (
             Target::Missing("service billing is not in the catalog".into()),
+            Phase::Waiting,
             false,
         ),
-        (Target::Waiting("waiting for the provider".into()), true),
+        (
+            Target::Waiting("waiting for the provider".into()),
+            Phase::Waiting,
+            true,
+        ),
+        // The service stopped allowing the account: rejected, with no endpoint billing on, and
+        // not created again until the catalog lets it connect.
+        (
+            Target::Refused("account 222222222222 is no longer allowed".into()),
+            Phase::Rejected,
+            false,
+        ),
     ] {
         let c = case(target);
         let seen = found(endpoint(
@@ -335,11 +351,12 @@ fn a_service_gone_takes_its_endpoint_and_name_down() {
             }
         );
         assert!(matches!(p.writes[0].reason, Reason::Unwanted(_)));
-        let (phase, _, r) = reported(&p);
-        assert_eq!((phase, r), (Phase::Waiting, requeue));
-        // Nothing there: nothing to delete or unpublish.
+        let (reported_phase, _, r) = reported(&p);
+        assert_eq!((reported_phase, r), (phase, requeue));
+        // Nothing there: nothing to delete, unpublish or create.
         let p = plan(&c, &Observed::default());
         assert!(p.writes.is_empty() && !p.unpublish);
+        assert_eq!(reported(&p).0, phase);
     }
 }
 
@@ -374,4 +391,86 @@ fn endpoints_pld_does_not_manage_are_never_written() {
             .map(|p| p.step().to_string()),
         Ok("DeleteVpcEndpoints vpce-1: its catalog object is gone".to_string())
     );
+}
+
+#[test]
+fn a_service_that_stopped_allowing_the_account_takes_its_endpoint_down_unless_it_is_its_own() {
+    let c = Case {
+        access: Access::Unlisted {
+            account: "222222222222",
+            why: "service billing does not allow account 222222222222",
+        },
+        ..case(custom())
+    };
+    let live = endpoint(EndpointKind::Interface, "available", &["subnet-a"]);
+    // Whose the service is, is asked first.
+    assert_eq!(
+        facts(&c, &found(live.clone())),
+        Some(Fact::ServiceDetail(SVC.into()))
+    );
+    // Not visible any more (AWS hides a service from accounts it does not allow), or another
+    // account's: the endpoint is deleted, the name unpublished, the binding rejected.
+    let mut other = detail(EndpointKind::Interface, &["use1-az1"]);
+    other.owner = "111111111111".into();
+    for seen_detail in [
+        Seen::Unknown("InvalidServiceName".into()),
+        Seen::Known(other),
+    ] {
+        let seen = Observed {
+            detail: Some(seen_detail),
+            ..found(live.clone())
+        };
+        assert_eq!(facts(&c, &seen), None);
+        let p = plan(&c, &seen);
+        assert!(p.unpublish);
+        assert_eq!(
+            p.writes.iter().map(|w| w.call.clone()).collect::<Vec<_>>(),
+            vec![Call::DeleteEndpoint {
+                id: "vpce-1".into()
+            }]
+        );
+        let (phase, message, _) = reported(&p);
+        assert_eq!(phase, Phase::Rejected);
+        assert!(message.contains("does not allow account"), "{message}");
+        // Gone already: nothing created again while the refusal holds.
+        let none = Observed {
+            endpoint: None,
+            ..seen
+        };
+        let p = plan(&c, &none);
+        assert!(p.writes.is_empty() && !p.unpublish);
+        assert_eq!(reported(&p).0, Phase::Rejected);
+    }
+    // The provider's own account needs no principal: it stays connected.
+    let mut own = detail(EndpointKind::Interface, &["use1-az1"]);
+    own.owner = "222222222222".into();
+    let seen = Observed {
+        detail: Some(Seen::Known(own)),
+        ..found(live)
+    };
+    assert_eq!(plan(&c, &seen).outcome, Outcome::Publish);
+}
+
+#[test]
+fn a_token_spent_on_an_endpoint_deleted_since_moves_the_create_to_the_next_one() {
+    let c = case(custom());
+    let token = |spent| {
+        let seen = Observed {
+            spent_tokens: spent,
+            ..observed_everything(EndpointKind::Interface)
+        };
+        let p = plan(&c, &seen);
+        match p.writes.first().map(|w| &w.call) {
+            Some(Call::CreateEndpoint(req)) => Ok(req.client_token.clone()),
+            _ => Err(reported(&p)),
+        }
+    };
+    let first = token(0).expect("a create");
+    let second = token(1).expect("a create");
+    assert_ne!(first, second);
+    // The same attempt, the same token: a retry after a crash finds its endpoint.
+    assert_eq!(token(1).expect("a create"), second);
+    let (phase, message, _) = token(TOKEN_ATTEMPTS).expect_err("no create");
+    assert_eq!(phase, Phase::Failed);
+    assert!(message.contains("client tokens"), "{message}");
 }
