@@ -113,6 +113,12 @@ pub fn service_json(s: &Service) -> Value {
             "az_ids": status.az_ids,
             "message": status.message,
             "pending": pending_json(&status.pending),
+            "load_balancer_arns": status.load_balancer_arns,
+            "retiring": status.retiring.iter().map(|r| json!({
+                "endpoint_service_name": r.endpoint_service_name,
+                "load_balancer_arns": r.load_balancer_arns,
+                "connections": r.connections,
+            })).collect::<Vec<_>>(),
         },
     })
 }

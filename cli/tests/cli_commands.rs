@@ -220,7 +220,7 @@ fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::R
 async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
     use pld_proto::v1::{
         object, report_status_request, Agent, Approval, BindingStatus, Kind, Object, PlannedStep,
-        ReportStatusRequest, ServiceStatus,
+        ReportStatusRequest, RetiringEndpointService, ServiceStatus,
     };
     let agent = Object {
         object: Some(object::Object::Agent(Agent {
@@ -253,6 +253,12 @@ async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
                 action: "CreateVpcEndpointServiceConfiguration".into(),
                 target: "endpoint service on arn:aws:elasticloadbalancing:demo".into(),
                 reason: "missing".into(),
+            }],
+            // Moved off another load balancer, whose endpoint service still serves two.
+            retiring: vec![RetiringEndpointService {
+                endpoint_service_name: "com.amazonaws.vpce.us-east-1.vpce-svc-old".into(),
+                load_balancer_arns: vec!["arn:aws:elasticloadbalancing:old".into()],
+                connections: 2,
             }],
             ..Default::default()
         })),
@@ -372,12 +378,21 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
         "{}",
         stdout(&out)
     );
+    assert!(
+        stdout(&out).contains(
+            "retiring:      com.amazonaws.vpce.us-east-1.vpce-svc-old on \
+             arn:aws:elasticloadbalancing:old (2 consumers still connected)"
+        ),
+        "{}",
+        stdout(&out)
+    );
     let out = run(&c, &["services", "get", "billing", "-o", "json"])?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(
         v["status"]["pending"][0]["action"], "CreateVpcEndpointServiceConfiguration",
         "{v}"
     );
+    assert_eq!(v["status"]["retiring"][0]["connections"], 2, "{v}");
     let out = run(&c, &["bindings", "get", "billing", "--vpc", "vpc-0e0e0e0e"])?;
     assert_eq!(
         out.status.code(),

@@ -16,6 +16,10 @@ pub const MAX_TEXT: usize = 256;
 pub const MAX_STATUS_MESSAGE: usize = 1024;
 /// Most pending steps a status report lists.
 pub const MAX_PENDING_STEPS: usize = 16;
+/// Most endpoint services a service's status lists as retiring.
+pub const MAX_RETIRING: usize = 8;
+/// Most load balancer ARNs one status field lists.
+pub const MAX_STATUS_ARNS: usize = 10;
 /// Longest lease an agent may ask for.
 pub const MAX_LEASE_TTL_SECONDS: u32 = 3600;
 
@@ -341,7 +345,30 @@ pub fn service_status(s: &pld_proto::v1::ServiceStatus) -> Result<(), FieldError
         text("status.az_ids", az, 32)?;
     }
     pending_steps(&s.pending)?;
+    arns("status.load_balancer_arns", &s.load_balancer_arns)?;
+    if s.retiring.len() > MAX_RETIRING {
+        return Err(err(
+            "status.retiring",
+            format!("at most {MAX_RETIRING} endpoint services"),
+        ));
+    }
+    for r in &s.retiring {
+        text(
+            "status.retiring.endpoint_service_name",
+            &r.endpoint_service_name,
+            MAX_TEXT,
+        )?;
+        arns("status.retiring.load_balancer_arns", &r.load_balancer_arns)?;
+    }
     text("status.message", &s.message, MAX_STATUS_MESSAGE)
+}
+
+/// Load balancer ARNs in a status report: a few, each of an ARN's length.
+fn arns(field: &str, arns: &[String]) -> Result<(), FieldError> {
+    if arns.len() > MAX_STATUS_ARNS {
+        return Err(err(field, format!("at most {MAX_STATUS_ARNS} ARNs")));
+    }
+    arns.iter().try_for_each(|a| text(field, a, MAX_TEXT))
 }
 
 /// Checks a binding status report.

@@ -1,12 +1,15 @@
-//! A live service changed in place with `pld services register` (a put of the whole spec):
-//! its ports, its principals and its acceptance. Nothing at AWS is rebuilt for ports; a
-//! consumer the service stops allowing ends `rejected` with its endpoint gone; a manual
-//! service turned `auto` accepts what was waiting.
+//! A live service changed with `pld services register` (a put of the whole spec): its ports,
+//! its principals and its acceptance in place, and its load balancer by a second endpoint
+//! service. Nothing at AWS is rebuilt for ports; a consumer the service stops allowing ends
+//! `rejected` with its endpoint gone; a manual service turned `auto` accepts what was waiting;
+//! a service on another load balancer keeps its old endpoint service while consumers use it.
 
 use std::time::Duration;
 
-use pld_cloud::sim::Faults;
+use pld_cloud::sim::{echo_server, Faults, NewLoadBalancer, AZ_IDS};
+use pld_cloud::LoadBalancerKind;
 use pld_proto::v1::{object, Acceptance, Approval, Object, Service};
+use pld_tests::objects::service_status;
 use pld_tests::region::{dns_a, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::wait_until;
 
@@ -227,6 +230,88 @@ async fn a_manual_service_turned_auto_accepts_what_was_waiting() -> anyhow::Resu
         env.binding_status("demo").await.map(|s| s.phase),
         Some("ready".into())
     );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_on_another_load_balancer_keeps_its_old_endpoint_service_until_it_drains(
+) -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let root = consumer_root();
+    let echo = echo_server().await?;
+    let second = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Network,
+        name: "demo-b",
+        az_ids: &AZ_IDS,
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    });
+    let ((provider, _), (consumer, _)) = env.start_pair(Vec::new(), None).await?;
+    let port = u32::from(DEMO_PORT);
+    register(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
+    let client = env.client();
+    let first = service_status(&client, "demo")
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no status"))?;
+    assert_eq!(first.load_balancer_arns, vec![env.nlb.arn.clone()]);
+
+    let mut moved = demo(&env, &[port], &[&root], Acceptance::Auto);
+    moved.load_balancer_arn = second.arn.clone();
+    register(&env, moved).await?;
+    let status = wait_until(
+        Duration::from_secs(20),
+        "a second endpoint service on the new load balancer",
+        || async {
+            service_status(&client, "demo")
+                .await
+                .filter(|s| s.load_balancer_arns == [second.arn.clone()] && s.state == "available")
+        },
+    )
+    .await?;
+    assert_ne!(status.endpoint_service_name, first.endpoint_service_name);
+    assert_eq!(status.retiring.len(), 1, "{status:?}");
+    let old = &status.retiring[0];
+    assert_eq!(old.endpoint_service_name, first.endpoint_service_name);
+    assert_eq!(old.load_balancer_arns, vec![env.nlb.arn.clone()]);
+    assert_eq!(old.connections, 1, "the consumer is still on it");
+    assert_eq!(env.region.inventory().endpoint_services.len(), 2);
+    // The consumer keeps being served by the old one meanwhile.
+    for _ in 0..3 {
+        provider.reconciler().pass().await;
+    }
+    assert_eq!(
+        env.binding_status("demo").await.map(|s| s.phase),
+        Some("ready".into())
+    );
+    assert_eq!(env.region.inventory().endpoint_services.len(), 2);
+
+    // Its last consumer gone, the old endpoint service goes too.
+    pld_tests::objects::delete(
+        &client,
+        pld_proto::v1::Kind::Binding,
+        &pld_core::catalog::binding_key("demo", &env.consumer_vpc.id),
+    )
+    .await?;
+    let drained = wait_until(
+        Duration::from_secs(20),
+        "the old endpoint service to be deleted",
+        || async {
+            service_status(&client, "demo")
+                .await
+                .filter(|s| s.retiring.is_empty())
+        },
+    )
+    .await?;
+    assert_eq!(drained.endpoint_service_name, status.endpoint_service_name);
+    assert_eq!(env.region.inventory().endpoint_services.len(), 1);
     provider.shutdown().await;
     consumer.shutdown().await;
     env.cluster.shutdown().await;

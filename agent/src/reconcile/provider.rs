@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use pld_cloud::{state_is, CloudError, Connection, EndpointService, OWNER_TAG};
 use pld_core::plan::connections::{decide, Claim, Policy};
-use pld_core::plan::service::{plan_endpoint_service, plan_permissions, plan_retire, ServiceWant};
+use pld_core::plan::service::{
+    live_connections, plan_drained, plan_endpoint_service, plan_permissions, plan_retire, sides,
+    ServiceWant,
+};
 use pld_core::plan::Planned;
 use pld_proto::v1::{Acceptance, Approval, Service};
 use tracing::warn;
@@ -45,26 +48,32 @@ impl Reconciler {
                 Err(e) => return Err(e),
             }
         };
-        let mut by_owner: BTreeMap<String, EndpointService> = owned
-            .into_iter()
-            .filter_map(|s| Some((s.tags.get(OWNER_TAG)?.clone(), s)))
-            .collect();
+        // A service has one endpoint service, and more while it moves to another load
+        // balancer: the old ones serve the consumers that have not moved yet.
+        let mut by_owner: BTreeMap<String, Vec<EndpointService>> = BTreeMap::new();
+        for es in owned {
+            if let Some(owner) = es.tags.get(OWNER_TAG).cloned() {
+                by_owner.entry(owner).or_default().push(es);
+            }
+        }
         for service in desired {
             let owner = self.own.service(&service.name);
-            let existing = by_owner.remove(&owner.to_string());
+            let owned = by_owner.remove(&owner.to_string()).unwrap_or_default();
             let r = self
-                .reconcile_service(&service, &owner, existing, &connections)
+                .reconcile_service(&service, &owner, &owned, &connections)
                 .await;
             if let Err(e) = &r {
                 if !e.is_retryable() {
-                    self.report_service(&service, "failed", None, e.to_string())
+                    self.report_service(&service, "failed", None, &[], &e.to_string())
                         .await;
                 }
             }
             result.absorb(r);
         }
-        for (owner, orphan) in by_owner {
-            result.absorb(self.delete_service(&owner, &orphan, &connections).await);
+        for (owner, orphans) in by_owner {
+            for orphan in orphans {
+                result.absorb(self.delete_service(&owner, &orphan, &connections).await);
+            }
         }
         Ok(result)
     }
@@ -73,7 +82,7 @@ impl Reconciler {
         &self,
         service: &Service,
         owner: &Owner,
-        existing: Option<EndpointService>,
+        owned: &[EndpointService],
         connections: &[Connection],
     ) -> Result<bool, CloudError> {
         let tags = self.own.tags(owner);
@@ -83,23 +92,40 @@ impl Reconciler {
             tags: &tags,
             generation: generation(service.meta.as_ref()),
         };
-        let writes = plan_endpoint_service(&want, existing.as_ref());
+        let split = sides(&service.load_balancer_arn, owned);
+        let writes = plan_endpoint_service(&want, split.current);
         let done = self.make(service, &writes).await?;
-        let Some(es) = done.created_service.or(existing) else {
+        let Some(es) = done.created_service.as_ref().or(split.current) else {
             // Nothing was created and nothing existed: cannot happen, as a missing service
             // plans its create; look again rather than report a guess.
             return Ok(true);
         };
-        self.sync_principals(service, &es).await?;
-        let connections: Vec<&Connection> = connections
-            .iter()
-            .filter(|c| c.service_id == es.id)
-            .collect();
-        let busy = self.decide_connections(service, &es, &connections).await?;
+        self.sync_principals(service, es).await?;
+        // The same policy decides the connections to the endpoint services it moved off:
+        // consumers that have not moved yet still connect there.
+        let mut busy = false;
+        for each in std::iter::once(es).chain(split.retiring.iter().copied()) {
+            let of_it: Vec<&Connection> = connections
+                .iter()
+                .filter(|c| c.service_id == each.id)
+                .collect();
+            busy |= self.decide_connections(service, each, &of_it).await?;
+        }
+        let mut retiring = Vec::new();
+        for old in split.retiring {
+            if let Some(delete) = plan_drained(old, connections) {
+                match self.execute(&[delete]).await.failed {
+                    None => continue,
+                    // A consumer connected since the listing: it stays.
+                    Some((_, CloudError::DependencyViolation(_))) => {}
+                    Some((_, e)) => return Err(e),
+                }
+            }
+            retiring.push((old, live_connections(old, connections).len()));
+        }
         // Every write of the pass was made: nothing is pending on this agent's side.
         self.memory().service_pending.remove(&service.name);
-        let state = es.state.to_ascii_lowercase();
-        self.report_service(service, &state, Some(&es), String::new())
+        self.report_service(service, &es.state, Some(es), &retiring, "")
             .await;
         Ok(busy || !state_is(&es.state, "Available"))
     }

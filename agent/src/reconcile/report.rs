@@ -3,7 +3,7 @@
 //! that wakes every watcher — this agent's own next pass included.
 
 use pld_cloud::{Endpoint, EndpointService};
-use pld_core::plan::report::{binding_status, service_status, to_send};
+use pld_core::plan::report::{binding_status, service_status, to_send, ServiceFound};
 use pld_core::Phase;
 use pld_proto::v1::{report_status_request, Binding, Kind, ReportStatusRequest, Service};
 use tracing::debug;
@@ -11,14 +11,16 @@ use tracing::debug;
 use super::Reconciler;
 
 impl Reconciler {
-    /// Reports a provided service's endpoint service (`state` as AWS spells it), with the
-    /// steps a failure left pending ([`super::Memory::service_pending`]).
+    /// Reports a provided service's endpoint service (`state` as AWS spells it), those it moved
+    /// off with their live connections, and the steps a failure left pending
+    /// ([`super::Memory::service_pending`]).
     pub(super) async fn report_service(
         &self,
         service: &Service,
         state: &str,
-        es: Option<&EndpointService>,
-        message: String,
+        current: Option<&EndpointService>,
+        retiring: &[(&EndpointService, usize)],
+        message: &str,
     ) {
         let pending = self
             .memory()
@@ -26,7 +28,13 @@ impl Reconciler {
             .get(&service.name)
             .cloned()
             .unwrap_or_default();
-        let found = service_status(state, es, message, &pending);
+        let found = service_status(ServiceFound {
+            state,
+            current,
+            retiring,
+            message,
+            pending: &pending,
+        });
         let Some(status) = to_send(service.status.as_ref(), found) else {
             return;
         };

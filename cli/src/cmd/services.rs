@@ -217,6 +217,21 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                         if !st.endpoint_service_name.is_empty() {
                             out!("endpoint svc:  {}", st.endpoint_service_name);
                         }
+                        if !st.load_balancer_arns.is_empty()
+                            && st.load_balancer_arns != [service.load_balancer_arn.clone()]
+                        {
+                            out!("on:            {}", st.load_balancer_arns.join(", "));
+                        }
+                        for (i, r) in st.retiring.iter().enumerate() {
+                            let label = if i == 0 { "retiring:" } else { "" };
+                            out!(
+                                "{label:<15}{} on {} ({} consumer{} still connected)",
+                                r.endpoint_service_name,
+                                r.load_balancer_arns.join(", "),
+                                r.connections,
+                                if r.connections == 1 { "" } else { "s" }
+                            );
+                        }
                         if !st.message.is_empty() {
                             out!("message:       {}", st.message);
                         }

@@ -5,10 +5,12 @@
 //! A status is cut to the sizes the controller accepts (an AWS error message or a list of
 //! endpoint ids can be longer), so a report is never refused for its length and lost.
 
-use pld_proto::v1::{BindingStatus, ServiceStatus};
+use pld_proto::v1::{BindingStatus, RetiringEndpointService, ServiceStatus};
 
 use crate::aws::types::{Endpoint, EndpointService};
-use crate::validate::{MAX_PENDING_STEPS, MAX_STATUS_MESSAGE, MAX_TEXT};
+use crate::validate::{
+    MAX_PENDING_STEPS, MAX_RETIRING, MAX_STATUS_ARNS, MAX_STATUS_MESSAGE, MAX_TEXT,
+};
 use crate::Phase;
 
 use super::Step;
@@ -34,25 +36,57 @@ pub fn binding_status(
     }
 }
 
-/// A provided service's status: `state` as AWS spells its endpoint service's (lower case), or
-/// `failed`; `pending` as for a binding, dropped once the service is available.
-pub fn service_status(
-    state: &str,
-    endpoint_service: Option<&EndpointService>,
-    message: String,
-    pending: &[Step],
-) -> ServiceStatus {
-    let state = state.to_ascii_lowercase();
-    let done = state == "available" && message.is_empty();
+/// What a provider's pass found of one service.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceFound<'a> {
+    /// As AWS spells the current endpoint service's state (any case), or `failed`.
+    pub state: &'a str,
+    /// The endpoint service on the load balancer the service names.
+    pub current: Option<&'a EndpointService>,
+    /// Endpoint services it moved away from, each with its live connections.
+    pub retiring: &'a [(&'a EndpointService, usize)],
+    pub message: &'a str,
+    pub pending: &'a [Step],
+}
+
+/// A provided service's status: `state` in lower case; `pending` as for a binding, dropped
+/// once the service is available.
+pub fn service_status(found: ServiceFound) -> ServiceStatus {
+    let state = found.state.to_ascii_lowercase();
+    let done = state == "available" && found.message.is_empty();
+    let current = found.current;
     ServiceStatus {
-        endpoint_service_name: endpoint_service.map(|e| e.name.clone()).unwrap_or_default(),
-        az_ids: endpoint_service
-            .map(|e| e.az_ids.clone())
+        endpoint_service_name: current.map(|e| e.name.clone()).unwrap_or_default(),
+        az_ids: current.map(|e| e.az_ids.clone()).unwrap_or_default(),
+        message: clip(found.message.to_string(), MAX_STATUS_MESSAGE),
+        pending: if done {
+            Vec::new()
+        } else {
+            proto(found.pending)
+        },
+        load_balancer_arns: current
+            .map(|e| arns(&e.load_balancer_arns))
             .unwrap_or_default(),
-        message: clip(message, MAX_STATUS_MESSAGE),
-        pending: if done { Vec::new() } else { proto(pending) },
+        retiring: found
+            .retiring
+            .iter()
+            .take(MAX_RETIRING)
+            .map(|(es, connections)| RetiringEndpointService {
+                endpoint_service_name: es.name.clone(),
+                load_balancer_arns: arns(&es.load_balancer_arns),
+                connections: u32::try_from(*connections).unwrap_or(u32::MAX),
+            })
+            .collect(),
         state,
     }
+}
+
+/// The first ARNs a status field takes.
+fn arns(arns: &[String]) -> Vec<String> {
+    arns.iter()
+        .take(MAX_STATUS_ARNS)
+        .map(|a| clip(a.clone(), MAX_TEXT))
+        .collect()
 }
 
 /// The status to send, or `None` when the catalog holds it already.
@@ -93,6 +127,16 @@ mod tests {
     use crate::aws::Action;
     use crate::plan::Reason;
 
+    fn found<'a>(state: &'a str, message: &'a str, pending: &'a [Step]) -> ServiceFound<'a> {
+        ServiceFound {
+            state,
+            current: None,
+            retiring: &[],
+            message,
+            pending,
+        }
+    }
+
     fn step() -> Step {
         Step {
             action: Action::CreateVpcEndpoint,
@@ -119,9 +163,9 @@ mod tests {
             assert!(status.pending.is_empty(), "{phase}");
             assert_eq!(status.dns_name, "billing.pld.internal");
         }
-        let failed = service_status("failed", None, "refused".into(), &pending);
+        let failed = service_status(found("failed", "refused", &pending));
         assert_eq!(failed.pending.len(), 1);
-        let available = service_status("Available", None, String::new(), &pending);
+        let available = service_status(found("Available", "", &pending));
         assert_eq!(available.state, "available");
         assert!(available.pending.is_empty());
     }
@@ -141,10 +185,44 @@ mod tests {
         assert_eq!(binding.pending.len(), MAX_PENDING_STEPS);
         assert!(binding.pending[0].target.ends_with('…'));
         assert!(binding.message.starts_with("üü") && binding.message.ends_with('…'));
-        let service = service_status("failed", None, message, &many);
+        let service = service_status(found("failed", &message, &many));
         assert!(crate::validate::service_status(&service).is_ok());
         // Short text is left as it is.
         assert_eq!(clip("throttled".into(), 9), "throttled");
+    }
+
+    #[test]
+    fn a_moved_service_names_its_load_balancer_and_what_still_serves_the_rest() {
+        let es = |id: &str, lb: &str| EndpointService {
+            id: id.into(),
+            name: format!("com.amazonaws.vpce.us-east-1.{id}"),
+            state: "Available".into(),
+            acceptance_required: true,
+            load_balancer_arns: vec![lb.into()],
+            az_ids: vec!["use1-az1".into()],
+            tags: Default::default(),
+        };
+        let new = es("vpce-svc-new", "arn:nlb-b");
+        let old = es("vpce-svc-old", "arn:nlb-a");
+        let status = service_status(ServiceFound {
+            current: Some(&new),
+            retiring: &[(&old, 2)],
+            ..found("Available", "", &[])
+        });
+        assert_eq!(status.load_balancer_arns, ["arn:nlb-b"]);
+        assert_eq!(
+            status.endpoint_service_name,
+            "com.amazonaws.vpce.us-east-1.vpce-svc-new"
+        );
+        assert_eq!(
+            status.retiring,
+            [RetiringEndpointService {
+                endpoint_service_name: "com.amazonaws.vpce.us-east-1.vpce-svc-old".into(),
+                load_balancer_arns: vec!["arn:nlb-a".into()],
+                connections: 2,
+            }]
+        );
+        assert!(crate::validate::service_status(&status).is_ok());
     }
 
     #[test]

@@ -95,10 +95,36 @@ pub fn plan_permissions(
     })
 }
 
-/// The writes that retire an endpoint service whose service is gone: its live connections
-/// rejected (AWS refuses to delete a service with any), then the service deleted.
-pub fn plan_retire(es: &EndpointService, connections: &[Connection]) -> Vec<Planned> {
-    let live: Vec<String> = connections
+/// A service's endpoint services (those tagged as its): the one on the load balancer the
+/// service names, and those it moved away from, which still serve the consumers that have not
+/// moved yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sides<'a> {
+    pub current: Option<&'a EndpointService>,
+    pub retiring: Vec<&'a EndpointService>,
+}
+
+/// Splits `owned` by whether it is on `load_balancer_arn`. AWS puts a load balancer behind
+/// one endpoint service at most, so at most one is current.
+pub fn sides<'a>(load_balancer_arn: &str, owned: &'a [EndpointService]) -> Sides<'a> {
+    let mut sides = Sides::default();
+    for es in owned {
+        let on_it = es.load_balancer_arns.iter().any(|a| a == load_balancer_arn);
+        if on_it && sides.current.is_none() {
+            sides.current = Some(es);
+        } else {
+            sides.retiring.push(es);
+        }
+    }
+    sides
+}
+
+/// The connections that keep an endpoint service in use: consumers connected, or about to be.
+pub fn live_connections<'a>(
+    es: &EndpointService,
+    connections: &'a [Connection],
+) -> Vec<&'a Connection> {
+    connections
         .iter()
         .filter(|c| c.service_id == es.id)
         .filter(|c| {
@@ -106,6 +132,36 @@ pub fn plan_retire(es: &EndpointService, connections: &[Connection]) -> Vec<Plan
                 .iter()
                 .any(|s| state_is(&c.state, s))
         })
+        .collect()
+}
+
+/// The delete of an endpoint service its service moved away from, once no consumer connects
+/// to it any more: make before break, so a consumer still on it is never cut. `None` while
+/// one is (each consumer's agent moves to the new endpoint service and takes its old endpoint
+/// down), and for a service already going.
+pub fn plan_drained(es: &EndpointService, connections: &[Connection]) -> Option<Planned> {
+    let going = ["deleting", "deleted"]
+        .iter()
+        .any(|s| state_is(&es.state, s));
+    if going || !live_connections(es, connections).is_empty() {
+        return None;
+    }
+    Some(Planned {
+        call: Call::DeleteEndpointService {
+            service_id: es.id.clone(),
+        },
+        reason: Reason::Unwanted(format!(
+            "the service moved off {}, and no consumer connects to it any more",
+            es.load_balancer_arns.join(", ")
+        )),
+    })
+}
+
+/// The writes that retire an endpoint service whose service is gone: its live connections
+/// rejected (AWS refuses to delete a service with any), then the service deleted.
+pub fn plan_retire(es: &EndpointService, connections: &[Connection]) -> Vec<Planned> {
+    let live: Vec<String> = live_connections(es, connections)
+        .into_iter()
         .map(|c| c.endpoint_id.clone())
         .collect();
     let mut writes = Vec::new();
@@ -222,14 +278,71 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_retired_service_rejects_its_live_connections_before_it_is_deleted() {
-        let conn = |endpoint: &str, service: &str, state: &str| Connection {
+    fn on(id: &str, lb: &str) -> EndpointService {
+        EndpointService {
+            id: id.into(),
+            load_balancer_arns: vec![lb.into()],
+            ..es(true)
+        }
+    }
+
+    fn conn(endpoint: &str, service: &str, state: &str) -> Connection {
+        Connection {
             service_id: service.into(),
             endpoint_id: endpoint.into(),
             owner: "222222222222".into(),
             state: state.into(),
+        }
+    }
+
+    #[test]
+    fn a_service_on_another_load_balancer_keeps_the_old_endpoint_service_until_it_drains() {
+        let owned = [
+            on("vpce-svc-old", "arn:nlb-a"),
+            on("vpce-svc-new", "arn:nlb-b"),
+        ];
+        let split = sides("arn:nlb-b", &owned);
+        assert_eq!(split.current.map(|e| e.id.as_str()), Some("vpce-svc-new"));
+        assert_eq!(
+            split
+                .retiring
+                .iter()
+                .map(|e| e.id.as_str())
+                .collect::<Vec<_>>(),
+            ["vpce-svc-old"]
+        );
+        // Nothing on the new load balancer yet: it is created, the old one kept.
+        let before = sides("arn:nlb-c", &owned);
+        assert_eq!(before.current, None);
+        assert_eq!(before.retiring.len(), 2);
+
+        let old = &owned[0];
+        // A consumer still connected, or about to be: the old one stays.
+        for state in ["available", "pendingAcceptance", "pending"] {
+            let connections = [conn("vpce-a", "vpce-svc-old", state)];
+            assert_eq!(plan_drained(old, &connections), None, "{state}");
+        }
+        // Every consumer moved (their old endpoints gone or rejected): deleted, saying why.
+        let connections = [
+            conn("vpce-a", "vpce-svc-old", "rejected"),
+            conn("vpce-b", "vpce-svc-new", "available"),
+        ];
+        let delete = plan_drained(old, &connections).expect("drained");
+        assert_eq!(
+            delete.step().to_string(),
+            "DeleteVpcEndpointServiceConfigurations vpce-svc-old: no longer wanted: the service \
+             moved off arn:nlb-a, and no consumer connects to it any more"
+        );
+        // Already going: not deleted again.
+        let going = EndpointService {
+            state: "Deleting".into(),
+            ..old.clone()
         };
+        assert_eq!(plan_drained(&going, &[]), None);
+    }
+
+    #[test]
+    fn a_retired_service_rejects_its_live_connections_before_it_is_deleted() {
         let connections = [
             conn("vpce-a", "vpce-svc-1", "available"),
             conn("vpce-b", "vpce-svc-1", "pendingAcceptance"),
