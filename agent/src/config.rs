@@ -59,6 +59,14 @@ pub struct DnsConfig {
     /// Pin the Route 53 hosted zone id instead of finding or creating one by name.
     #[serde(default)]
     pub hosted_zone_id: Option<String>,
+    /// TTL of the records the agent publishes (1-3600): how long resolvers may keep an
+    /// answer, and so how long an old endpoint keeps serving after its name moved on.
+    #[serde(default = "default_record_ttl")]
+    pub ttl_seconds: u32,
+}
+
+fn default_record_ttl() -> u32 {
+    pld_core::plan::records::RECORD_TTL
 }
 
 /// How a provided service accepts connections.
@@ -199,6 +207,7 @@ impl AgentConfig {
             dns: DnsConfig {
                 zone: zone.into(),
                 hosted_zone_id: None,
+                ttl_seconds: default_record_ttl(),
             },
             services: Vec::new(),
             listen: default_listen(),
@@ -292,6 +301,9 @@ impl AgentConfig {
         if !(1..=3600).contains(&self.lease_ttl_seconds) {
             return Err(err("lease_ttl_seconds", "must be 1-3600"));
         }
+        if !(1..=3600).contains(&self.dns.ttl_seconds) {
+            return Err(err("dns.ttl_seconds", "must be 1-3600"));
+        }
         if self.resync_seconds == 0 {
             return Err(err("resync_seconds", "must be at least 1"));
         }
@@ -356,6 +368,7 @@ mod tests {
         cfg.validate().expect("valid");
         assert_eq!(cfg.services.len(), 1);
         assert_eq!(cfg.zone_fqdn(), "pld.internal.");
+        assert_eq!(cfg.dns.ttl_seconds, 30);
     }
 
     #[test]
@@ -383,6 +396,13 @@ mod tests {
                 .validate()
                 .unwrap_err();
             assert_eq!(err.key, "pass_deadline_seconds", "{bad}");
+            let text = include_str!("../../deploy/agent.toml")
+                .replace("ttl_seconds = 30", &format!("ttl_seconds = {bad}"));
+            let err = AgentConfig::from_toml(&text)
+                .expect("parses")
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.key, "dns.ttl_seconds", "{bad}");
         }
     }
 }

@@ -312,6 +312,24 @@ async fn a_service_on_another_load_balancer_keeps_its_old_endpoint_service_until
     .await?;
     assert_eq!(drained.endpoint_service_name, status.endpoint_service_name);
     assert_eq!(env.region.inventory().endpoint_services.len(), 1);
+
+    // And back to the first load balancer, whose endpoint service is deleted: AWS answers its
+    // client token with that one, so a new one is made under the next token.
+    register(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
+    let back = wait_until(
+        Duration::from_secs(20),
+        "a new endpoint service on the first load balancer",
+        || async {
+            service_status(&client, "demo").await.filter(|s| {
+                s.load_balancer_arns == [env.nlb.arn.clone()]
+                    && s.state == "available"
+                    && s.retiring.is_empty()
+            })
+        },
+    )
+    .await?;
+    assert_ne!(back.endpoint_service_name, first.endpoint_service_name);
+    assert_eq!(env.region.inventory().endpoint_services.len(), 1);
     provider.shutdown().await;
     consumer.shutdown().await;
     env.cluster.shutdown().await;

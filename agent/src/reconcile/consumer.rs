@@ -62,7 +62,7 @@ impl Reconciler {
             },
             None => Vec::new(),
         };
-        let mut dns = DnsBatch::default();
+        let mut dns = DnsBatch::with_ttl(self.cfg.dns.ttl_seconds);
         // The owners of this VPC's bindings: their names stay published.
         let mut live: Vec<Owner> = Vec::with_capacity(bindings.len());
         for b in &bindings {

@@ -86,16 +86,24 @@ impl Reconciler {
         connections: &[Connection],
     ) -> Result<bool, CloudError> {
         let tags = self.own.tags(owner);
-        let want = ServiceWant {
+        let mut want = ServiceWant {
             load_balancer_arn: &service.load_balancer_arn,
             owner,
             tags: &tags,
             generation: generation(service.meta.as_ref()),
+            spent_tokens: 0,
         };
         let split = sides(&service.load_balancer_arn, owned);
-        let writes = plan_endpoint_service(&want, split.current);
-        let done = self.make(service, &writes).await?;
-        let Some(es) = done.created_service.as_ref().or(split.current) else {
+        // A create answered with an endpoint service deleted since (the service moved off
+        // this load balancer and back) is made again under the next token.
+        let created = loop {
+            let writes = plan_endpoint_service(&want, split.current).map_err(CloudError::Client)?;
+            match self.make(service, &writes).await?.created_service {
+                Some(es) if state_is(&es.state, "deleted") => want.spent_tokens += 1,
+                created => break created,
+            }
+        };
+        let Some(es) = created.as_ref().or(split.current) else {
             // Nothing was created and nothing existed: cannot happen, as a missing service
             // plans its create; look again rather than report a guess.
             return Ok(true);

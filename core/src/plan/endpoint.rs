@@ -12,7 +12,7 @@ use crate::aws::types::{RouteTable, Tags};
 use crate::aws::Call;
 use crate::Phase;
 
-use super::ownership::{client_token, Owner};
+use super::ownership::{client_token, token_params, Owner, TOKEN_ATTEMPTS};
 use super::placement::{choose_subnets, needs_move, subnet_move, Placement};
 use super::{Planned, Reason, Seen};
 
@@ -81,10 +81,6 @@ pub struct Observed {
     /// while the binding stayed). The next create uses the next token.
     pub spent_tokens: u32,
 }
-
-/// How many client tokens one binding generation may spend on endpoints deleted since (taken
-/// down while the service refused the binding, or was away) before the create gives up.
-pub const TOKEN_ATTEMPTS: u32 = 8;
 
 /// A fact [`plan_endpoint`] needs that has not been asked for yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -411,19 +407,11 @@ fn create(
             Err(Placement(why)) => return EndpointPlan::only(Outcome::failed(why, false)),
         }
     }
-    // The first attempt's token has no suffix, as before attempts were counted, so a create
-    // retried across an upgrade still finds its endpoint.
-    let attempt = match seen.spent_tokens {
-        0 => String::new(),
-        spent => format!("|attempt {}", spent + 1),
-    };
+    let params = format!("{name}|{:?}|{:?}", req.subnet_ids, req.route_table_ids);
     req.client_token = client_token(
         want.owner,
         want.generation,
-        &format!(
-            "{name}|{:?}|{:?}{attempt}",
-            req.subnet_ids, req.route_table_ids
-        ),
+        &token_params(&params, seen.spent_tokens),
     );
     EndpointPlan {
         writes: vec![Planned {

@@ -237,6 +237,22 @@ pub fn client_token(owner: &Owner, generation: u64, params: &str) -> String {
     )
 }
 
+/// How many client tokens one catalog object's generation may spend on resources deleted
+/// since: AWS answers a token it has seen with what it made then, even once that is gone, so a
+/// resource taken down while its object stays (a binding refused for a while, a service moved
+/// back to a load balancer it left) is made again under the next token.
+pub const TOKEN_ATTEMPTS: u32 = 8;
+
+/// The parameters of the create that follows `spent` tokens answered with deleted resources:
+/// `params` alone for the first (as before attempts were counted, so a create retried across
+/// an upgrade finds its resource), then `params|attempt N`.
+pub fn token_params(params: &str, spent: u32) -> String {
+    match spent {
+        0 => params.to_string(),
+        spent => format!("{params}|attempt {}", spent + 1),
+    }
+}
+
 /// The generation of a catalog object: its create revision (0 before it has one).
 pub fn generation(meta: Option<&pld_proto::v1::Meta>) -> u64 {
     meta.map_or(0, |m| m.create_revision)

@@ -13,12 +13,14 @@ use crate::aws::Action;
 use super::ownership::Owner;
 use super::{Reason, Step};
 
-/// TTL of published records.
+/// TTL of published records unless the agent's config says otherwise (`[dns] ttl_seconds`).
 pub const RECORD_TTL: u32 = 30;
 
 /// Record changes of one pass, sent as one Route 53 batch (a zone takes one change at a time).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DnsBatch {
+    /// The TTL records are published with: how long resolvers may keep an old answer.
+    pub ttl: u32,
     pub changes: Vec<RecordChange>,
     /// One step per name the changes touch, saying why: what the batch does, for people.
     pub steps: Vec<Step>,
@@ -28,7 +30,24 @@ pub struct DnsBatch {
     removed: BTreeSet<String>,
 }
 
+impl Default for DnsBatch {
+    fn default() -> Self {
+        DnsBatch::with_ttl(RECORD_TTL)
+    }
+}
+
 impl DnsBatch {
+    /// An empty batch whose records carry `ttl`.
+    pub fn with_ttl(ttl: u32) -> Self {
+        DnsBatch {
+            ttl,
+            changes: Vec::new(),
+            steps: Vec::new(),
+            keys: Vec::new(),
+            removed: BTreeSet::new(),
+        }
+    }
+
     fn owner_value(owner: &Owner) -> String {
         format!("\"pld-owner={owner}\"")
     }
@@ -76,6 +95,7 @@ impl DnsBatch {
             have.sort();
             have
         });
+        let ttl = a.map(|a| a.ttl);
         let reason = match &have {
             None => Reason::Missing,
             Some(_) if !ours => Reason::Missing,
@@ -83,6 +103,11 @@ impl DnsBatch {
                 "A is {}, the endpoint's addresses are {}",
                 have.join(","),
                 wanted.join(",")
+            )),
+            Some(_) if ttl != Some(self.ttl) => Reason::Drift(format!(
+                "the TTL is {}s, the config says {}s",
+                ttl.unwrap_or_default(),
+                self.ttl
             )),
             Some(_) if again => Reason::Unconfirmed,
             Some(_) => return Ok(false),
@@ -97,7 +122,7 @@ impl DnsBatch {
             record: RecordSet {
                 name: name.to_string(),
                 kind: "A".into(),
-                ttl: RECORD_TTL,
+                ttl: self.ttl,
                 values: wanted,
             },
         });
@@ -106,7 +131,7 @@ impl DnsBatch {
             record: RecordSet {
                 name: name.to_string(),
                 kind: "TXT".into(),
-                ttl: RECORD_TTL,
+                ttl: self.ttl,
                 values: vec![Self::owner_value(owner)],
             },
         });
@@ -156,6 +181,30 @@ mod tests {
 
     fn owner() -> Owner {
         Ownership::new("pld", "vpc-1").binding("demo/vpc-1")
+    }
+
+    #[test]
+    fn records_carry_the_configured_ttl_and_follow_a_change_of_it() {
+        let txt = format!("\"pld-owner={}\"", owner());
+        let records = [record("A", &["10.0.0.5"]), record("TXT", &[&txt])];
+        let addresses = ["10.0.0.5".to_string()];
+        // As published: nothing to do.
+        let mut same = DnsBatch::default();
+        assert_eq!(
+            same.upsert(NAME, &addresses, &records, &owner(), false),
+            Ok(false)
+        );
+        // A shorter TTL configured: both records are written again with it.
+        let mut short = DnsBatch::with_ttl(5);
+        assert_eq!(
+            short.upsert(NAME, &addresses, &records, &owner(), false),
+            Ok(true)
+        );
+        assert!(short.changes.iter().all(|c| c.record.ttl == 5));
+        assert_eq!(
+            short.steps[0].reason.to_string(),
+            "differs: the TTL is 30s, the config says 5s"
+        );
     }
 
     #[test]

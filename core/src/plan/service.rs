@@ -7,7 +7,7 @@
 use crate::aws::types::{state_is, Connection, CreateEndpointService, EndpointService, Tags};
 use crate::aws::Call;
 
-use super::ownership::{client_token, Owner};
+use super::ownership::{client_token, token_params, Owner, TOKEN_ATTEMPTS};
 use super::{Planned, Reason};
 
 /// What a service wants of its endpoint service: from the catalog.
@@ -19,33 +19,50 @@ pub struct ServiceWant<'a> {
     pub tags: &'a Tags,
     /// The service's generation, part of the create's client token.
     pub generation: u64,
+    /// How many client tokens this pass found spent: the create was answered with the
+    /// endpoint service the token made before, deleted since (the service moved off this load
+    /// balancer and back). The next create uses the next token.
+    pub spent_tokens: u32,
 }
 
 /// The writes that make the endpoint service (the one tagged as the service's, if any) what
 /// the service wants. Principals are planned apart ([`plan_permissions`]): reading them costs
 /// a call per service, so the agent reads them only when the service's principals changed.
+///
+/// # Errors
+/// Why no endpoint service can be created: every client token of the service's generation
+/// was answered with an endpoint service deleted since.
 pub fn plan_endpoint_service(
     want: &ServiceWant,
     existing: Option<&EndpointService>,
-) -> Vec<Planned> {
+) -> Result<Vec<Planned>, String> {
     let Some(es) = existing else {
+        if want.spent_tokens >= TOKEN_ATTEMPTS {
+            return Err(format!(
+                "the first {TOKEN_ATTEMPTS} client tokens for an endpoint service on {} were \
+                 each answered with one deleted since; deregistering and registering the \
+                 service again starts a new series",
+                want.load_balancer_arn
+            ));
+        }
+        let params = token_params(want.load_balancer_arn, want.spent_tokens);
         let req = CreateEndpointService {
             load_balancer_arn: want.load_balancer_arn.to_string(),
             acceptance_required: true,
             supported_regions: Vec::new(),
             private_dns_name: None,
-            client_token: client_token(want.owner, want.generation, want.load_balancer_arn),
+            client_token: client_token(want.owner, want.generation, &params),
             tags: want.tags.clone(),
         };
-        return vec![Planned {
+        return Ok(vec![Planned {
             call: Call::CreateEndpointService(req),
             reason: Reason::Missing,
-        }];
+        }]);
     };
     if es.acceptance_required {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    vec![Planned {
+    Ok(vec![Planned {
         call: Call::SetAcceptanceRequired {
             service_id: es.id.clone(),
             required: true,
@@ -55,7 +72,7 @@ pub fn plan_endpoint_service(
              service does not allow"
                 .into(),
         ),
-    }]
+    }])
 }
 
 /// The permission change that makes the principals allowed at AWS (`current`) those the
@@ -108,7 +125,8 @@ pub struct Sides<'a> {
 /// one endpoint service at most, so at most one is current.
 pub fn sides<'a>(load_balancer_arn: &str, owned: &'a [EndpointService]) -> Sides<'a> {
     let mut sides = Sides::default();
-    for es in owned {
+    // One deleted is gone, whatever a describe still lists.
+    for es in owned.iter().filter(|es| !state_is(&es.state, "deleted")) {
         let on_it = es.load_balancer_arns.iter().any(|a| a == load_balancer_arn);
         if on_it && sides.current.is_none() {
             sides.current = Some(es);
@@ -222,8 +240,12 @@ mod tests {
             owner: &owner,
             tags: &tags,
             generation: 3,
+            spent_tokens: 0,
         };
-        let writes = plan_endpoint_service(&want, None);
+        fn plan(want: &ServiceWant, existing: Option<&EndpointService>) -> Vec<Planned> {
+            plan_endpoint_service(want, existing).expect("a token left")
+        }
+        let writes = plan(&want, None);
         assert_eq!(
             steps(&writes),
             ["CreateVpcEndpointServiceConfiguration endpoint service on arn:nlb: missing"]
@@ -233,17 +255,32 @@ mod tests {
         };
         assert!(req.acceptance_required);
         assert_eq!(req.tags, tags);
-        // A retry after a crash sends the same token; a new generation another.
-        assert_eq!(writes, plan_endpoint_service(&want, None));
+        // A retry after a crash sends the same token; a new generation another, and so does
+        // a token spent on an endpoint service deleted since.
+        assert_eq!(writes, plan(&want, None));
         let again = ServiceWant {
             generation: 4,
             ..want
         };
-        assert_ne!(writes, plan_endpoint_service(&again, None));
+        assert_ne!(writes, plan(&again, None));
+        let next = ServiceWant {
+            spent_tokens: 1,
+            ..want
+        };
+        assert_ne!(writes, plan(&next, None));
+        let spent = ServiceWant {
+            spent_tokens: TOKEN_ATTEMPTS,
+            ..want
+        };
+        let refused = plan_endpoint_service(&spent, None).expect_err("every token spent");
+        assert!(
+            refused.contains("registering the service again"),
+            "{refused}"
+        );
         // Created, as it should be: nothing to do. Acceptance turned off: turned on again.
-        assert!(plan_endpoint_service(&want, Some(&es(true))).is_empty());
+        assert!(plan(&want, Some(&es(true))).is_empty());
         assert_eq!(
-            plan_endpoint_service(&want, Some(&es(false)))[0].call,
+            plan(&want, Some(&es(false)))[0].call,
             Call::SetAcceptanceRequired {
                 service_id: "vpce-svc-1".into(),
                 required: true
@@ -311,6 +348,15 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["vpce-svc-old"]
         );
+        // One deleted is gone, even if a describe still lists it.
+        let deleted = EndpointService {
+            state: "Deleted".into(),
+            ..on("vpce-svc-gone", "arn:nlb-b")
+        };
+        let listed = [deleted, owned[0].clone()];
+        let split = sides("arn:nlb-b", &listed);
+        assert_eq!(split.current, None);
+        assert_eq!(split.retiring.len(), 1);
         // Nothing on the new load balancer yet: it is created, the old one kept.
         let before = sides("arn:nlb-c", &owned);
         assert_eq!(before.current, None);

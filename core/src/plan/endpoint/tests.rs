@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::aws::types::Subnet;
-use crate::plan::ownership::Ownership;
+use crate::plan::ownership::{Ownership, TOKEN_ATTEMPTS};
 
 const SVC: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-1";
 
