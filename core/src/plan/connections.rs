@@ -66,41 +66,36 @@ pub fn decide(
             &c.owner,
         );
         let id = c.endpoint_id.clone();
-        let not_allowed = || format!("account {} is not an allowed principal", c.owner);
-        if state_is(&c.state, "available") {
-            // Accepted once; cut when that no longer holds. AWS keeps a live connection when
-            // a principal leaves the permissions, so pld rejects it itself.
-            if !allowed {
-                reject.push((id, format!("{}: it is connected", not_allowed())));
-            } else if approval == Some(Approval::Rejected) {
-                reject.push((id, "rejected by pld bindings reject".into()));
-            }
+        // A live connection is decided too: AWS keeps it when a principal leaves the
+        // permissions, so pld cuts it itself.
+        let live = state_is(&c.state, "available");
+        if !live && !state_is(&c.state, "pendingAcceptance") {
             continue;
         }
-        if !state_is(&c.state, "pendingAcceptance") {
-            continue;
-        }
-        if approval == Some(Approval::Rejected) {
+        if !allowed {
+            let connected = if live { ": it is connected" } else { "" };
+            reject.push((
+                id,
+                format!("account {} is not an allowed principal{connected}", c.owner),
+            ));
+        } else if approval == Some(Approval::Rejected) {
             // An operator's rejection holds whatever the policy.
             reject.push((id, "rejected by pld bindings reject".into()));
-            continue;
-        }
-        match policy.acceptance {
-            Acceptance::Manual => match approval {
-                Some(Approval::Accepted) if allowed => {
-                    accept.push((id, "accepted by pld bindings accept".into()))
-                }
-                _ if !allowed => reject.push((id, not_allowed())),
-                // Waiting for an operator: nothing to decide, nothing to poll for.
-                _ => {}
-            },
-            _ if !allowed => reject.push((id, not_allowed())),
-            _ if approval.is_some() => accept.push((
+        } else if live {
+            // Accepted once, and still allowed.
+        } else if policy.acceptance == Acceptance::Manual {
+            // Waiting for an operator until one accepts: nothing to poll for.
+            if approval == Some(Approval::Accepted) {
+                accept.push((id, "accepted by pld bindings accept".into()));
+            }
+        } else if approval.is_some() {
+            accept.push((
                 id,
                 format!("account {} is allowed and a binding names it", c.owner),
-            )),
+            ));
+        } else {
             // An allowed principal whose binding this agent has not seen yet.
-            _ => busy = true,
+            busy = true;
         }
     }
     let mut writes = Vec::new();

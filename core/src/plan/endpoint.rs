@@ -204,11 +204,10 @@ pub fn plan_endpoint(want: &Want, seen: &Observed) -> EndpointPlan {
     if let Some(ep) = seen.endpoint.as_ref().filter(|ep| !ep.kind.is_managed()) {
         return EndpointPlan::only(unmanaged(ep, "pld does not manage endpoints of that type"));
     }
+    if let (Target::Service { .. }, Some(why)) = (want.target, refusal(want, seen)) {
+        return take_down(seen, Phase::Rejected, why, false);
+    }
     let (name, known_kind) = match want.target {
-        Target::Service { .. } if refusal(want, seen).is_some() => {
-            let why = refusal(want, seen).unwrap_or_default();
-            return take_down(seen, Phase::Rejected, why, false);
-        }
         Target::Service { name, kind } => (name, *kind),
         Target::Refused(why) => return take_down(seen, Phase::Rejected, why.clone(), false),
         // A provider about to create its endpoint service is polled soon; a service not
