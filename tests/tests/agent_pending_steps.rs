@@ -30,32 +30,18 @@ async fn a_publishing_binding_lists_its_pending_record_change_and_why() -> anyho
         )
         .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
-    let publishing = wait_until(
-        Duration::from_secs(20),
-        "the binding to be publishing",
-        || async {
-            env.binding_status("demo")
-                .await
-                .filter(|s| s.phase == "publishing")
-        },
-    )
-    .await?;
+    let publishing = env
+        .wait_phase("demo", "publishing", Duration::from_secs(20))
+        .await?;
     assert_eq!(publishing.pending.len(), 1, "{publishing:?}");
     let step = &publishing.pending[0];
     assert_eq!(step.action, "ChangeResourceRecordSets");
     assert_eq!(step.target, "demo.pld.test.");
     assert_eq!(step.reason, "missing");
 
-    let ready = wait_until(
-        Duration::from_secs(20),
-        "the binding to be ready",
-        || async {
-            env.binding_status("demo")
-                .await
-                .filter(|s| s.phase == "ready")
-        },
-    )
-    .await?;
+    let ready = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
     assert!(ready.pending.is_empty(), "{ready:?}");
     provider.shutdown().await;
     consumer.shutdown().await;

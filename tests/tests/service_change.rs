@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pld_cloud::sim::{echo_server, Faults, NewLoadBalancer, AZ_IDS};
 use pld_cloud::LoadBalancerKind;
-use pld_proto::v1::{object, Acceptance, Approval, Object, Service};
+use pld_proto::v1::{object, Acceptance, Approval, BindingStatus, Object, Service};
 use pld_tests::objects::service_status;
 use pld_tests::region::{dns_a, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::wait_until;
@@ -34,6 +34,14 @@ async fn register(env: &Env, service: Service) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Registers `service` and binds the consumer VPC to it; the binding's status once ready.
+async fn bind_ready(env: &Env, service: Service) -> anyhow::Result<BindingStatus> {
+    register(env, service).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(20))
+        .await
+}
+
 fn consumer_root() -> String {
     format!("arn:aws:iam::{CONSUMER}:root")
 }
@@ -45,11 +53,7 @@ async fn ports_change_at_once_and_nothing_at_aws_is_rebuilt() -> anyhow::Result<
     let ((provider, provider_calls), (consumer, consumer_calls)) =
         env.start_pair(Vec::new(), Some(100.0)).await?;
     let port = u32::from(DEMO_PORT);
-    register(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
-    env.put_binding("demo", Approval::Unspecified).await?;
-    let ready = env
-        .wait_phase("demo", "ready", Duration::from_secs(20))
-        .await?;
+    let ready = bind_ready(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
     for agent in [&provider, &consumer] {
         agent.reconciler().pass().await;
     }
@@ -100,11 +104,7 @@ async fn a_consumer_the_service_stops_allowing_is_rejected_and_its_endpoint_remo
     let other = "arn:aws:iam::333333333333:root";
     let ((provider, _), (consumer, _)) = env.start_pair(Vec::new(), None).await?;
     let port = u32::from(DEMO_PORT);
-    register(&env, demo(&env, &[port], &[&root, other], Acceptance::Auto)).await?;
-    env.put_binding("demo", Approval::Unspecified).await?;
-    let ready = env
-        .wait_phase("demo", "ready", Duration::from_secs(20))
-        .await?;
+    let ready = bind_ready(&env, demo(&env, &[port], &[&root, other], Acceptance::Auto)).await?;
     let name = format!("demo.{ZONE}.");
 
     // The consumer's account leaves the principals.
@@ -167,11 +167,7 @@ async fn the_provider_cuts_a_connection_its_service_no_longer_allows_while_the_c
     let other = "arn:aws:iam::333333333333:root";
     let ((provider, _), (consumer, _)) = env.start_pair(Vec::new(), None).await?;
     let port = u32::from(DEMO_PORT);
-    register(&env, demo(&env, &[port], &[&root, other], Acceptance::Auto)).await?;
-    env.put_binding("demo", Approval::Unspecified).await?;
-    let ready = env
-        .wait_phase("demo", "ready", Duration::from_secs(20))
-        .await?;
+    let ready = bind_ready(&env, demo(&env, &[port], &[&root, other], Acceptance::Auto)).await?;
     consumer.shutdown().await;
 
     register(&env, demo(&env, &[port], &[other], Acceptance::Auto)).await?;
@@ -253,10 +249,7 @@ async fn a_service_on_another_load_balancer_keeps_its_old_endpoint_service_until
     });
     let ((provider, _), (consumer, _)) = env.start_pair(Vec::new(), None).await?;
     let port = u32::from(DEMO_PORT);
-    register(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
-    env.put_binding("demo", Approval::Unspecified).await?;
-    env.wait_phase("demo", "ready", Duration::from_secs(20))
-        .await?;
+    bind_ready(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
     let client = env.client();
     let first = service_status(&client, "demo")
         .await
