@@ -1,5 +1,5 @@
 //! The agent's DNS responder (hickory): answers A queries for `SERVICE.ZONE` of this VPC's
-//! ready bindings, REFUSED outside the zone, NXDOMAIN for names it does not know.
+//! bindings whose name serves (ready, or migrating: the endpoint that serves during a move), REFUSED outside the zone, NXDOMAIN for names it does not know.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -13,8 +13,10 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use crate::view::CatalogView;
 use pld_core::Phase;
 
-/// TTL of answers: short, since endpoints can move.
-const TTL: u32 = 5;
+/// Longest TTL of answers: short, since endpoints can move. Shorter when the records' TTL
+/// (`[dns] ttl_seconds`) is: a move waits that long after its flip before it deletes the old
+/// endpoint, for this responder's answers as for Route 53's.
+pub const MAX_TTL: u32 = 5;
 
 /// Answers from the catalog view.
 pub struct Responder {
@@ -22,26 +24,34 @@ pub struct Responder {
     /// Lowercase, with the trailing dot.
     zone: String,
     view: Arc<CatalogView>,
+    /// Of every answer.
+    ttl: u32,
 }
 
 impl Responder {
-    /// A responder for `zone` in `vpc_id`.
-    pub fn new(vpc_id: String, zone: String, view: Arc<CatalogView>) -> Self {
-        Responder { vpc_id, zone, view }
+    /// A responder for `zone` in `vpc_id`, answering with at most `record_ttl` (the TTL of
+    /// the names the agent publishes).
+    pub fn new(vpc_id: String, zone: String, view: Arc<CatalogView>, record_ttl: u32) -> Self {
+        Responder {
+            vpc_id,
+            zone,
+            view,
+            ttl: record_ttl.min(MAX_TTL),
+        }
     }
 
     /// The addresses `name` resolves to: `None` when the name is outside the zone, an empty
-    /// list when no ready binding has it.
+    /// list when no binding that serves has it.
     pub fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
         let name = name.to_ascii_lowercase();
         let service = name.strip_suffix(&format!(".{}", self.zone))?;
-        let ready = self
+        let serving = self
             .view
             .binding(service, &self.vpc_id)
             .and_then(|b| b.status)
-            .filter(|s| Phase::of(&s.phase) == Some(Phase::Ready));
+            .filter(|s| Phase::of(&s.phase).is_some_and(Phase::serves));
         Some(
-            ready
+            serving
                 .map(|s| s.addresses.iter().filter_map(|a| a.parse().ok()).collect())
                 .unwrap_or_default(),
         )
@@ -94,7 +104,7 @@ impl RequestHandler for Responder {
                 let records: Vec<Record> = if qtype == RecordType::A || qtype == RecordType::ANY {
                     addrs
                         .into_iter()
-                        .map(|ip| Record::from_rdata(name.clone(), TTL, RData::A(A(ip))))
+                        .map(|ip| Record::from_rdata(name.clone(), self.ttl, RData::A(A(ip))))
                         .collect()
                 } else {
                     Vec::new()

@@ -75,8 +75,9 @@ impl HostQueryService {
     }
 }
 
+/// An answer worth returning at once: settled, or serving while the binding moves.
 fn settled(phase: &str) -> bool {
-    Phase::of(phase).is_some_and(Phase::is_settled)
+    Phase::of(phase).is_some_and(|p| p.is_settled() || p.serves())
 }
 
 #[tonic::async_trait]

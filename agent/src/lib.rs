@@ -204,7 +204,12 @@ impl Agent {
             }
         }));
 
-        let responder = dns::Responder::new(cfg.vpc_id.clone(), cfg.zone_fqdn(), view.clone());
+        let responder = dns::Responder::new(
+            cfg.vpc_id.clone(),
+            cfg.zone_fqdn(),
+            view.clone(),
+            cfg.dns.ttl_seconds,
+        );
         let mut server = hickory_server::Server::new(responder);
         server.register_socket(listeners.dns_udp);
         server.register_listener(listeners.dns_tcp, Duration::from_secs(5), 4096);

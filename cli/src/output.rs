@@ -2,8 +2,8 @@
 //! the .proto, snake_case, enums as lowercase words).
 
 use pld_proto::v1::{
-    object, Acceptance, Agent, AgentState, Approval, Binding, Event, EventType, Kind, Meta,
-    NodeStatus, Object, PlannedStep, Service,
+    object, Acceptance, Agent, AgentState, Approval, Binding, BindingMigration, Event, EventType,
+    Kind, Meta, NodeStatus, Object, PlannedStep, Service,
 };
 use serde_json::{json, Value};
 
@@ -169,8 +169,28 @@ pub fn binding_json(b: &Binding) -> Value {
             "addresses": status.addresses,
             "message": status.message,
             "pending": pending_json(&status.pending),
+            "migration": status.migration.as_ref().map(migration_json).unwrap_or(Value::Null),
         },
     })
+}
+
+/// A binding's move to its service's new endpoint service; `null` when it is not moving.
+pub fn migration_json(m: &BindingMigration) -> Value {
+    json!({
+        "from_endpoint_id": m.from_endpoint_id,
+        "to_endpoint_id": m.to_endpoint_id,
+        "step": m.step,
+    })
+}
+
+/// A binding's move in words: `vpce-old -> vpce-new (flipping)`.
+pub fn migration_line(m: &BindingMigration) -> String {
+    let to = if m.to_endpoint_id.is_empty() {
+        "(not created yet)"
+    } else {
+        &m.to_endpoint_id
+    };
+    format!("{} -> {to} ({})", m.from_endpoint_id, m.step)
 }
 
 pub fn agent_state_name(s: i32) -> &'static str {

@@ -26,6 +26,12 @@ pub enum Phase {
     Publishing,
     /// The name resolves to an available endpoint.
     Ready,
+    /// The service moved to another endpoint service: the name keeps resolving to an available
+    /// endpoint (the old one until the new one is available, then the new one) while the
+    /// binding's agent makes the new endpoint, points the name at it and, once resolvers can
+    /// no longer hold the old answer, deletes the old one. `BindingStatus.migration` says
+    /// which step.
+    Migrating,
     /// The provider rejected the connection.
     Rejected,
     /// Something needs an operator: the status message says what.
@@ -34,13 +40,14 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in the order a binding normally goes through them.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Waiting,
         Phase::Creating,
         Phase::PendingAcceptance,
         Phase::Pending,
         Phase::Publishing,
         Phase::Ready,
+        Phase::Migrating,
         Phase::Rejected,
         Phase::Failed,
     ];
@@ -54,6 +61,7 @@ impl Phase {
             Phase::Pending => "pending",
             Phase::Publishing => "publishing",
             Phase::Ready => "ready",
+            Phase::Migrating => "migrating",
             Phase::Rejected => "rejected",
             Phase::Failed => "failed",
         }
@@ -69,6 +77,12 @@ impl Phase {
     pub fn is_settled(self) -> bool {
         matches!(self, Phase::Ready | Phase::Rejected | Phase::Failed)
     }
+
+    /// The binding's name answers with an available endpoint: what the DNS responder and the
+    /// host API answer with, and what `pld connect` waits for.
+    pub fn serves(self) -> bool {
+        matches!(self, Phase::Ready | Phase::Migrating)
+    }
 }
 
 impl fmt::Display for Phase {
@@ -79,7 +93,7 @@ impl fmt::Display for Phase {
 
 /// A phase name that is not one of [`Phase::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown phase {0:?}; phases are waiting, creating, pendingAcceptance, pending, publishing, ready, rejected, failed")]
+#[error("unknown phase {0:?}; phases are waiting, creating, pendingAcceptance, pending, publishing, ready, migrating, rejected, failed")]
 pub struct UnknownPhase(pub String);
 
 impl FromStr for Phase {
@@ -118,5 +132,11 @@ mod tests {
     fn only_ready_rejected_and_failed_are_settled() {
         let settled: Vec<Phase> = Phase::ALL.into_iter().filter(|p| p.is_settled()).collect();
         assert_eq!(settled, [Phase::Ready, Phase::Rejected, Phase::Failed]);
+    }
+
+    #[test]
+    fn only_ready_and_migrating_serve() {
+        let serving: Vec<Phase> = Phase::ALL.into_iter().filter(|p| p.serves()).collect();
+        assert_eq!(serving, [Phase::Ready, Phase::Migrating]);
     }
 }

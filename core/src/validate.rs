@@ -386,6 +386,11 @@ pub fn binding_status(s: &pld_proto::v1::BindingStatus) -> Result<(), FieldError
         text("status.addresses", a, 64)?;
     }
     pending_steps(&s.pending)?;
+    if let Some(m) = &s.migration {
+        text("status.migration.from_endpoint_id", &m.from_endpoint_id, 64)?;
+        text("status.migration.to_endpoint_id", &m.to_endpoint_id, 64)?;
+        text("status.migration.step", &m.step, 64)?;
+    }
     text("status.message", &s.message, MAX_STATUS_MESSAGE)
 }
 

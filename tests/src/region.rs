@@ -193,6 +193,19 @@ pub async fn dns_a(
     server: SocketAddr,
     name: &str,
 ) -> anyhow::Result<(u16, Vec<std::net::Ipv4Addr>)> {
+    let (rcode, addrs, _) = dns_a_ttl(server, name).await?;
+    Ok((rcode, addrs))
+}
+
+/// As [`dns_a`], with the lowest TTL of the answers (0 when there are none): how long a
+/// caching resolver would keep them.
+///
+/// # Errors
+/// When no answer arrives within 2 s or it does not parse.
+pub async fn dns_a_ttl(
+    server: SocketAddr,
+    name: &str,
+) -> anyhow::Result<(u16, Vec<std::net::Ipv4Addr>, u32)> {
     use hickory_proto::op::{Message, Query};
     use hickory_proto::rr::{Name, RData, RecordType};
     anyhow::ensure!(server.ip().is_loopback(), "DNS tests only talk to loopback");
@@ -211,7 +224,8 @@ pub async fn dns_a(
             _ => None,
         })
         .collect();
-    Ok((u16::from(reply.metadata.response_code), addrs))
+    let ttl = reply.answers.iter().map(|r| r.ttl).min().unwrap_or(0);
+    Ok((u16::from(reply.metadata.response_code), addrs, ttl))
 }
 
 /// Sends `text` to `addr:port` (loopback only) and returns what comes back.

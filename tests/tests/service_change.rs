@@ -249,13 +249,16 @@ async fn a_service_on_another_load_balancer_keeps_its_old_endpoint_service_until
     });
     let ((provider, _), (consumer, _)) = env.start_pair(Vec::new(), None).await?;
     let port = u32::from(DEMO_PORT);
-    bind_ready(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
+    let bound = bind_ready(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
     let client = env.client();
     let first = service_status(&client, "demo")
         .await
         .ok_or_else(|| anyhow::anyhow!("no status"))?;
     assert_eq!(first.load_balancer_arns, vec![env.nlb.arn.clone()]);
 
+    // The consumer's agent is down while the service moves: its endpoint stays on the old
+    // endpoint service, which stays for it.
+    consumer.shutdown().await;
     let mut moved = demo(&env, &[port], &[&root], Acceptance::Auto);
     moved.load_balancer_arn = second.arn.clone();
     register(&env, moved).await?;
@@ -276,25 +279,22 @@ async fn a_service_on_another_load_balancer_keeps_its_old_endpoint_service_until
     assert_eq!(old.load_balancer_arns, vec![env.nlb.arn.clone()]);
     assert_eq!(old.connections, 1, "the consumer is still on it");
     assert_eq!(env.region.inventory().endpoint_services.len(), 2);
-    // The consumer keeps being served by the old one meanwhile.
     for _ in 0..3 {
         provider.reconciler().pass().await;
     }
-    assert_eq!(
-        env.binding_status("demo").await.map(|s| s.phase),
-        Some("ready".into())
-    );
     assert_eq!(env.region.inventory().endpoint_services.len(), 2);
+    assert_eq!(
+        env.binding_status("demo").await.map(|s| s.endpoint_id),
+        Some(bound.endpoint_id.clone())
+    );
 
-    // Its last consumer gone, the old endpoint service goes too.
-    pld_tests::objects::delete(
-        &client,
-        pld_proto::v1::Kind::Binding,
-        &pld_core::catalog::binding_key("demo", &env.consumer_vpc.id),
-    )
-    .await?;
+    // Its agent back, the consumer moves; its old endpoint gone, so is the old endpoint
+    // service.
+    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    cfg.dns.ttl_seconds = 1;
+    let (consumer, _) = env.start_agent(cfg, None).await?;
     let drained = wait_until(
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         "the old endpoint service to be deleted",
         || async {
             service_status(&client, "demo")
@@ -305,12 +305,16 @@ async fn a_service_on_another_load_balancer_keeps_its_old_endpoint_service_until
     .await?;
     assert_eq!(drained.endpoint_service_name, status.endpoint_service_name);
     assert_eq!(env.region.inventory().endpoint_services.len(), 1);
+    let on_new = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
+    assert_ne!(on_new.endpoint_id, bound.endpoint_id);
 
     // And back to the first load balancer, whose endpoint service is deleted: AWS answers its
     // client token with that one, so a new one is made under the next token.
     register(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
     let back = wait_until(
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         "a new endpoint service on the first load balancer",
         || async {
             service_status(&client, "demo").await.filter(|s| {

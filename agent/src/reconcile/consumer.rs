@@ -4,6 +4,7 @@
 //! down, names first.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use pld_cloud::{fqdn, state_is, ChangeStatus, CloudError, Endpoint, RecordSet, OWNER_TAG};
 use pld_core::access::principals_allow;
@@ -12,9 +13,10 @@ use pld_core::plan::endpoint::{
     next_fact, plan_endpoint, plan_orphan, Access, EndpointPlan, Fact, Observed, Outcome, Target,
     Want,
 };
+use pld_core::plan::moves::{flip, Flip, Serving};
 use pld_core::plan::Seen;
 use pld_core::Phase;
-use pld_proto::v1::{Approval, Binding};
+use pld_proto::v1::{Approval, Binding, BindingMigration};
 use tracing::warn;
 
 use super::ownership::{generation, Owner};
@@ -30,10 +32,14 @@ impl Reconciler {
             .cloud
             .describe_endpoints(&self.cfg.vpc_id, &self.own.mine())
             .await?;
-        let mut by_owner: BTreeMap<String, Endpoint> = owned
-            .into_iter()
-            .filter_map(|e| Some((e.tags.get(OWNER_TAG)?.clone(), e)))
-            .collect();
+        // A binding has one endpoint, and more while its service moves to another endpoint
+        // service: the old one serves until the new one can.
+        let mut by_owner: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
+        for e in owned {
+            if let Some(owner) = e.tags.get(OWNER_TAG).cloned() {
+                by_owner.entry(owner).or_default().push(e);
+            }
+        }
         let bindings = self.view.bindings_of(&self.cfg.vpc_id);
         // What was pending for a binding that is gone is nobody's any more.
         self.memory().pending.retain(|key, _| {
@@ -68,13 +74,14 @@ impl Reconciler {
         for b in &bindings {
             let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
             let owner = self.own.binding(&key);
-            let endpoint = by_owner.remove(&owner.to_string());
+            let endpoints = by_owner.remove(&owner.to_string()).unwrap_or_default();
             let r = self
-                .reconcile_binding(b, &key, &owner, endpoint, &records, &mut dns)
+                .reconcile_binding(b, &key, &owner, endpoints, &records, &mut dns)
                 .await;
             if let Err(e) = &r {
                 if !e.is_retryable() {
-                    self.report_binding(b, Phase::Failed, None, String::new(), e.to_string())
+                    let why = e.to_string();
+                    self.report_binding(b, Phase::Failed, None, String::new(), why, None)
                         .await;
                 }
             }
@@ -83,7 +90,10 @@ impl Reconciler {
         }
         // Endpoints whose binding is gone: unpublish, then delete — only of the kinds pld
         // manages; anything else carrying our tags is someone else's doing, left alone.
-        for (tag, endpoint) in by_owner {
+        for (tag, endpoint) in by_owner
+            .into_iter()
+            .flat_map(|(tag, eps)| eps.into_iter().map(move |e| (tag.clone(), e)))
+        {
             let delete = match plan_orphan(&endpoint) {
                 Ok(delete) => delete,
                 Err(why) => {
@@ -210,11 +220,20 @@ impl Reconciler {
         b: &Binding,
         key: &str,
         owner: &Owner,
-        endpoint: Option<Endpoint>,
+        endpoints: Vec<Endpoint>,
         records: &[RecordSet],
         dns: &mut DnsBatch,
     ) -> Result<bool, CloudError> {
-        let target = self.target(b);
+        let target = match self.target(b) {
+            // The provider has no endpoint service to offer just now (its last pass failed, or
+            // it is making one): an endpoint that serves stays and is followed as it is, never
+            // taken down for a provider's hiccup.
+            Target::Waiting(_) if !endpoints.is_empty() => Target::Service {
+                name: endpoints[0].service_name.clone(),
+                kind: None,
+            },
+            target => target,
+        };
         let tags = self.own.tags(owner);
         let unlisted = self.unlisted(b);
         let access = match &unlisted {
@@ -235,13 +254,18 @@ impl Reconciler {
             generation: generation(b.meta.as_ref()),
             access,
         };
+        let name = self.record_name(&b.service);
+        let (endpoint, previous) = split(endpoints, &target);
         let mut seen = Observed {
             endpoint,
+            previous,
+            published: DnsBatch::published(&name, records, owner),
             ..Observed::default()
         };
+        seen.flip = self.flip(key, &seen);
         let mut plan = self.plan_endpoint(&want, &mut seen).await?;
         if plan.unpublish {
-            dns.remove(&self.record_name(&b.service), records, owner);
+            dns.remove(&name, records, owner);
         }
         // The writes, then what they return: a new endpoint is followed from the state it was
         // created in (its own writes wait for the next pass); one AWS answered deleted (the
@@ -257,7 +281,7 @@ impl Reconciler {
                     Call::ModifyEndpointSubnets { .. } => seen.endpoint.as_ref(),
                     _ => None,
                 };
-                self.report_binding(b, Phase::Failed, ep, String::new(), e.to_string())
+                self.report_binding(b, Phase::Failed, ep, String::new(), e.to_string(), None)
                     .await;
                 return if e.is_retryable() { Err(e) } else { Ok(false) };
             }
@@ -273,7 +297,7 @@ impl Reconciler {
                 break;
             }
         }
-        let ep = match plan.outcome {
+        let (ep, migration) = match plan.outcome {
             Outcome::Report {
                 phase,
                 message,
@@ -283,19 +307,92 @@ impl Reconciler {
                 // Every write of this plan was made: the rest is AWS's or the provider's turn.
                 self.memory().pending.remove(key);
                 let ep = seen.endpoint.as_ref().filter(|_| with_endpoint);
-                self.report_binding(b, phase, ep, String::new(), message)
+                self.report_binding(b, phase, ep, String::new(), message, None)
                     .await;
                 return Ok(requeue);
             }
             // A write under way changes what is observed: look again soon.
             Outcome::Applying => return Ok(true),
             Outcome::Publish => match seen.endpoint {
-                Some(ep) => ep,
+                Some(ep) => (ep, None),
                 None => return Ok(true),
             },
+            Outcome::Migrate(m) => {
+                let serving = match m.serving {
+                    Serving::Previous(i) => seen.previous.get(i).cloned(),
+                    Serving::Next => seen.endpoint.clone(),
+                };
+                let Some(serving) = serving else {
+                    return Ok(true);
+                };
+                let report = BindingMigration {
+                    from_endpoint_id: seen
+                        .previous
+                        .get(m.from)
+                        .map(|e| e.id.clone())
+                        .unwrap_or_default(),
+                    to_endpoint_id: seen
+                        .endpoint
+                        .as_ref()
+                        .map(|e| e.id.clone())
+                        .unwrap_or_default(),
+                    step: m.step.to_string(),
+                };
+                let confirm = m.serving == Serving::Next;
+                (serving, Some((report, m.message, confirm)))
+            }
         };
-        // Publish only now that the endpoint is available.
+        self.publish(b, key, owner, &ep, records, dns, migration)
+            .await
+    }
+
+    /// Where the flip of a moving binding's name to its new endpoint stands.
+    fn flip(&self, key: &str, seen: &Observed) -> Flip {
+        let Some(next) = seen.endpoint.as_ref().filter(|_| !seen.previous.is_empty()) else {
+            return Flip::Unconfirmed;
+        };
+        let in_sync_for = self.memory().in_sync.get(key).map(|t| t.elapsed());
+        // The agent's own DNS responder answers with at most this TTL too.
+        let ttl = self.cfg.dns.ttl_seconds;
+        flip(
+            &seen.published,
+            next,
+            in_sync_for,
+            Duration::from_secs(ttl.into()),
+        )
+    }
+
+    /// Points the binding's name at `ep` (once it is available), then reports the binding
+    /// ready once Route 53 has the change in sync. A moving binding (`migration`: its move,
+    /// why it waits, and whether the name is to point at the new endpoint) reports
+    /// `migrating` throughout; a flip this process has not seen in sync is written again to
+    /// have a change to wait on.
+    #[allow(clippy::too_many_arguments)]
+    async fn publish(
+        &self,
+        b: &Binding,
+        key: &str,
+        owner: &Owner,
+        ep: &Endpoint,
+        records: &[RecordSet],
+        dns: &mut DnsBatch,
+        migration: Option<(BindingMigration, String, bool)>,
+    ) -> Result<bool, CloudError> {
         let name = self.record_name(&b.service);
+        let (moving, message, confirm) = match migration {
+            Some((m, message, confirm)) => (Some(m), message, confirm),
+            None => (None, String::new(), false),
+        };
+        let settled = if moving.is_some() {
+            Phase::Migrating
+        } else {
+            Phase::Ready
+        };
+        let in_progress = if moving.is_some() {
+            Phase::Migrating
+        } else {
+            Phase::Publishing
+        };
         let in_flight = self.memory().changes.get(key).cloned();
         if let Some(change) = in_flight {
             let known = self.memory().change_status.get(&change).copied();
@@ -312,10 +409,10 @@ impl Reconciler {
                     let mut memory = self.memory();
                     memory.changes.remove(key);
                     memory.pending.remove(key);
-                    memory.in_sync.insert(key.to_string());
+                    memory.in_sync.insert(key.to_string(), Instant::now());
                 }
                 ChangeStatus::Pending => {
-                    self.report_binding(b, Phase::Publishing, Some(&ep), name, String::new())
+                    self.report_binding(b, in_progress, Some(ep), name, message, moving)
                         .await;
                     return Ok(true);
                 }
@@ -329,14 +426,15 @@ impl Reconciler {
         // The catalog says a change was submitted, but this process never saw it in sync (it
         // restarted while the change was in flight): records already in place may not have
         // reached Route 53's servers yet. Submitting them again (an idempotent UPSERT) gives a
-        // change id to wait on before calling the binding ready.
-        let unconfirmed = !self.memory().in_sync.contains(key)
-            && b.status
-                .as_ref()
-                .is_some_and(|s| Phase::of(&s.phase) == Some(Phase::Publishing));
+        // change id to wait on before calling the binding ready, or starting a move's drain.
+        let unconfirmed = !self.memory().in_sync.contains_key(key)
+            && (confirm
+                || b.status
+                    .as_ref()
+                    .is_some_and(|s| Phase::of(&s.phase) == Some(Phase::Publishing)));
         match dns.upsert(&name, &ep.addresses, records, owner, unconfirmed) {
             Err(conflict) => {
-                self.report_binding(b, Phase::Failed, Some(&ep), String::new(), conflict)
+                self.report_binding(b, Phase::Failed, Some(ep), String::new(), conflict, None)
                     .await;
                 Ok(false)
             }
@@ -347,15 +445,28 @@ impl Reconciler {
                         .pending
                         .insert(key.to_string(), vec![step.clone()]);
                 }
-                self.report_binding(b, Phase::Publishing, Some(&ep), name, String::new())
+                self.report_binding(b, in_progress, Some(ep), name, message, moving)
                     .await;
                 Ok(true)
             }
             Ok(false) => {
-                self.report_binding(b, Phase::Ready, Some(&ep), name, String::new())
+                let requeue = moving.is_some();
+                self.report_binding(b, settled, Some(ep), name, message, moving)
                     .await;
-                Ok(false)
+                Ok(requeue)
             }
         }
     }
+}
+
+/// A binding's endpoints (found by its ownership tag): the one to its target service, and the
+/// others (those to endpoint services its service moved off). A binding that cannot connect
+/// anywhere keeps the first as its own, so it is taken down with the rest.
+fn split(mut endpoints: Vec<Endpoint>, target: &Target) -> (Option<Endpoint>, Vec<Endpoint>) {
+    let at = match target {
+        Target::Service { name, .. } => endpoints.iter().position(|e| &e.service_name == name),
+        _ => (!endpoints.is_empty()).then_some(0),
+    };
+    let endpoint = at.map(|i| endpoints.remove(i));
+    (endpoint, endpoints)
 }

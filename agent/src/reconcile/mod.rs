@@ -27,7 +27,7 @@ pub use pld_core::plan::records;
 mod report;
 mod zone;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,8 +82,9 @@ struct Memory {
     /// Route 53 change in flight per binding key.
     changes: HashMap<String, String>,
     /// Binding keys whose records this process has seen in sync at Route 53 (until a new
-    /// change for them is submitted).
-    in_sync: HashSet<String>,
+    /// change for them is submitted), and when: a move deletes the old endpoint only once the
+    /// flip has been in sync for the record's TTL.
+    in_sync: HashMap<String, Instant>,
     /// Service name → (endpoint service id, principals) known to be in step at AWS.
     principals: HashMap<String, (String, String)>,
     /// The cloud cannot list endpoint connections (said once in the log).

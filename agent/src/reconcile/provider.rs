@@ -172,11 +172,22 @@ impl Reconciler {
             .view
             .bindings_to(&service.name)
             .iter()
-            .filter_map(|b| {
-                let endpoint_id = b.status.as_ref()?.endpoint_id.clone();
-                (!endpoint_id.is_empty()).then(|| Claim {
+            .flat_map(|b| {
+                let approval = Approval::try_from(b.approval).unwrap_or(Approval::Unspecified);
+                // A moving binding claims its new endpoint too, so it is accepted by the same
+                // rules as the one it replaces.
+                let status = b.status.clone().unwrap_or_default();
+                let moving = status.migration.unwrap_or_default();
+                [
+                    status.endpoint_id,
+                    moving.from_endpoint_id,
+                    moving.to_endpoint_id,
+                ]
+                .into_iter()
+                .filter(|id| !id.is_empty())
+                .map(move |endpoint_id| Claim {
                     endpoint_id,
-                    approval: Approval::try_from(b.approval).unwrap_or(Approval::Unspecified),
+                    approval,
                 })
             })
             .collect();

@@ -5,7 +5,9 @@
 use pld_cloud::{Endpoint, EndpointService};
 use pld_core::plan::report::{binding_status, service_status, to_send, ServiceFound};
 use pld_core::Phase;
-use pld_proto::v1::{report_status_request, Binding, Kind, ReportStatusRequest, Service};
+use pld_proto::v1::{
+    report_status_request, Binding, BindingMigration, Kind, ReportStatusRequest, Service,
+};
 use tracing::debug;
 
 use super::Reconciler;
@@ -46,8 +48,9 @@ impl Reconciler {
         .await;
     }
 
-    /// Reports a binding's phase, its endpoint, the name it is published under, and the steps
-    /// its last plan left pending ([`super::Memory::pending`]).
+    /// Reports a binding's phase, its endpoint (the one its name points at), the name it is
+    /// published under, the steps its last plan left pending ([`super::Memory::pending`]), and
+    /// its move when its service moved.
     pub(super) async fn report_binding(
         &self,
         b: &Binding,
@@ -55,6 +58,7 @@ impl Reconciler {
         ep: Option<&Endpoint>,
         dns_name: String,
         message: String,
+        migration: Option<BindingMigration>,
     ) {
         let key = pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id);
         let pending = {
@@ -65,7 +69,7 @@ impl Reconciler {
             }
             memory.pending.get(&key).cloned().unwrap_or_default()
         };
-        let found = binding_status(phase, ep, &dns_name, message, &pending);
+        let found = binding_status(phase, ep, &dns_name, message, &pending, migration);
         let Some(status) = to_send(b.status.as_ref(), found) else {
             return;
         };

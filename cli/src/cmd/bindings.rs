@@ -14,7 +14,9 @@ use serde_json::json;
 use super::Context;
 use crate::catalog;
 use crate::exit;
-use crate::output::{approval_name, binding_json, out, print_json, print_pending, table, Format};
+use crate::output::{
+    approval_name, binding_json, migration_line, out, print_json, print_pending, table, Format,
+};
 
 #[derive(clap::Args)]
 pub struct ConnectArgs {
@@ -114,6 +116,9 @@ fn phase_line(b: &Binding) -> String {
     if !st.endpoint_id.is_empty() {
         line.push_str(&format!(" endpoint {}", st.endpoint_id));
     }
+    if let Some(m) = &st.migration {
+        line.push_str(&format!(" moving {}", migration_line(m)));
+    }
     if !st.dns_name.is_empty() {
         line.push_str(&format!(" {} -> {}", st.dns_name, st.addresses.join(",")));
     }
@@ -209,13 +214,14 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|s| s.phase.clone())
             .unwrap_or_default();
-        if Phase::of(&phase).is_some_and(Phase::is_settled) {
+        // A binding that moves serves all the while: connected.
+        if Phase::of(&phase).is_some_and(|p| p.is_settled() || p.serves()) {
             progress.finish_and_clear();
             if ctx.format == Format::Json {
                 print_json(&binding_json(&current));
             }
             anyhow::ensure!(
-                phase == Phase::Ready.as_str(),
+                Phase::of(&phase).is_some_and(Phase::serves),
                 "binding {key} is {phase}: {}",
                 current
                     .status
@@ -373,6 +379,9 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                     }
                     if !st.addresses.is_empty() {
                         out!("addresses: {}", st.addresses.join(", "));
+                    }
+                    if let Some(m) = &st.migration {
+                        out!("moving:    {}", migration_line(m));
                     }
                     if !st.message.is_empty() {
                         out!("message:   {}", st.message);

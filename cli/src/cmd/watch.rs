@@ -1,10 +1,10 @@
 //! `pld watch`: streams catalog changes, resuming across controller failures.
 
 use futures::StreamExt;
-use pld_proto::v1::{Kind, WatchRequest};
+use pld_proto::v1::{object, Event, Kind, WatchRequest};
 
 use super::Context;
-use crate::output::{event_json, event_type_name, kind_name, out, Format};
+use crate::output::{event_json, event_type_name, kind_name, migration_line, out, Format};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,11 +59,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             // One JSON object per line, so scripts can stream it.
             Format::Json => out!("{}", event_json(&event)),
             Format::Table => out!(
-                "{:>8}  {:<6}  {:<7}  {}",
+                "{:>8}  {:<6}  {:<7}  {}{}",
                 event.revision,
                 event_type_name(event.r#type),
                 kind_name(event.kind),
-                event.key
+                event.key,
+                summary(&event)
             ),
         }
         seen += 1;
@@ -72,4 +73,23 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a changed object stands, after its key: a binding's phase (and its move's step while
+/// its service moves), a service's state; nothing for a deletion or an agent.
+fn summary(event: &Event) -> String {
+    match event.object.as_ref().and_then(|o| o.object.as_ref()) {
+        Some(object::Object::Binding(b)) => match &b.status {
+            Some(st) if !st.phase.is_empty() => match &st.migration {
+                Some(m) => format!("  {} {}", st.phase, migration_line(m)),
+                None => format!("  {}", st.phase),
+            },
+            _ => String::new(),
+        },
+        Some(object::Object::Service(s)) => match &s.status {
+            Some(st) if !st.state.is_empty() => format!("  {}", st.state),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    }
 }

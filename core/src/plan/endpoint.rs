@@ -12,6 +12,7 @@ use crate::aws::types::{RouteTable, Tags};
 use crate::aws::Call;
 use crate::Phase;
 
+use super::moves::{plan_move, Flip, Migration, MoveSeen};
 use super::ownership::{client_token, token_params, Owner, TOKEN_ATTEMPTS};
 use super::placement::{choose_subnets, needs_move, subnet_move, Placement};
 use super::{Planned, Reason, Seen};
@@ -70,8 +71,15 @@ pub enum Access<'a> {
 /// would not give is `Some(Seen::Unknown(why))`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
-    /// The endpoint tagged as this binding's.
+    /// The endpoint tagged as this binding's, to its target service.
     pub endpoint: Option<Endpoint>,
+    /// The endpoints tagged as this binding's to other services: those of a service that
+    /// moved to another endpoint service ([`super::moves`]).
+    pub previous: Vec<Endpoint>,
+    /// The addresses the binding's name has now (empty when it is not published).
+    pub published: Vec<String>,
+    /// Whether the name's flip to `endpoint` is confirmed (asked only while moving).
+    pub flip: Flip,
     /// The target service as this account sees it: its endpoint kind and AZ IDs.
     pub detail: Option<Seen<ServiceDetail>>,
     pub subnets: Option<Seen<Vec<Subnet>>>,
@@ -119,6 +127,9 @@ pub enum Outcome {
     /// The writes change what is observed (a new endpoint, other subnets and addresses):
     /// plan again from what they return or from the next pass's observation.
     Applying,
+    /// The service moved: the binding is on its way from an old endpoint to the new one; the
+    /// name points at the endpoint that serves, and the binding reports `migrating`.
+    Migrate(Migration),
 }
 
 impl Outcome {
@@ -151,6 +162,15 @@ pub fn next_fact(want: &Want, seen: &Observed) -> Option<Fact> {
     let Target::Service { name, kind } = want.target else {
         return None;
     };
+    if seen
+        .endpoint
+        .iter()
+        .chain(&seen.previous)
+        .any(|ep| !ep.kind.is_managed())
+    {
+        // The binding fails naming it, whatever else is seen.
+        return None;
+    }
     if matches!(want.access, Access::Unlisted { .. }) && seen.detail.is_none() {
         // Whose service it is decides whether the binding may stay, before anything else.
         return Some(Fact::ServiceDetail(name.clone()));
@@ -198,12 +218,34 @@ pub fn next_fact(want: &Want, seen: &Observed) -> Option<Fact> {
     }
 }
 
-/// What to do about a binding's endpoint, given what was observed ([`next_fact`] says what
-/// that must include).
+/// What to do about a binding's endpoints, given what was observed ([`next_fact`] says what
+/// that must include): the one to its target service, and, when the service moved to another
+/// endpoint service, the move off the old ones ([`plan_move`]).
 pub fn plan_endpoint(want: &Want, seen: &Observed) -> EndpointPlan {
-    if let Some(ep) = seen.endpoint.as_ref().filter(|ep| !ep.kind.is_managed()) {
+    // Whatever the target, an endpoint of a kind pld does not manage carrying the binding's
+    // tags is someone else's doing: the binding fails naming it and nothing is made beside it.
+    let tagged = seen.endpoint.iter().chain(&seen.previous);
+    if let Some(ep) = tagged.into_iter().find(|ep| !ep.kind.is_managed()) {
         return EndpointPlan::only(unmanaged(ep, "pld does not manage endpoints of that type"));
     }
+    let next = plan_next(want, seen);
+    match want.target {
+        Target::Service { .. } if refusal(want, seen).is_none() => plan_move(
+            next,
+            &MoveSeen {
+                previous: &seen.previous,
+                next: seen.endpoint.as_ref(),
+                published: &seen.published,
+                flip: seen.flip,
+            },
+        ),
+        // Taken down: the old endpoints with the rest ([`take_down`]).
+        _ => next,
+    }
+}
+
+/// The plan for the endpoint to the binding's target service.
+fn plan_next(want: &Want, seen: &Observed) -> EndpointPlan {
     if let (Target::Service { .. }, Some(why)) = (want.target, refusal(want, seen)) {
         return take_down(seen, Phase::Rejected, why, false);
     }
@@ -314,8 +356,8 @@ fn refusal(want: &Want, seen: &Observed) -> Option<String> {
     }
 }
 
-/// The binding cannot use its endpoint (`phase`, `why`): the endpoint, if any, is deleted and
-/// its name unpublished, and nothing is created.
+/// The binding cannot use its endpoints (`phase`, `why`): each (old ones of a move included)
+/// is deleted and the name unpublished, and nothing is created.
 fn take_down(seen: &Observed, phase: Phase, why: String, requeue: bool) -> EndpointPlan {
     let mut plan = EndpointPlan::only(Outcome::Report {
         phase,
@@ -323,12 +365,16 @@ fn take_down(seen: &Observed, phase: Phase, why: String, requeue: bool) -> Endpo
         with_endpoint: false,
         requeue,
     });
-    if let Some(ep) = &seen.endpoint {
+    for ep in seen.endpoint.iter().chain(&seen.previous) {
+        plan.unpublish = true;
+        if seen.endpoint.as_ref() != Some(ep) && state_is(&ep.state, "deleting") {
+            // An old endpoint already on its way out.
+            continue;
+        }
         plan.writes.push(Planned {
             call: Call::DeleteEndpoint { id: ep.id.clone() },
-            reason: Reason::Unwanted(why),
+            reason: Reason::Unwanted(why.clone()),
         });
-        plan.unpublish = true;
     }
     plan
 }

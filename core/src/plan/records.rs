@@ -67,6 +67,18 @@ impl DnsBatch {
             .collect()
     }
 
+    /// The addresses `name`'s A record holds when pld owns it for `owner`; empty otherwise.
+    pub fn published(name: &str, records: &[RecordSet], owner: &Owner) -> Vec<String> {
+        let ours = records.iter().any(|r| {
+            r.name == name && r.kind == "TXT" && r.values.contains(&Self::owner_value(owner))
+        });
+        records
+            .iter()
+            .filter(|r| ours && r.name == name && r.kind == "A")
+            .flat_map(|r| r.values.clone())
+            .collect()
+    }
+
     /// Queues A and ownership TXT records for `name`; Ok(false) when they are already right
     /// (unless `again`: then they are queued anyway), Err when the name holds records pld does
     /// not own.
@@ -283,6 +295,7 @@ mod tests {
     fn records_already_right_are_left_alone_unless_asked_again() {
         let txt = DnsBatch::owner_value(&owner());
         let have = [record("A", &["10.0.0.1"]), record("TXT", &[&txt])];
+        assert_eq!(DnsBatch::published(NAME, &have, &owner()), ["10.0.0.1"]);
         let mut dns = DnsBatch::default();
         assert_eq!(
             dns.upsert(NAME, &["10.0.0.1".into()], &have, &owner(), false),
@@ -298,6 +311,7 @@ mod tests {
     #[test]
     fn a_name_someone_else_holds_is_neither_taken_nor_deleted() {
         let have = [record("A", &["192.0.2.1"])];
+        assert!(DnsBatch::published(NAME, &have, &owner()).is_empty());
         let mut dns = DnsBatch::default();
         assert!(dns
             .upsert(NAME, &["10.0.0.1".into()], &have, &owner(), false)

@@ -5,7 +5,7 @@
 //! A status is cut to the sizes the controller accepts (an AWS error message or a list of
 //! endpoint ids can be longer), so a report is never refused for its length and lost.
 
-use pld_proto::v1::{BindingStatus, RetiringEndpointService, ServiceStatus};
+use pld_proto::v1::{BindingMigration, BindingStatus, RetiringEndpointService, ServiceStatus};
 
 use crate::aws::types::{Endpoint, EndpointService};
 use crate::validate::{
@@ -24,9 +24,11 @@ pub fn binding_status(
     dns_name: &str,
     message: String,
     pending: &[Step],
+    migration: Option<BindingMigration>,
 ) -> BindingStatus {
     let done = matches!(phase, Phase::Ready | Phase::Rejected);
     BindingStatus {
+        migration,
         phase: phase.to_string(),
         endpoint_id: endpoint.map(|e| e.id.clone()).unwrap_or_default(),
         dns_name: dns_name.trim_end_matches('.').to_string(),
@@ -149,7 +151,7 @@ mod tests {
     fn pending_steps_are_reported_until_nothing_is_left_to_do() {
         let pending = [step()];
         for phase in [Phase::Failed, Phase::Publishing, Phase::Creating] {
-            let status = binding_status(phase, None, "", "throttled".into(), &pending);
+            let status = binding_status(phase, None, "", "throttled".into(), &pending, None);
             assert_eq!(status.pending, vec![step().to_proto()], "{phase}");
         }
         for phase in [Phase::Ready, Phase::Rejected] {
@@ -159,6 +161,7 @@ mod tests {
                 "billing.pld.internal.",
                 String::new(),
                 &pending,
+                None,
             );
             assert!(status.pending.is_empty(), "{phase}");
             assert_eq!(status.dns_name, "billing.pld.internal");
@@ -180,7 +183,7 @@ mod tests {
         };
         let many = vec![accept; MAX_PENDING_STEPS + 5];
         let message = "ü".repeat(MAX_STATUS_MESSAGE);
-        let binding = binding_status(Phase::Failed, None, "", message.clone(), &many);
+        let binding = binding_status(Phase::Failed, None, "", message.clone(), &many, None);
         assert!(crate::validate::binding_status(&binding).is_ok());
         assert_eq!(binding.pending.len(), MAX_PENDING_STEPS);
         assert!(binding.pending[0].target.ends_with('…'));
@@ -227,10 +230,10 @@ mod tests {
 
     #[test]
     fn a_status_the_catalog_holds_is_not_sent_again() {
-        let found = binding_status(Phase::Creating, None, "", String::new(), &[step()]);
+        let found = binding_status(Phase::Creating, None, "", String::new(), &[step()], None);
         assert_eq!(to_send(Some(&found), found.clone()), None);
         assert_eq!(to_send(None, found.clone()), Some(found.clone()));
-        let older = binding_status(Phase::Creating, None, "", String::new(), &[]);
+        let older = binding_status(Phase::Creating, None, "", String::new(), &[], None);
         assert_eq!(to_send(Some(&older), found.clone()), Some(found));
     }
 }

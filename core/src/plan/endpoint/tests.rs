@@ -129,6 +129,7 @@ fn observed_everything(kind: EndpointKind) -> Observed {
         ])),
         route_tables: None,
         spent_tokens: 0,
+        ..Observed::default()
     }
 }
 
