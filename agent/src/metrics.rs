@@ -154,6 +154,26 @@ impl AgentMetrics {
             .increment(1);
     }
 
+    /// A binding finished moving to its service's new endpoint service, `took` after this
+    /// agent first reported it migrating.
+    pub fn record_move(&self, took: Duration) {
+        self.registry
+            .histogram(
+                "pld_agent_binding_move_duration_seconds",
+                "Time from a binding's first migrating report to ready on its service's new \
+                 endpoint service (counted from the agent's start when it restarted mid-move).",
+                &[],
+            )
+            .record(took);
+        self.registry
+            .counter(
+                "pld_agent_binding_moves_total",
+                "Bindings moved to their service's new endpoint service, make-before-break.",
+                &[],
+            )
+            .increment(1);
+    }
+
     /// A whole pass finished.
     pub fn pass_done(&self) {
         self.passes.fetch_add(1, Ordering::Relaxed);

@@ -1,4 +1,5 @@
-//! `pld dev` as a newcomer runs it: connect, resolve, DNS and bytes through the endpoint.
+//! `pld dev` as a newcomer runs it: connect, resolve, DNS and bytes through the endpoint, and
+//! `demo` moved to the second NLB and back while a client keeps connecting through its name.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -6,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pld_tests::region::{dns_a, echo_through};
+use pld_tests::traffic::Prober;
 use pld_tests::{free_port, free_port_run};
 
 fn pld() -> &'static Path {
@@ -56,18 +58,29 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     // through the endpoint with dig and nc.
     let banner = tokio::task::spawn_blocking(move || {
         let mut consumer = None;
+        let mut nlbs = (None, None);
         for line in BufReader::new(stdout).lines() {
             let line = line.ok()?;
-            if let Some(rest) = line.trim_start().strip_prefix("consumer ") {
-                consumer = rest.split_whitespace().next().map(str::to_string);
+            let first_word = |prefix: &str| {
+                let rest = line.trim_start().strip_prefix(prefix)?;
+                rest.split_whitespace().next().map(str::to_string)
+            };
+            if let Some(vpc) = first_word("consumer ") {
+                consumer = Some(vpc);
+            }
+            if let Some(arn) = first_word("nlb ") {
+                nlbs.0 = Some(arn);
+            }
+            if let Some(arn) = first_word("nlb-b ") {
+                nlbs.1 = Some(arn);
             }
             if line.contains("| nc ") {
-                return Some((consumer?, line.trim().to_string()));
+                return Some((consumer?, line.trim().to_string(), (nlbs.0?, nlbs.1?)));
             }
         }
         None
     });
-    let (consumer, nc_hint) = tokio::time::timeout(Duration::from_secs(60), banner)
+    let (consumer, nc_hint, (nlb, nlb_b)) = tokio::time::timeout(Duration::from_secs(60), banner)
         .await??
         .ok_or_else(|| {
             anyhow::anyhow!(
@@ -154,6 +167,60 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     assert_eq!(
         pld_tests::metric(&metrics, "pld_agent_bindings{phase=\"ready\"}"),
         Some(1.0)
+    );
+
+    // The banner's move, there and back, while a client connects through the name every
+    // 20 ms: not one connection fails.
+    let prober = Prober::start(dns_server, "demo.pld.internal.", 7007);
+    for to in [&nlb_b, &nlb] {
+        let out = Command::new(pld())
+            .args(["--controller", &ctl, "services", "move", "demo"])
+            .args(["--load-balancer", to, "--wait"])
+            .env("PLD_LOG", "off")
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("retiring"), "each change is shown: {text}");
+        assert!(
+            text.lines()
+                .last()
+                .unwrap_or_default()
+                .ends_with(to.as_str()),
+            "{text}"
+        );
+    }
+    let (ok, failures) = prober.stop().await?;
+    assert!(
+        failures.is_empty(),
+        "{} of {} connections failed during the moves: {failures:?}",
+        failures.len(),
+        failures.len() as u64 + ok
+    );
+    let out = Command::new(pld())
+        .args([
+            "--controller",
+            &ctl,
+            "-o",
+            "json",
+            "bindings",
+            "get",
+            "demo",
+        ])
+        .args(["--vpc", &consumer])
+        .env("PLD_LOG", "off")
+        .output()?;
+    let binding: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(binding["status"]["phase"], "ready", "{binding}");
+    assert_eq!(binding["status"]["migration"], serde_json::Value::Null);
+    let metrics = pld_tests::scrape(format!("127.0.0.1:{}", agent + 1).parse()?).await?;
+    assert_eq!(
+        pld_tests::metric(&metrics, "pld_agent_binding_moves_total"),
+        Some(2.0),
+        "{metrics}"
     );
 
     Command::new("kill")

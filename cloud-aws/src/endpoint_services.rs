@@ -24,11 +24,19 @@ impl AwsCloud {
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_default(),
             acceptance_required: c.acceptance_required().unwrap_or(false),
+            // In the shape the catalog names them: an entry of NetworkLoadBalancerArns is an
+            // NLB, whose ARN AWS spells `net/`, and one of GatewayLoadBalancerArns a GWLB
+            // (`gwy/`); moto spells both `app/`, and a service would then never find its own
+            // endpoint service by its load balancer.
             load_balancer_arns: c
                 .network_load_balancer_arns()
                 .iter()
-                .chain(c.gateway_load_balancer_arns())
-                .cloned()
+                .map(|a| a.replace(":loadbalancer/app/", ":loadbalancer/net/"))
+                .chain(
+                    c.gateway_load_balancer_arns()
+                        .iter()
+                        .map(|a| a.replace(":loadbalancer/app/", ":loadbalancer/gwy/")),
+                )
                 .collect(),
             az_ids: self
                 .az_ids_of(c.availability_zone_ids(), c.availability_zones())

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
 use pld_agent::config::{AcceptanceConfig, ProvidedService};
-use pld_agent::Agent;
 use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::{Cloud, Tags};
 use pld_cloud_aws::testing::{nlb, sdk, start_moto, vpc, ACCOUNT, REGION};
@@ -26,36 +25,8 @@ use pld_proto::v1::{Approval, Kind};
 use pld_tests::cluster::{fast_tuning, TestCluster};
 use pld_tests::wait_until;
 
-async fn start_agent(cfg: pld_agent::AgentConfig, cloud: Arc<dyn Cloud>) -> anyhow::Result<Agent> {
-    Ok(Agent::start(cfg, cloud, pld_tests::region::agent_listeners().await?).await?)
-}
-
-fn agent_config(
-    controller: &str,
-    vpc_id: &str,
-    services: Vec<ProvidedService>,
-    url: &str,
-) -> pld_agent::AgentConfig {
-    let mut cfg = pld_agent::AgentConfig::from_toml(&format!(
-        r#"
-account_id = "{ACCOUNT}"
-region = "{REGION}"
-vpc_id = "{vpc_id}"
-controllers = ["{controller}"]
-cloud = "aws"
-listen = "127.0.0.1:0"
-dns_listen = "127.0.0.1:0"
-resync_seconds = 2
-[aws]
-endpoint_url = "{url}"
-[dns]
-zone = "pld.moto"
-"#
-    ))
-    .expect("literal config parses");
-    cfg.services = services;
-    cfg
-}
+mod common;
+use common::{agent_config, start_agent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -> anyhow::Result<()>
@@ -167,6 +138,21 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     assert_eq!(
         tags.get("pld:owner").map(String::as_str),
         Some(format!("{cluster_id}/binding/{key}").as_str())
+    );
+
+    // One endpoint service, found again by its load balancer on every pass (not made anew).
+    for _ in 0..3 {
+        provider.reconciler().pass().await;
+    }
+    let mine = Tags::from([("pld:cluster".into(), cluster_id.clone())]);
+    let services = AwsCloud::connect(ACCOUNT, &settings)
+        .await?
+        .describe_endpoint_services(&mine)
+        .await?;
+    assert_eq!(services.len(), 1, "{services:?}");
+    assert_eq!(
+        services[0].load_balancer_arns,
+        vec![nlb_arn_catalog.clone()]
     );
 
     // A restarted agent finds its endpoint by tag: nothing duplicated.

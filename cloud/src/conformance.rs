@@ -98,6 +98,14 @@ pub async fn run(cloud: &dyn Cloud, f: &Fixture) {
         vec![&created.id],
         "found by its tags"
     );
+    // A service finds its endpoint service by its load balancer: the ARN comes back as given.
+    for es in [&created, &found[0]] {
+        assert_eq!(
+            es.load_balancer_arns,
+            vec![f.nlb_arn.clone()],
+            "the load balancer as the catalog names it"
+        );
+    }
     assert!(
         cloud
             .describe_endpoint_services(&tags("nobody"))

@@ -8,12 +8,20 @@
 use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, Unit};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 /// Histogram buckets for durations, in seconds: 100 µs to 60 s.
 const DURATION_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0, 60.0,
+];
+
+/// Buckets for durations made of AWS transitions and DNS TTLs (a binding's move waits out its
+/// record's TTL, up to an hour): 1 s to 1 h. For histograms named `*_move_duration_seconds`.
+const LONG_DURATION_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 
 /// A daemon's metrics registry. Clones share it.
@@ -53,8 +61,14 @@ impl Metrics {
     pub fn new() -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets(DURATION_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Suffix("_move_duration_seconds".into()),
+                    LONG_DURATION_BUCKETS,
+                )
+            })
             .map(PrometheusBuilder::build_recorder)
-            // set_buckets fails only for an empty list, and ours is a non-empty constant.
+            // Setting buckets fails only for an empty list, and ours are non-empty constants.
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
         Metrics {

@@ -8,6 +8,7 @@
 //! - [`objects`]: catalog objects for tests.
 //! - [`region`]: a controller, a simulated region and agents per VPC, in this process.
 //! - [`systemd`]: a notify socket and signals, to test daemons as systemd runs them.
+//! - [`traffic`]: a client that keeps connecting through a name while it changes.
 //! - [`netns`]: network namespaces to partition real processes; [`nemesis`] runs a workload
 //!   under faults on them and checks it with [`linearizable`].
 //! - `layering` (tests only): no crate's files import each other in a circle.
@@ -23,6 +24,7 @@ pub mod pki;
 pub mod process;
 pub mod region;
 pub mod systemd;
+pub mod traffic;
 
 use std::future::Future;
 use std::time::Duration;

@@ -3,7 +3,9 @@
 //! creating the endpoint, after creating the hosted zone, after submitting the DNS change, after
 //! deleting the endpoint — converges once restarted: one endpoint service, one endpoint, one
 //! zone and one record while connected; nothing of pld's left after disconnecting and
-//! deregistering.
+//! deregistering. The same for a move to another load balancer, killed at each of its steps
+//! (either agent): the binding ends on the new endpoint with nothing of the old side left, and
+//! the name never points at an endpoint that is not available.
 //!
 //! Crash points are process-wide (`fail` crate), so these tests run one at a time, in a test
 //! binary of their own.
@@ -48,6 +50,14 @@ impl Agents {
             vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
         );
         let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+        Agents::start_with(env, provider_cfg, consumer_cfg).await
+    }
+
+    async fn start_with(
+        env: &Env,
+        provider_cfg: AgentConfig,
+        consumer_cfg: AgentConfig,
+    ) -> anyhow::Result<Agents> {
         Ok(Agents {
             provider: env.start_agent(provider_cfg.clone(), None).await?.0,
             consumer: env.start_agent(consumer_cfg.clone(), None).await?.0,
@@ -296,4 +306,149 @@ async fn a_consumer_restarted_mid_publish_waits_for_route53_before_ready() -> an
     }
     .await;
     tear_down(env, point, result).await
+}
+
+/// The move of `demo` to a second load balancer, with the agent on `side` killed the first time
+/// it reaches `point` after the binding was ready: once restarted, the binding ends ready on a
+/// new endpoint, with one endpoint service, one endpoint, one zone and its two records left;
+/// and the name never pointed at an endpoint that was not available.
+async fn a_move_converges_after_a_crash_at(point: &'static str, side: Side) -> anyhow::Result<()> {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    pld_tests::init_tracing();
+    let env = Env::instant().await?;
+    let result = async {
+        let echo = pld_cloud::sim::echo_server().await?;
+        let second = env
+            .region
+            .add_load_balancer(pld_cloud::sim::NewLoadBalancer {
+                account: PROVIDER,
+                vpc_id: &env.provider_vpc.id,
+                kind: pld_cloud::LoadBalancerKind::Network,
+                name: "demo-b",
+                az_ids: &pld_cloud::sim::AZ_IDS,
+                ports: &[pld_tests::region::DEMO_PORT],
+                targets: &[echo],
+            });
+        // `demo` is registered through the catalog, not the provider's config: a restarted
+        // provider would register its config's spec again, undoing the move. A short TTL
+        // keeps the drain short.
+        let provider_cfg = env.agent_config(PROVIDER, &env.provider_vpc, Vec::new());
+        let mut consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+        consumer_cfg.dns.ttl_seconds = 1;
+        let mut agents = Agents::start_with(&env, provider_cfg, consumer_cfg).await?;
+        let principal = format!("arn:aws:iam::{CONSUMER}:root");
+        let mut demo = pld_proto::v1::Service {
+            name: "demo".into(),
+            vpc_id: env.provider_vpc.id.clone(),
+            load_balancer_arn: env.nlb.arn.clone(),
+            ports: vec![u32::from(pld_tests::region::DEMO_PORT)],
+            acceptance: pld_proto::v1::Acceptance::Auto as i32,
+            allowed_principals: vec![principal],
+            ..Default::default()
+        };
+        put_service(&env, demo.clone()).await?;
+        env.put_binding("demo", Approval::Unspecified).await?;
+        ready(&env).await?;
+        let first = env
+            .binding_status("demo")
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no status"))?;
+
+        // The name is watched from here on.
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (region, stop) = (env.region.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    seen.extend(region.dangling_records());
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                seen
+            })
+        };
+        let crashed = crash_once_at(point).map_err(anyhow::Error::msg)?;
+        demo.load_balancer_arn = second.arn.clone();
+        put_service(&env, demo).await?;
+        agents
+            .restart_after_crash(&env, point, side, &crashed)
+            .await?;
+        let moved = wait_until(
+            Duration::from_secs(30),
+            "the binding to be ready on a new endpoint, and one of each resource",
+            || async {
+                let st = env.binding_status("demo").await?;
+                let inv = env.region.inventory();
+                (st.phase == "ready"
+                    && st.endpoint_id != first.endpoint_id
+                    && inv.endpoint_services.len() == 1
+                    && inv.endpoints.len() == 1
+                    && inv.hosted_zones.len() == 1
+                    && records(&inv) == ["demo.pld.test. A", "demo.pld.test. TXT"])
+                .then_some(inv)
+            },
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}: after a crash at {point} during a move: {:?}",
+                env.region.inventory()
+            )
+        })?;
+        info!(?moved, "moved");
+        stop.store(true, Ordering::Relaxed);
+        let dangling = watcher.await?;
+        assert!(
+            dangling.is_empty(),
+            "after a crash at {point}, the name pointed at an endpoint that was not available: \
+             {dangling:?}"
+        );
+        agents.shutdown().await;
+        anyhow::Ok(())
+    }
+    .await;
+    tear_down(env, point, result).await
+}
+
+async fn put_service(env: &Env, service: pld_proto::v1::Service) -> anyhow::Result<()> {
+    let object = pld_proto::v1::Object {
+        object: Some(pld_proto::v1::object::Object::Service(service)),
+    };
+    env.client().put(object, None).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_survives_the_provider_killed_after_creating_the_new_endpoint_service(
+) -> anyhow::Result<()> {
+    a_move_converges_after_a_crash_at("provider-service-created", Side::Provider).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_survives_the_provider_killed_after_accepting_the_new_endpoint() -> anyhow::Result<()>
+{
+    a_move_converges_after_a_crash_at("provider-connections-accepted", Side::Provider).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_survives_the_provider_killed_before_deleting_the_old_endpoint_service(
+) -> anyhow::Result<()> {
+    a_move_converges_after_a_crash_at("provider-service-deleting", Side::Provider).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_survives_the_consumer_killed_after_creating_the_new_endpoint() -> anyhow::Result<()>
+{
+    a_move_converges_after_a_crash_at("consumer-endpoint-created", Side::Consumer).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_survives_the_consumer_killed_after_flipping_the_name() -> anyhow::Result<()> {
+    a_move_converges_after_a_crash_at("consumer-dns-submitted", Side::Consumer).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_survives_the_consumer_killed_after_deleting_the_old_endpoint() -> anyhow::Result<()>
+{
+    a_move_converges_after_a_crash_at("consumer-endpoint-deleted", Side::Consumer).await
 }

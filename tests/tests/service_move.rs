@@ -3,18 +3,18 @@
 //! the new endpoint once it is available, the old endpoint goes only after the flip has been
 //! in sync for the record's TTL, and the old endpoint service once no consumer is left on it.
 //! A client opening a fresh connection through the consumer agent's DNS answer every 20 ms
-//! never fails, there and back.
+//! never fails, there and back; and when the service moves to another VPC, whose agent makes
+//! the new endpoint service while the old VPC's agent keeps its own until no consumer is left.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use pld_cloud::sim::{echo_server, NewLoadBalancer, AZ_IDS};
 use pld_cloud::LoadBalancerKind;
 use pld_proto::v1::{object, Acceptance, Approval, BindingStatus, Object, Service};
 use pld_tests::objects::service_status;
-use pld_tests::region::{dns_a, dns_a_ttl, echo_through, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
+use pld_tests::region::{dns_a, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
+use pld_tests::traffic::Prober;
 use pld_tests::wait_until;
 
 /// `demo` on `load_balancer_arn`, as `pld services register` writes it.
@@ -36,75 +36,6 @@ async fn register(env: &Env, service: Service) -> anyhow::Result<()> {
     };
     env.client().put(object, None).await?;
     Ok(())
-}
-
-/// What a client sees: a fresh connection every 20 ms to the address the consumer agent's DNS
-/// answered, kept for the answer's TTL as a caching resolver keeps it, until `stop`.
-struct Client {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<Vec<String>>,
-}
-
-impl Client {
-    fn start(dns: std::net::SocketAddr) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
-        let task = {
-            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-            tokio::spawn(async move {
-                let mut failures = Vec::new();
-                let mut tick = tokio::time::interval(Duration::from_millis(20));
-                let mut cached: Option<(std::net::Ipv4Addr, tokio::time::Instant)> = None;
-                while !stop.load(Ordering::Relaxed) {
-                    tick.tick().await;
-                    let r = async {
-                        let now = tokio::time::Instant::now();
-                        let addr = match cached.filter(|(_, until)| *until > now) {
-                            Some((addr, _)) => addr,
-                            None => {
-                                let (_, addrs, ttl) =
-                                    dns_a_ttl(dns, &format!("demo.{ZONE}.")).await?;
-                                let addr = *addrs
-                                    .first()
-                                    .ok_or_else(|| anyhow::anyhow!("no address in the answer"))?;
-                                cached = Some((addr, now + Duration::from_secs(u64::from(ttl))));
-                                addr
-                            }
-                        };
-                        let back = echo_through(addr, DEMO_PORT, "still here").await?;
-                        anyhow::ensure!(back == "still here", "echoed {back:?}");
-                        anyhow::Ok(())
-                    }
-                    .await;
-                    match r {
-                        Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
-                        Err(e) => {
-                            failures.push(e.to_string());
-                            failed.fetch_add(1, Ordering::Relaxed)
-                        }
-                    };
-                }
-                failures
-            })
-        };
-        Client {
-            stop,
-            ok,
-            failed,
-            task,
-        }
-    }
-
-    /// Stops; (connections that worked, the failures).
-    async fn stop(self) -> anyhow::Result<(u64, Vec<String>)> {
-        self.stop.store(true, Ordering::Relaxed);
-        let failures = self.task.await?;
-        assert_eq!(failures.len() as u64, self.failed.load(Ordering::Relaxed));
-        Ok((self.ok.load(Ordering::Relaxed), failures))
-    }
 }
 
 /// Waits until the binding has moved to an endpoint other than `from` and the move is over;
@@ -168,11 +99,7 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
     let first = env
         .wait_phase("demo", "ready", Duration::from_secs(20))
         .await?;
-    let client = Client::start(consumer.dns_addr());
-    wait_until(Duration::from_secs(5), "the client to connect", || async {
-        (client.ok.load(Ordering::Relaxed) > 3).then_some(())
-    })
-    .await?;
+    let client = Prober::start(consumer.dns_addr(), &format!("demo.{ZONE}."), DEMO_PORT);
 
     // To the second load balancer.
     register(&env, demo(&env, &second.arn)).await?;
@@ -232,6 +159,172 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
     let inventory = env.region.inventory();
     assert_eq!(inventory.endpoints.len(), 1, "{inventory:?}");
     assert_eq!(inventory.endpoint_services.len(), 1, "{inventory:?}");
+    // Both moves are counted, each at least the TTL long.
+    let metrics = consumer.metrics().render();
+    let metric = |series: &str| pld_tests::metric(&metrics, series);
+    assert_eq!(
+        metric("pld_agent_binding_moves_total"),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric("pld_agent_binding_move_duration_seconds_count"),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric("pld_agent_binding_move_duration_seconds_bucket{le=\"1\"}"),
+        Some(0.0),
+        "{metrics}"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_moved_to_another_vpc_is_served_from_there_and_the_old_vpc_lets_go(
+) -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let echo = echo_server().await?;
+    let elsewhere = env.region.add_vpc(PROVIDER, "10.2.0.0/16");
+    let there = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &elsewhere.id,
+        kind: LoadBalancerKind::Network,
+        name: "demo-elsewhere",
+        az_ids: &AZ_IDS,
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    });
+    let (old_provider, _) = env
+        .start_agent(
+            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    let (new_provider, _) = env
+        .start_agent(env.agent_config(PROVIDER, &elsewhere, Vec::new()), None)
+        .await?;
+    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    cfg.dns.ttl_seconds = 1;
+    let (consumer, _) = env.start_agent(cfg, None).await?;
+    register(&env, demo(&env, &env.nlb.arn)).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let first = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
+    let before = env.region.inventory().endpoint_services;
+    assert_eq!(before.len(), 1);
+    let client = Prober::start(consumer.dns_addr(), &format!("demo.{ZONE}."), DEMO_PORT);
+
+    let mut moved = demo(&env, &there.arn);
+    moved.vpc_id = elsewhere.id.clone();
+    register(&env, moved).await?;
+    let (now, steps) = moved_off(&env, &first.endpoint_id).await?;
+    assert!(
+        steps.contains(&("migrating".into(), "draining".into())),
+        "{steps:?}"
+    );
+    // The old VPC's agent deletes its endpoint service once the consumer has left it.
+    let left = wait_until(
+        Duration::from_secs(20),
+        "the old VPC's endpoint service to be deleted",
+        || async {
+            let services = env.region.inventory().endpoint_services;
+            (services.len() == 1 && services != before).then_some(services)
+        },
+    )
+    .await?;
+    let status = service_status(&env.client(), "demo")
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no status"))?;
+    assert_eq!(status.load_balancer_arns, vec![there.arn.clone()]);
+    assert!(status.retiring.is_empty(), "{status:?}");
+    assert_eq!(left.len(), 1);
+    let (ok, failures) = client.stop().await?;
+    assert!(failures.is_empty(), "{failures:?} ({ok} worked)");
+    assert_eq!(env.region.inventory().endpoints.len(), 1);
+    assert_ne!(now.endpoint_id, first.endpoint_id);
+    old_provider.shutdown().await;
+    new_provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_the_consumer_may_not_make_stalls_with_the_old_endpoint_still_serving(
+) -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let echo = echo_server().await?;
+    let second = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Network,
+        name: "demo-b",
+        az_ids: &AZ_IDS,
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    });
+    let (provider, _) = env
+        .start_agent(
+            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    cfg.dns.ttl_seconds = 1;
+    let (consumer, _) = env.start_agent(cfg, None).await?;
+    register(&env, demo(&env, &env.nlb.arn)).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let first = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
+    let client = Prober::start(consumer.dns_addr(), &format!("demo.{ZONE}."), DEMO_PORT);
+
+    // The consumer's role may not create endpoints: the move cannot be made.
+    env.region
+        .deny(CONSUMER, pld_cloud::Action::CreateVpcEndpoint, true);
+    register(&env, demo(&env, &second.arn)).await?;
+    let stalled = wait_until(
+        Duration::from_secs(20),
+        "the binding to say why its move stalls",
+        || async {
+            env.binding_status("demo")
+                .await
+                .filter(|s| s.phase == "migrating" && !s.message.is_empty())
+        },
+    )
+    .await?;
+    assert_eq!(stalled.endpoint_id, first.endpoint_id, "{stalled:?}");
+    assert_eq!(stalled.addresses, first.addresses);
+    assert!(
+        stalled.message.contains("UnauthorizedOperation"),
+        "{}",
+        stalled.message
+    );
+    let m = stalled.migration.clone().unwrap_or_default();
+    assert_eq!(
+        (m.from_endpoint_id.as_str(), m.step.as_str()),
+        (first.endpoint_id.as_str(), "creating")
+    );
+    assert_eq!(
+        stalled.pending.first().map(|p| p.action.as_str()),
+        Some("CreateVpcEndpoint")
+    );
+    // Resolve answers with the endpoint that serves, at once.
+    let answer = pld_tests::region::resolve(&consumer, "demo", Duration::from_secs(0)).await?;
+    assert_eq!(answer.phase, "migrating");
+    assert_eq!(answer.addresses, first.addresses);
+
+    // Allowed again, the move goes through.
+    env.region
+        .deny(CONSUMER, pld_cloud::Action::CreateVpcEndpoint, false);
+    let (moved, _) = moved_off(&env, &first.endpoint_id).await?;
+    assert!(moved.message.is_empty(), "{moved:?}");
+    let (ok, failures) = client.stop().await?;
+    assert!(failures.is_empty(), "{failures:?} ({ok} worked)");
     provider.shutdown().await;
     consumer.shutdown().await;
     env.cluster.shutdown().await;

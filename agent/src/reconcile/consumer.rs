@@ -13,7 +13,7 @@ use pld_core::plan::endpoint::{
     next_fact, plan_endpoint, plan_orphan, Access, EndpointPlan, Fact, Observed, Outcome, Target,
     Want,
 };
-use pld_core::plan::moves::{flip, Flip, Serving};
+use pld_core::plan::moves::{flip, Flip, Migration, Serving};
 use pld_core::plan::Seen;
 use pld_core::Phase;
 use pld_proto::v1::{Approval, Binding, BindingMigration};
@@ -41,12 +41,17 @@ impl Reconciler {
             }
         }
         let bindings = self.view.bindings_of(&self.cfg.vpc_id);
-        // What was pending for a binding that is gone is nobody's any more.
-        self.memory().pending.retain(|key, _| {
-            bindings
-                .iter()
-                .any(|b| &pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id) == key)
-        });
+        // What was pending for a binding that is gone, or its move, is nobody's any more.
+        {
+            let wanted = |key: &String| {
+                bindings
+                    .iter()
+                    .any(|b| &pld_core::catalog::binding_key(&b.service, &b.consumer_vpc_id) == key)
+            };
+            let mut memory = self.memory();
+            memory.pending.retain(|key, _| wanted(key));
+            memory.moving_since.retain(|key, _| wanted(key));
+        }
         if self.memory().zone_id.is_none() && !self.memory().zone_searched {
             // After a restart: find (never create) the zone, so records of endpoints that are
             // gone can be cleaned up too — even when no endpoint is left to hint at it.
@@ -277,6 +282,25 @@ impl Reconciler {
                 // The binding says what failed and what is left to make; an error worth
                 // retrying also retries soon.
                 self.memory().pending.insert(key.to_string(), done.unmade);
+                if let Outcome::Migrate(m) = &plan.outcome {
+                    // The move stalls, but the endpoint the name points at still serves: the
+                    // binding stays migrating, answered, with the error as its message.
+                    let (serving, moving) = migration(&seen, m);
+                    if let Some(serving) = serving {
+                        let name = self.record_name(&b.service);
+                        let why = e.to_string();
+                        self.report_binding(
+                            b,
+                            Phase::Migrating,
+                            Some(&serving),
+                            name,
+                            why,
+                            Some(moving),
+                        )
+                        .await;
+                        return if e.is_retryable() { Err(e) } else { Ok(false) };
+                    }
+                }
                 let ep = match write.call {
                     Call::ModifyEndpointSubnets { .. } => seen.endpoint.as_ref(),
                     _ => None,
@@ -318,25 +342,9 @@ impl Reconciler {
                 None => return Ok(true),
             },
             Outcome::Migrate(m) => {
-                let serving = match m.serving {
-                    Serving::Previous(i) => seen.previous.get(i).cloned(),
-                    Serving::Next => seen.endpoint.clone(),
-                };
+                let (serving, report) = migration(&seen, &m);
                 let Some(serving) = serving else {
                     return Ok(true);
-                };
-                let report = BindingMigration {
-                    from_endpoint_id: seen
-                        .previous
-                        .get(m.from)
-                        .map(|e| e.id.clone())
-                        .unwrap_or_default(),
-                    to_endpoint_id: seen
-                        .endpoint
-                        .as_ref()
-                        .map(|e| e.id.clone())
-                        .unwrap_or_default(),
-                    step: m.step.to_string(),
                 };
                 let confirm = m.serving == Serving::Next;
                 (serving, Some((report, m.message, confirm)))
@@ -457,6 +465,28 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// The endpoint a moving binding's name is to point at, and the move as its status reports it.
+fn migration(seen: &Observed, m: &Migration) -> (Option<Endpoint>, BindingMigration) {
+    let serving = match m.serving {
+        Serving::Previous(i) => seen.previous.get(i).cloned(),
+        Serving::Next => seen.endpoint.clone(),
+    };
+    let report = BindingMigration {
+        from_endpoint_id: seen
+            .previous
+            .get(m.from)
+            .map(|e| e.id.clone())
+            .unwrap_or_default(),
+        to_endpoint_id: seen
+            .endpoint
+            .as_ref()
+            .map(|e| e.id.clone())
+            .unwrap_or_default(),
+        step: m.step.to_string(),
+    };
+    (serving, report)
 }
 
 /// A binding's endpoints (found by its ownership tag): the one to its target service, and the

@@ -99,6 +99,9 @@ struct Memory {
     /// to see confirmed (a Route 53 change not yet in sync), reported with its status until
     /// it is ready or rejected.
     pending: HashMap<String, Vec<pld_core::plan::Step>>,
+    /// Binding key → when this process first reported it migrating: the move's duration,
+    /// recorded once it is ready on the new endpoint.
+    moving_since: HashMap<String, Instant>,
     /// Service name → the steps a failure stopped in its last pass, reported with its status
     /// until it is available.
     service_pending: HashMap<String, Vec<pld_core::plan::Step>>,

@@ -71,8 +71,20 @@ impl Reconciler {
             result.absorb(r);
         }
         for (owner, orphans) in by_owner {
+            // A service registered in another VPC since: its consumers move to the endpoint
+            // service that VPC's agent makes, so this one serves them until none is left, as
+            // when a service moves to another load balancer in this VPC.
+            let moved_away = owner
+                .parse::<Owner>()
+                .ok()
+                .and_then(|o| self.view.service(o.service()))
+                .filter(|s| s.vpc_id != self.cfg.vpc_id);
             for orphan in orphans {
-                result.absorb(self.delete_service(&owner, &orphan, &connections).await);
+                let r = match &moved_away {
+                    Some(service) => self.drain_moved(service, &orphan, &connections).await,
+                    None => self.delete_service(&owner, &orphan, &connections).await,
+                };
+                result.absorb(r);
             }
         }
         Ok(result)
@@ -120,8 +132,11 @@ impl Reconciler {
             busy |= self.decide_connections(service, each, &of_it).await?;
         }
         let mut retiring = Vec::new();
+        // Where connections cannot be listed, nothing tells when consumers have left: the old
+        // endpoint services stay until the service is deregistered.
+        let unknown = self.memory().connections_unsupported;
         for old in split.retiring {
-            if let Some(delete) = plan_drained(old, connections) {
+            if let Some(delete) = plan_drained(old, connections).filter(|_| !unknown) {
                 match self.execute(&[delete]).await.failed {
                     None => continue,
                     // A consumer connected since the listing: it stays.
@@ -133,7 +148,13 @@ impl Reconciler {
         }
         // Every write of the pass was made: nothing is pending on this agent's side.
         self.memory().service_pending.remove(&service.name);
-        self.report_service(service, &es.state, Some(es), &retiring, "")
+        let message = if unknown && !retiring.is_empty() {
+            "the cloud cannot list endpoint connections here, so the endpoint services this \
+             service moved off stay until it is deregistered"
+        } else {
+            ""
+        };
+        self.report_service(service, &es.state, Some(es), &retiring, message)
             .await;
         Ok(busy || !state_is(&es.state, "Available"))
     }
@@ -214,6 +235,34 @@ impl Reconciler {
                     .insert(service.name.clone(), unmade);
                 Err(e)
             }
+        }
+    }
+
+    /// An endpoint service of a service now offered by another VPC: its connections decided
+    /// by the service's policy while consumers move off it, deleted once none is left.
+    async fn drain_moved(
+        &self,
+        service: &Service,
+        es: &EndpointService,
+        connections: &[Connection],
+    ) -> Result<bool, CloudError> {
+        let of_it: Vec<&Connection> = connections
+            .iter()
+            .filter(|c| c.service_id == es.id)
+            .collect();
+        let busy = self.decide_connections(service, es, &of_it).await?;
+        if self.memory().connections_unsupported {
+            // Nothing tells when its consumers have left (see reconcile_service).
+            return Ok(busy);
+        }
+        let Some(delete) = plan_drained(es, connections) else {
+            return Ok(busy);
+        };
+        match self.execute(&[delete]).await.failed {
+            None => Ok(busy),
+            // A consumer connected since the listing: it stays.
+            Some((_, CloudError::DependencyViolation(_))) => Ok(true),
+            Some((_, e)) => Err(e),
         }
     }
 

@@ -2,6 +2,8 @@
 //! when it differs from the status the catalog holds, because every report is a catalog write
 //! that wakes every watcher — this agent's own next pass included.
 
+use std::time::Instant;
+
 use pld_cloud::{Endpoint, EndpointService};
 use pld_core::plan::report::{binding_status, service_status, to_send, ServiceFound};
 use pld_core::Phase;
@@ -66,6 +68,22 @@ impl Reconciler {
             if matches!(phase, Phase::Ready | Phase::Rejected) {
                 // Nothing is left to do: what was pending is done.
                 memory.pending.remove(&key);
+            }
+            match phase {
+                Phase::Migrating => {
+                    memory
+                        .moving_since
+                        .entry(key.clone())
+                        .or_insert_with(Instant::now);
+                }
+                Phase::Ready => {
+                    if let Some(since) = memory.moving_since.remove(&key) {
+                        self.metrics.record_move(since.elapsed());
+                    }
+                }
+                // A write that failed mid-move (retried) or a refusal: the move goes on, or
+                // its binding is dropped with the rest of its memory.
+                _ => {}
             }
             memory.pending.get(&key).cloned().unwrap_or_default()
         };

@@ -3,7 +3,10 @@
 //! 1. connect → ready latency with zero simulated latency, one binding at a time;
 //! 2. 100 bindings at once with AWS's rate limits on (server side in the region and client side
 //!    in the agent), compared with the time the token buckets allow;
-//! 3. AWS calls per binding, and what an idle agent calls in one resync pass.
+//! 3. AWS calls per binding, and what an idle agent calls in one resync pass;
+//! 4. a live service moved to another load balancer with N bound consumers (each its own VPC,
+//!    account and agent, AWS's rate limits on): the time until every consumer is on the new
+//!    endpoint, make-before-break, and until the old endpoint service is gone.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,12 @@ struct Args {
     /// Bindings created at once under rate limits.
     #[arg(long, default_value_t = 100)]
     burst: usize,
+    /// Consumers of the service moved in scenario 4 (0: skip it).
+    #[arg(long, default_value_t = 100)]
+    move_consumers: usize,
+    /// The record TTL of the consumers in scenario 4: each waits it out after its flip.
+    #[arg(long, default_value_t = 1)]
+    move_ttl_seconds: u32,
 }
 
 fn services(env: &Env, n: usize, tag: &str) -> Vec<ProvidedService> {
@@ -117,14 +126,21 @@ async fn main() -> anyhow::Result<()> {
     consumer.shutdown().await;
     env.cluster.shutdown().await;
 
-    if args.burst == 0 {
-        return Ok(());
+    if args.burst > 0 {
+        burst(args.burst).await?;
     }
+    if args.move_consumers > 0 {
+        move_with_consumers(args.move_consumers, args.move_ttl_seconds).await?;
+    }
+    Ok(())
+}
+
+async fn burst(n: usize) -> anyhow::Result<()> {
     // 2. A burst of bindings under AWS's rate limits.
     let mut config = SimConfig::instant("us-east-1");
     config.rate_limit_scale = Some(1.0);
     let env = Env::start(config, &AZ_IDS).await?;
-    let provided = services(&env, args.burst, "svc");
+    let provided = services(&env, n, "svc");
     let names: Vec<String> = provided.iter().map(|s| s.name.clone()).collect();
     let ((provider, provider_limiter), (consumer, consumer_limiter)) =
         env.start_pair(provided, Some(1.0)).await?;
@@ -191,6 +207,154 @@ async fn main() -> anyhow::Result<()> {
     );
     provider.shutdown().await;
     consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+/// Scenario 4: `demo` moved from the first NLB to a second with `n` consumers bound, each in its
+/// own VPC and account (so each has its own API buckets, as separate consumer accounts do).
+async fn move_with_consumers(n: usize, ttl_seconds: u32) -> anyhow::Result<()> {
+    use pld_proto::v1::{object, Acceptance, Kind, ListRequest, Object, Service};
+    let mut config = SimConfig::instant("us-east-1");
+    config.rate_limit_scale = Some(1.0);
+    let env = Env::start(config, &AZ_IDS).await?;
+    let second = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Network,
+        name: "moved",
+        az_ids: &AZ_IDS,
+        ports: &[443],
+        targets: &[],
+    });
+    let (provider, provider_limiter) = env
+        .start_agent(
+            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
+            Some(1.0),
+        )
+        .await?;
+    let client = env.client();
+    let demo = |arn: &str| Object {
+        object: Some(object::Object::Service(Service {
+            name: "demo".into(),
+            vpc_id: env.provider_vpc.id.clone(),
+            load_balancer_arn: arn.into(),
+            ports: vec![443],
+            acceptance: Acceptance::Auto as i32,
+            allowed_principals: vec!["*".into()],
+            ..Default::default()
+        })),
+    };
+    client.put(demo(&env.nlb.arn), None).await?;
+    eprintln!("binding {n} consumers, each its own VPC, account and agent");
+    let mut consumers = Vec::new();
+    for i in 0..n {
+        let account = format!("{:012}", 300_000_000_000u64 + i as u64);
+        // CIDRs may overlap: PrivateLink does not care.
+        let vpc = env
+            .region
+            .add_vpc(&account, &format!("10.{}.0.0/16", 10 + i % 240));
+        let mut cfg = env.agent_config(&account, &vpc, Vec::new());
+        cfg.dns.ttl_seconds = ttl_seconds;
+        let (agent, _) = env.start_agent(cfg, Some(1.0)).await?;
+        pld_tests::objects::put_binding(&client, "demo", &vpc.id, Approval::Unspecified).await?;
+        consumers.push(agent);
+    }
+    let bindings = || async {
+        let listed = client
+            .list(ListRequest {
+                kind: Kind::Binding as i32,
+                service: "demo".into(),
+                ..Default::default()
+            })
+            .await?;
+        Ok::<Vec<pld_proto::v1::Binding>, anyhow::Error>(
+            listed
+                .objects
+                .into_iter()
+                .filter_map(|o| match o.object? {
+                    object::Object::Binding(b) => Some(b),
+                    _ => None,
+                })
+                .collect(),
+        )
+    };
+    let end = Instant::now() + Duration::from_secs(1800);
+    let before = loop {
+        let all = bindings().await?;
+        let ready: Vec<(String, String)> = all
+            .iter()
+            .filter_map(|b| {
+                let st = b.status.as_ref().filter(|s| s.phase == "ready")?;
+                Some((b.consumer_vpc_id.clone(), st.endpoint_id.clone()))
+            })
+            .collect();
+        if ready.len() == n {
+            break ready
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>();
+        }
+        anyhow::ensure!(Instant::now() < end, "consumers not ready in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let calls_before = provider_limiter.stats();
+
+    eprintln!("moving demo to the second NLB");
+    let start = Instant::now();
+    client.put(demo(&second.arn), None).await?;
+    let mut moved: std::collections::BTreeMap<String, Duration> = Default::default();
+    while moved.len() < n {
+        for b in bindings().await? {
+            let done = b.status.as_ref().is_some_and(|st| {
+                st.phase == "ready"
+                    && st.migration.is_none()
+                    && before.get(&b.consumer_vpc_id) != Some(&st.endpoint_id)
+            });
+            if done {
+                moved
+                    .entry(b.consumer_vpc_id.clone())
+                    .or_insert_with(|| start.elapsed());
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < end,
+            "{} of {n} consumers moved in time",
+            moved.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all_moved = start.elapsed();
+    while pld_tests::objects::service_status(&client, "demo")
+        .await
+        .is_none_or(|st| !st.retiring.is_empty())
+    {
+        anyhow::ensure!(
+            Instant::now() < end,
+            "old endpoint service not deleted in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let old_gone = start.elapsed();
+    let mut each: Vec<Duration> = moved.into_values().collect();
+    each.sort();
+    let at = |q: f64| each[((each.len() - 1) as f64 * q).round() as usize].as_secs_f64();
+    println!(
+        "move of a service with {n} bound consumers (own VPC and account each, AWS rate limits \
+         on, record TTL {ttl_seconds} s): every consumer on the new endpoint in {:.1} s \
+         (per consumer p50 {:.1} s, p99 {:.1} s); old endpoint service deleted at {:.1} s",
+        all_moved.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+        old_gone.as_secs_f64()
+    );
+    println!(
+        "  provider calls during the move: {:?}",
+        diff(&provider_limiter.stats(), &calls_before)
+    );
+    provider.shutdown().await;
+    for c in consumers {
+        c.shutdown().await;
+    }
     env.cluster.shutdown().await;
     Ok(())
 }

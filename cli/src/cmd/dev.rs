@@ -27,6 +27,9 @@ const REGION: &str = "us-east-1";
 const ZONE: &str = "pld.internal";
 /// The port the demo service listens on behind its NLB.
 const DEMO_PORT: u16 = 7007;
+/// The TTL of the names the agents publish: short, so a move's drain (which waits it out after
+/// pointing a name at the new endpoint) takes seconds to watch, not the default 30.
+const RECORD_TTL: u32 = 5;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -109,6 +112,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ports: &[DEMO_PORT],
         targets: &[echo],
     });
+    // A second NLB in front of the same echo service, for `pld services move`.
+    let nlb_b = region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER_ACCOUNT,
+        vpc_id: &provider.id,
+        kind: LoadBalancerKind::Network,
+        name: "demo-b",
+        az_ids: &AZ_IDS,
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    });
 
     // One agent per VPC.
     let mut agents = Vec::new();
@@ -135,6 +148,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let mut cfg =
             AgentConfig::simulated(account, REGION, &vpc.id, controller_addrs.clone(), ZONE);
         cfg.services = services;
+        cfg.dns.ttl_seconds = RECORD_TTL;
         cfg.listen = format!("127.0.0.1:{}", args.agent_port + i as u16).parse()?;
         cfg.dns_listen = format!("127.0.0.1:{}", args.dns_port + i as u16).parse()?;
         let listeners = Listeners::bind(&cfg).await.with_context(|| {
@@ -164,6 +178,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.dns_port + 1
     );
     say!("  overlapping  {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  (same CIDR as the provider: peering could not connect it)", overlapping.id, args.agent_port + 2, args.dns_port + 2);
+    say!("  nlb          {}  (demo is on it)", nlb.arn);
+    say!(
+        "  nlb-b        {}  (a second NLB in front of the same echo service)",
+        nlb_b.arn
+    );
     say!(
         "  data         {}{}",
         data_dir.display(),
@@ -188,6 +207,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     say!(
         "  {exe} connect demo --vpc {} --wait     # the overlapping VPC works too",
         overlapping.id
+    );
+    say!(
+        "  {exe} services move demo --load-balancer {} --wait     # consumers follow, no connection dropped",
+        nlb_b.arn
     );
     say!(
         "  {exe} status; {exe} bindings list; {exe} disconnect demo --vpc {}",

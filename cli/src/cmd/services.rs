@@ -1,8 +1,10 @@
-//! `pld services register|list|get|deregister`.
+//! `pld services register|move|list|get|deregister`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use pld_core::Phase;
 use pld_proto::v1::{object, Acceptance, Kind, ListRequest, Object, Service};
 use serde::Deserialize;
 
@@ -25,6 +27,10 @@ pub enum Command {
         #[arg(long)]
         state: Option<String>,
     },
+    /// Move a live service to another load balancer (and VPC), make-before-break: its
+    /// consumers move to a new endpoint service without a dropped connection. The rest of the
+    /// spec is kept; the change is refused if the service changed since it was read.
+    Move(MoveArgs),
     /// Show one service.
     Get { name: String },
     /// Remove a service from the catalog; its agent then deletes the endpoint service.
@@ -65,6 +71,21 @@ pub struct RegisterArgs {
     /// Compare-and-set: only if the current mod revision is this (0: only create).
     #[arg(long)]
     expect_revision: Option<u64>,
+}
+
+#[derive(clap::Args)]
+pub struct MoveArgs {
+    name: String,
+    /// ARN of the NLB or GWLB the service moves to.
+    #[arg(long)]
+    load_balancer: String,
+    /// The VPC of that load balancer, when it is not the service's VPC now.
+    #[arg(long)]
+    vpc: Option<String>,
+    /// Wait until every consumer is on the new endpoint service and the old one is deleted,
+    /// showing each change.
+    #[arg(long)]
+    wait: bool,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, clap::ValueEnum)]
@@ -183,6 +204,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             let r = client.put(object, expect).await?;
             print_services(ctx, &as_service(r.object).into_iter().collect::<Vec<_>>());
         }
+        Command::Move(args) => move_service(ctx, args).await?,
         Command::List { vpc, prefix, state } => {
             let req = ListRequest {
                 kind: Kind::Service as i32,
@@ -254,4 +276,136 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads the service, puts it back on the new load balancer (compare-and-set on what was
+/// read), and with `--wait` follows its status until the move is over.
+async fn move_service(ctx: &Context, args: MoveArgs) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let found = crate::catalog::get(ctx, Kind::Service, &args.name).await?;
+    let mut service = as_service(Some(found)).context("the controller returned no service")?;
+    let read_at = service.meta.map_or(0, |m| m.mod_revision);
+    let unchanged = service.load_balancer_arn == args.load_balancer
+        && args.vpc.as_ref().is_none_or(|v| *v == service.vpc_id);
+    if !unchanged {
+        service.load_balancer_arn = args.load_balancer.clone();
+        if let Some(vpc) = &args.vpc {
+            service.vpc_id = vpc.clone();
+        }
+        service.meta = None;
+        service.status = None;
+        pld_core::validate::service(&service)?;
+        let object = Object {
+            object: Some(object::Object::Service(service)),
+        };
+        client
+            .put(object, Some(read_at))
+            .await
+            // A conflict: the service changed since it was read; the command is safe to run
+            // again.
+            .with_context(|| format!("moving {} (read at revision {read_at})", args.name))?;
+    }
+    if !args.wait {
+        let service = current(ctx, &args.name).await?;
+        match ctx.format {
+            Format::Json => print_json(&service_json(&service)),
+            Format::Table if unchanged => {
+                out!("{} is on {} already", args.name, args.load_balancer)
+            }
+            Format::Table => out!(
+                "moving {} to {}; `pld services get {}` shows its consumers moving",
+                args.name,
+                args.load_balancer,
+                args.name
+            ),
+        }
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + ctx.timeout.max(Duration::from_secs(300));
+    let mut last = String::new();
+    loop {
+        let service = current(ctx, &args.name).await?;
+        let req = ListRequest {
+            kind: Kind::Binding as i32,
+            service: args.name.clone(),
+            ..Default::default()
+        };
+        let bindings = crate::catalog::bindings(crate::catalog::list(ctx, req).await?);
+        // Consumers still moving (a move to another VPC retires the old endpoint service in
+        // that VPC's agent, which the service's status does not list).
+        let moving = bindings
+            .iter()
+            .filter(|b| crate::catalog::binding_phase(b) == Phase::Migrating.as_str())
+            .count();
+        let mut line = move_line(&service);
+        if moving > 0 {
+            line.push_str(&format!(
+                "; {moving} consumer{} moving",
+                if moving == 1 { "" } else { "s" }
+            ));
+        }
+        if line != last && ctx.format == Format::Table {
+            out!("{line}");
+        }
+        last = line;
+        if moving == 0 && moved(&service, &args.load_balancer) {
+            if ctx.format == Format::Json {
+                print_json(&service_json(&service));
+            }
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{} has not finished moving in time: {last}",
+            args.name
+        );
+        // Watching would need the revision to start from; a move takes seconds to minutes,
+        // and a read per half second is nothing to the controller.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn current(ctx: &Context, name: &str) -> anyhow::Result<Service> {
+    let found = crate::catalog::get(ctx, Kind::Service, name).await?;
+    as_service(Some(found)).context("the controller returned no service")
+}
+
+/// The move is over: the service's endpoint service is on `load_balancer`, available, and
+/// none it moved off is left.
+fn moved(service: &Service, load_balancer: &str) -> bool {
+    service.status.as_ref().is_some_and(|st| {
+        st.load_balancer_arns == [load_balancer.to_string()]
+            && st.state == "available"
+            && st.retiring.is_empty()
+    })
+}
+
+/// Where a move stands, in one line.
+fn move_line(service: &Service) -> String {
+    let st = service.status.clone().unwrap_or_default();
+    let mut line = format!(
+        "{:<10} on {}",
+        if st.state.is_empty() {
+            "pending"
+        } else {
+            &st.state
+        },
+        if st.load_balancer_arns.is_empty() {
+            "(no endpoint service yet)".to_string()
+        } else {
+            st.load_balancer_arns.join(", ")
+        }
+    );
+    for r in &st.retiring {
+        line.push_str(&format!(
+            "; retiring {} ({} consumer{} still connected)",
+            r.endpoint_service_name,
+            r.connections,
+            if r.connections == 1 { "" } else { "s" }
+        ));
+    }
+    if !st.message.is_empty() {
+        line.push_str(&format!(" ({})", st.message));
+    }
+    line
 }

@@ -398,6 +398,26 @@ impl SimRegion {
         }
     }
 
+    /// Every A record holding an address of no available endpoint, as `NAME -> ADDRESSES`:
+    /// what pld's invariant "DNS never points at an endpoint that is not available" forbids.
+    /// (States are as of the last API call; an endpoint only ever leaves `available` by being
+    /// deleted or rejected, which takes effect at once.)
+    pub fn dangling_records(&self) -> Vec<String> {
+        let st = self.state();
+        let serving: BTreeSet<&str> = st
+            .endpoints
+            .values()
+            .filter(|e| state_is(&e.ep.state, "available"))
+            .flat_map(|e| e.ep.addresses.iter().map(String::as_str))
+            .collect();
+        st.zones
+            .values()
+            .flat_map(|z| z.records.values())
+            .filter(|r| r.kind == "A" && r.values.iter().any(|v| !serving.contains(v.as_str())))
+            .map(|r| format!("{} -> {}", r.name, r.values.join(",")))
+            .collect()
+    }
+
     /// Routes of a route table (tests check gateway endpoints' routes).
     pub fn routes(&self, route_table_id: &str) -> Vec<Route> {
         self.state()
