@@ -330,3 +330,75 @@ async fn a_move_the_consumer_may_not_make_stalls_with_the_old_endpoint_still_ser
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_the_provider_may_not_make_leaves_its_consumers_served_where_they_are(
+) -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let echo = echo_server().await?;
+    let second = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Network,
+        name: "demo-b",
+        az_ids: &AZ_IDS,
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    });
+    let (provider, _) = env
+        .start_agent(
+            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    let (consumer, _) = env
+        .start_agent(
+            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    register(&env, demo(&env, &env.nlb.arn)).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let first = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
+    let client = Prober::start(consumer.dns_addr(), &format!("demo.{ZONE}."), DEMO_PORT);
+
+    // The provider's role may not create endpoint services: its status fails and names no
+    // endpoint service, which must not take the consumer's working endpoint down.
+    env.region.deny(
+        PROVIDER,
+        pld_cloud::Action::CreateVpcEndpointServiceConfiguration,
+        true,
+    );
+    register(&env, demo(&env, &second.arn)).await?;
+    wait_until(
+        Duration::from_secs(20),
+        "the service to fail naming the denied call",
+        || async {
+            service_status(&env.client(), "demo")
+                .await
+                .filter(|s| s.state == "failed" && s.message.contains("UnauthorizedOperation"))
+        },
+    )
+    .await?;
+    for _ in 0..3 {
+        consumer.reconciler().pass().await;
+    }
+    let still = env
+        .binding_status("demo")
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no status"))?;
+    assert_eq!(
+        (still.phase.as_str(), still.endpoint_id.as_str()),
+        ("ready", first.endpoint_id.as_str()),
+        "{still:?}"
+    );
+    assert_eq!(env.region.inventory().endpoints.len(), 1);
+    let (ok, failures) = client.stop().await?;
+    assert!(failures.is_empty(), "{failures:?} ({ok} worked)");
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}

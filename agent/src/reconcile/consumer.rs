@@ -1,7 +1,10 @@
 //! The consumer side: an endpoint per binding of this VPC, followed through acceptance, then
 //! `SERVICE.ZONE` published in the private hosted zone and the binding marked ready only once
 //! Route 53 reports the change INSYNC; endpoints and names whose binding is gone are taken
-//! down, names first.
+//! down, names first. When a binding's service moves to another endpoint service, its old
+//! endpoint keeps serving while the new one is made, the name flips once the new one is
+//! available, and the old one goes once the flip has been in sync for the record's TTL
+//! ([`pld_core::plan::moves`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,8 +13,8 @@ use pld_cloud::{fqdn, state_is, ChangeStatus, CloudError, Endpoint, RecordSet, O
 use pld_core::access::principals_allow;
 use pld_core::aws::Call;
 use pld_core::plan::endpoint::{
-    next_fact, plan_endpoint, plan_orphan, Access, EndpointPlan, Fact, Observed, Outcome, Target,
-    Want,
+    keep_while_waiting, next_fact, plan_endpoint, plan_orphan, Access, EndpointPlan, Fact,
+    Observed, Outcome, Target, Want,
 };
 use pld_core::plan::moves::{flip, Flip, Migration, Serving};
 use pld_core::plan::Seen;
@@ -229,16 +232,7 @@ impl Reconciler {
         records: &[RecordSet],
         dns: &mut DnsBatch,
     ) -> Result<bool, CloudError> {
-        let target = match self.target(b) {
-            // The provider has no endpoint service to offer just now (its last pass failed, or
-            // it is making one): an endpoint that serves stays and is followed as it is, never
-            // taken down for a provider's hiccup.
-            Target::Waiting(_) if !endpoints.is_empty() => Target::Service {
-                name: endpoints[0].service_name.clone(),
-                kind: None,
-            },
-            target => target,
-        };
+        let target = keep_while_waiting(self.target(b), &endpoints);
         let tags = self.own.tags(owner);
         let unlisted = self.unlisted(b);
         let access = match &unlisted {

@@ -90,6 +90,20 @@ pub struct Observed {
     pub spent_tokens: u32,
 }
 
+/// The target a binding with `endpoints` (those tagged as its) plans against: its service's,
+/// except while the provider has no endpoint service to offer (its last pass failed, or it is
+/// making one): then the endpoint that exists is followed as it is, never taken down for a
+/// provider's hiccup.
+pub fn keep_while_waiting(target: Target, endpoints: &[Endpoint]) -> Target {
+    match (target, endpoints.first()) {
+        (Target::Waiting(_), Some(ep)) => Target::Service {
+            name: ep.service_name.clone(),
+            kind: None,
+        },
+        (target, _) => target,
+    }
+}
+
 /// A fact [`plan_endpoint`] needs that has not been asked for yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {

@@ -304,6 +304,28 @@ fn an_endpoint_of_a_kind_pld_does_not_manage_fails_the_binding_and_nothing_is_ma
 }
 
 #[test]
+fn a_provider_with_nothing_to_offer_for_now_leaves_a_serving_endpoint_alone() {
+    use crate::plan::endpoint::keep_while_waiting;
+    let waiting = Target::Waiting("waiting for the provider".into());
+    // With an endpoint: followed where it connects, not taken down.
+    let target = keep_while_waiting(waiting.clone(), &[old("available")]);
+    assert_eq!(
+        target,
+        Target::Service {
+            name: OLD.into(),
+            kind: None
+        }
+    );
+    let p = plan(target, &seen(Some(old("available")), vec![], "10.0.0.5"));
+    assert!(p.writes.is_empty(), "{:?}", steps(&p));
+    assert_eq!(p.outcome, Outcome::Publish);
+    // Without one: still waiting.
+    assert_eq!(keep_while_waiting(waiting.clone(), &[]), waiting);
+    // Other targets are what they are.
+    assert_eq!(keep_while_waiting(moved(), &[old("available")]), moved());
+}
+
+#[test]
 fn step_names_are_the_wire_names() {
     let names: Vec<&str> = [
         MoveStep::Creating,
