@@ -116,6 +116,14 @@ fn default_pass_deadline() -> u64 {
     600
 }
 
+/// A day: consumers whose agents are down that long have bigger trouble than a cut.
+fn default_drain_grace() -> u64 {
+    86_400
+}
+
+/// The longest `drain_grace_seconds` (30 days).
+const MAX_DRAIN_GRACE: u64 = 30 * 86_400;
+
 /// An agent's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +167,12 @@ pub struct AgentConfig {
     /// systemd restarts the agent.
     #[serde(default = "default_pass_deadline")]
     pub pass_deadline_seconds: u64,
+    /// How long an endpoint service a provided service moved off waits for its consumers to
+    /// move (make-before-break) before the rest are cut and it is deleted: a consumer whose
+    /// agent is down does not hold the old load balancer forever. Counted from when this agent
+    /// first saw it retiring (a restart starts it again).
+    #[serde(default = "default_drain_grace")]
+    pub drain_grace_seconds: u64,
     /// Log filter, as `PLD_LOG` takes it (`info`, `pld_agent=debug,info`). `PLD_LOG` wins at
     /// start; on SIGHUP this key is applied.
     #[serde(default)]
@@ -215,6 +229,7 @@ impl AgentConfig {
             lease_ttl_seconds: default_lease(),
             resync_seconds: default_resync(),
             pass_deadline_seconds: default_pass_deadline(),
+            drain_grace_seconds: default_drain_grace(),
             log: None,
             tls: None,
         }
@@ -253,6 +268,10 @@ impl AgentConfig {
         check(
             "pass_deadline_seconds",
             self.pass_deadline_seconds == new.pass_deadline_seconds,
+        );
+        check(
+            "drain_grace_seconds",
+            self.drain_grace_seconds == new.drain_grace_seconds,
         );
         keys
     }
@@ -310,6 +329,12 @@ impl AgentConfig {
         if !(1..=86_400).contains(&self.pass_deadline_seconds) {
             return Err(err("pass_deadline_seconds", "must be 1-86400"));
         }
+        if !(1..=MAX_DRAIN_GRACE).contains(&self.drain_grace_seconds) {
+            return Err(err(
+                "drain_grace_seconds",
+                format!("must be 1-{MAX_DRAIN_GRACE} (30 days)"),
+            ));
+        }
         if let Some(log) = &self.log {
             pld_telemetry::logging::check("log", log).map_err(|e| err("log", e))?;
         }
@@ -355,6 +380,11 @@ impl AgentConfig {
     /// How long one reconcile pass may run before the agent counts as stuck.
     pub fn pass_deadline(&self) -> Duration {
         Duration::from_secs(self.pass_deadline_seconds)
+    }
+
+    /// How long an endpoint service a service moved off waits for its consumers.
+    pub fn drain_grace(&self) -> Duration {
+        Duration::from_secs(self.drain_grace_seconds)
     }
 }
 
@@ -403,6 +433,17 @@ mod tests {
                 .validate()
                 .unwrap_err();
             assert_eq!(err.key, "dns.ttl_seconds", "{bad}");
+        }
+        for bad in ["0", "2592001"] {
+            let text = include_str!("../../deploy/agent.toml").replace(
+                "drain_grace_seconds = 86400",
+                &format!("drain_grace_seconds = {bad}"),
+            );
+            let err = AgentConfig::from_toml(&text)
+                .expect("parses")
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.key, "drain_grace_seconds", "{bad}");
         }
     }
 }

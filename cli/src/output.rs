@@ -118,6 +118,7 @@ pub fn service_json(s: &Service) -> Value {
                 "endpoint_service_name": r.endpoint_service_name,
                 "load_balancer_arns": r.load_balancer_arns,
                 "connections": r.connections,
+                "grace_ends_unix_ms": r.grace_ends_unix_ms,
             })).collect::<Vec<_>>(),
         },
     })

@@ -259,6 +259,12 @@ async fn seed_catalog(client: &pld_client::Client) -> anyhow::Result<()> {
                 endpoint_service_name: "com.amazonaws.vpce.us-east-1.vpce-svc-old".into(),
                 load_balancer_arns: vec!["arn:aws:elasticloadbalancing:old".into()],
                 connections: 2,
+                // The drain grace period ends in about an hour.
+                grace_ends_unix_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_millis() as u64
+                    + 3_600_000
+                    + 59_000,
             }],
             ..Default::default()
         })),
@@ -381,7 +387,8 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
     assert!(
         stdout(&out).contains(
             "retiring:      com.amazonaws.vpce.us-east-1.vpce-svc-old on \
-             arn:aws:elasticloadbalancing:old (2 consumers still connected)"
+             arn:aws:elasticloadbalancing:old (2 consumers still connected; the rest are cut \
+             in 60m)"
         ),
         "{}",
         stdout(&out)
@@ -393,6 +400,10 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
         "{v}"
     );
     assert_eq!(v["status"]["retiring"][0]["connections"], 2, "{v}");
+    assert!(
+        v["status"]["retiring"][0]["grace_ends_unix_ms"].as_u64() > Some(0),
+        "{v}"
+    );
     let out = run(&c, &["bindings", "get", "billing", "--vpc", "vpc-0e0e0e0e"])?;
     assert_eq!(
         out.status.code(),

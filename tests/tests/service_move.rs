@@ -402,3 +402,81 @@ async fn a_move_the_provider_may_not_make_leaves_its_consumers_served_where_they
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumers_that_do_not_move_within_the_drain_grace_period_are_cut() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let echo = echo_server().await?;
+    let second = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Network,
+        name: "demo-b",
+        az_ids: &AZ_IDS,
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    });
+    let mut provider_cfg = env.agent_config(PROVIDER, &env.provider_vpc, Vec::new());
+    provider_cfg.drain_grace_seconds = 2;
+    let (provider, _) = env.start_agent(provider_cfg, None).await?;
+    let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    let (consumer, _) = env.start_agent(consumer_cfg.clone(), None).await?;
+    register(&env, demo(&env, &env.nlb.arn)).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let first = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
+
+    // The consumer's agent is down: nothing moves it.
+    consumer.shutdown().await;
+    register(&env, demo(&env, &second.arn)).await?;
+    let waiting = wait_until(
+        Duration::from_secs(20),
+        "the old endpoint service to wait, saying until when",
+        || async {
+            service_status(&env.client(), "demo")
+                .await
+                .filter(|s| s.retiring.len() == 1 && s.retiring[0].connections == 1)
+        },
+    )
+    .await?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let ends = waiting.retiring[0].grace_ends_unix_ms;
+    assert!(
+        ends > now_ms.saturating_sub(2_000) && ends <= now_ms + 2_000,
+        "the grace period ends {ends}, about 2 s after it began (now {now_ms})"
+    );
+    // Over: the consumer left on it is cut and the old endpoint service deleted.
+    wait_until(
+        Duration::from_secs(20),
+        "the old endpoint service to be deleted after its grace period",
+        || async {
+            service_status(&env.client(), "demo")
+                .await
+                .filter(|s| s.retiring.is_empty())
+        },
+    )
+    .await?;
+    assert_eq!(env.region.inventory().endpoint_services.len(), 1);
+
+    // Back, the consumer's agent replaces its cut endpoint with one to the new service.
+    let (consumer, _) = env.start_agent(consumer_cfg, None).await?;
+    let back = wait_until(
+        Duration::from_secs(20),
+        "the consumer on the new endpoint service",
+        || async {
+            env.binding_status("demo")
+                .await
+                .filter(|s| s.phase == "ready" && s.endpoint_id != first.endpoint_id)
+        },
+    )
+    .await?;
+    assert!(back.migration.is_none());
+    assert_eq!(env.region.inventory().endpoints.len(), 1);
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}

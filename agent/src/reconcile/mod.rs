@@ -99,6 +99,9 @@ struct Memory {
     /// to see confirmed (a Route 53 change not yet in sync), reported with its status until
     /// it is ready or rejected.
     pending: HashMap<String, Vec<pld_core::plan::Step>>,
+    /// Endpoint service id → when this process first saw it retiring (a service moved off
+    /// it), on the monotonic and the wall clock: its drain grace period runs from there.
+    retiring_since: HashMap<String, (Instant, std::time::SystemTime)>,
     /// Binding key → when this process first reported it migrating: the move's duration,
     /// recorded once it is ready on the new endpoint.
     moving_since: HashMap<String, Instant>,

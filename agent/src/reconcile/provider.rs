@@ -4,12 +4,14 @@
 //! whose service is gone deleted.
 
 use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pld_cloud::{state_is, CloudError, Connection, EndpointService, OWNER_TAG};
 use pld_core::plan::connections::{decide, Claim, Policy};
+use pld_core::plan::report::RetiringFound;
 use pld_core::plan::service::{
-    live_connections, plan_drained, plan_endpoint_service, plan_permissions, plan_retire, sides,
-    ServiceWant,
+    live_connections, plan_drained, plan_endpoint_service, plan_grace_over, plan_permissions,
+    plan_retire, sides, ServiceWant,
 };
 use pld_core::plan::Planned;
 use pld_proto::v1::{Acceptance, Approval, Service};
@@ -27,6 +29,10 @@ impl Reconciler {
             .describe_endpoint_services(&self.own.mine())
             .await?;
         let desired = self.view.services_of(&self.cfg.vpc_id);
+        // Grace periods of endpoint services that are gone are nobody's any more.
+        self.memory()
+            .retiring_since
+            .retain(|id, _| owned.iter().any(|es| &es.id == id));
         // What was pending for a service that is gone is nobody's any more.
         self.memory()
             .service_pending
@@ -132,25 +138,17 @@ impl Reconciler {
             busy |= self.decide_connections(service, each, &of_it).await?;
         }
         let mut retiring = Vec::new();
-        // Where connections cannot be listed, nothing tells when consumers have left: the old
-        // endpoint services stay until the service is deregistered.
-        let unknown = self.memory().connections_unsupported;
         for old in split.retiring {
-            if let Some(delete) = plan_drained(old, connections).filter(|_| !unknown) {
-                match self.execute(&[delete]).await.failed {
-                    None => continue,
-                    // A consumer connected since the listing: it stays.
-                    Some((_, CloudError::DependencyViolation(_))) => {}
-                    Some((_, e)) => return Err(e),
-                }
+            if let Some(found) = self.retire_moved_off(old, connections).await? {
+                retiring.push(found);
             }
-            retiring.push((old, live_connections(old, connections).len()));
         }
+        let unknown = self.memory().connections_unsupported;
         // Every write of the pass was made: nothing is pending on this agent's side.
         self.memory().service_pending.remove(&service.name);
         let message = if unknown && !retiring.is_empty() {
             "the cloud cannot list endpoint connections here, so the endpoint services this \
-             service moved off stay until it is deregistered"
+             service moved off stay for the whole drain grace period (drain_grace_seconds)"
         } else {
             ""
         };
@@ -251,19 +249,52 @@ impl Reconciler {
             .filter(|c| c.service_id == es.id)
             .collect();
         let busy = self.decide_connections(service, es, &of_it).await?;
-        if self.memory().connections_unsupported {
-            // Nothing tells when its consumers have left (see reconcile_service).
-            return Ok(busy);
-        }
-        let Some(delete) = plan_drained(es, connections) else {
-            return Ok(busy);
+        self.retire_moved_off(es, connections).await?;
+        Ok(busy)
+    }
+
+    /// An endpoint service a service moved off: deleted once no consumer connects to it, or
+    /// once the drain grace period is over (the consumers left are cut); until then what its
+    /// status reports of it. Where connections cannot be listed nothing tells when consumers
+    /// have left, so it waits out the whole grace period.
+    async fn retire_moved_off<'a>(
+        &self,
+        es: &'a EndpointService,
+        connections: &[Connection],
+    ) -> Result<Option<RetiringFound<'a>>, CloudError> {
+        let (since, since_wall) = *self
+            .memory()
+            .retiring_since
+            .entry(es.id.clone())
+            .or_insert_with(|| (Instant::now(), SystemTime::now()));
+        let grace = self.cfg.drain_grace();
+        let unknown = self.memory().connections_unsupported;
+        let writes = match plan_drained(es, connections).filter(|_| !unknown) {
+            Some(delete) => vec![delete],
+            None if since.elapsed() >= grace => {
+                let left = live_connections(es, connections).len();
+                warn!(id = %es.id, left, grace_seconds = grace.as_secs(),
+                    "the drain grace period is over: the consumers left are cut");
+                plan_grace_over(es, connections, grace)
+            }
+            None => Vec::new(),
         };
-        match self.execute(&[delete]).await.failed {
-            None => Ok(busy),
-            // A consumer connected since the listing: it stays.
-            Some((_, CloudError::DependencyViolation(_))) => Ok(true),
-            Some((_, e)) => Err(e),
+        if !writes.is_empty() {
+            match self.execute(&writes).await.failed {
+                None => return Ok(None),
+                // A consumer connected since the listing: it stays.
+                Some((_, CloudError::DependencyViolation(_))) => {}
+                Some((_, e)) => return Err(e),
+            }
         }
+        let ends = since_wall + grace;
+        Ok(Some(RetiringFound {
+            endpoint_service: es,
+            connections: live_connections(es, connections).len(),
+            grace_ends_unix_ms: ends
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }))
     }
 
     async fn delete_service(

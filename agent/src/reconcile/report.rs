@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use pld_cloud::{Endpoint, EndpointService};
-use pld_core::plan::report::{binding_status, service_status, to_send, ServiceFound};
+use pld_core::plan::report::{
+    binding_status, service_status, to_send, RetiringFound, ServiceFound,
+};
 use pld_core::Phase;
 use pld_proto::v1::{
     report_status_request, Binding, BindingMigration, Kind, ReportStatusRequest, Service,
@@ -23,7 +25,7 @@ impl Reconciler {
         service: &Service,
         state: &str,
         current: Option<&EndpointService>,
-        retiring: &[(&EndpointService, usize)],
+        retiring: &[RetiringFound<'_>],
         message: &str,
     ) {
         let pending = self

@@ -246,8 +246,16 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                         }
                         for (i, r) in st.retiring.iter().enumerate() {
                             let label = if i == 0 { "retiring:" } else { "" };
+                            let cut = if r.grace_ends_unix_ms == 0 {
+                                String::new()
+                            } else {
+                                format!(
+                                    "; the rest are cut {}",
+                                    crate::catalog::ago(r.grace_ends_unix_ms)
+                                )
+                            };
                             out!(
-                                "{label:<15}{} on {} ({} consumer{} still connected)",
+                                "{label:<15}{} on {} ({} consumer{} still connected{cut})",
                                 r.endpoint_service_name,
                                 r.load_balancer_arns.join(", "),
                                 r.connections,

@@ -93,3 +93,75 @@ fn summary(event: &Event) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pld_proto::v1::{Binding, BindingMigration, BindingStatus, Object, Service, ServiceStatus};
+
+    use super::*;
+
+    fn event(object: object::Object) -> Event {
+        Event {
+            object: Some(Object {
+                object: Some(object),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_step_of_a_move_shows_after_the_key() {
+        let moving = Binding {
+            status: Some(BindingStatus {
+                phase: "migrating".into(),
+                migration: Some(BindingMigration {
+                    from_endpoint_id: "vpce-old".into(),
+                    to_endpoint_id: "vpce-new".into(),
+                    step: "draining".into(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&event(object::Object::Binding(moving))),
+            "  migrating vpce-old -> vpce-new (draining)"
+        );
+        let creating = Binding {
+            status: Some(BindingStatus {
+                phase: "migrating".into(),
+                migration: Some(BindingMigration {
+                    from_endpoint_id: "vpce-old".into(),
+                    to_endpoint_id: String::new(),
+                    step: "creating".into(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&event(object::Object::Binding(creating))),
+            "  migrating vpce-old -> (not created yet) (creating)"
+        );
+        let ready = Binding {
+            status: Some(BindingStatus {
+                phase: "ready".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(summary(&event(object::Object::Binding(ready))), "  ready");
+        let service = Service {
+            status: Some(ServiceStatus {
+                state: "available".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&event(object::Object::Service(service))),
+            "  available"
+        );
+        assert_eq!(summary(&Event::default()), "");
+    }
+}

@@ -45,10 +45,20 @@ pub struct ServiceFound<'a> {
     pub state: &'a str,
     /// The endpoint service on the load balancer the service names.
     pub current: Option<&'a EndpointService>,
-    /// Endpoint services it moved away from, each with its live connections.
-    pub retiring: &'a [(&'a EndpointService, usize)],
+    /// Endpoint services it moved away from.
+    pub retiring: &'a [RetiringFound<'a>],
     pub message: &'a str,
     pub pending: &'a [Step],
+}
+
+/// An endpoint service a service moved away from, as a provider's pass found it.
+#[derive(Debug, Clone, Copy)]
+pub struct RetiringFound<'a> {
+    pub endpoint_service: &'a EndpointService,
+    /// Consumers still connected or connecting to it.
+    pub connections: usize,
+    /// When the provider stops waiting for them (0: not known).
+    pub grace_ends_unix_ms: u64,
 }
 
 /// A provided service's status: `state` in lower case; `pending` as for a binding, dropped
@@ -73,10 +83,11 @@ pub fn service_status(found: ServiceFound) -> ServiceStatus {
             .retiring
             .iter()
             .take(MAX_RETIRING)
-            .map(|(es, connections)| RetiringEndpointService {
-                endpoint_service_name: es.name.clone(),
-                load_balancer_arns: arns(&es.load_balancer_arns),
-                connections: u32::try_from(*connections).unwrap_or(u32::MAX),
+            .map(|r| RetiringEndpointService {
+                endpoint_service_name: r.endpoint_service.name.clone(),
+                load_balancer_arns: arns(&r.endpoint_service.load_balancer_arns),
+                connections: u32::try_from(r.connections).unwrap_or(u32::MAX),
+                grace_ends_unix_ms: r.grace_ends_unix_ms,
             })
             .collect(),
         state,
@@ -209,7 +220,11 @@ mod tests {
         let old = es("vpce-svc-old", "arn:nlb-a");
         let status = service_status(ServiceFound {
             current: Some(&new),
-            retiring: &[(&old, 2)],
+            retiring: &[RetiringFound {
+                endpoint_service: &old,
+                connections: 2,
+                grace_ends_unix_ms: 1_700_000_000_000,
+            }],
             ..found("Available", "", &[])
         });
         assert_eq!(status.load_balancer_arns, ["arn:nlb-b"]);
@@ -223,6 +238,7 @@ mod tests {
                 endpoint_service_name: "com.amazonaws.vpce.us-east-1.vpce-svc-old".into(),
                 load_balancer_arns: vec!["arn:nlb-a".into()],
                 connections: 2,
+                grace_ends_unix_ms: 1_700_000_000_000,
             }]
         );
         assert!(crate::validate::service_status(&status).is_ok());

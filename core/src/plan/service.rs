@@ -175,6 +175,30 @@ pub fn plan_drained(es: &EndpointService, connections: &[Connection]) -> Option<
     })
 }
 
+/// The writes that retire an endpoint service a service moved off once its drain grace period
+/// (`grace`) is over with consumers still on it: they are cut, as for a service that is gone,
+/// and it is deleted. Bounded, so a consumer whose agent is down does not hold the old load
+/// balancer forever.
+pub fn plan_grace_over(
+    es: &EndpointService,
+    connections: &[Connection],
+    grace: std::time::Duration,
+) -> Vec<Planned> {
+    let why = format!(
+        "the service moved off {}, and the drain grace period ({} s) is over with consumers \
+         still connected",
+        es.load_balancer_arns.join(", "),
+        grace.as_secs()
+    );
+    plan_retire(es, connections)
+        .into_iter()
+        .map(|mut p| {
+            p.reason = Reason::Unwanted(why.clone());
+            p
+        })
+        .collect()
+}
+
 /// The writes that retire an endpoint service whose service is gone: its live connections
 /// rejected (AWS refuses to delete a service with any), then the service deleted.
 pub fn plan_retire(es: &EndpointService, connections: &[Connection]) -> Vec<Planned> {
@@ -385,6 +409,29 @@ mod tests {
             ..old.clone()
         };
         assert_eq!(plan_drained(&going, &[]), None);
+    }
+
+    #[test]
+    fn a_drain_grace_period_over_cuts_the_consumers_left_and_deletes() {
+        let old = on("vpce-svc-old", "arn:nlb-a");
+        let connections = [
+            conn("vpce-a", "vpce-svc-old", "available"),
+            conn("vpce-b", "vpce-svc-new", "available"),
+        ];
+        let steps: Vec<String> =
+            plan_grace_over(&old, &connections, std::time::Duration::from_secs(3600))
+                .iter()
+                .map(|p| p.step().to_string())
+                .collect();
+        let why = "no longer wanted: the service moved off arn:nlb-a, and the drain grace \
+                   period (3600 s) is over with consumers still connected";
+        assert_eq!(
+            steps,
+            [
+                format!("RejectVpcEndpointConnections vpce-a to vpce-svc-old: {why}"),
+                format!("DeleteVpcEndpointServiceConfigurations vpce-svc-old: {why}"),
+            ]
+        );
     }
 
     #[test]
