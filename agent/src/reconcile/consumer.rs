@@ -16,7 +16,7 @@ use pld_core::plan::endpoint::{
     keep_while_waiting, next_fact, plan_endpoint, plan_orphan, Access, EndpointPlan, Fact,
     Observed, Outcome, Target, Want,
 };
-use pld_core::plan::moves::{flip, Flip, Migration, Serving};
+use pld_core::plan::moves::{flip, Flip, Migration, MoveStep, Serving};
 use pld_core::plan::Seen;
 use pld_core::Phase;
 use pld_proto::v1::{Approval, Binding, BindingMigration};
@@ -340,6 +340,12 @@ impl Reconciler {
                 let Some(serving) = serving else {
                     return Ok(true);
                 };
+                if let Flip::Draining { remaining } = seen.flip {
+                    // Nothing to do until the drain ends: look again exactly then.
+                    let at = Instant::now() + remaining;
+                    let mut memory = self.memory();
+                    memory.wake_at = Some(memory.wake_at.map_or(at, |w| w.min(at)));
+                }
                 let confirm = m.serving == Serving::Next;
                 (serving, Some((report, m.message, confirm)))
             }
@@ -452,7 +458,11 @@ impl Reconciler {
                 Ok(true)
             }
             Ok(false) => {
-                let requeue = moving.is_some();
+                // A move goes on by itself (its drain ends, its old endpoint goes): soon, or
+                // when it is due (`wake_at`), while draining.
+                let requeue = moving
+                    .as_ref()
+                    .is_some_and(|m| m.step != MoveStep::Draining.as_str());
                 self.report_binding(b, settled, Some(ep), name, message, moving)
                     .await;
                 Ok(requeue)

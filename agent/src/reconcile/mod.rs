@@ -56,6 +56,8 @@ pub struct PassResult {
     pub busy: bool,
     /// The first retryable error (the pass went on with other objects).
     pub retry: Option<CloudError>,
+    /// When something waited on is due (a move's drain ends): look again then, not sooner.
+    pub wake_at: Option<Instant>,
 }
 
 impl PassResult {
@@ -64,6 +66,15 @@ impl PassResult {
         if let Some(e) = other.retry {
             self.retry.get_or_insert(e);
         }
+        self.wake(other.wake_at);
+    }
+
+    /// Keeps the earliest time something is due.
+    fn wake(&mut self, at: Option<Instant>) {
+        self.wake_at = match (self.wake_at, at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     fn absorb(&mut self, r: Result<bool, CloudError>) {
@@ -102,6 +113,8 @@ struct Memory {
     /// Endpoint service id → when this process first saw it retiring (a service moved off
     /// it), on the monotonic and the wall clock: its drain grace period runs from there.
     retiring_since: HashMap<String, (Instant, std::time::SystemTime)>,
+    /// The earliest time a binding's wait ends (a move's drain), taken by the pass.
+    wake_at: Option<Instant>,
     /// Binding key → when this process first reported it migrating: the move's duration,
     /// recorded once it is ready on the new endpoint.
     moving_since: HashMap<String, Instant>,
@@ -191,6 +204,10 @@ impl Reconciler {
                     }
                 }
             };
+            // Something due sooner (a drain ending) is looked at exactly then.
+            let wait = result.wake_at.map_or(wait, |at| {
+                wait.min(at.saturating_duration_since(Instant::now()))
+            });
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = changes.changed(), if result.retry.is_none() => busy_wait = BUSY_FIRST,
@@ -224,6 +241,8 @@ impl Reconciler {
             Ok(r) => result.merge(r),
             Err(e) => result.absorb(Err(e)),
         }
+        let due = self.memory().wake_at.take();
+        result.wake(due);
         self.metrics.pass_done();
         result
     }
