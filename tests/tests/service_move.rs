@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use pld_cloud::sim::{echo_server, NewLoadBalancer, AZ_IDS};
-use pld_cloud::LoadBalancerKind;
+use pld_cloud::{LoadBalancer, LoadBalancerKind};
 use pld_proto::v1::{object, Acceptance, Approval, BindingStatus, Object, Service};
 use pld_tests::objects::service_status;
 use pld_tests::region::{dns_a, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
@@ -28,6 +28,21 @@ fn demo(env: &Env, load_balancer_arn: &str) -> Service {
         allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
         ..Default::default()
     }
+}
+
+/// Another NLB of the provider's account, in `vpc_id`, in front of an echo service like the
+/// first one's.
+async fn second_nlb(env: &Env, vpc_id: &str, name: &str) -> anyhow::Result<LoadBalancer> {
+    let echo = echo_server().await?;
+    Ok(env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id,
+        kind: LoadBalancerKind::Network,
+        name,
+        az_ids: &AZ_IDS,
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    }))
 }
 
 async fn register(env: &Env, service: Service) -> anyhow::Result<()> {
@@ -74,16 +89,7 @@ async fn moved_off(
 async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_connection(
 ) -> anyhow::Result<()> {
     let env = Env::instant().await?;
-    let echo = echo_server().await?;
-    let second = env.region.add_load_balancer(NewLoadBalancer {
-        account: PROVIDER,
-        vpc_id: &env.provider_vpc.id,
-        kind: LoadBalancerKind::Network,
-        name: "demo-b",
-        az_ids: &AZ_IDS,
-        ports: &[DEMO_PORT],
-        targets: &[echo],
-    });
+    let second = second_nlb(&env, &env.provider_vpc.id, "demo-b").await?;
     let (provider, _) = env
         .start_agent(
             env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
@@ -186,17 +192,8 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
 async fn a_service_moved_to_another_vpc_is_served_from_there_and_the_old_vpc_lets_go(
 ) -> anyhow::Result<()> {
     let env = Env::instant().await?;
-    let echo = echo_server().await?;
     let elsewhere = env.region.add_vpc(PROVIDER, "10.2.0.0/16");
-    let there = env.region.add_load_balancer(NewLoadBalancer {
-        account: PROVIDER,
-        vpc_id: &elsewhere.id,
-        kind: LoadBalancerKind::Network,
-        name: "demo-elsewhere",
-        az_ids: &AZ_IDS,
-        ports: &[DEMO_PORT],
-        targets: &[echo],
-    });
+    let there = second_nlb(&env, &elsewhere.id, "demo-elsewhere").await?;
     let (old_provider, _) = env
         .start_agent(
             env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
@@ -257,16 +254,7 @@ async fn a_service_moved_to_another_vpc_is_served_from_there_and_the_old_vpc_let
 async fn a_move_the_consumer_may_not_make_stalls_with_the_old_endpoint_still_serving(
 ) -> anyhow::Result<()> {
     let env = Env::instant().await?;
-    let echo = echo_server().await?;
-    let second = env.region.add_load_balancer(NewLoadBalancer {
-        account: PROVIDER,
-        vpc_id: &env.provider_vpc.id,
-        kind: LoadBalancerKind::Network,
-        name: "demo-b",
-        az_ids: &AZ_IDS,
-        ports: &[DEMO_PORT],
-        targets: &[echo],
-    });
+    let second = second_nlb(&env, &env.provider_vpc.id, "demo-b").await?;
     let (provider, _) = env
         .start_agent(
             env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
@@ -335,16 +323,7 @@ async fn a_move_the_consumer_may_not_make_stalls_with_the_old_endpoint_still_ser
 async fn a_move_the_provider_may_not_make_leaves_its_consumers_served_where_they_are(
 ) -> anyhow::Result<()> {
     let env = Env::instant().await?;
-    let echo = echo_server().await?;
-    let second = env.region.add_load_balancer(NewLoadBalancer {
-        account: PROVIDER,
-        vpc_id: &env.provider_vpc.id,
-        kind: LoadBalancerKind::Network,
-        name: "demo-b",
-        az_ids: &AZ_IDS,
-        ports: &[DEMO_PORT],
-        targets: &[echo],
-    });
+    let second = second_nlb(&env, &env.provider_vpc.id, "demo-b").await?;
     let (provider, _) = env
         .start_agent(
             env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
@@ -406,16 +385,7 @@ async fn a_move_the_provider_may_not_make_leaves_its_consumers_served_where_they
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consumers_that_do_not_move_within_the_drain_grace_period_are_cut() -> anyhow::Result<()> {
     let env = Env::instant().await?;
-    let echo = echo_server().await?;
-    let second = env.region.add_load_balancer(NewLoadBalancer {
-        account: PROVIDER,
-        vpc_id: &env.provider_vpc.id,
-        kind: LoadBalancerKind::Network,
-        name: "demo-b",
-        az_ids: &AZ_IDS,
-        ports: &[DEMO_PORT],
-        targets: &[echo],
-    });
+    let second = second_nlb(&env, &env.provider_vpc.id, "demo-b").await?;
     let mut provider_cfg = env.agent_config(PROVIDER, &env.provider_vpc, Vec::new());
     provider_cfg.drain_grace_seconds = 2;
     let (provider, _) = env.start_agent(provider_cfg, None).await?;
