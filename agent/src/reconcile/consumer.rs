@@ -255,10 +255,17 @@ impl Reconciler {
         };
         let name = self.record_name(&b.service);
         let (endpoint, previous) = split(endpoints, &target);
+        // What the name holds matters only to a move (which old endpoint serves, whether the
+        // flip is made): not read for every binding on every pass.
+        let published = if previous.is_empty() {
+            Vec::new()
+        } else {
+            DnsBatch::published(&name, records, owner)
+        };
         let mut seen = Observed {
             endpoint,
             previous,
-            published: DnsBatch::published(&name, records, owner),
+            published,
             ..Observed::default()
         };
         seen.flip = self.flip(key, &seen);
