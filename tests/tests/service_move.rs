@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use pld_agent::Agent;
 use pld_cloud::sim::{echo_server, NewLoadBalancer, AZ_IDS};
 use pld_cloud::{LoadBalancer, LoadBalancerKind};
 use pld_proto::v1::{object, Acceptance, Approval, BindingStatus, Object, Service};
@@ -43,6 +44,27 @@ async fn second_nlb(env: &Env, vpc_id: &str, name: &str) -> anyhow::Result<LoadB
         ports: &[DEMO_PORT],
         targets: &[echo],
     }))
+}
+
+/// A provider's agent and a consumer's agent (record TTL 1 s, so a move's drain is short; the
+/// move waits it out all the same), `demo` on the first NLB, and the consumer bound to it:
+/// (provider, consumer, the binding's status once ready).
+async fn bound(env: &Env) -> anyhow::Result<(Agent, Agent, BindingStatus)> {
+    let (provider, _) = env
+        .start_agent(
+            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
+            None,
+        )
+        .await?;
+    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    cfg.dns.ttl_seconds = 1;
+    let (consumer, _) = env.start_agent(cfg, None).await?;
+    register(env, demo(env, &env.nlb.arn)).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let first = env
+        .wait_phase("demo", "ready", Duration::from_secs(20))
+        .await?;
+    Ok((provider, consumer, first))
 }
 
 async fn register(env: &Env, service: Service) -> anyhow::Result<()> {
@@ -90,21 +112,7 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
 ) -> anyhow::Result<()> {
     let env = Env::instant().await?;
     let second = second_nlb(&env, &env.provider_vpc.id, "demo-b").await?;
-    let (provider, _) = env
-        .start_agent(
-            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
-            None,
-        )
-        .await?;
-    // A short TTL keeps the drain short; the move waits it out all the same.
-    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
-    cfg.dns.ttl_seconds = 1;
-    let (consumer, _) = env.start_agent(cfg, None).await?;
-    register(&env, demo(&env, &env.nlb.arn)).await?;
-    env.put_binding("demo", Approval::Unspecified).await?;
-    let first = env
-        .wait_phase("demo", "ready", Duration::from_secs(20))
-        .await?;
+    let (provider, consumer, first) = bound(&env).await?;
     let client = Prober::start(consumer.dns_addr(), &format!("demo.{ZONE}."), DEMO_PORT);
 
     // To the second load balancer.
@@ -255,20 +263,7 @@ async fn a_move_the_consumer_may_not_make_stalls_with_the_old_endpoint_still_ser
 ) -> anyhow::Result<()> {
     let env = Env::instant().await?;
     let second = second_nlb(&env, &env.provider_vpc.id, "demo-b").await?;
-    let (provider, _) = env
-        .start_agent(
-            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
-            None,
-        )
-        .await?;
-    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
-    cfg.dns.ttl_seconds = 1;
-    let (consumer, _) = env.start_agent(cfg, None).await?;
-    register(&env, demo(&env, &env.nlb.arn)).await?;
-    env.put_binding("demo", Approval::Unspecified).await?;
-    let first = env
-        .wait_phase("demo", "ready", Duration::from_secs(20))
-        .await?;
+    let (provider, consumer, first) = bound(&env).await?;
     let client = Prober::start(consumer.dns_addr(), &format!("demo.{ZONE}."), DEMO_PORT);
 
     // The consumer's role may not create endpoints: the move cannot be made.
@@ -324,23 +319,7 @@ async fn a_move_the_provider_may_not_make_leaves_its_consumers_served_where_they
 ) -> anyhow::Result<()> {
     let env = Env::instant().await?;
     let second = second_nlb(&env, &env.provider_vpc.id, "demo-b").await?;
-    let (provider, _) = env
-        .start_agent(
-            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
-            None,
-        )
-        .await?;
-    let (consumer, _) = env
-        .start_agent(
-            env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
-            None,
-        )
-        .await?;
-    register(&env, demo(&env, &env.nlb.arn)).await?;
-    env.put_binding("demo", Approval::Unspecified).await?;
-    let first = env
-        .wait_phase("demo", "ready", Duration::from_secs(20))
-        .await?;
+    let (provider, consumer, first) = bound(&env).await?;
     let client = Prober::start(consumer.dns_addr(), &format!("demo.{ZONE}."), DEMO_PORT);
 
     // The provider's role may not create endpoint services: its status fails and names no
