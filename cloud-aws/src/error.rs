@@ -44,8 +44,17 @@ where
         ) => CloudError::Throttled(action.to_string()),
         Some("PriorRequestNotComplete") => CloudError::PriorRequestNotComplete(message),
         Some("IdempotentParameterMismatch") => CloudError::IdempotentParameterMismatch(message),
-        Some("DependencyViolation" | "HostedZoneNotEmpty") => {
+        // ELBv2's ResourceInUse: a target group a listener forwards to, an ALB registered as
+        // a target, a load balancer an endpoint service names.
+        Some("DependencyViolation" | "HostedZoneNotEmpty" | "ResourceInUse") => {
             CloudError::DependencyViolation(text())
+        }
+        // ELBv2 creates are idempotent by name only for the same settings.
+        Some("DuplicateLoadBalancerName" | "DuplicateTargetGroupName" | "DuplicateListener") => {
+            CloudError::AlreadyExists {
+                what: "ELBv2 resource",
+                id: text(),
+            }
         }
         // DryRunOperation is what a call with DryRun set gets when it would have been allowed:
         // pld never sets it, so it is a permission answer out of place, never a success.
@@ -64,6 +73,8 @@ where
             if c.ends_with(".NotFound")
                 || c.starts_with("NoSuch")
                 || c == "LoadBalancerNotFound"
+                || c == "TargetGroupNotFound"
+                || c == "ListenerNotFound"
                 || c == "NotFound" =>
         {
             CloudError::NotFound {
@@ -105,9 +116,14 @@ fn is_invalid_parameter(code: &str) -> bool {
         || code == "OperationNotPermitted"
         || code == "UnsupportedOperation"
         || (code.ends_with("LimitExceeded") && code != "RequestLimitExceeded")
-        || code == "TooManyHostedZones"
-        || code == "TooManyVPCsAssociatedWithHostedZone"
         || code == "ConflictingTypes"
+        // ELBv2 (API reference, each operation's Errors): a target that cannot be registered,
+        // a listener that cannot forward to the group; and the `TooMany…` quotas of ELBv2 and
+        // Route 53 (`TooManyHostedZones`, `TooManyVPCsAssociatedWithHostedZone`).
+        || code == "SubnetNotFound"
+        || code == "IncompatibleProtocols"
+        || code == "TargetGroupAssociationLimit"
+        || code.starts_with("TooMany")
 }
 
 fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {

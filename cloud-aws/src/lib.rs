@@ -19,7 +19,9 @@ mod elb;
 mod endpoint_services;
 mod endpoints;
 pub mod error;
+mod listeners;
 mod route53;
+mod target_groups;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
@@ -57,6 +59,67 @@ impl Cloud for AwsCloud {
 
     async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer> {
         AwsCloud::describe_load_balancer(self, arn).await
+    }
+
+    async fn describe_load_balancers(&self) -> CloudResult<Vec<LoadBalancer>> {
+        AwsCloud::describe_load_balancers(self).await
+    }
+
+    async fn describe_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<Listener>> {
+        AwsCloud::describe_listeners(self, load_balancer_arn).await
+    }
+
+    async fn describe_elb_tags(
+        &self,
+        arns: &[String],
+    ) -> CloudResult<std::collections::BTreeMap<String, Tags>> {
+        AwsCloud::describe_elb_tags(self, arns).await
+    }
+
+    async fn describe_target_groups(
+        &self,
+        load_balancer_arn: Option<&str>,
+    ) -> CloudResult<Vec<TargetGroup>> {
+        AwsCloud::describe_target_groups(self, load_balancer_arn).await
+    }
+
+    async fn describe_target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> CloudResult<Vec<TargetHealth>> {
+        AwsCloud::describe_target_health(self, target_group_arn).await
+    }
+
+    async fn create_load_balancer(&self, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer> {
+        AwsCloud::create_load_balancer(self, req).await
+    }
+
+    async fn delete_load_balancer(&self, arn: &str) -> CloudResult<()> {
+        AwsCloud::delete_load_balancer(self, arn).await
+    }
+
+    async fn create_target_group(&self, req: &CreateTargetGroup) -> CloudResult<TargetGroup> {
+        AwsCloud::create_target_group(self, req).await
+    }
+
+    async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
+        AwsCloud::delete_target_group(self, arn).await
+    }
+
+    async fn register_targets(
+        &self,
+        target_group_arn: &str,
+        target_ids: &[String],
+    ) -> CloudResult<()> {
+        AwsCloud::register_targets(self, target_group_arn, target_ids).await
+    }
+
+    async fn create_listener(&self, req: &CreateListener) -> CloudResult<Listener> {
+        AwsCloud::create_listener(self, req).await
+    }
+
+    async fn delete_listener(&self, arn: &str) -> CloudResult<()> {
+        AwsCloud::delete_listener(self, arn).await
     }
 
     async fn create_endpoint_service(

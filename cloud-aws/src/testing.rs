@@ -134,6 +134,64 @@ pub async fn nlb(
     Ok(arn.replace(":loadbalancer/app/", ":loadbalancer/net/"))
 }
 
+/// An internet-facing application load balancer in `subnets` with an HTTP listener on `port`
+/// forwarding to an empty `ip` target group: the ALB a team already serves through. Returns
+/// its ARN.
+///
+/// # Errors
+/// moto's error.
+pub async fn alb(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    name: &str,
+    vpc_id: &str,
+    subnets: Vec<String>,
+    port: u16,
+) -> anyhow::Result<String> {
+    use aws_sdk_elasticloadbalancingv2::types as elb;
+    use elb::{ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, TargetTypeEnum};
+    let out = elb
+        .create_load_balancer()
+        .name(name)
+        .r#type(LoadBalancerTypeEnum::Application)
+        .set_subnets(Some(subnets))
+        .send()
+        .await?;
+    let arn = out
+        .load_balancers()
+        .first()
+        .and_then(|l| l.load_balancer_arn())
+        .unwrap_or_default()
+        .to_string();
+    let group = elb
+        .create_target_group()
+        .name(format!("{name}-targets"))
+        .target_type(TargetTypeEnum::Ip)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .vpc_id(vpc_id)
+        .send()
+        .await?;
+    let group_arn = group
+        .target_groups()
+        .first()
+        .and_then(|g| g.target_group_arn())
+        .unwrap_or_default()
+        .to_string();
+    elb.create_listener()
+        .load_balancer_arn(&arn)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(
+            elb::Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(group_arn)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(arn)
+}
+
 /// A VPC with two subnets and a network load balancer in them, made in moto at `url`; returns
 /// (vpc id, load balancer ARN as the catalog takes it).
 ///

@@ -2,14 +2,15 @@
 //!
 //! Every operation is a [`pld_cloud::Action`], which knows its IAM action, and the backend
 //! names the one it calls when it maps the call's errors (`error::map(Action::X, ..)`), so its
-//! sources are the list of calls; ec2:CreateTags is implied by the TagSpecifications on creates.
+//! sources are the list of calls; ec2:CreateTags is implied by the TagSpecifications on creates,
+//! elasticloadbalancing:AddTags by the Tags on ELBv2 creates.
 
 use std::collections::BTreeSet;
 
 use pld_cloud::Action;
 
 /// IAM actions AWS requires without the code calling them by name.
-const IMPLIED: &[&str] = &["ec2:CreateTags"];
+const IMPLIED: &[&str] = &["ec2:CreateTags", "elasticloadbalancing:AddTags"];
 
 /// The actions the backend's sources name, read from the source tree so a file added later
 /// counts. An `Action::X` that is not an action fails the test.
@@ -20,9 +21,10 @@ fn backend_actions() -> BTreeSet<Action> {
         let path = entry.expect("a directory entry").path();
         let source = std::fs::read_to_string(&path).expect("a source file");
         for (at, _) in source.match_indices("Action::") {
-            // `ChangeAction::Upsert` and the like are other enums.
+            // `ChangeAction::Upsert` and the like are other enums, and so is a qualified
+            // `elb::Action::builder()` (the SDK's listener action).
             let before = source[..at].chars().next_back();
-            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
                 continue;
             }
             let name: String = source[at + "Action::".len()..]

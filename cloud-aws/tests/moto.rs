@@ -220,6 +220,40 @@ async fn the_aws_backend_passes_the_conformance_suite_against_moto() -> anyhow::
     Ok(())
 }
 
+/// The calls that build and remove the network load balancer in front of an ALB, against
+/// moto. moto runs them but enforces none of AWS's rules for `alb` target groups (one ALB per
+/// group, the port an ALB listens on, TCP only, at most two NLBs per ALB, no deleting a
+/// registered ALB) and reports every target healthy: those rules are the simulated region's,
+/// tested in `cloud/tests/sim_elb.rs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_backend_builds_and_removes_an_alb_front_in_moto() -> anyhow::Result<()> {
+    let Some(moto) = start_moto()? else {
+        return Ok(());
+    };
+    let config = sdk(&moto.url).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let (vpc_id, subnet_ids) = vpc(&ec2, "10.0.0.0/16", ["10.0.1.0/24", "10.0.2.0/24"]).await?;
+    let alb_arn = pld_cloud_aws::testing::alb(&elb, "web", &vpc_id, subnet_ids.clone(), 80).await?;
+    let cloud = AwsCloud::connect(
+        ACCOUNT,
+        &AwsSettings {
+            region: REGION.into(),
+            endpoint_url: Some(moto.url.clone()),
+            assume_role_arn: None,
+        },
+    )
+    .await?;
+    let fixture = pld_cloud::conformance::FrontFixture {
+        vpc_id,
+        subnet_ids,
+        alb_arn,
+        alb_port: 80,
+    };
+    pld_cloud::conformance::run_alb_front(&cloud, &fixture).await;
+    Ok(())
+}
+
 /// Sends every request as `account` (moto's `x-moto-account-id`).
 #[derive(Debug)]
 struct MotoAccount(&'static str);

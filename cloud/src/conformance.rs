@@ -323,3 +323,178 @@ pub async fn run(cloud: &dyn Cloud, f: &Fixture) {
     }
     panic!("the emptied zone did not delete");
 }
+
+/// What [`run_alb_front`] needs to exist already.
+pub struct FrontFixture {
+    /// The VPC of the ALB, of the calling account.
+    pub vpc_id: String,
+    /// Subnets of that VPC in two AZs, where the network load balancer goes.
+    pub subnet_ids: Vec<String>,
+    /// An application load balancer in the VPC with an HTTP listener on `alb_port`.
+    pub alb_arn: String,
+    pub alb_port: u16,
+}
+
+/// The calls pld makes to put a network load balancer of its own in front of an ALB, and to
+/// take it down in reverse order: CreateLoadBalancer, CreateTargetGroup (`alb`),
+/// RegisterTargets, CreateListener, the describes that find them by tags, then DeleteListener,
+/// DeleteTargetGroup, DeleteLoadBalancer.
+///
+/// # Panics
+/// On the first disagreement, naming it.
+pub async fn run_alb_front(cloud: &dyn Cloud, f: &FrontFixture) {
+    let alb = cloud
+        .describe_load_balancer(&f.alb_arn)
+        .await
+        .expect("DescribeLoadBalancers of the ALB");
+    assert_eq!(alb.kind, LoadBalancerKind::Application, "{alb:?}");
+    assert_eq!(alb.vpc_id, f.vpc_id, "the ALB's VPC");
+    let alb_listeners = cloud
+        .describe_listeners(&f.alb_arn)
+        .await
+        .expect("DescribeListeners of the ALB");
+    assert!(
+        alb_listeners.iter().any(|l| l.port == f.alb_port),
+        "the ALB listens on {}: {alb_listeners:?}",
+        f.alb_port
+    );
+
+    let owned = tags("front");
+    let nlb = cloud
+        .create_load_balancer(&CreateLoadBalancer {
+            name: "pld-conformance-front".into(),
+            kind: LoadBalancerKind::Network,
+            internal: true,
+            subnet_ids: f.subnet_ids.clone(),
+            tags: owned.clone(),
+        })
+        .await
+        .expect("CreateLoadBalancer");
+    assert_eq!(nlb.kind, LoadBalancerKind::Network);
+    assert!(nlb.internal, "created internal: {nlb:?}");
+    assert_eq!(nlb.vpc_id, f.vpc_id, "the subnets' VPC");
+    let group = cloud
+        .create_target_group(&CreateTargetGroup {
+            name: "pld-conformance-front".into(),
+            target_type: TargetType::Alb,
+            protocol: Protocol::Tcp,
+            port: f.alb_port,
+            vpc_id: f.vpc_id.clone(),
+            health_check: HealthCheck {
+                protocol: Protocol::Http,
+                path: "/healthz".into(),
+                matcher: "200-399".into(),
+            },
+            tags: owned.clone(),
+        })
+        .await
+        .expect("CreateTargetGroup");
+    assert_eq!(group.target_type, TargetType::Alb);
+    assert_eq!(group.port, f.alb_port);
+    cloud
+        .register_targets(&group.arn, std::slice::from_ref(&f.alb_arn))
+        .await
+        .expect("RegisterTargets");
+    let listener = cloud
+        .create_listener(&CreateListener {
+            load_balancer_arn: nlb.arn.clone(),
+            protocol: Protocol::Tcp,
+            port: f.alb_port,
+            target_group_arn: group.arn.clone(),
+            tags: owned.clone(),
+        })
+        .await
+        .expect("CreateListener");
+    assert_eq!(listener.port, f.alb_port);
+    assert_eq!(
+        listener.target_group_arn.as_deref(),
+        Some(group.arn.as_str())
+    );
+
+    // Found again the way the agent finds them: every load balancer and target group, their
+    // tags, the listeners of its own load balancer, the health of its group's target.
+    let all = cloud
+        .describe_load_balancers()
+        .await
+        .expect("DescribeLoadBalancers");
+    assert!(all.iter().any(|l| l.arn == nlb.arn), "the NLB is listed");
+    let groups = cloud
+        .describe_target_groups(None)
+        .await
+        .expect("DescribeTargetGroups");
+    let listed = groups
+        .iter()
+        .find(|g| g.arn == group.arn)
+        .expect("the target group is listed");
+    assert_eq!(listed.health_check.path, "/healthz", "{listed:?}");
+    assert_eq!(listed.health_check.protocol, Protocol::Http, "{listed:?}");
+    assert_eq!(
+        listed.load_balancer_arns,
+        vec![nlb.arn.clone()],
+        "the group is the NLB's"
+    );
+    let tagged = cloud
+        .describe_elb_tags(&[nlb.arn.clone(), group.arn.clone()])
+        .await
+        .expect("DescribeTags");
+    for arn in [&nlb.arn, &group.arn] {
+        assert!(
+            tagged.get(arn).is_some_and(|t| has_tags(t, &owned)),
+            "{arn} carries the owner tags: {tagged:?}"
+        );
+    }
+    let listeners = cloud
+        .describe_listeners(&nlb.arn)
+        .await
+        .expect("DescribeListeners");
+    assert_eq!(
+        listeners.iter().map(|l| &l.arn).collect::<Vec<_>>(),
+        vec![&listener.arn]
+    );
+    let health = cloud
+        .describe_target_health(&group.arn)
+        .await
+        .expect("DescribeTargetHealth");
+    assert_eq!(
+        health
+            .iter()
+            .map(|h| h.target_id.as_str())
+            .collect::<Vec<_>>(),
+        vec![f.alb_arn.as_str()],
+        "the ALB is the group's one target"
+    );
+
+    // Taken down in reverse order.
+    cloud
+        .delete_listener(&listener.arn)
+        .await
+        .expect("DeleteListener");
+    cloud
+        .delete_target_group(&group.arn)
+        .await
+        .expect("DeleteTargetGroup");
+    cloud
+        .delete_load_balancer(&nlb.arn)
+        .await
+        .expect("DeleteLoadBalancer");
+    let left = cloud
+        .describe_load_balancers()
+        .await
+        .expect("DescribeLoadBalancers");
+    assert!(
+        left.iter().all(|l| l.arn != nlb.arn),
+        "the NLB is gone: {left:?}"
+    );
+    let left = cloud
+        .describe_target_groups(None)
+        .await
+        .expect("DescribeTargetGroups");
+    assert!(
+        left.iter().all(|g| g.arn != group.arn),
+        "the target group is gone"
+    );
+    assert!(
+        cloud.describe_load_balancer(&f.alb_arn).await.is_ok(),
+        "the ALB itself is never touched"
+    );
+}

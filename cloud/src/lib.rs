@@ -45,6 +45,46 @@ pub trait Cloud: Send + Sync {
     async fn describe_route_tables(&self, vpc_id: &str) -> CloudResult<Vec<RouteTable>>;
     /// DescribeLoadBalancers for one ARN.
     async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer>;
+    /// DescribeLoadBalancers: every load balancer of this account.
+    async fn describe_load_balancers(&self) -> CloudResult<Vec<LoadBalancer>>;
+    /// DescribeListeners of one load balancer.
+    async fn describe_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<Listener>>;
+    /// DescribeTags of at most 20 ELBv2 resources (load balancers, target groups, listeners),
+    /// by ARN.
+    async fn describe_elb_tags(
+        &self,
+        arns: &[String],
+    ) -> CloudResult<std::collections::BTreeMap<String, Tags>>;
+    /// DescribeTargetGroups: every target group of this account, or (`Some`) those a load
+    /// balancer's listeners forward to.
+    async fn describe_target_groups(
+        &self,
+        load_balancer_arn: Option<&str>,
+    ) -> CloudResult<Vec<TargetGroup>>;
+    /// DescribeTargetHealth of one target group's targets.
+    async fn describe_target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> CloudResult<Vec<TargetHealth>>;
+    /// CreateLoadBalancer (idempotent on the name and settings).
+    async fn create_load_balancer(&self, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer>;
+    /// DeleteLoadBalancer, with its listeners (a load balancer that is gone counts as done).
+    async fn delete_load_balancer(&self, arn: &str) -> CloudResult<()>;
+    /// CreateTargetGroup (idempotent on the name and settings).
+    async fn create_target_group(&self, req: &CreateTargetGroup) -> CloudResult<TargetGroup>;
+    /// DeleteTargetGroup.
+    async fn delete_target_group(&self, arn: &str) -> CloudResult<()>;
+    /// RegisterTargets: targets by id (for a group of type `alb`, the ALB's ARN) on the
+    /// group's port.
+    async fn register_targets(
+        &self,
+        target_group_arn: &str,
+        target_ids: &[String],
+    ) -> CloudResult<()>;
+    /// CreateListener forwarding to one target group (idempotent on the same settings).
+    async fn create_listener(&self, req: &CreateListener) -> CloudResult<Listener>;
+    /// DeleteListener.
+    async fn delete_listener(&self, arn: &str) -> CloudResult<()>;
 
     /// CreateVpcEndpointServiceConfiguration (idempotent on `client_token`).
     async fn create_endpoint_service(

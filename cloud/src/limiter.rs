@@ -239,6 +239,103 @@ impl<C: Cloud> Cloud for Limited<C> {
             self.inner.describe_load_balancer(arn)
         )
     }
+    async fn describe_load_balancers(&self) -> CloudResult<Vec<LoadBalancer>> {
+        limited!(
+            self,
+            Action::DescribeLoadBalancers,
+            self.inner.describe_load_balancers()
+        )
+    }
+    async fn describe_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<Listener>> {
+        limited!(
+            self,
+            Action::DescribeListeners,
+            self.inner.describe_listeners(load_balancer_arn)
+        )
+    }
+    async fn describe_elb_tags(
+        &self,
+        arns: &[String],
+    ) -> CloudResult<std::collections::BTreeMap<String, Tags>> {
+        limited!(
+            self,
+            Action::DescribeTags,
+            self.inner.describe_elb_tags(arns)
+        )
+    }
+    async fn describe_target_groups(
+        &self,
+        load_balancer_arn: Option<&str>,
+    ) -> CloudResult<Vec<TargetGroup>> {
+        limited!(
+            self,
+            Action::DescribeTargetGroups,
+            self.inner.describe_target_groups(load_balancer_arn)
+        )
+    }
+    async fn describe_target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> CloudResult<Vec<TargetHealth>> {
+        limited!(
+            self,
+            Action::DescribeTargetHealth,
+            self.inner.describe_target_health(target_group_arn)
+        )
+    }
+    async fn create_load_balancer(&self, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer> {
+        limited!(
+            self,
+            Action::CreateLoadBalancer,
+            self.inner.create_load_balancer(req)
+        )
+    }
+    async fn delete_load_balancer(&self, arn: &str) -> CloudResult<()> {
+        limited!(
+            self,
+            Action::DeleteLoadBalancer,
+            self.inner.delete_load_balancer(arn)
+        )
+    }
+    async fn create_target_group(&self, req: &CreateTargetGroup) -> CloudResult<TargetGroup> {
+        limited!(
+            self,
+            Action::CreateTargetGroup,
+            self.inner.create_target_group(req)
+        )
+    }
+    async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
+        limited!(
+            self,
+            Action::DeleteTargetGroup,
+            self.inner.delete_target_group(arn)
+        )
+    }
+    async fn register_targets(
+        &self,
+        target_group_arn: &str,
+        target_ids: &[String],
+    ) -> CloudResult<()> {
+        limited!(
+            self,
+            Action::RegisterTargets,
+            self.inner.register_targets(target_group_arn, target_ids)
+        )
+    }
+    async fn create_listener(&self, req: &CreateListener) -> CloudResult<Listener> {
+        limited!(
+            self,
+            Action::CreateListener,
+            self.inner.create_listener(req)
+        )
+    }
+    async fn delete_listener(&self, arn: &str) -> CloudResult<()> {
+        limited!(
+            self,
+            Action::DeleteListener,
+            self.inner.delete_listener(arn)
+        )
+    }
     async fn create_endpoint_service(
         &self,
         req: &CreateEndpointService,

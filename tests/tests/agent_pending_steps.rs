@@ -20,6 +20,7 @@ async fn a_publishing_binding_lists_its_pending_record_change_and_why() -> anyho
         service_available: Duration::ZERO,
         endpoint_available: Duration::ZERO,
         change_insync: Duration::from_secs(3),
+        ..Latency::default()
     };
     let env = Env::start(config, &AZ_IDS).await?;
     let consumer_root = format!("arn:aws:iam::{CONSUMER}:root");

@@ -235,6 +235,7 @@ async fn an_agent_killed_mid_creation_converges_without_a_duplicate() -> anyhow:
         service_available: Duration::ZERO,
         endpoint_available: Duration::from_millis(800),
         change_insync: Duration::from_millis(300),
+        ..Latency::default()
     };
     let env = Env::start(config, &AZ_IDS).await?;
     let (provider, _) = env

@@ -95,6 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             service_available: latency,
             endpoint_available: latency,
             change_insync: latency,
+            load_balancer_active: latency,
         },
         rate_limit_scale: None,
         loopback_data_plane: true,

@@ -49,6 +49,67 @@ impl Cloud for SimCloud {
         SimCloud::describe_load_balancer(self, arn).await
     }
 
+    async fn describe_load_balancers(&self) -> CloudResult<Vec<LoadBalancer>> {
+        SimCloud::describe_load_balancers(self).await
+    }
+
+    async fn describe_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<Listener>> {
+        SimCloud::describe_listeners(self, load_balancer_arn).await
+    }
+
+    async fn describe_elb_tags(
+        &self,
+        arns: &[String],
+    ) -> CloudResult<std::collections::BTreeMap<String, Tags>> {
+        SimCloud::describe_elb_tags(self, arns).await
+    }
+
+    async fn describe_target_groups(
+        &self,
+        load_balancer_arn: Option<&str>,
+    ) -> CloudResult<Vec<TargetGroup>> {
+        SimCloud::describe_target_groups(self, load_balancer_arn).await
+    }
+
+    async fn describe_target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> CloudResult<Vec<TargetHealth>> {
+        SimCloud::describe_target_health(self, target_group_arn).await
+    }
+
+    async fn create_load_balancer(&self, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer> {
+        SimCloud::create_load_balancer(self, req).await
+    }
+
+    async fn delete_load_balancer(&self, arn: &str) -> CloudResult<()> {
+        SimCloud::delete_load_balancer(self, arn).await
+    }
+
+    async fn create_target_group(&self, req: &CreateTargetGroup) -> CloudResult<TargetGroup> {
+        SimCloud::create_target_group(self, req).await
+    }
+
+    async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
+        SimCloud::delete_target_group(self, arn).await
+    }
+
+    async fn register_targets(
+        &self,
+        target_group_arn: &str,
+        target_ids: &[String],
+    ) -> CloudResult<()> {
+        SimCloud::register_targets(self, target_group_arn, target_ids).await
+    }
+
+    async fn create_listener(&self, req: &CreateListener) -> CloudResult<Listener> {
+        SimCloud::create_listener(self, req).await
+    }
+
+    async fn delete_listener(&self, arn: &str) -> CloudResult<()> {
+        SimCloud::delete_listener(self, arn).await
+    }
+
     async fn create_endpoint_service(
         &self,
         req: &CreateEndpointService,

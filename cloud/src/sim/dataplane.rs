@@ -9,6 +9,40 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
+use super::State;
+use crate::types::TargetType;
+
+/// Where connections to the load balancer `arn` go: its listeners' ports, and the targets a
+/// test gave it, or for a network load balancer pld built in front of an ALB, the ALB's.
+pub(super) fn forwarding(st: &State, arn: &str) -> (Vec<u16>, Vec<SocketAddr>) {
+    let ports: Vec<u16> = st
+        .listeners
+        .values()
+        .filter(|l| l.listener.load_balancer_arn == arn)
+        .map(|l| l.listener.port)
+        .collect();
+    let direct = st
+        .lbs
+        .get(arn)
+        .map(|l| l.targets.clone())
+        .unwrap_or_default();
+    if !direct.is_empty() {
+        return (ports, direct);
+    }
+    let through_albs = st
+        .listeners
+        .values()
+        .filter(|l| l.listener.load_balancer_arn == arn)
+        .filter_map(|l| l.listener.target_group_arn.as_ref())
+        .filter_map(|g| st.target_groups.get(g))
+        .filter(|g| g.group.target_type == TargetType::Alb)
+        .flat_map(|g| g.targets.iter())
+        .filter_map(|alb| st.lbs.get(alb))
+        .flat_map(|alb| alb.targets.iter().copied())
+        .collect();
+    (ports, through_albs)
+}
+
 /// Forwarding tasks of one endpoint; dropping it stops them.
 #[derive(Debug)]
 pub(super) struct Forwarders {

@@ -75,6 +75,16 @@ impl SimCloud {
                     req.load_balancer_arn
                 ))
             })?;
+        // An endpoint service takes network or gateway load balancers (the EC2 API reference,
+        // CreateVpcEndpointServiceConfiguration: `NetworkLoadBalancerArns`,
+        // `GatewayLoadBalancerArns`); an ALB needs an NLB in front.
+        if lb.kind == LoadBalancerKind::Application {
+            return Err(CloudError::InvalidParameter(format!(
+                "InvalidParameter: {} is an application load balancer; an endpoint service \
+                 takes network or gateway load balancers",
+                lb.arn
+            )));
+        }
         if st
             .services
             .values()

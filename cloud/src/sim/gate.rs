@@ -61,6 +61,13 @@ impl SimCloud {
         let now = Instant::now();
         let lat = self.region.config.latency;
         let stale = self.region.faults().stale_describe;
+        for rec in st.lbs.values_mut() {
+            if state_is(&rec.lb.state, "provisioning")
+                && now >= rec.created + lat.load_balancer_active
+            {
+                rec.lb.state = "active".into();
+            }
+        }
         for rec in st.services.values_mut() {
             if state_is(&rec.svc.state, "Pending") && now >= rec.created + lat.service_available {
                 rec.svc.state = "Available".into();
@@ -96,15 +103,15 @@ impl SimCloud {
         }
         if self.region.config.loopback_data_plane {
             for id in became_available {
-                let targets = st
+                let forwarding = st
                     .endpoints
                     .get(&id)
                     .and_then(|e| e.service_id.clone())
                     .and_then(|sid| st.services.get(&sid))
                     .and_then(|s| s.svc.load_balancer_arns.first().cloned())
-                    .and_then(|arn| st.lbs.get(&arn))
-                    .map(|lb| (lb.lb.ports.clone(), lb.targets.clone()));
-                if let (Some(rec), Some((ports, targets))) = (st.endpoints.get_mut(&id), targets) {
+                    .map(|arn| dataplane::forwarding(st, &arn));
+                if let (Some(rec), Some((ports, targets))) = (st.endpoints.get_mut(&id), forwarding)
+                {
                     rec.dataplane =
                         dataplane::Forwarders::start(&rec.ep.addresses, &ports, &targets);
                 }

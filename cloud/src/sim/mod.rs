@@ -14,6 +14,10 @@
 //! - a service with available or pending connections cannot be deleted;
 //! - Route 53 changes are `PENDING` then `INSYNC`; CREATE of an existing record fails; a second
 //!   change while one is pending is `PriorRequestNotComplete` (ChangeResourceRecordSets);
+//! - ELBv2 (`elb.rs`, `target_groups.rs`, `listeners.rs`): creates idempotent by name, new
+//!   load balancers `provisioning → active`, and the rules of an NLB in front of an ALB (one
+//!   ALB per `alb` target group, on a port the ALB listens on, TCP only, HTTP(S) health checks,
+//!   at most two NLBs per ALB, nothing in use deleted);
 //! - per-account token buckets at AWS's published rates (optional, scalable);
 //! - states on the wire in AWS's lower camel case, so callers must compare ignoring case;
 //! - injectable faults: throttling, 5xx, stale describes.
@@ -28,7 +32,9 @@ mod endpoint_services;
 mod endpoints;
 mod gate;
 mod ids;
+mod listeners;
 mod route53;
+mod target_groups;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -51,6 +57,8 @@ pub struct Latency {
     pub endpoint_available: Duration,
     /// Route 53 change `PENDING → INSYNC`.
     pub change_insync: Duration,
+    /// A load balancer created through the API, `provisioning → active`.
+    pub load_balancer_active: Duration,
 }
 
 /// Faults to inject, each as a probability per call (0.0 to 1.0).
@@ -111,6 +119,11 @@ pub struct Inventory {
     pub hosted_zones: Vec<String>,
     /// Records other than SOA and NS.
     pub records: Vec<String>,
+    /// Load balancers, target groups and listeners: those tests added and those created
+    /// through the API.
+    pub load_balancers: Vec<String>,
+    pub target_groups: Vec<String>,
+    pub listeners: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -148,7 +161,27 @@ struct ZoneRec {
 struct LbRec {
     lb: LoadBalancer,
     owner: String,
+    /// Where the loopback data plane sends connections to it (a load balancer added by a
+    /// test); empty for one created through the API, whose listeners say where.
     targets: Vec<SocketAddr>,
+    tags: Tags,
+    created: Instant,
+}
+
+#[derive(Debug)]
+struct ListenerRec {
+    listener: Listener,
+    owner: String,
+    tags: Tags,
+}
+
+#[derive(Debug)]
+struct TargetGroupRec {
+    group: TargetGroup,
+    owner: String,
+    tags: Tags,
+    /// Registered target ids (instance ids, addresses, an ALB's ARN).
+    targets: Vec<String>,
 }
 
 #[derive(Default)]
@@ -158,6 +191,8 @@ struct State {
     subnets: BTreeMap<String, Subnet>,
     route_tables: BTreeMap<String, RouteTable>,
     lbs: BTreeMap<String, LbRec>,
+    listeners: BTreeMap<String, ListenerRec>,
+    target_groups: BTreeMap<String, TargetGroupRec>,
     services: BTreeMap<String, ServiceRec>,
     endpoints: BTreeMap<String, EndpointRec>,
     /// (account, token) → (fingerprint of the parameters, resource id)
@@ -297,34 +332,108 @@ impl SimRegion {
         vpc
     }
 
-    /// Creates a load balancer.
+    /// Creates a load balancer as its owner would have, active, with a listener per port: TCP
+    /// for a network, GENEVE for a gateway and HTTP for an application load balancer, which
+    /// is internet-facing and forwards to an `ip` target group holding `targets`, as the ALB a
+    /// team already serves the internet through.
     pub fn add_load_balancer(&self, spec: NewLoadBalancer<'_>) -> LoadBalancer {
         let mut st = self.state();
         st.next_id += 1;
-        let kind_path = match spec.kind {
-            LoadBalancerKind::Network => "net",
-            LoadBalancerKind::Gateway => "gwy",
-        };
+        let lb_id = hex(0x50dc_6c49_5c0c_0000 + st.next_id, 16);
         let arn = format!(
-            "arn:aws:elasticloadbalancing:{}:{}:loadbalancer/{kind_path}/{}/{}",
+            "arn:aws:elasticloadbalancing:{}:{}:loadbalancer/{}/{}/{lb_id}",
             self.config.region,
             spec.account,
+            spec.kind.arn_path(),
             spec.name,
-            hex(0x50dc_6c49_5c0c_0000 + st.next_id, 16)
         );
+        let subnet_ids = st
+            .subnets
+            .values()
+            .filter(|s| s.vpc_id == spec.vpc_id && spec.az_ids.contains(&s.az_id.as_str()))
+            .map(|s| s.id.clone())
+            .collect();
         let lb = LoadBalancer {
             arn: arn.clone(),
+            name: spec.name.to_string(),
             kind: spec.kind,
+            internal: spec.kind != LoadBalancerKind::Application,
             vpc_id: spec.vpc_id.to_string(),
             az_ids: spec.az_ids.iter().map(|s| s.to_string()).collect(),
-            ports: spec.ports.to_vec(),
+            subnet_ids,
+            state: "active".into(),
         };
+        let (protocol, group) = match spec.kind {
+            LoadBalancerKind::Network => (Protocol::Tcp, None),
+            LoadBalancerKind::Gateway => (Protocol::Geneve, None),
+            LoadBalancerKind::Application => {
+                st.next_id += 1;
+                let group_arn = format!(
+                    "arn:aws:elasticloadbalancing:{}:{}:targetgroup/{}-targets/{}",
+                    self.config.region,
+                    spec.account,
+                    spec.name,
+                    hex(0x7a3e_0000_0000_0000 + st.next_id, 16)
+                );
+                let group = TargetGroup {
+                    arn: group_arn.clone(),
+                    name: format!("{}-targets", spec.name),
+                    target_type: TargetType::Ip,
+                    protocol: Protocol::Http,
+                    port: spec.ports.first().copied().unwrap_or(80),
+                    vpc_id: spec.vpc_id.to_string(),
+                    health_check: HealthCheck {
+                        protocol: Protocol::Http,
+                        path: "/".into(),
+                        matcher: "200".into(),
+                    },
+                    load_balancer_arns: vec![arn.clone()],
+                };
+                st.target_groups.insert(
+                    group_arn.clone(),
+                    TargetGroupRec {
+                        group,
+                        owner: spec.account.to_string(),
+                        tags: Tags::new(),
+                        targets: spec.targets.iter().map(|t| t.ip().to_string()).collect(),
+                    },
+                );
+                (Protocol::Http, Some(group_arn))
+            }
+        };
+        for port in spec.ports {
+            st.next_id += 1;
+            let listener_arn = format!(
+                "arn:aws:elasticloadbalancing:{}:{}:listener/{}/{}/{lb_id}/{}",
+                self.config.region,
+                spec.account,
+                spec.kind.arn_path(),
+                spec.name,
+                hex(0x1157_0000_0000_0000 + st.next_id, 16)
+            );
+            st.listeners.insert(
+                listener_arn.clone(),
+                ListenerRec {
+                    listener: Listener {
+                        arn: listener_arn,
+                        load_balancer_arn: arn.clone(),
+                        port: *port,
+                        protocol: protocol.clone(),
+                        target_group_arn: group.clone(),
+                    },
+                    owner: spec.account.to_string(),
+                    tags: Tags::new(),
+                },
+            );
+        }
         st.lbs.insert(
             arn,
             LbRec {
                 lb: lb.clone(),
                 owner: spec.account.to_string(),
                 targets: spec.targets.to_vec(),
+                tags: Tags::new(),
+                created: Instant::now(),
             },
         );
         lb
@@ -395,6 +504,9 @@ impl SimRegion {
                 .filter(|r| r.kind != "SOA" && r.kind != "NS")
                 .map(|r| format!("{} {}", r.name, r.kind))
                 .collect(),
+            load_balancers: st.lbs.keys().cloned().collect(),
+            target_groups: st.target_groups.keys().cloned().collect(),
+            listeners: st.listeners.keys().cloned().collect(),
         }
     }
 

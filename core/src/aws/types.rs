@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+mod elb;
+pub use elb::*;
+
 /// Resource tags.
 pub type Tags = BTreeMap<String, String>;
 
@@ -46,23 +49,6 @@ pub struct RouteTable {
     pub id: String,
     pub vpc_id: String,
     pub routes: Vec<Route>,
-}
-
-/// Kinds of load balancer that can back an endpoint service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadBalancerKind {
-    Network,
-    Gateway,
-}
-
-/// A load balancer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadBalancer {
-    pub arn: String,
-    pub kind: LoadBalancerKind,
-    pub vpc_id: String,
-    pub az_ids: Vec<String>,
-    pub ports: Vec<u16>,
 }
 
 /// Kinds of VPC endpoint.
