@@ -19,6 +19,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
+    // Boxed so a service stays small inline (a command carries one in an enum with small
+    // variants): both are set only for a service on an ALB.
+    config.boxed(".pld.v1.Service.health_check");
+    config.boxed(".pld.v1.ServiceStatus.alb_front");
     tonic_prost_build::configure()
         // Smaller call buffers than tonic's default; see src/codec.rs.
         .codec_path("crate::codec::PldCodec")

@@ -94,6 +94,48 @@ pub struct ProvidedService {
     pub principals: Vec<String>,
     #[serde(default)]
     pub description: String,
+    /// For a service on an application load balancer: how the network load balancer pld
+    /// builds in front of it checks the ALB.
+    #[serde(default)]
+    pub health_check: Option<HealthCheckConfig>,
+}
+
+/// `[services.health_check]`: each left out is the default (the ALB listener's protocol, `/`,
+/// `200-399`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    #[serde(default)]
+    pub protocol: Option<HealthCheckProtocolConfig>,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub matcher: String,
+}
+
+/// The protocol of the health checks of an ALB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum HealthCheckProtocolConfig {
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "HTTPS")]
+    Https,
+}
+
+impl HealthCheckConfig {
+    /// As the catalog holds it.
+    pub fn to_proto(&self) -> pld_proto::v1::HealthCheck {
+        use pld_proto::v1::HealthCheckProtocol as P;
+        pld_proto::v1::HealthCheck {
+            protocol: match self.protocol {
+                None => P::Unspecified,
+                Some(HealthCheckProtocolConfig::Http) => P::Http,
+                Some(HealthCheckProtocolConfig::Https) => P::Https,
+            } as i32,
+            path: self.path.clone(),
+            matcher: self.matcher.clone(),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -363,6 +405,7 @@ impl AgentConfig {
             } as i32,
             allowed_principals: s.principals.clone(),
             description: s.description.clone(),
+            health_check: s.health_check.as_ref().map(|h| Box::new(h.to_proto())),
             ..Default::default()
         }
     }
@@ -396,7 +439,17 @@ mod tests {
     fn the_shipped_example_config_loads_and_validates() {
         let cfg = AgentConfig::from_toml(include_str!("../../deploy/agent.toml")).expect("parses");
         cfg.validate().expect("valid");
-        assert_eq!(cfg.services.len(), 1);
+        assert_eq!(cfg.services.len(), 2);
+        let on_alb = cfg.service_spec(&cfg.services[1]);
+        let check = on_alb.health_check.expect("the ALB example's health check");
+        assert_eq!(
+            (check.protocol, check.path.as_str(), check.matcher.as_str()),
+            (
+                pld_proto::v1::HealthCheckProtocol::Https as i32,
+                "/healthz",
+                "200-299"
+            )
+        );
         assert_eq!(cfg.zone_fqdn(), "pld.internal.");
         assert_eq!(cfg.dns.ttl_seconds, 30);
     }
@@ -434,6 +487,18 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.key, "dns.ttl_seconds", "{bad}");
         }
+        let text = include_str!("../../deploy/agent.toml").replace("\"200-299\"", "\"200-600\"");
+        let err = AgentConfig::from_toml(&text)
+            .expect("parses")
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.key, "services[1].health_check.matcher");
+        let text = include_str!("../../deploy/agent.toml")
+            .replace("protocol = \"HTTPS\"", "protocol = \"TCP\"");
+        assert!(
+            AgentConfig::from_toml(&text).is_err(),
+            "TCP is no health check protocol"
+        );
         for bad in ["0", "2592001"] {
             let text = include_str!("../../deploy/agent.toml").replace(
                 "drain_grace_seconds = 86400",

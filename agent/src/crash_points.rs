@@ -12,6 +12,13 @@ pub const POINTS: &[&str] = &[
     "provider-service-created",
     "provider-connections-accepted",
     "provider-service-deleting",
+    // Provider: the network load balancer in front of an ALB.
+    "provider-front-load-balancer-created",
+    "provider-front-target-group-created",
+    "provider-front-targets-registered",
+    "provider-front-listener-created",
+    "provider-front-listener-deleted",
+    "provider-front-target-group-deleted",
     // Consumer.
     "consumer-endpoint-created",
     "consumer-zone-created",

@@ -106,6 +106,15 @@ pub fn service_json(s: &Service) -> Value {
         "acceptance": acceptance_name(s.acceptance),
         "allowed_principals": s.allowed_principals,
         "description": s.description,
+        "health_check": s.health_check.as_ref().map(|h| json!({
+            "protocol": match pld_proto::v1::HealthCheckProtocol::try_from(h.protocol) {
+                Ok(pld_proto::v1::HealthCheckProtocol::Http) => "HTTP",
+                Ok(pld_proto::v1::HealthCheckProtocol::Https) => "HTTPS",
+                _ => "",
+            },
+            "path": h.path,
+            "matcher": h.matcher,
+        })),
         "meta": meta_json(&s.meta),
         "status": {
             "state": status.state,
@@ -120,6 +129,19 @@ pub fn service_json(s: &Service) -> Value {
                 "connections": r.connections,
                 "grace_ends_unix_ms": r.grace_ends_unix_ms,
             })).collect::<Vec<_>>(),
+            "alb_front": status.alb_front.as_ref().map(|f| json!({
+                "load_balancer_arn": f.load_balancer_arn,
+                "state": f.state,
+                "ports": f.ports.iter().map(|p| json!({
+                    "port": p.port,
+                    "listener_arn": p.listener_arn,
+                    "target_group_arn": p.target_group_arn,
+                    "alb_health": p.alb_health,
+                    "alb_health_reason": p.alb_health_reason,
+                    "alb_targets_healthy": p.alb_targets_healthy,
+                    "alb_targets": p.alb_targets,
+                })).collect::<Vec<_>>(),
+            })),
         },
     })
 }

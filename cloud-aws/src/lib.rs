@@ -102,6 +102,14 @@ impl Cloud for AwsCloud {
         AwsCloud::create_target_group(self, req).await
     }
 
+    async fn modify_target_group_health(
+        &self,
+        arn: &str,
+        check: &HealthCheck,
+    ) -> CloudResult<TargetGroup> {
+        AwsCloud::modify_target_group_health(self, arn, check).await
+    }
+
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
         AwsCloud::delete_target_group(self, arn).await
     }

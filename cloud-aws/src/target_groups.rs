@@ -98,6 +98,27 @@ impl AwsCloud {
         group_of(group)
     }
 
+    pub(crate) async fn modify_target_group_health(
+        &self,
+        arn: &str,
+        check: &HealthCheck,
+    ) -> CloudResult<TargetGroup> {
+        let out = self
+            .elb
+            .modify_target_group()
+            .target_group_arn(arn)
+            .health_check_protocol(elb::ProtocolEnum::from(check.protocol.as_str()))
+            .health_check_path(&check.path)
+            .matcher(elb::Matcher::builder().http_code(&check.matcher).build())
+            .send()
+            .await
+            .map_err(|e| error::map(Action::ModifyTargetGroup, e))?;
+        let group = out.target_groups().first().ok_or_else(|| {
+            CloudError::Client(format!("ModifyTargetGroup {arn} answered no target group"))
+        })?;
+        group_of(group)
+    }
+
     pub(crate) async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
         self.elb
             .delete_target_group()

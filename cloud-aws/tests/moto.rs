@@ -64,6 +64,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
         acceptance: AcceptanceConfig::Auto,
         principals: vec![format!("arn:aws:iam::{ACCOUNT}:root")],
         description: String::new(),
+        health_check: None,
     };
     let provider = start_agent(
         agent_config(&controller, &provider_vpc, vec![demo], &moto.url),
@@ -339,6 +340,7 @@ async fn a_second_account_that_cannot_see_the_service_gets_a_clear_failure() -> 
         acceptance: AcceptanceConfig::Auto,
         principals: vec![format!("arn:aws:iam::{OTHER}:root")],
         description: String::new(),
+        health_check: None,
     };
     let provider = start_agent(
         agent_config(&controller, &provider_vpc, vec![demo], &moto.url),

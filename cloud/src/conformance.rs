@@ -443,6 +443,22 @@ pub async fn run_alb_front(cloud: &dyn Cloud, f: &FrontFixture) {
             "{arn} carries the owner tags: {tagged:?}"
         );
     }
+    let changed = HealthCheck {
+        protocol: Protocol::Https,
+        path: "/ready".into(),
+        matcher: "200".into(),
+    };
+    let modified = cloud
+        .modify_target_group_health(&group.arn, &changed)
+        .await
+        .expect("ModifyTargetGroup");
+    // moto 5.2.5's ModifyTargetGroup keeps the old matcher (its gap; the simulated region's
+    // own tests check the matcher changes), so only protocol and path are compared here.
+    assert_eq!(
+        (&modified.health_check.protocol, &modified.health_check.path),
+        (&changed.protocol, &changed.path),
+        "the health check as changed"
+    );
     let listeners = cloud
         .describe_listeners(&nlb.arn)
         .await

@@ -72,6 +72,12 @@ pub trait Cloud: Send + Sync {
     async fn delete_load_balancer(&self, arn: &str) -> CloudResult<()>;
     /// CreateTargetGroup (idempotent on the name and settings).
     async fn create_target_group(&self, req: &CreateTargetGroup) -> CloudResult<TargetGroup>;
+    /// ModifyTargetGroup: the group's health check.
+    async fn modify_target_group_health(
+        &self,
+        arn: &str,
+        check: &HealthCheck,
+    ) -> CloudResult<TargetGroup>;
     /// DeleteTargetGroup.
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()>;
     /// RegisterTargets: targets by id (for a group of type `alb`, the ALB's ARN) on the

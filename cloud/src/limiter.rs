@@ -304,6 +304,17 @@ impl<C: Cloud> Cloud for Limited<C> {
             self.inner.create_target_group(req)
         )
     }
+    async fn modify_target_group_health(
+        &self,
+        arn: &str,
+        check: &HealthCheck,
+    ) -> CloudResult<TargetGroup> {
+        limited!(
+            self,
+            Action::ModifyTargetGroup,
+            self.inner.modify_target_group_health(arn, check)
+        )
+    }
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
         limited!(
             self,

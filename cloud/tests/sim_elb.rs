@@ -203,7 +203,21 @@ async fn an_alb_target_group_is_tcp_with_http_or_https_health_checks() {
     refused(w.cloud.create_target_group(&req).await, "HTTP or HTTPS");
     let mut req = group_req(&w, "pld-a", 80);
     req.health_check.protocol = Protocol::Https;
-    assert!(w.cloud.create_target_group(&req).await.is_ok());
+    let group = w.cloud.create_target_group(&req).await.unwrap();
+    let mut tcp = http_check();
+    tcp.protocol = Protocol::Tcp;
+    refused(
+        w.cloud.modify_target_group_health(&group.arn, &tcp).await,
+        "HTTP or HTTPS",
+    );
+    let mut changed = http_check();
+    changed.matcher = "204".into();
+    let modified = w
+        .cloud
+        .modify_target_group_health(&group.arn, &changed)
+        .await
+        .unwrap();
+    assert_eq!(modified.health_check, changed);
 }
 
 #[tokio::test]

@@ -164,16 +164,13 @@ pub fn load_balancer_arn(field: &str, value: &str) -> Result<LoadBalancerType, F
         ["loadbalancer", "gwy", name, id] if valid_lb_name(name) && is_lower_hex(id) => {
             LoadBalancerType::Gateway
         }
-        ["loadbalancer", "app", ..] => {
-            return Err(err(
-                field,
-                "an application load balancer cannot back an endpoint service; put an NLB with an ALB-type target group in front of it",
-            ))
+        ["loadbalancer", "app", name, id] if valid_lb_name(name) && is_lower_hex(id) => {
+            LoadBalancerType::Application
         }
         _ => {
             return Err(err(
                 field,
-                format!("{value:?} is not a network (loadbalancer/net/NAME/ID) or gateway (loadbalancer/gwy/NAME/ID) load balancer"),
+                format!("{value:?} is not a network (loadbalancer/net/NAME/ID), gateway (loadbalancer/gwy/NAME/ID) or application (loadbalancer/app/NAME/ID) load balancer"),
             ))
         }
     };
@@ -195,6 +192,57 @@ pub enum LoadBalancerType {
     Network,
     /// A GWLB: consumers get gateway load balancer endpoints.
     Gateway,
+    /// An ALB: the provider's agent builds an NLB in front of it; consumers get interface
+    /// endpoints.
+    Application,
+}
+
+/// The longest health check path ELBv2 takes (CreateTargetGroup, `HealthCheckPath`).
+pub const MAX_HEALTH_CHECK_PATH: usize = 1024;
+
+/// Checks the health check of a service on an ALB: a path of '/' and at most 1024 printable
+/// characters, and a matcher of HTTP codes ("200", "200,204") or one range ("200-299"), each
+/// 200-499, as ELBv2 takes for `alb` target groups.
+///
+/// # Errors
+/// The part found wrong.
+pub fn health_check(field: &str, h: &pld_proto::v1::HealthCheck) -> Result<(), FieldError> {
+    if pld_proto::v1::HealthCheckProtocol::try_from(h.protocol).is_err() {
+        return Err(err(
+            &format!("{field}.protocol"),
+            format!("{} is not HTTP or HTTPS", h.protocol),
+        ));
+    }
+    if !h.path.is_empty() {
+        let printable = h.path.chars().all(|c| c.is_ascii_graphic());
+        if !h.path.starts_with('/') || !printable || h.path.len() > MAX_HEALTH_CHECK_PATH {
+            return Err(err(
+                &format!("{field}.path"),
+                format!(
+                    "{:?} is not a path: it starts with '/' and has at most {MAX_HEALTH_CHECK_PATH} printable characters, no spaces",
+                    h.path
+                ),
+            ));
+        }
+    }
+    if !h.matcher.is_empty() && !http_codes(&h.matcher) {
+        return Err(err(
+            &format!("{field}.matcher"),
+            format!(
+                "{:?} is not HTTP codes: codes 200-499 separated by commas (\"200,204\") or one range (\"200-299\")",
+                h.matcher
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn http_codes(matcher: &str) -> bool {
+    let code = |s: &str| s.parse::<u16>().ok().filter(|c| (200..=499).contains(c));
+    if let Some((low, high)) = matcher.split_once('-') {
+        return matches!((code(low), code(high)), (Some(l), Some(h)) if l <= h);
+    }
+    matcher.split(',').all(|c| code(c).is_some())
 }
 
 /// A principal allowed to connect: `*` or an IAM ARN (`arn:aws:iam::123456789012:root`,
@@ -294,6 +342,9 @@ pub fn service(s: &Service) -> Result<(), FieldError> {
         principal("service.allowed_principals", p)?;
     }
     text("service.description", &s.description, MAX_TEXT)?;
+    if let Some(h) = &s.health_check {
+        health_check("service.health_check", h)?;
+    }
     Ok(())
 }
 
@@ -475,12 +526,63 @@ mod tests {
         let alb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188";
         assert_eq!(load_balancer_arn("f", nlb), Ok(LoadBalancerType::Network));
         assert_eq!(load_balancer_arn("f", gwlb), Ok(LoadBalancerType::Gateway));
-        assert!(load_balancer_arn("f", alb)
-            .unwrap_err()
-            .reason
-            .contains("application load balancer"));
+        assert_eq!(
+            load_balancer_arn("f", alb),
+            Ok(LoadBalancerType::Application)
+        );
+        assert!(load_balancer_arn("f", &alb.replace("/web/", "/-web/")).is_err());
         assert!(load_balancer_arn("f", "arn:aws:s3:::bucket").is_err());
         assert!(load_balancer_arn("f", "nope").is_err());
+    }
+
+    #[test]
+    fn health_checks() {
+        use pld_proto::v1::HealthCheck;
+        let check = |path: &str, matcher: &str| {
+            health_check(
+                "h",
+                &HealthCheck {
+                    protocol: 1,
+                    path: path.into(),
+                    matcher: matcher.into(),
+                },
+            )
+        };
+        for (path, matcher) in [
+            ("", ""),
+            ("/", "200"),
+            ("/healthz?x=1", "200,204"),
+            ("/a", "200-399"),
+        ] {
+            assert!(check(path, matcher).is_ok(), "{path:?} {matcher:?}");
+        }
+        for (path, field) in [
+            ("healthz", "h.path"),
+            ("/a b", "h.path"),
+            (&"/".repeat(1025), "h.path"),
+        ] {
+            assert_eq!(check(path, "").unwrap_err().field, field, "{path:?}");
+        }
+        for matcher in [
+            "ok",
+            "199",
+            "500",
+            "300-200",
+            "200-",
+            "200,,204",
+            "200-300-400",
+        ] {
+            assert_eq!(
+                check("/", matcher).unwrap_err().field,
+                "h.matcher",
+                "{matcher:?}"
+            );
+        }
+        let bad = HealthCheck {
+            protocol: 7,
+            ..HealthCheck::default()
+        };
+        assert_eq!(health_check("h", &bad).unwrap_err().field, "h.protocol");
     }
 
     #[test]

@@ -99,6 +99,7 @@ impl Env {
             acceptance,
             principals: principals.iter().map(|p| p.to_string()).collect(),
             description: String::new(),
+            health_check: None,
         }
     }
 
@@ -271,6 +272,43 @@ impl Env {
     /// The status of the consumer VPC's binding to `service`, if it exists.
     pub async fn binding_status(&self, service: &str) -> Option<BindingStatus> {
         crate::objects::binding_status(&self.client(), service, &self.consumer_vpc.id).await
+    }
+
+    /// Waits until the consumer VPC's binding to `service` has moved to an endpoint other
+    /// than `from` and the move is over, checking on the way that it never stops serving;
+    /// returns its status and every (phase, step) it was seen in.
+    ///
+    /// # Errors
+    /// When the binding stops serving, or has not moved within a minute.
+    pub async fn moved_off(
+        &self,
+        service: &str,
+        from: &str,
+    ) -> anyhow::Result<(BindingStatus, std::collections::BTreeSet<(String, String)>)> {
+        let mut seen = std::collections::BTreeSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = self.binding_status(service).await {
+                let step = st.migration.as_ref().map(|m| m.step.clone());
+                if let Some(m) = &st.migration {
+                    anyhow::ensure!(m.from_endpoint_id == from, "moving from elsewhere: {st:?}");
+                    anyhow::ensure!(st.phase == "migrating", "moving but not migrating: {st:?}");
+                }
+                seen.insert((st.phase.clone(), step.unwrap_or_default()));
+                anyhow::ensure!(
+                    matches!(st.phase.as_str(), "ready" | "migrating"),
+                    "the binding stops serving during the move: {st:?}"
+                );
+                if st.phase == "ready" && st.endpoint_id != from && st.migration.is_none() {
+                    return Ok((st, seen));
+                }
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the binding did not move off {from} in time; seen {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits until the consumer VPC's binding to `service` is in `phase`, and returns its status.

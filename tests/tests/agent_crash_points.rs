@@ -263,7 +263,12 @@ async fn consumer_killed_after_deleting_the_endpoint() -> anyhow::Result<()> {
 
 #[test]
 fn every_crash_point_has_a_test() {
-    let source = include_str!("agent_crash_points.rs");
+    // The points of the NLB pld builds in front of an ALB are crashed at in their own binary.
+    let source = [
+        include_str!("agent_crash_points.rs"),
+        include_str!("alb_front_crash_points.rs"),
+    ]
+    .concat();
     for point in pld_agent::crash_points::POINTS {
         assert!(
             source.contains(&format!("converges_after_a_crash_at(\"{point}\"")),

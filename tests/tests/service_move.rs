@@ -6,7 +6,6 @@
 //! never fails, there and back; and when the service moves to another VPC, whose agent makes
 //! the new endpoint service while the old VPC's agent keeps its own until no consumer is left.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use pld_agent::Agent;
@@ -75,38 +74,6 @@ async fn register(env: &Env, service: Service) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until the binding has moved to an endpoint other than `from` and the move is over;
-/// returns its status and every (phase, step) it was seen in on the way.
-async fn moved_off(
-    env: &Env,
-    from: &str,
-) -> anyhow::Result<(BindingStatus, BTreeSet<(String, String)>)> {
-    let mut seen = BTreeSet::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(st) = env.binding_status("demo").await {
-            let step = st.migration.as_ref().map(|m| m.step.clone());
-            if let Some(m) = &st.migration {
-                assert_eq!(m.from_endpoint_id, from, "{st:?}");
-                assert_eq!(st.phase, "migrating", "{st:?}");
-            }
-            seen.insert((st.phase.clone(), step.unwrap_or_default()));
-            assert!(
-                matches!(st.phase.as_str(), "ready" | "migrating"),
-                "the binding stops serving during the move: {st:?}"
-            );
-            if st.phase == "ready" && st.endpoint_id != from && st.migration.is_none() {
-                return Ok((st, seen));
-            }
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the binding did not move off {from} in time; seen {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_connection(
 ) -> anyhow::Result<()> {
@@ -117,7 +84,7 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
 
     // To the second load balancer.
     register(&env, demo(&env, &second.arn)).await?;
-    let (there, steps) = moved_off(&env, &first.endpoint_id).await?;
+    let (there, steps) = env.moved_off("demo", &first.endpoint_id).await?;
     assert!(
         steps.contains(&("migrating".into(), "draining".into())),
         "the old endpoint outlives the flip by the TTL: {steps:?}"
@@ -146,7 +113,7 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
 
     // And back.
     register(&env, demo(&env, &env.nlb.arn)).await?;
-    let (back, steps) = moved_off(&env, &there.endpoint_id).await?;
+    let (back, steps) = env.moved_off("demo", &there.endpoint_id).await?;
     assert!(
         steps.contains(&("migrating".into(), "draining".into())),
         "{steps:?}"
@@ -226,7 +193,7 @@ async fn a_service_moved_to_another_vpc_is_served_from_there_and_the_old_vpc_let
     let mut moved = demo(&env, &there.arn);
     moved.vpc_id = elsewhere.id.clone();
     register(&env, moved).await?;
-    let (now, steps) = moved_off(&env, &first.endpoint_id).await?;
+    let (now, steps) = env.moved_off("demo", &first.endpoint_id).await?;
     assert!(
         steps.contains(&("migrating".into(), "draining".into())),
         "{steps:?}"
@@ -304,7 +271,7 @@ async fn a_move_the_consumer_may_not_make_stalls_with_the_old_endpoint_still_ser
     // Allowed again, the move goes through.
     env.region
         .deny(CONSUMER, pld_cloud::Action::CreateVpcEndpoint, false);
-    let (moved, _) = moved_off(&env, &first.endpoint_id).await?;
+    let (moved, _) = env.moved_off("demo", &first.endpoint_id).await?;
     assert!(moved.message.is_empty(), "{moved:?}");
     let (ok, failures) = client.stop().await?;
     assert!(failures.is_empty(), "{failures:?} ({ok} worked)");

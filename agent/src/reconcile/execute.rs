@@ -152,6 +152,58 @@ impl Reconciler {
                     Err(e) => return Err(e),
                 }
             }
+            Call::CreateLoadBalancer(req) => {
+                let lb = self.cloud.create_load_balancer(req).await?;
+                crash_point!("provider-front-load-balancer-created");
+                info!(%step, arn = %lb.arn, "created network load balancer");
+            }
+            Call::CreateTargetGroup(req) => {
+                let group = self.cloud.create_target_group(req).await?;
+                crash_point!("provider-front-target-group-created");
+                info!(%step, arn = %group.arn, "created target group");
+            }
+            Call::ModifyTargetGroupHealth { arn, health_check } => {
+                self.cloud
+                    .modify_target_group_health(arn, health_check)
+                    .await?;
+                info!(%step, "changed the target group's health check");
+            }
+            Call::RegisterTargets {
+                target_group_arn,
+                target_ids,
+            } => {
+                self.cloud
+                    .register_targets(target_group_arn, target_ids)
+                    .await?;
+                crash_point!("provider-front-targets-registered");
+                info!(%step, "registered the ALB");
+            }
+            Call::CreateListener(req) => {
+                let listener = self.cloud.create_listener(req).await?;
+                crash_point!("provider-front-listener-created");
+                info!(%step, arn = %listener.arn, "created listener");
+            }
+            Call::DeleteListener { arn } => match self.cloud.delete_listener(arn).await {
+                Ok(()) => {
+                    crash_point!("provider-front-listener-deleted");
+                    info!(%step, "deleted listener");
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            },
+            Call::DeleteTargetGroup { arn } => match self.cloud.delete_target_group(arn).await {
+                Ok(()) => {
+                    crash_point!("provider-front-target-group-deleted");
+                    info!(%step, "deleted target group");
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            },
+            // Gone counts as done (DeleteLoadBalancer succeeds for a load balancer that is).
+            Call::DeleteLoadBalancer { arn } => {
+                self.cloud.delete_load_balancer(arn).await?;
+                info!(%step, "deleted network load balancer");
+            }
         }
         Ok(())
     }

@@ -21,6 +21,7 @@
 
 mod consumer;
 mod execute;
+mod front;
 pub use pld_core::plan::ownership;
 mod provider;
 pub use pld_core::plan::records;
@@ -121,6 +122,11 @@ struct Memory {
     /// Service name → the steps a failure stopped in its last pass, reported with its status
     /// until it is available.
     service_pending: HashMap<String, Vec<pld_core::plan::Step>>,
+    /// Whether the last look found anything pld built in front of an ALB (`None`: not looked
+    /// since start).
+    fronts_exist: Option<bool>,
+    /// Service name → its front as last observed, reported with its status.
+    alb_fronts: HashMap<String, pld_proto::v1::AlbFront>,
 }
 
 /// Reconciles one VPC.

@@ -18,6 +18,7 @@ use pld_proto::v1::{Acceptance, Approval, Service};
 use tracing::warn;
 
 use super::execute::Executed;
+use super::front::{on_alb, FrontOutcome, Fronts};
 use super::ownership::{generation, Owner};
 use super::{PassResult, Reconciler};
 
@@ -29,6 +30,18 @@ impl Reconciler {
             .describe_endpoint_services(&self.own.mine())
             .await?;
         let desired = self.view.services_of(&self.cfg.vpc_id);
+        // What pld built in front of ALBs: looked at while a service is on an ALB, and after
+        // start and while fronts are left, so none is forgotten.
+        let alb_services = desired.iter().any(on_alb);
+        let mut fronts = if alb_services || self.memory().fronts_exist != Some(false) {
+            self.observe_fronts().await?
+        } else {
+            Fronts::default()
+        };
+        self.memory().fronts_exist = Some(!fronts.is_empty());
+        self.memory()
+            .alb_fronts
+            .retain(|name, _| desired.iter().any(|s| &s.name == name && on_alb(s)));
         // Grace periods of endpoint services that are gone are nobody's any more.
         self.memory()
             .retiring_since
@@ -66,7 +79,7 @@ impl Reconciler {
             let owner = self.own.service(&service.name);
             let owned = by_owner.remove(&owner.to_string()).unwrap_or_default();
             let r = self
-                .reconcile_service(&service, &owner, &owned, &connections)
+                .reconcile_service(&service, &owner, &owned, &connections, &mut fronts)
                 .await;
             if let Err(e) = &r {
                 if !e.is_retryable() {
@@ -93,6 +106,14 @@ impl Reconciler {
                 result.absorb(r);
             }
         }
+        if !fronts.is_empty() {
+            // Endpoint services deleted in this pass no longer hold their fronts.
+            let owned = self
+                .cloud
+                .describe_endpoint_services(&self.own.mine())
+                .await?;
+            result.absorb(self.retire_fronts(fronts, &owned).await);
+        }
         Ok(result)
     }
 
@@ -102,16 +123,35 @@ impl Reconciler {
         owner: &Owner,
         owned: &[EndpointService],
         connections: &[Connection],
+        fronts: &mut Fronts,
     ) -> Result<bool, CloudError> {
+        // A service on an ALB: its endpoint service goes on the NLB pld builds in front.
+        let load_balancer_arn = if on_alb(service) {
+            match self.front_round(service, owner, fronts).await? {
+                FrontOutcome::Ready { load_balancer_arn } => load_balancer_arn,
+                FrontOutcome::Building(why) => {
+                    self.serve_meanwhile(service, owned, connections, "pending", &why)
+                        .await?;
+                    return Ok(true);
+                }
+                FrontOutcome::Refused(why) => {
+                    self.serve_meanwhile(service, owned, connections, "failed", &why)
+                        .await?;
+                    return Ok(false);
+                }
+            }
+        } else {
+            service.load_balancer_arn.clone()
+        };
         let tags = self.own.tags(owner);
         let mut want = ServiceWant {
-            load_balancer_arn: &service.load_balancer_arn,
+            load_balancer_arn: &load_balancer_arn,
             owner,
             tags: &tags,
             generation: generation(service.meta.as_ref()),
             spent_tokens: 0,
         };
-        let split = sides(&service.load_balancer_arn, owned);
+        let split = sides(&load_balancer_arn, owned);
         // A create answered with an endpoint service deleted since (the service moved off
         // this load balancer and back) is made again under the next token.
         let created = loop {
@@ -155,6 +195,36 @@ impl Reconciler {
         self.report_service(service, &es.state, Some(es), &retiring, message)
             .await;
         Ok(busy || !state_is(&es.state, "Available"))
+    }
+
+    /// While a service's front is being built, or refused: the endpoint services it already
+    /// has (the one on the load balancer it moves off) go on deciding connections, and the
+    /// status goes on naming the one consumers use, so they stay where they are.
+    async fn serve_meanwhile(
+        &self,
+        service: &Service,
+        owned: &[EndpointService],
+        connections: &[Connection],
+        state: &str,
+        why: &str,
+    ) -> Result<(), CloudError> {
+        for es in owned {
+            let of_it: Vec<&Connection> = connections
+                .iter()
+                .filter(|c| c.service_id == es.id)
+                .collect();
+            self.decide_connections(service, es, &of_it).await?;
+        }
+        let named = service
+            .status
+            .as_ref()
+            .map(|s| s.endpoint_service_name.as_str())
+            .unwrap_or_default();
+        let current = owned
+            .iter()
+            .find(|es| !named.is_empty() && es.name == named);
+        self.report_service(service, state, current, &[], why).await;
+        Ok(())
     }
 
     /// Makes the allowed principals at AWS those of the catalog. There is no bulk describe of
@@ -222,7 +292,11 @@ impl Reconciler {
 
     /// Makes a service's writes; the steps a failure stops are kept as the service's pending
     /// steps, which its status report lists.
-    async fn make(&self, service: &Service, writes: &[Planned]) -> Result<Executed, CloudError> {
+    pub(super) async fn make(
+        &self,
+        service: &Service,
+        writes: &[Planned],
+    ) -> Result<Executed, CloudError> {
         let mut done = self.execute(writes).await;
         match done.failed.take() {
             None => Ok(done),

@@ -34,12 +34,14 @@ impl Reconciler {
             .get(&service.name)
             .cloned()
             .unwrap_or_default();
+        let front = self.memory().alb_fronts.get(&service.name).cloned();
         let found = service_status(ServiceFound {
             state,
             current,
             retiring,
             message,
             pending: &pending,
+            alb_front: front.as_ref(),
         });
         let Some(status) = to_send(service.status.as_ref(), found) else {
             return;

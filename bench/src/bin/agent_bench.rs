@@ -54,6 +54,7 @@ fn services(env: &Env, n: usize, tag: &str) -> Vec<ProvidedService> {
                 acceptance: AcceptanceConfig::Auto,
                 principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
                 description: String::new(),
+                health_check: None,
             }
         })
         .collect()

@@ -142,6 +142,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 acceptance: AcceptanceConfig::Auto,
                 principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
                 description: "TCP echo service behind the provider's NLB".into(),
+                health_check: None,
             }]
         } else {
             Vec::new()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use pld_core::Phase;
-use pld_proto::v1::{object, Acceptance, Kind, ListRequest, Object, Service};
+use pld_proto::v1::{object, Acceptance, HealthCheck, Kind, ListRequest, Object, Service};
 use serde::Deserialize;
 
 use super::Context;
@@ -48,13 +48,15 @@ pub struct RegisterArgs {
     #[arg(required_unless_present = "file")]
     name: Option<String>,
     /// Read the service from a TOML file (keys: name, vpc, load_balancer, ports, acceptance,
-    /// allow, description) instead of flags.
-    #[arg(short = 'f', long, conflicts_with_all = ["name", "vpc", "load_balancer", "port", "allow", "description"])]
+    /// allow, description, and a [health_check] table of protocol, path, matcher) instead of
+    /// flags.
+    #[arg(short = 'f', long, conflicts_with_all = ["name", "vpc", "load_balancer", "port", "allow", "description", "health_check_protocol", "health_check_path", "health_check_matcher"])]
     file: Option<PathBuf>,
     /// Provider VPC id.
     #[arg(long, required_unless_present = "file")]
     vpc: Option<String>,
-    /// ARN of the NLB or GWLB in front of the service.
+    /// ARN of the NLB or GWLB in front of the service, or of its ALB: the provider's agent
+    /// then builds an NLB in front of the ALB, which it never changes.
     #[arg(long, required_unless_present = "file")]
     load_balancer: Option<String>,
     /// Port the service listens on; repeat for several.
@@ -68,9 +70,63 @@ pub struct RegisterArgs {
     allow: Vec<String>,
     #[arg(long)]
     description: Option<String>,
+    /// For a service on an ALB: the protocol of the health checks the NLB in front sends it
+    /// (default: that of the ALB's listener on each port).
+    #[arg(long, value_enum)]
+    health_check_protocol: Option<HealthCheckProtocolArg>,
+    /// For a service on an ALB: the path its health checks ask for (default "/").
+    #[arg(long)]
+    health_check_path: Option<String>,
+    /// For a service on an ALB: the HTTP codes of a healthy answer, e.g. "200" or "200-299"
+    /// (default "200-399").
+    #[arg(long)]
+    health_check_matcher: Option<String>,
     /// Compare-and-set: only if the current mod revision is this (0: only create).
     #[arg(long)]
     expect_revision: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, clap::ValueEnum)]
+pub enum HealthCheckProtocolArg {
+    #[serde(rename = "HTTP")]
+    #[value(name = "HTTP", alias = "http")]
+    Http,
+    #[serde(rename = "HTTPS")]
+    #[value(name = "HTTPS", alias = "https")]
+    Https,
+}
+
+/// `[health_check]` of a `-f` file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HealthCheckFile {
+    #[serde(default)]
+    protocol: Option<HealthCheckProtocolArg>,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    matcher: String,
+}
+
+/// The catalog's health check, when any part of one is given.
+fn health_check(
+    protocol: Option<HealthCheckProtocolArg>,
+    path: String,
+    matcher: String,
+) -> Option<Box<HealthCheck>> {
+    use pld_proto::v1::HealthCheckProtocol as P;
+    if protocol.is_none() && path.is_empty() && matcher.is_empty() {
+        return None;
+    }
+    Some(Box::new(HealthCheck {
+        protocol: match protocol {
+            None => P::Unspecified,
+            Some(HealthCheckProtocolArg::Http) => P::Http,
+            Some(HealthCheckProtocolArg::Https) => P::Https,
+        } as i32,
+        path,
+        matcher,
+    }))
 }
 
 #[derive(clap::Args)]
@@ -118,6 +174,8 @@ struct ServiceFile {
     allow: Vec<String>,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    health_check: Option<HealthCheckFile>,
 }
 
 fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, Option<u64>)> {
@@ -139,6 +197,9 @@ fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, Option<u64>
             ) as i32,
             allowed_principals: f.allow,
             description: f.description,
+            health_check: f
+                .health_check
+                .and_then(|h| health_check(h.protocol, h.path, h.matcher)),
             ..Default::default()
         }
     } else {
@@ -150,6 +211,11 @@ fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, Option<u64>
             acceptance: Acceptance::from(args.acceptance.unwrap_or(AcceptanceArg::Auto)) as i32,
             allowed_principals: args.allow,
             description: args.description.unwrap_or_default(),
+            health_check: health_check(
+                args.health_check_protocol,
+                args.health_check_path.unwrap_or_default(),
+                args.health_check_matcher.unwrap_or_default(),
+            ),
             ..Default::default()
         }
     };
@@ -262,6 +328,9 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                                 if r.connections == 1 { "" } else { "s" }
                             );
                         }
+                        if let Some(front) = &st.alb_front {
+                            print_front(front);
+                        }
                         if !st.message.is_empty() {
                             out!("message:       {}", st.message);
                         }
@@ -284,6 +353,42 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The NLB pld built in front of a service's ALB, a line per port: its listener and group,
+/// the ALB's health in the group, and the ALB's own targets behind that port.
+fn print_front(front: &pld_proto::v1::AlbFront) {
+    out!(
+        "front:         {} ({})",
+        front.load_balancer_arn,
+        front.state
+    );
+    for p in &front.ports {
+        let reason = if p.alb_health_reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", p.alb_health_reason)
+        };
+        let behind = if p.alb_targets == 0 {
+            String::new()
+        } else {
+            format!(
+                "; the ALB's targets {}/{} healthy",
+                p.alb_targets_healthy, p.alb_targets
+            )
+        };
+        out!(
+            "  port {:<9}listener {} -> {}: ALB {}{reason}{behind}",
+            p.port,
+            p.listener_arn,
+            p.target_group_arn,
+            if p.alb_health.is_empty() {
+                "not registered"
+            } else {
+                p.alb_health.as_str()
+            }
+        );
+    }
 }
 
 /// Reads the service, puts it back on the new load balancer (compare-and-set on what was

@@ -90,6 +90,14 @@ impl Cloud for SimCloud {
         SimCloud::create_target_group(self, req).await
     }
 
+    async fn modify_target_group_health(
+        &self,
+        arn: &str,
+        check: &HealthCheck,
+    ) -> CloudResult<TargetGroup> {
+        SimCloud::modify_target_group_health(self, arn, check).await
+    }
+
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
         SimCloud::delete_target_group(self, arn).await
     }

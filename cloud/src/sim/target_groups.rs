@@ -8,7 +8,8 @@ use super::elb::check_name;
 use super::ids::not_found;
 use super::{State, TargetGroupRec};
 use crate::types::{
-    state_is, CreateTargetGroup, LoadBalancerKind, Protocol, TargetGroup, TargetHealth, TargetType,
+    state_is, CreateTargetGroup, HealthCheck, LoadBalancerKind, Protocol, TargetGroup,
+    TargetHealth, TargetType,
 };
 use crate::{Action, CloudError, CloudResult};
 
@@ -25,6 +26,18 @@ pub(super) fn nlbs_reaching(st: &State, alb_arn: &str) -> BTreeSet<String> {
         })
         .flat_map(|g| g.group.load_balancer_arns.iter().cloned())
         .collect()
+}
+
+/// The health checks of an `alb` group reach the ALB's listener: HTTP or HTTPS only.
+fn check_alb_health(check: &HealthCheck) -> CloudResult<()> {
+    if matches!(check.protocol, Protocol::Http | Protocol::Https) {
+        return Ok(());
+    }
+    Err(CloudError::InvalidParameter(format!(
+        "ValidationError: health checks of a target group of type alb must use HTTP or HTTPS, \
+         not {}",
+        check.protocol
+    )))
 }
 
 impl SimCloud {
@@ -82,13 +95,7 @@ impl SimCloud {
                     req.protocol
                 )));
             }
-            if !matches!(req.health_check.protocol, Protocol::Http | Protocol::Https) {
-                return Err(CloudError::InvalidParameter(format!(
-                    "ValidationError: health checks of a target group of type alb must use HTTP \
-                     or HTTPS, not {}",
-                    req.health_check.protocol
-                )));
-            }
+            check_alb_health(&req.health_check)?;
         }
         // Idempotent by name, as CreateTargetGroup says: the same settings are answered with
         // the group made before; other settings are `DuplicateTargetGroupName`.
@@ -131,6 +138,24 @@ impl SimCloud {
             },
         );
         Ok(group)
+    }
+
+    pub(super) async fn modify_target_group_health(
+        &self,
+        arn: &str,
+        check: &HealthCheck,
+    ) -> CloudResult<TargetGroup> {
+        let mut st = self.gate(Action::ModifyTargetGroup)?;
+        let group = self.own_group(&st, arn)?;
+        if group.group.target_type == TargetType::Alb {
+            check_alb_health(check)?;
+        }
+        let rec = st
+            .target_groups
+            .get_mut(arn)
+            .ok_or_else(|| not_found("target group (TargetGroupNotFound)", arn))?;
+        rec.group.health_check = check.clone();
+        Ok(rec.group.clone())
     }
 
     pub(super) async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {

@@ -127,6 +127,7 @@ actions! {
     CreateLoadBalancer: ElasticLoadBalancing, ElbMutation;
     DeleteLoadBalancer: ElasticLoadBalancing, ElbMutation;
     CreateTargetGroup: ElasticLoadBalancing, ElbMutation;
+    ModifyTargetGroup: ElasticLoadBalancing, ElbMutation;
     DeleteTargetGroup: ElasticLoadBalancing, ElbMutation;
     RegisterTargets: ElasticLoadBalancing, ElbMutation;
     CreateListener: ElasticLoadBalancing, ElbMutation;

@@ -4,7 +4,10 @@
 
 use std::fmt;
 
-use super::types::{CreateEndpoint, CreateEndpointService, Tags};
+use super::types::{
+    CreateEndpoint, CreateEndpointService, CreateListener, CreateLoadBalancer, CreateTargetGroup,
+    HealthCheck, Tags,
+};
 use super::Action;
 
 /// One AWS write, ready to send.
@@ -57,6 +60,28 @@ pub enum Call {
     TagHostedZone { zone_id: String, tags: Tags },
     /// DeleteHostedZone (NotFound counts as done).
     DeleteHostedZone { zone_id: String },
+    /// CreateLoadBalancer: the NLB in front of an ALB.
+    CreateLoadBalancer(CreateLoadBalancer),
+    /// CreateTargetGroup: an `alb` group for one port.
+    CreateTargetGroup(CreateTargetGroup),
+    /// ModifyTargetGroup of a group's health check.
+    ModifyTargetGroupHealth {
+        arn: String,
+        health_check: HealthCheck,
+    },
+    /// RegisterTargets: the ALB in its group.
+    RegisterTargets {
+        target_group_arn: String,
+        target_ids: Vec<String>,
+    },
+    /// CreateListener: a TCP listener forwarding one port to its group.
+    CreateListener(CreateListener),
+    /// DeleteListener (NotFound counts as done).
+    DeleteListener { arn: String },
+    /// DeleteTargetGroup (NotFound counts as done).
+    DeleteTargetGroup { arn: String },
+    /// DeleteLoadBalancer (a load balancer that is gone counts as done).
+    DeleteLoadBalancer { arn: String },
 }
 
 impl Call {
@@ -76,6 +101,14 @@ impl Call {
             Call::AssociateVpc { .. } => Action::AssociateVPCWithHostedZone,
             Call::TagHostedZone { .. } => Action::ChangeTagsForResource,
             Call::DeleteHostedZone { .. } => Action::DeleteHostedZone,
+            Call::CreateLoadBalancer(_) => Action::CreateLoadBalancer,
+            Call::CreateTargetGroup(_) => Action::CreateTargetGroup,
+            Call::ModifyTargetGroupHealth { .. } => Action::ModifyTargetGroup,
+            Call::RegisterTargets { .. } => Action::RegisterTargets,
+            Call::CreateListener(_) => Action::CreateListener,
+            Call::DeleteListener { .. } => Action::DeleteListener,
+            Call::DeleteTargetGroup { .. } => Action::DeleteTargetGroup,
+            Call::DeleteLoadBalancer { .. } => Action::DeleteLoadBalancer,
         }
     }
 
@@ -104,6 +137,19 @@ impl Call {
             Call::TagHostedZone { zone_id, .. } | Call::DeleteHostedZone { zone_id } => {
                 zone_id.clone()
             }
+            Call::CreateLoadBalancer(req) => format!("network load balancer {}", req.name),
+            Call::CreateTargetGroup(req) => format!("target group {}", req.name),
+            Call::RegisterTargets {
+                target_group_arn,
+                target_ids,
+            } => format!("{} in {target_group_arn}", target_ids.join(", ")),
+            Call::CreateListener(req) => {
+                format!("port {} of {}", req.port, req.load_balancer_arn)
+            }
+            Call::ModifyTargetGroupHealth { arn, .. }
+            | Call::DeleteListener { arn }
+            | Call::DeleteTargetGroup { arn }
+            | Call::DeleteLoadBalancer { arn } => arn.clone(),
         }
     }
 }

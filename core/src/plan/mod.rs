@@ -7,6 +7,7 @@
 
 pub mod connections;
 pub mod endpoint;
+pub mod front;
 pub mod moves;
 pub mod ownership;
 pub mod placement;

@@ -259,7 +259,7 @@ pub fn generation(meta: Option<&pld_proto::v1::Meta>) -> u64 {
 }
 
 /// FNV-1a: stable across builds and platforms, unlike std's hasher.
-fn fnv(s: &str) -> u64 {
+pub(crate) fn fnv(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })

@@ -5,7 +5,9 @@
 //! A status is cut to the sizes the controller accepts (an AWS error message or a list of
 //! endpoint ids can be longer), so a report is never refused for its length and lost.
 
-use pld_proto::v1::{BindingMigration, BindingStatus, RetiringEndpointService, ServiceStatus};
+use pld_proto::v1::{
+    AlbFront, BindingMigration, BindingStatus, RetiringEndpointService, ServiceStatus,
+};
 
 use crate::aws::types::{Endpoint, EndpointService};
 use crate::validate::{
@@ -49,6 +51,8 @@ pub struct ServiceFound<'a> {
     pub retiring: &'a [RetiringFound<'a>],
     pub message: &'a str,
     pub pending: &'a [Step],
+    /// For a service on an ALB: the network load balancer pld built in front of it.
+    pub alb_front: Option<&'a AlbFront>,
 }
 
 /// An endpoint service a service moved away from, as a provider's pass found it.
@@ -90,6 +94,7 @@ pub fn service_status(found: ServiceFound) -> ServiceStatus {
                 grace_ends_unix_ms: r.grace_ends_unix_ms,
             })
             .collect(),
+        alb_front: found.alb_front.cloned().map(Box::new),
         state,
     }
 }
@@ -142,6 +147,7 @@ mod tests {
 
     fn found<'a>(state: &'a str, message: &'a str, pending: &'a [Step]) -> ServiceFound<'a> {
         ServiceFound {
+            alb_front: None,
             state,
             current: None,
             retiring: &[],
@@ -219,6 +225,7 @@ mod tests {
         let new = es("vpce-svc-new", "arn:nlb-b");
         let old = es("vpce-svc-old", "arn:nlb-a");
         let status = service_status(ServiceFound {
+            alb_front: None,
             current: Some(&new),
             retiring: &[RetiringFound {
                 endpoint_service: &old,

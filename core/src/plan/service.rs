@@ -4,7 +4,9 @@
 //! its allowed principals kept equal to the catalog's; and, when the service is gone, its live
 //! connections rejected before it is deleted.
 
-use crate::aws::types::{state_is, Connection, CreateEndpointService, EndpointService, Tags};
+use crate::aws::types::{
+    same_load_balancer, state_is, Connection, CreateEndpointService, EndpointService, Tags,
+};
 use crate::aws::Call;
 
 use super::ownership::{client_token, token_params, Owner, TOKEN_ATTEMPTS};
@@ -127,7 +129,10 @@ pub fn sides<'a>(load_balancer_arn: &str, owned: &'a [EndpointService]) -> Sides
     let mut sides = Sides::default();
     // One deleted is gone, whatever a describe still lists.
     for es in owned.iter().filter(|es| !state_is(&es.state, "deleted")) {
-        let on_it = es.load_balancer_arns.iter().any(|a| a == load_balancer_arn);
+        let on_it = es
+            .load_balancer_arns
+            .iter()
+            .any(|a| same_load_balancer(a, load_balancer_arn));
         if on_it && sides.current.is_none() {
             sides.current = Some(es);
         } else {

@@ -230,6 +230,21 @@ pub struct CreateListener {
     pub tags: Tags,
 }
 
+/// Whether two load balancer ARNs name the same load balancer: the same partition, region,
+/// account, name and id, whatever the type segment says (moto spells NLB ARNs `app/`, and the
+/// backend reports endpoint services' in AWS's `net/`).
+pub fn same_load_balancer(a: &str, b: &str) -> bool {
+    fn key(arn: &str) -> Option<(&str, &str)> {
+        let (prefix, resource) = arn.split_once(":loadbalancer/")?;
+        let (_kind, name_and_id) = resource.split_once('/')?;
+        Some((prefix, name_and_id))
+    }
+    match (key(a), key(b)) {
+        (Some(ka), Some(kb)) => ka == kb,
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
