@@ -35,6 +35,19 @@ impl Drop for Dev {
     }
 }
 
+/// `GET /` from `address:port` (loopback only), the whole answer.
+async fn http_get(address: &str, port: u16) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ip: std::net::Ipv4Addr = address.parse()?;
+    anyhow::ensure!(ip.is_loopback(), "only loopback: {ip}");
+    let mut conn = tokio::net::TcpStream::connect((ip, port)).await?;
+    conn.write_all(b"GET / HTTP/1.1\r\nhost: web\r\n\r\n")
+        .await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut answer)).await??;
+    Ok(String::from_utf8_lossy(&answer).to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     // The agents use three consecutive ports from each base.
@@ -59,6 +72,7 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     let banner = tokio::task::spawn_blocking(move || {
         let mut consumer = None;
         let mut nlbs = (None, None);
+        let mut alb_address = None;
         for line in BufReader::new(stdout).lines() {
             let line = line.ok()?;
             let first_word = |prefix: &str| {
@@ -74,20 +88,34 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
             if let Some(arn) = first_word("nlb-b ") {
                 nlbs.1 = Some(arn);
             }
+            // `alb ARN (web is on it; its internet clients use http://ADDRESS:PORT/)`
+            if first_word("alb ").is_some() {
+                alb_address = line
+                    .split("http://")
+                    .nth(1)
+                    .and_then(|rest| rest.split(':').next())
+                    .map(str::to_string);
+            }
             if line.contains("| nc ") {
-                return Some((consumer?, line.trim().to_string(), (nlbs.0?, nlbs.1?)));
+                return Some((
+                    consumer?,
+                    line.trim().to_string(),
+                    (nlbs.0?, nlbs.1?),
+                    alb_address?,
+                ));
             }
         }
         None
     });
-    let (consumer, nc_hint, (nlb, nlb_b)) = tokio::time::timeout(Duration::from_secs(60), banner)
-        .await??
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "pld dev printed no consumer VPC; its stderr: {}",
-                std::fs::read_to_string(stderr_log.path()).unwrap_or_default()
-            )
-        })?;
+    let (consumer, nc_hint, (nlb, nlb_b), alb_address) =
+        tokio::time::timeout(Duration::from_secs(60), banner)
+            .await??
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "pld dev printed no consumer VPC; its stderr: {}",
+                    std::fs::read_to_string(stderr_log.path()).unwrap_or_default()
+                )
+            })?;
     let ctl = format!("127.0.0.1:{controller}");
 
     let out = Command::new(pld())
@@ -222,6 +250,37 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         Some(2.0),
         "{metrics}"
     );
+
+    // `web`, behind its ALB: through the consumer's endpoint and the NLB the provider's agent
+    // built, and at the ALB's own address, as its internet clients reach it.
+    let out = Command::new(pld())
+        .args(["--controller", &ctl, "connect", "web", "--vpc", &consumer])
+        .arg("--wait")
+        .env("PLD_LOG", "off")
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, addrs) = dns_a(dns_server, "web.pld.internal.").await?;
+    let through = http_get(&addrs[0].to_string(), 8080).await?;
+    assert!(through.starts_with("HTTP/1.1 200 OK"), "{through}");
+    assert!(
+        through.ends_with("hello from web, behind its ALB\n"),
+        "{through}"
+    );
+    let direct = http_get(&alb_address, 8080).await?;
+    assert_eq!(direct, through, "the ALB's own address answers the same");
+    let out = Command::new(pld())
+        .args(["--controller", &ctl, "-o", "json", "services", "get", "web"])
+        .env("PLD_LOG", "off")
+        .output()?;
+    let web: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let front = &web["status"]["alb_front"];
+    assert_eq!(front["state"], "active", "{web}");
+    assert_eq!(front["ports"][0]["alb_health"], "healthy", "{web}");
 
     Command::new("kill")
         .args(["-TERM", &dev.0.id().to_string()])

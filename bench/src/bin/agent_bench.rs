@@ -6,7 +6,11 @@
 //! 3. AWS calls per binding, and what an idle agent calls in one resync pass;
 //! 4. a live service moved to another load balancer with N bound consumers (each its own VPC,
 //!    account and agent, AWS's rate limits on): the time until every consumer is on the new
-//!    endpoint, make-before-break, and until the old endpoint service is gone.
+//!    endpoint, make-before-break, and until the old endpoint service is gone;
+//! 5. services on an ALB (the provider's agent builds an NLB in front of each): registered →
+//!    first consumer ready at zero simulated latency, one at a time; and a burst of them
+//!    registered at once under AWS's rate limits, compared with the time the slowest token
+//!    bucket allows for the calls they took.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +37,12 @@ struct Args {
     /// The record TTL of the consumers in scenario 4: each waits it out after its flip.
     #[arg(long, default_value_t = 1)]
     move_ttl_seconds: u32,
+    /// Services on an ALB registered one at a time in scenario 5 (0: skip it).
+    #[arg(long, default_value_t = 20)]
+    alb_services: usize,
+    /// Services on an ALB registered at once under rate limits in scenario 5 (0: skip it).
+    #[arg(long, default_value_t = 20)]
+    alb_burst: usize,
 }
 
 fn services(env: &Env, n: usize, tag: &str) -> Vec<ProvidedService> {
@@ -133,6 +143,140 @@ async fn main() -> anyhow::Result<()> {
     if args.move_consumers > 0 {
         move_with_consumers(args.move_consumers, args.move_ttl_seconds).await?;
     }
+    if args.alb_services > 0 {
+        alb_latency(args.alb_services).await?;
+    }
+    if args.alb_burst > 0 {
+        alb_burst(args.alb_burst).await?;
+    }
+    Ok(())
+}
+
+/// `n` ALBs of the provider, each in front of nothing (the data plane is not measured here),
+/// and the services on them as the catalog takes them.
+fn alb_services(env: &Env, n: usize, tag: &str) -> Vec<pld_proto::v1::Service> {
+    (0..n)
+        .map(|i| {
+            let alb = env.region.add_load_balancer(NewLoadBalancer {
+                account: PROVIDER,
+                vpc_id: &env.provider_vpc.id,
+                kind: LoadBalancerKind::Application,
+                name: &format!("{tag}{i}"),
+                az_ids: &AZ_IDS,
+                ports: &[443],
+                targets: &[],
+            });
+            pld_proto::v1::Service {
+                name: format!("{tag}{i}"),
+                vpc_id: env.provider_vpc.id.clone(),
+                load_balancer_arn: alb.arn,
+                ports: vec![443],
+                acceptance: pld_proto::v1::Acceptance::Auto as i32,
+                allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+async fn put_service(env: &Env, service: pld_proto::v1::Service) -> anyhow::Result<()> {
+    use pld_proto::v1::{object, Object};
+    let object = Object {
+        object: Some(object::Object::Service(service)),
+    };
+    env.client().put(object, None).await?;
+    Ok(())
+}
+
+/// Scenario 5a: a service on an ALB registered while a consumer's binding waits for it, until
+/// that binding is ready: the provider builds the NLB in front (three rounds of ELBv2 calls),
+/// the endpoint service on it, the consumer its endpoint and name.
+async fn alb_latency(n: usize) -> anyhow::Result<()> {
+    let env = Env::start(SimConfig::instant("us-east-1"), &AZ_IDS).await?;
+    let services = alb_services(&env, n, "alb");
+    let ((provider, _), (consumer, _)) = env.start_pair(Vec::new(), None).await?;
+    let mut latency = Histogram::<u64>::new(3)?;
+    for service in services {
+        let name = service.name.clone();
+        env.put_binding(&name, Approval::Unspecified).await?;
+        let start = Instant::now();
+        put_service(&env, service).await?;
+        wait_ready(&env, &name, Duration::from_secs(60)).await?;
+        latency.record(start.elapsed().as_micros() as u64)?;
+    }
+    println!(
+        "ALB-fronted service registered → first consumer ready, zero simulated latency, {n} \
+         services: p50 {:.1} ms, p99 {:.1} ms",
+        latency.value_at_quantile(0.5) as f64 / 1000.0,
+        latency.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+/// The shortest time one account's calls can take under AWS's token buckets: for each bucket,
+/// the calls beyond its burst at its refill rate; the slowest bucket bounds the whole.
+fn bucket_bound(calls: &[(&'static str, u64)]) -> (f64, Option<ApiClass>) {
+    let mut per_class: std::collections::BTreeMap<ApiClass, u64> = Default::default();
+    for (action, n) in calls {
+        if let Some(action) = pld_cloud::Action::named(action) {
+            *per_class.entry(action.bucket()).or_default() += n;
+        }
+    }
+    per_class
+        .into_iter()
+        .map(|(class, n)| {
+            let (burst, rate) = class.aws_rate();
+            ((n as f64 - burst).max(0.0) / rate, Some(class))
+        })
+        .fold((0.0, None), |a, b| if b.0 > a.0 { b } else { a })
+}
+
+/// Scenario 5b: `n` services on ALBs registered at once, each with a consumer's binding
+/// waiting, under AWS's rate limits (in the region and in the agents): until every binding is
+/// ready, against the time the calls made need at AWS's rates.
+async fn alb_burst(n: usize) -> anyhow::Result<()> {
+    let mut config = SimConfig::instant("us-east-1");
+    config.rate_limit_scale = Some(1.0);
+    let env = Env::start(config, &AZ_IDS).await?;
+    let services = alb_services(&env, n, "front");
+    let ((provider, provider_limiter), (consumer, consumer_limiter)) =
+        env.start_pair(Vec::new(), Some(1.0)).await?;
+    for service in &services {
+        env.put_binding(&service.name, Approval::Unspecified)
+            .await?;
+    }
+    let before = (provider_limiter.stats(), consumer_limiter.stats());
+    eprintln!("registering {n} services on ALBs at once");
+    let start = Instant::now();
+    for service in &services {
+        put_service(&env, service.clone()).await?;
+    }
+    for service in &services {
+        wait_ready(&env, &service.name, Duration::from_secs(1800)).await?;
+    }
+    let took = start.elapsed().as_secs_f64();
+    let after = (provider_limiter.stats(), consumer_limiter.stats());
+    let provider_calls = diff(&after.0, &before.0);
+    let consumer_calls = diff(&after.1, &before.1);
+    // Provider and consumer are separate accounts, with buckets of their own.
+    let (bound, class) = [bucket_bound(&provider_calls), bucket_bound(&consumer_calls)]
+        .into_iter()
+        .fold((0.0, None), |a, b| if b.0 > a.0 { b } else { a });
+    println!(
+        "{n} ALB-fronted services registered at once under AWS rate limits: every consumer \
+         ready in {took:.1} s; the slowest bucket ({}) allows {bound:.1} s for the calls made: \
+         {:.2} ×",
+        class.map_or("none", ApiClass::name),
+        took / bound.max(f64::EPSILON)
+    );
+    println!("  provider: {provider_calls:?}");
+    println!("  consumer: {consumer_calls:?}");
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
     Ok(())
 }
 

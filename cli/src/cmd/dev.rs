@@ -2,9 +2,11 @@
 //!
 //! A controller (1 node, or `--nodes 3`), a simulated region with two accounts and three VPCs
 //! (provider 10.0.0.0/16; consumer 10.1.0.0/16; a third that overlaps the provider's CIDR, which
-//! peering could not connect), an agent per VPC, and a TCP echo service behind the provider's
-//! NLB. Simulated interface endpoints listen on loopback addresses and forward to the echo
-//! service, so traffic really flows through them.
+//! peering could not connect), an agent per VPC, a TCP echo service `demo` behind the
+//! provider's NLB, and a small HTTP service `web` behind an internet-facing ALB, registered by
+//! the ALB's ARN (the provider's agent builds an NLB in front of it). Simulated interface
+//! endpoints listen on loopback addresses and forward to the services, and the ALB answers at
+//! an address of its own, so traffic really flows through them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +16,9 @@ use crate::output::say;
 use anyhow::Context as _;
 use pld_agent::config::{AcceptanceConfig, AgentConfig, ProvidedService};
 use pld_agent::{Agent, Listeners};
-use pld_cloud::sim::{echo_server, Latency, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS};
+use pld_cloud::sim::{
+    echo_server, http_server, Latency, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS,
+};
 use pld_cloud::LoadBalancerKind;
 use pld_controller::{Controller, ControllerConfig, Faults};
 use tokio::net::TcpListener;
@@ -27,6 +31,10 @@ const REGION: &str = "us-east-1";
 const ZONE: &str = "pld.internal";
 /// The port the demo service listens on behind its NLB.
 const DEMO_PORT: u16 = 7007;
+/// The port `web`'s ALB listens on (not 80: `pld dev` runs unprivileged).
+const WEB_PORT: u16 = 8080;
+/// What `web` answers.
+const WEB_BODY: &str = "hello from web, behind its ALB\n";
 /// The TTL of the names the agents publish: short, so a move's drain (which waits it out after
 /// pointing a name at the new endpoint) takes seconds to watch, not the default 30.
 const RECORD_TTL: u32 = 5;
@@ -124,6 +132,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         targets: &[echo],
     });
 
+    // `web`: an HTTP service the team serves to the internet through an ALB.
+    let web_backend = http_server(WEB_BODY).await?;
+    let alb = region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER_ACCOUNT,
+        vpc_id: &provider.id,
+        kind: LoadBalancerKind::Application,
+        name: "web",
+        az_ids: &AZ_IDS,
+        ports: &[WEB_PORT],
+        targets: &[web_backend],
+    });
+    let alb_address = region
+        .internet_address(&alb.arn)
+        .context("the simulated ALB has no address of its own")?;
+
     // One agent per VPC.
     let mut agents = Vec::new();
     for (i, (vpc, account)) in [
@@ -135,15 +158,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .enumerate()
     {
         let services = if i == 0 {
-            vec![ProvidedService {
-                name: "demo".into(),
-                load_balancer_arn: nlb.arn.clone(),
-                ports: vec![u32::from(DEMO_PORT)],
-                acceptance: AcceptanceConfig::Auto,
-                principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
-                description: "TCP echo service behind the provider's NLB".into(),
-                health_check: None,
-            }]
+            vec![
+                ProvidedService {
+                    name: "demo".into(),
+                    load_balancer_arn: nlb.arn.clone(),
+                    ports: vec![u32::from(DEMO_PORT)],
+                    acceptance: AcceptanceConfig::Auto,
+                    principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
+                    description: "TCP echo service behind the provider's NLB".into(),
+                    health_check: None,
+                },
+                ProvidedService {
+                    name: "web".into(),
+                    load_balancer_arn: alb.arn.clone(),
+                    ports: vec![u32::from(WEB_PORT)],
+                    acceptance: AcceptanceConfig::Auto,
+                    principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
+                    description: "HTTP service behind the provider's internet-facing ALB".into(),
+                    health_check: None,
+                },
+            ]
         } else {
             Vec::new()
         };
@@ -172,7 +206,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     say!("pld dev is running (Ctrl-C to stop)\n");
     say!("  controller   {}", controller_addrs.join(", "));
     say!("  region       {REGION} (simulated), accounts {PROVIDER_ACCOUNT} (provider) and {CONSUMER_ACCOUNT} (consumer)");
-    say!("  provider     {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  offers `demo` (TCP echo on port {DEMO_PORT})", provider.id, args.agent_port, args.dns_port);
+    say!("  provider     {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  offers `demo` (TCP echo on port {DEMO_PORT}) and `web` (HTTP on port {WEB_PORT})", provider.id, args.agent_port, args.dns_port);
     say!(
         "  consumer     {} 10.1.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}",
         consumer.id,
@@ -184,6 +218,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     say!(
         "  nlb-b        {}  (a second NLB in front of the same echo service)",
         nlb_b.arn
+    );
+    say!(
+        "  alb          {}  (web is on it; its internet clients use http://{alb_address}:{WEB_PORT}/)",
+        alb.arn
     );
     say!(
         "  data         {}{}",
@@ -210,6 +248,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "  {exe} connect demo --vpc {} --wait     # the overlapping VPC works too",
         overlapping.id
     );
+    say!(
+        "  {exe} connect web --vpc {} --wait; {exe} services get web     # the NLB pld built in front of the ALB",
+        consumer.id
+    );
+    say!(
+        "  curl -s http://$(dig @127.0.0.1 -p {} web.{ZONE} +short | head -n1):{WEB_PORT}/     # through PrivateLink",
+        args.dns_port + 1
+    );
+    say!("  curl -s http://{alb_address}:{WEB_PORT}/     # the ALB's internet clients, unchanged");
     say!(
         "  {exe} services move demo --load-balancer {} --wait     # consumers follow, no connection dropped",
         nlb_b.arn

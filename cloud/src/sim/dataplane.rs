@@ -115,6 +115,39 @@ async fn forward(mut client: TcpStream, target: SocketAddr) {
     }
 }
 
+/// A small HTTP server on loopback answering every request `200 OK` with `body`: the demo web
+/// service behind the simulated ALB of `pld dev`. It reads a request's head, answers, and
+/// closes the connection.
+///
+/// # Errors
+/// When no loopback port can be bound.
+pub async fn http_server(body: &'static str) -> std::io::Result<SocketAddr> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
 /// A TCP echo server on loopback: the demo target behind simulated load balancers.
 ///
 /// # Errors

@@ -158,6 +158,7 @@ impl SimCloud {
                 targets: Vec::new(),
                 tags: req.tags.clone(),
                 created: Instant::now(),
+                internet: None,
             },
         );
         Ok(lb)

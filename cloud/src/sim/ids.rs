@@ -8,6 +8,15 @@ use crate::{CloudError, CloudResult};
 
 /// Next loopback ENI address of the loopback data plane.
 static NEXT_LOOPBACK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// Next loopback address of an internet-facing load balancer of the loopback data plane.
+static NEXT_INTERNET: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The address an internet-facing load balancer answers at in the loopback data plane:
+/// `127.78.x.y`, process-wide like the ENI addresses (`127.77.x.y`).
+pub(super) fn next_internet_address() -> String {
+    let n = NEXT_INTERNET.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    format!("127.78.{}.{}", n / 250, n % 250 + 1)
+}
 
 /// The NotFound error of a missing (or another account's) resource.
 pub(super) fn not_found(what: &'static str, id: &str) -> CloudError {

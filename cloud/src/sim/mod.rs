@@ -46,7 +46,7 @@ use crate::types::*;
 use crate::Action;
 
 pub use cloud::SimCloud;
-pub use dataplane::echo_server;
+pub use dataplane::{echo_server, http_server};
 
 /// How long transitions take.
 #[derive(Debug, Clone, Copy, Default)]
@@ -166,6 +166,9 @@ struct LbRec {
     targets: Vec<SocketAddr>,
     tags: Tags,
     created: Instant,
+    /// An internet-facing load balancer's own address in the loopback data plane, and the
+    /// forwarding from it to its targets.
+    internet: Option<(String, dataplane::Forwarders)>,
 }
 
 #[derive(Debug)]
@@ -426,6 +429,19 @@ impl SimRegion {
                 },
             );
         }
+        // An internet-facing ALB answers its clients at an address of its own, as the
+        // team's service does before and after pld offers it over PrivateLink.
+        let internet = (spec.kind == LoadBalancerKind::Application
+            && self.config.loopback_data_plane)
+            .then(ids::next_internet_address)
+            .and_then(|address| {
+                let forwarders = dataplane::Forwarders::start(
+                    std::slice::from_ref(&address),
+                    spec.ports,
+                    spec.targets,
+                )?;
+                Some((address, forwarders))
+            });
         st.lbs.insert(
             arn,
             LbRec {
@@ -434,9 +450,20 @@ impl SimRegion {
                 targets: spec.targets.to_vec(),
                 tags: Tags::new(),
                 created: Instant::now(),
+                internet,
             },
         );
         lb
+    }
+
+    /// The address an internet-facing load balancer answers at in the loopback data plane
+    /// (`None` for an internal one, or without the loopback data plane).
+    pub fn internet_address(&self, arn: &str) -> Option<String> {
+        let st = self.state();
+        st.lbs
+            .get(arn)
+            .and_then(|l| l.internet.as_ref())
+            .map(|(address, _)| address.clone())
     }
 
     /// Creates an endpoint that pld does not own (no tags), as a user's hand-made resource.
