@@ -6,9 +6,11 @@
 //! service moves between its ALB and an NLB of the team's own, there and back, without a
 //! failed connection.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pld_agent::Agent;
+use pld_cloud::limiter::Limiter;
 use pld_cloud::sim::{echo_server, Inventory, NewLoadBalancer, AZ_IDS};
 use pld_cloud::*;
 use pld_proto::v1::{object, Acceptance, Approval, Kind, Object, Service, ServiceStatus};
@@ -53,9 +55,10 @@ async fn alb(env: &Env, vpc_id: &str, name: &str, ports: &[u16]) -> anyhow::Resu
     }))
 }
 
-/// The provider's and the consumer's agents (record TTL 1 s, so moves drain quickly).
-async fn agents(env: &Env) -> anyhow::Result<(Agent, Agent)> {
-    let (provider, _) = env
+/// The provider's and the consumer's agents (record TTL 1 s, so moves drain quickly), and the
+/// provider's call counts.
+async fn agents(env: &Env) -> anyhow::Result<(Agent, Agent, Arc<Limiter>)> {
+    let (provider, calls) = env
         .start_agent(
             env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
             None,
@@ -64,7 +67,7 @@ async fn agents(env: &Env) -> anyhow::Result<(Agent, Agent)> {
     let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
     cfg.dns.ttl_seconds = 1;
     let (consumer, _) = env.start_agent(cfg, None).await?;
-    Ok((provider, consumer))
+    Ok((provider, consumer, calls))
 }
 
 /// What pld built in front of ALBs: load balancers, groups and listeners other than those
@@ -100,11 +103,12 @@ async fn a_service_on_an_alb_is_offered_through_an_nlb_pld_builds_and_removes() 
     let cloud = env.region.client(PROVIDER);
     let alb_listeners = cloud.describe_listeners(&alb.arn).await?;
     let added = env.region.inventory();
-    let (_provider, consumer) = agents(&env).await?;
+    let (provider, consumer, calls) = agents(&env).await?;
     register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
     env.put_binding("web", Approval::Unspecified).await?;
     env.wait_phase("web", "ready", Duration::from_secs(30))
         .await?;
+    status_where(&env, "the front's status", |s| s.alb_front.is_some()).await?;
 
     // Through the consumer's endpoint, the NLB pld built and the ALB, to the ALB's target.
     let (_, addrs) = dns_a(consumer.dns_addr(), &format!("web.{ZONE}.")).await?;
@@ -113,6 +117,29 @@ async fn a_service_on_an_alb_is_offered_through_an_nlb_pld_builds_and_removes() 
         echo_through(addr, DEMO_PORT, "through the ALB").await?,
         "through the ALB"
     );
+
+    // Once built, a front costs two ELBv2 describes a pass (the account's load balancers and
+    // target groups) until the resync interval has passed; no listener, tag or health reads.
+    let stats = || calls.stats();
+    let before = stats();
+    provider.reconciler().pass().await;
+    provider.reconciler().pass().await;
+    let after = stats();
+    for (action, most) in [
+        ("DescribeLoadBalancers", 2),
+        ("DescribeTargetGroups", 2),
+        ("DescribeListeners", 0),
+        ("DescribeTags", 0),
+        ("DescribeTargetHealth", 0),
+    ] {
+        let calls =
+            |s: &pld_cloud::limiter::CallStats| s.calls.get(action).map_or(0, |(ok, err)| ok + err);
+        assert!(
+            calls(&after) - calls(&before) <= most,
+            "{action}: {} calls in two idle passes",
+            calls(&after) - calls(&before)
+        );
+    }
 
     let (lbs, groups, listeners) = built(&env, &added);
     assert_eq!(
@@ -203,7 +230,7 @@ async fn what_pld_cannot_build_is_refused_before_anything_is_created() -> anyhow
         targets: &[],
     });
     let added = env.region.inventory();
-    let (_provider, _consumer) = agents(&env).await?;
+    let (_provider, _consumer, _) = agents(&env).await?;
     let cases = [
         (
             web(&env, &alb.arn, &[DEMO_PORT, 9443]),
@@ -294,7 +321,7 @@ async fn a_service_moves_from_its_alb_to_an_nlb_and_back_without_a_failed_connec
     let env = Env::instant().await?;
     let alb = alb(&env, &env.provider_vpc.id, "web", &[DEMO_PORT]).await?;
     let added = env.region.inventory();
-    let (_provider, consumer) = agents(&env).await?;
+    let (_provider, consumer, _) = agents(&env).await?;
     register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
     env.put_binding("web", Approval::Unspecified).await?;
     let first = env

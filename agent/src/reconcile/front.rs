@@ -4,12 +4,18 @@
 //! group made the round before); the pass after observes again. Fronts no service wants any
 //! more are taken down once no endpoint service is on them. Only what carries this agent's
 //! tags is read as pld's, and only that is ever changed; the ALB never is.
+//!
+//! ELBv2's describes have a bucket of their own (40, 10/s) and no tag filter, so what a pass
+//! learnt is kept: a resource's owner tag, and a front found built with the ALB's facts, are
+//! looked at again only once the resync interval has passed ([`CheckedFront`]). A front being
+//! built is looked at in full every pass.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use pld_cloud::{
-    has_tags, state_is, CloudError, EndpointService, LoadBalancerKind, TargetGroup, TargetHealth,
-    TargetType, OWNER_TAG,
+    has_tags, state_is, CloudError, EndpointService, Listener, LoadBalancer, LoadBalancerKind,
+    TargetGroup, TargetHealth, TargetType, OWNER_TAG,
 };
 use pld_core::plan::front::{
     foreign_account, front_names, may_be_pld_built, needs_creating, plan_front, plan_teardown,
@@ -41,6 +47,18 @@ impl Fronts {
     pub(super) fn is_empty(&self) -> bool {
         self.built.is_empty()
     }
+}
+
+/// A front last found built, and when: its listeners, its groups' targets and the ALB's facts,
+/// reused until the resync interval has passed.
+#[derive(Debug, Clone)]
+pub(super) struct CheckedFront {
+    at: Instant,
+    load_balancer_arn: String,
+    listeners: Vec<(Listener, bool)>,
+    health: BTreeMap<String, Vec<TargetHealth>>,
+    alb: LoadBalancer,
+    alb_listeners: Vec<Listener>,
 }
 
 /// Where a service's front stands after this pass's round.
@@ -93,32 +111,72 @@ impl Reconciler {
                     .map(|g| g.arn.clone()),
             )
             .collect();
-        let tags = self.elb_tags(candidates).await?;
-        let owner_of = |arn: &str| {
-            tags.get(arn)
-                .filter(|t| has_tags(t, &mine))
-                .and_then(|t| t.get(OWNER_TAG).cloned())
+        // Owners by ARN: a resource's tags are read once per resync interval.
+        let resync = self.cfg.resync();
+        let (mut owners, unknown): (BTreeMap<String, Option<String>>, Vec<String>) = {
+            let mut memory = self.memory();
+            memory.elb_owners.retain(|_, (at, _)| at.elapsed() < resync);
+            let mut owners = BTreeMap::new();
+            let mut unknown = Vec::new();
+            for arn in candidates {
+                match memory.elb_owners.get(&arn) {
+                    Some((_, owner)) => {
+                        owners.insert(arn, owner.clone());
+                    }
+                    None => unknown.push(arn),
+                }
+            }
+            (owners, unknown)
         };
+        let tags = self.elb_tags(unknown).await?;
+        {
+            let now = Instant::now();
+            let mut memory = self.memory();
+            for (arn, t) in tags {
+                let owner = Some(&t)
+                    .filter(|t| has_tags(t, &mine))
+                    .and_then(|t| t.get(OWNER_TAG).cloned());
+                memory.elb_owners.insert(arn.clone(), (now, owner.clone()));
+                owners.insert(arn, owner);
+            }
+        }
+        let owner_of = |arn: &str| owners.get(arn).cloned().flatten();
+        let checked: BTreeMap<String, CheckedFront> = self
+            .memory()
+            .checked_fronts
+            .iter()
+            .filter(|(_, c)| c.at.elapsed() < resync)
+            .map(|(name, c)| (name.clone(), c.clone()))
+            .collect();
         let mut fronts = Fronts::default();
         for lb in lbs {
             let Some(owner) = owner_of(&lb.arn) else {
                 continue;
             };
-            let listeners = self.cloud.describe_listeners(&lb.arn).await?;
-            let listener_tags = self
-                .elb_tags(listeners.iter().map(|l| l.arn.clone()).collect())
-                .await?;
+            let cached = checked
+                .get(&lb.name)
+                .filter(|c| c.load_balancer_arn == lb.arn);
+            let listeners = match cached {
+                Some(c) => c.listeners.clone(),
+                None => {
+                    let listeners = self.cloud.describe_listeners(&lb.arn).await?;
+                    let listener_tags = self
+                        .elb_tags(listeners.iter().map(|l| l.arn.clone()).collect())
+                        .await?;
+                    listeners
+                        .into_iter()
+                        .map(|l| {
+                            let ours = listener_tags
+                                .get(&l.arn)
+                                .is_some_and(|t| has_tags(t, &mine));
+                            (l, ours)
+                        })
+                        .collect()
+                }
+            };
             let built = &mut fronts.built.entry(lb.name.clone()).or_default();
             built.0 = owner;
-            built.1.listeners = listeners
-                .into_iter()
-                .map(|l| {
-                    let ours = listener_tags
-                        .get(&l.arn)
-                        .is_some_and(|t| has_tags(t, &mine));
-                    (l, ours)
-                })
-                .collect();
+            built.1.listeners = listeners;
             built.1.load_balancer = Some(lb);
         }
         for group in &all_groups {
@@ -129,7 +187,14 @@ impl Reconciler {
             let Some((front, _)) = group.name.rsplit_once('-') else {
                 continue;
             };
-            let health = self.cloud.describe_target_health(&group.arn).await?;
+            let cached = checked
+                .get(front)
+                .and_then(|c| c.health.get(&group.arn))
+                .cloned();
+            let health = match cached {
+                Some(health) => health,
+                None => self.cloud.describe_target_health(&group.arn).await?,
+            };
             let built = fronts.built.entry(front.to_string()).or_default();
             built.0 = owner;
             built.1.registered.insert(
@@ -210,19 +275,31 @@ impl Reconciler {
         if let Some(why) = foreign_account(&want) {
             return Ok(FrontOutcome::Refused(why));
         }
-        let alb = match self.cloud.describe_load_balancer(alb_arn).await {
-            Ok(alb) => alb,
-            Err(e) if e.is_not_found() => {
-                return Ok(FrontOutcome::Refused(format!(
-                    "the application load balancer {alb_arn} does not exist in account {} \
-                     (region {})",
-                    self.cfg.account_id,
-                    self.cloud.region()
-                )))
+        let checked = self
+            .memory()
+            .checked_fronts
+            .get(&names.load_balancer)
+            .filter(|c| c.at.elapsed() < self.cfg.resync())
+            .cloned();
+        let (alb, alb_listeners) = match &checked {
+            Some(c) => (c.alb.clone(), c.alb_listeners.clone()),
+            None => {
+                let alb = match self.cloud.describe_load_balancer(alb_arn).await {
+                    Ok(alb) => alb,
+                    Err(e) if e.is_not_found() => {
+                        return Ok(FrontOutcome::Refused(format!(
+                            "the application load balancer {alb_arn} does not exist in account \
+                             {} (region {})",
+                            self.cfg.account_id,
+                            self.cloud.region()
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                };
+                let listeners = self.cloud.describe_listeners(alb_arn).await?;
+                (alb, listeners)
             }
-            Err(e) => return Err(e),
         };
-        let alb_listeners = self.cloud.describe_listeners(alb_arn).await?;
         let reaching = if needs_creating(&want, &built) && alb.vpc_id == service.vpc_id {
             Seen::Known(self.reaching(alb_arn, &alb.vpc_id, fronts).await?)
         } else {
@@ -248,6 +325,10 @@ impl Reconciler {
             Front::Refused(why) => FrontOutcome::Refused(why),
         };
         let ready = matches!(outcome, FrontOutcome::Ready { .. });
+        if ready && checked.is_some() {
+            // Built and looked at in full within the resync interval: the status stands.
+            return Ok(outcome);
+        }
         let status = self
             .front_status(&built, fronts, &alb_listeners, ready)
             .await?;
@@ -256,6 +337,29 @@ impl Reconciler {
             Some(status) => memory.alb_fronts.insert(service.name.clone(), status),
             None => memory.alb_fronts.remove(&service.name),
         };
+        match (ready, &built.load_balancer) {
+            (true, Some(nlb)) => {
+                let health = built
+                    .groups
+                    .iter()
+                    .filter_map(|g| Some((g.arn.clone(), fronts.health.get(&g.arn)?.clone())))
+                    .collect();
+                memory.checked_fronts.insert(
+                    names.load_balancer.clone(),
+                    CheckedFront {
+                        at: Instant::now(),
+                        load_balancer_arn: nlb.arn.clone(),
+                        listeners: built.listeners.clone(),
+                        health,
+                        alb,
+                        alb_listeners,
+                    },
+                );
+            }
+            _ => {
+                memory.checked_fronts.remove(&names.load_balancer);
+            }
+        }
         Ok(outcome)
     }
 
@@ -337,6 +441,7 @@ impl Reconciler {
                 busy = true;
                 continue;
             }
+            self.memory().checked_fronts.remove(&name);
             let writes = plan_teardown(&built, &Reason::Orphan);
             if writes.is_empty() {
                 continue;

@@ -127,6 +127,10 @@ struct Memory {
     fronts_exist: Option<bool>,
     /// Service name → its front as last observed, reported with its status.
     alb_fronts: HashMap<String, pld_proto::v1::AlbFront>,
+    /// Front name → the front as last found built, reused until the resync interval passes.
+    checked_fronts: HashMap<String, front::CheckedFront>,
+    /// ELBv2 ARN → when its tags were read and the owner they name, if this agent's.
+    elb_owners: HashMap<String, (Instant, Option<String>)>,
 }
 
 /// Reconciles one VPC.
