@@ -155,12 +155,22 @@ async fn main() -> anyhow::Result<()> {
 /// `n` ALBs of the provider, each in front of nothing (the data plane is not measured here),
 /// and the services on them as the catalog takes them.
 fn alb_services(env: &Env, n: usize, tag: &str) -> Vec<pld_proto::v1::Service> {
+    services_on(env, n, tag, LoadBalancerKind::Application)
+}
+
+/// `n` load balancers of `kind` and the services on them.
+fn services_on(
+    env: &Env,
+    n: usize,
+    tag: &str,
+    kind: LoadBalancerKind,
+) -> Vec<pld_proto::v1::Service> {
     (0..n)
         .map(|i| {
             let alb = env.region.add_load_balancer(NewLoadBalancer {
                 account: PROVIDER,
                 vpc_id: &env.provider_vpc.id,
-                kind: LoadBalancerKind::Application,
+                kind,
                 name: &format!("{tag}{i}"),
                 az_ids: &AZ_IDS,
                 ports: &[443],
@@ -190,10 +200,16 @@ async fn put_service(env: &Env, service: pld_proto::v1::Service) -> anyhow::Resu
 
 /// Scenario 5a: a service on an ALB registered while a consumer's binding waits for it, until
 /// that binding is ready: the provider builds the NLB in front (three rounds of ELBv2 calls),
-/// the endpoint service on it, the consumer its endpoint and name.
+/// the endpoint service on it, the consumer its endpoint and name. The peer, in the same run:
+/// services on NLBs of their own, registered the same way.
 async fn alb_latency(n: usize) -> anyhow::Result<()> {
+    registered_to_ready(n, LoadBalancerKind::Network, "NLB").await?;
+    registered_to_ready(n, LoadBalancerKind::Application, "ALB-fronted").await
+}
+
+async fn registered_to_ready(n: usize, kind: LoadBalancerKind, what: &str) -> anyhow::Result<()> {
     let env = Env::start(SimConfig::instant("us-east-1"), &AZ_IDS).await?;
-    let services = alb_services(&env, n, "alb");
+    let services = services_on(&env, n, "reg", kind);
     let ((provider, _), (consumer, _)) = env.start_pair(Vec::new(), None).await?;
     let mut latency = Histogram::<u64>::new(3)?;
     for service in services {
@@ -205,7 +221,7 @@ async fn alb_latency(n: usize) -> anyhow::Result<()> {
         latency.record(start.elapsed().as_micros() as u64)?;
     }
     println!(
-        "ALB-fronted service registered → first consumer ready, zero simulated latency, {n} \
+        "{what} service registered → first consumer ready, zero simulated latency, {n} \
          services: p50 {:.1} ms, p99 {:.1} ms",
         latency.value_at_quantile(0.5) as f64 / 1000.0,
         latency.value_at_quantile(0.99) as f64 / 1000.0
