@@ -353,3 +353,48 @@ async fn a_service_moves_from_its_alb_to_an_nlb_and_back_without_a_failed_connec
     assert_ne!(back.endpoint_id, first.endpoint_id);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_port_change_adds_and_removes_listeners_on_the_same_nlb() -> anyhow::Result<()> {
+    const OTHER_PORT: u16 = 9090;
+    let env = Env::instant().await?;
+    let alb = alb(&env, &env.provider_vpc.id, "web", &[DEMO_PORT, OTHER_PORT]).await?;
+    let added = env.region.inventory();
+    let (_provider, _consumer, _) = agents(&env).await?;
+    register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
+    env.put_binding("web", Approval::Unspecified).await?;
+    env.wait_phase("web", "ready", Duration::from_secs(30))
+        .await?;
+    let first = status_where(&env, "the front", |s| s.state == "available").await?;
+    let ports = |s: &ServiceStatus| -> Vec<u32> {
+        s.alb_front
+            .as_ref()
+            .map(|f| f.ports.iter().map(|p| p.port).collect())
+            .unwrap_or_default()
+    };
+
+    register(&env, web(&env, &alb.arn, &[DEMO_PORT, OTHER_PORT])).await?;
+    let both = status_where(&env, "a listener on each port", |s| {
+        ports(s) == [u32::from(DEMO_PORT), u32::from(OTHER_PORT)]
+    })
+    .await?;
+    assert_eq!(built(&env, &added).1.len(), 2, "a group per port");
+    register(&env, web(&env, &alb.arn, &[OTHER_PORT])).await?;
+    let last = status_where(&env, "the old port's listener gone", |s| {
+        ports(s) == [u32::from(OTHER_PORT)]
+    })
+    .await?;
+    wait_until(
+        Duration::from_secs(10),
+        "the old port's group gone",
+        || async { (built(&env, &added).1.len() == 1).then_some(()) },
+    )
+    .await?;
+    // The same NLB and endpoint service throughout: ports live on listeners.
+    for s in [&both, &last] {
+        assert_eq!(s.endpoint_service_name, first.endpoint_service_name);
+        assert_eq!(s.load_balancer_arns, first.load_balancer_arns);
+    }
+    assert_eq!(built(&env, &added).0.len(), 1, "one NLB");
+    Ok(())
+}

@@ -6,6 +6,7 @@
 
 use pld_cloud::{CloudError, Endpoint, EndpointService, HostedZone};
 use pld_core::aws::Call;
+use pld_core::plan::front::Made;
 use pld_core::plan::{Planned, Step};
 use tracing::info;
 
@@ -21,6 +22,8 @@ pub(super) struct Executed {
     pub created_service: Option<EndpointService>,
     /// The hosted zone a CreateHostedZone returned.
     pub created_zone: Option<HostedZone>,
+    /// What the writes to a front made, as AWS answered them.
+    pub front_made: Vec<Made>,
     /// The call that failed and its error; the calls after it were not made.
     pub failed: Option<(Planned, CloudError)>,
     /// The steps a failure stopped: the one that failed and those after it, which a status
@@ -156,17 +159,21 @@ impl Reconciler {
                 let lb = self.cloud.create_load_balancer(req).await?;
                 crash_point!("provider-front-load-balancer-created");
                 info!(%step, arn = %lb.arn, "created network load balancer");
+                done.front_made.push(Made::LoadBalancer(lb));
             }
             Call::CreateTargetGroup(req) => {
                 let group = self.cloud.create_target_group(req).await?;
                 crash_point!("provider-front-target-group-created");
                 info!(%step, arn = %group.arn, "created target group");
+                done.front_made.push(Made::Group(group));
             }
             Call::ModifyTargetGroupHealth { arn, health_check } => {
-                self.cloud
+                let group = self
+                    .cloud
                     .modify_target_group_health(arn, health_check)
                     .await?;
                 info!(%step, "changed the target group's health check");
+                done.front_made.push(Made::HealthChanged(group));
             }
             Call::RegisterTargets {
                 target_group_arn,
@@ -177,28 +184,39 @@ impl Reconciler {
                     .await?;
                 crash_point!("provider-front-targets-registered");
                 info!(%step, "registered the ALB");
+                done.front_made.push(Made::Registered {
+                    target_group_arn: target_group_arn.clone(),
+                    target_ids: target_ids.clone(),
+                });
             }
             Call::CreateListener(req) => {
                 let listener = self.cloud.create_listener(req).await?;
                 crash_point!("provider-front-listener-created");
                 info!(%step, arn = %listener.arn, "created listener");
+                done.front_made.push(Made::Listener(listener));
             }
-            Call::DeleteListener { arn } => match self.cloud.delete_listener(arn).await {
-                Ok(()) => {
-                    crash_point!("provider-front-listener-deleted");
-                    info!(%step, "deleted listener");
+            Call::DeleteListener { arn } => {
+                match self.cloud.delete_listener(arn).await {
+                    Ok(()) => {
+                        crash_point!("provider-front-listener-deleted");
+                        info!(%step, "deleted listener");
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            },
-            Call::DeleteTargetGroup { arn } => match self.cloud.delete_target_group(arn).await {
-                Ok(()) => {
-                    crash_point!("provider-front-target-group-deleted");
-                    info!(%step, "deleted target group");
+                done.front_made.push(Made::ListenerDeleted(arn.clone()));
+            }
+            Call::DeleteTargetGroup { arn } => {
+                match self.cloud.delete_target_group(arn).await {
+                    Ok(()) => {
+                        crash_point!("provider-front-target-group-deleted");
+                        info!(%step, "deleted target group");
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            },
+                done.front_made.push(Made::GroupDeleted(arn.clone()));
+            }
             // Gone counts as done (DeleteLoadBalancer succeeds for a load balancer that is).
             Call::DeleteLoadBalancer { arn } => {
                 self.cloud.delete_load_balancer(arn).await?;

@@ -5,10 +5,12 @@
 //! more are taken down once no endpoint service is on them. Only what carries this agent's
 //! tags is read as pld's, and only that is ever changed; the ALB never is.
 //!
-//! ELBv2's describes have a bucket of their own (40, 10/s) and no tag filter, so what a pass
-//! learnt is kept: a resource's owner tag, and a front found built with the ALB's facts, are
-//! looked at again only once the resync interval has passed ([`CheckedFront`]). A front being
-//! built is looked at in full every pass.
+//! ELBv2's describes have a bucket of their own (40, 10/s) and no tag filter, and a burst of
+//! services waits on its create bucket (10, 2/s) for many passes: re-reading every front each
+//! pass would spend the describe bucket faster than the creates can go. So what a pass learns
+//! is kept until the resync interval has passed: an ARN's owner tag (tags never change on
+//! what pld made), an ALB's facts, and a front's listeners and targets — the last dropped as
+//! soon as this agent writes to that front, so the next pass reads what the writes made.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -31,6 +33,10 @@ use super::Reconciler;
 /// DescribeTags takes at most this many ARNs.
 const TAGS_PER_CALL: usize = 20;
 
+/// Rounds of one front in one pass: three of writes, a second look at a provisioning NLB, and
+/// the plan that finds it built.
+const MAX_ROUNDS: usize = 6;
+
 /// What this agent built in front of ALBs, as one pass observed it.
 #[derive(Debug, Default)]
 pub(super) struct Fronts {
@@ -49,17 +55,34 @@ impl Fronts {
     }
 }
 
-/// A front last found built, and when: its listeners, its groups' targets and the ALB's facts,
-/// reused until the resync interval has passed.
+/// What this agent learnt of one of its fronts, and when: kept until the resync interval has
+/// passed, or until the agent writes to the front.
 #[derive(Debug, Clone)]
-pub(super) struct CheckedFront {
+pub(super) struct SeenFront {
     at: Instant,
-    load_balancer_arn: String,
-    listeners: Vec<(Listener, bool)>,
+    load_balancer_arn: Option<String>,
+    /// The NLB's listeners, with whether each is pld's.
+    listeners: Option<Vec<(Listener, bool)>>,
+    /// By group ARN.
     health: BTreeMap<String, Vec<TargetHealth>>,
-    alb: LoadBalancer,
-    alb_listeners: Vec<Listener>,
+    /// Its status was reported built, with the ALB's own targets.
+    reported: bool,
 }
+
+impl SeenFront {
+    fn new() -> Self {
+        SeenFront {
+            at: Instant::now(),
+            load_balancer_arn: None,
+            listeners: None,
+            health: BTreeMap::new(),
+            reported: false,
+        }
+    }
+}
+
+/// An ALB as last described, and when.
+pub(super) type AlbFacts = (Instant, LoadBalancer, Vec<Listener>);
 
 /// Where a service's front stands after this pass's round.
 pub(super) enum FrontOutcome {
@@ -77,22 +100,49 @@ pub(super) fn on_alb(service: &Service) -> bool {
 }
 
 impl Reconciler {
-    /// The ELBv2 tags of `arns`, in calls of at most 20.
-    async fn elb_tags(
+    /// The owner tag of each of `arns` when it carries this agent's tags: from what was read
+    /// within the resync interval, the rest by DescribeTags in calls of at most 20.
+    async fn owners_of(
         &self,
         arns: Vec<String>,
-    ) -> Result<BTreeMap<String, pld_cloud::Tags>, CloudError> {
-        let mut tags = BTreeMap::new();
-        for chunk in arns.chunks(TAGS_PER_CALL) {
-            tags.extend(self.cloud.describe_elb_tags(chunk).await?);
+    ) -> Result<BTreeMap<String, Option<String>>, CloudError> {
+        let resync = self.cfg.resync();
+        let mine = self.own.mine();
+        let mut owners = BTreeMap::new();
+        let mut unknown = Vec::new();
+        {
+            let mut memory = self.memory();
+            memory.elb_owners.retain(|_, (at, _)| at.elapsed() < resync);
+            for arn in arns {
+                match memory.elb_owners.get(&arn) {
+                    Some((_, owner)) => {
+                        owners.insert(arn, owner.clone());
+                    }
+                    None => unknown.push(arn),
+                }
+            }
         }
-        Ok(tags)
+        for chunk in unknown.chunks(TAGS_PER_CALL) {
+            let tags = self.cloud.describe_elb_tags(chunk).await?;
+            let now = Instant::now();
+            let mut memory = self.memory();
+            for arn in chunk {
+                let owner = tags
+                    .get(arn)
+                    .filter(|t| has_tags(t, &mine))
+                    .and_then(|t| t.get(OWNER_TAG).cloned());
+                memory.elb_owners.insert(arn.clone(), (now, owner.clone()));
+                owners.insert(arn.clone(), owner);
+            }
+        }
+        Ok(owners)
     }
 
     /// Observes every front this agent built: its NLBs and target groups (by name, then by
-    /// tags: ELBv2 has no tag filter), their listeners and the health of their targets.
+    /// tags), their listeners and the health of their targets — the last two as kept from
+    /// earlier passes where still fresh ([`SeenFront`]).
     pub(super) async fn observe_fronts(&self) -> Result<Fronts, CloudError> {
-        let mine = self.own.mine();
+        let resync = self.cfg.resync();
         let lbs: Vec<_> = self
             .cloud
             .describe_load_balancers()
@@ -111,73 +161,57 @@ impl Reconciler {
                     .map(|g| g.arn.clone()),
             )
             .collect();
-        // Owners by ARN: a resource's tags are read once per resync interval.
-        let resync = self.cfg.resync();
-        let (mut owners, unknown): (BTreeMap<String, Option<String>>, Vec<String>) = {
-            let mut memory = self.memory();
-            memory.elb_owners.retain(|_, (at, _)| at.elapsed() < resync);
-            let mut owners = BTreeMap::new();
-            let mut unknown = Vec::new();
-            for arn in candidates {
-                match memory.elb_owners.get(&arn) {
-                    Some((_, owner)) => {
-                        owners.insert(arn, owner.clone());
-                    }
-                    None => unknown.push(arn),
-                }
-            }
-            (owners, unknown)
-        };
-        let tags = self.elb_tags(unknown).await?;
-        {
-            let now = Instant::now();
-            let mut memory = self.memory();
-            for (arn, t) in tags {
-                let owner = Some(&t)
-                    .filter(|t| has_tags(t, &mine))
-                    .and_then(|t| t.get(OWNER_TAG).cloned());
-                memory.elb_owners.insert(arn.clone(), (now, owner.clone()));
-                owners.insert(arn, owner);
-            }
-        }
+        let owners = self.owners_of(candidates).await?;
         let owner_of = |arn: &str| owners.get(arn).cloned().flatten();
-        let checked: BTreeMap<String, CheckedFront> = self
-            .memory()
-            .checked_fronts
-            .iter()
-            .filter(|(_, c)| c.at.elapsed() < resync)
-            .map(|(name, c)| (name.clone(), c.clone()))
-            .collect();
+        let mut seen: BTreeMap<String, SeenFront> = {
+            let mut memory = self.memory();
+            memory.seen_fronts.retain(|_, f| f.at.elapsed() < resync);
+            memory.seen_fronts.clone().into_iter().collect()
+        };
         let mut fronts = Fronts::default();
+        // Listeners: those seen, and the rest described, their owners read in one batch.
+        let mut described = Vec::new();
         for lb in lbs {
             let Some(owner) = owner_of(&lb.arn) else {
                 continue;
             };
-            let cached = checked
-                .get(&lb.name)
-                .filter(|c| c.load_balancer_arn == lb.arn);
-            let listeners = match cached {
-                Some(c) => c.listeners.clone(),
-                None => {
-                    let listeners = self.cloud.describe_listeners(&lb.arn).await?;
-                    let listener_tags = self
-                        .elb_tags(listeners.iter().map(|l| l.arn.clone()).collect())
-                        .await?;
-                    listeners
-                        .into_iter()
-                        .map(|l| {
-                            let ours = listener_tags
-                                .get(&l.arn)
-                                .is_some_and(|t| has_tags(t, &mine));
-                            (l, ours)
-                        })
-                        .collect()
-                }
-            };
+            let entry = seen.entry(lb.name.clone()).or_insert_with(SeenFront::new);
+            if entry.load_balancer_arn.as_deref() != Some(lb.arn.as_str()) {
+                *entry = SeenFront::new();
+                entry.load_balancer_arn = Some(lb.arn.clone());
+            }
+            if entry.listeners.is_none() {
+                described.push((
+                    lb.name.clone(),
+                    self.cloud.describe_listeners(&lb.arn).await?,
+                ));
+            }
             let built = &mut fronts.built.entry(lb.name.clone()).or_default();
             built.0 = owner;
-            built.1.listeners = listeners;
             built.1.load_balancer = Some(lb);
+        }
+        let listener_arns = described
+            .iter()
+            .flat_map(|(_, ls)| ls.iter().map(|l| l.arn.clone()))
+            .collect();
+        let listener_owners = self.owners_of(listener_arns).await?;
+        for (name, listeners) in described {
+            let listeners = listeners
+                .into_iter()
+                .map(|l| {
+                    let ours = listener_owners.get(&l.arn).is_some_and(Option::is_some);
+                    (l, ours)
+                })
+                .collect();
+            if let Some(entry) = seen.get_mut(&name) {
+                entry.listeners = Some(listeners);
+            }
+        }
+        for (name, (_, built)) in fronts.built.iter_mut() {
+            built.listeners = seen
+                .get(name)
+                .and_then(|f| f.listeners.clone())
+                .unwrap_or_default();
         }
         for group in &all_groups {
             let Some(owner) = owner_of(&group.arn) else {
@@ -187,13 +221,14 @@ impl Reconciler {
             let Some((front, _)) = group.name.rsplit_once('-') else {
                 continue;
             };
-            let cached = checked
-                .get(front)
-                .and_then(|c| c.health.get(&group.arn))
-                .cloned();
-            let health = match cached {
-                Some(health) => health,
-                None => self.cloud.describe_target_health(&group.arn).await?,
+            let entry = seen.entry(front.to_string()).or_insert_with(SeenFront::new);
+            let health = match entry.health.get(&group.arn) {
+                Some(health) => health.clone(),
+                None => {
+                    let health = self.cloud.describe_target_health(&group.arn).await?;
+                    entry.health.insert(group.arn.clone(), health.clone());
+                    health
+                }
             };
             let built = fronts.built.entry(front.to_string()).or_default();
             built.0 = owner;
@@ -204,8 +239,38 @@ impl Reconciler {
             built.1.groups.push(group.clone());
             fronts.health.insert(group.arn.clone(), health);
         }
+        // Only what exists stays known.
+        seen.retain(|name, _| fronts.built.contains_key(name));
+        self.memory().seen_fronts = seen.into_iter().collect();
         fronts.all_groups = all_groups;
         Ok(fronts)
+    }
+
+    /// The ALB and its listeners, as described within the resync interval or now.
+    async fn alb_facts(
+        &self,
+        alb_arn: &str,
+    ) -> Result<Option<(LoadBalancer, Vec<Listener>)>, CloudError> {
+        let fresh = self
+            .memory()
+            .alb_facts
+            .get(alb_arn)
+            .filter(|(at, _, _)| at.elapsed() < self.cfg.resync())
+            .map(|(_, alb, listeners)| (alb.clone(), listeners.clone()));
+        if let Some(facts) = fresh {
+            return Ok(Some(facts));
+        }
+        let alb = match self.cloud.describe_load_balancer(alb_arn).await {
+            Ok(alb) => alb,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let listeners = self.cloud.describe_listeners(alb_arn).await?;
+        self.memory().alb_facts.insert(
+            alb_arn.to_string(),
+            (Instant::now(), alb.clone(), listeners.clone()),
+        );
+        Ok(Some((alb, listeners)))
     }
 
     /// The network load balancers that reach `alb_arn` through `alb` target groups of its
@@ -275,58 +340,90 @@ impl Reconciler {
         if let Some(why) = foreign_account(&want) {
             return Ok(FrontOutcome::Refused(why));
         }
-        let checked = self
-            .memory()
-            .checked_fronts
-            .get(&names.load_balancer)
-            .filter(|c| c.at.elapsed() < self.cfg.resync())
-            .cloned();
-        let (alb, alb_listeners) = match &checked {
-            Some(c) => (c.alb.clone(), c.alb_listeners.clone()),
-            None => {
-                let alb = match self.cloud.describe_load_balancer(alb_arn).await {
-                    Ok(alb) => alb,
-                    Err(e) if e.is_not_found() => {
-                        return Ok(FrontOutcome::Refused(format!(
-                            "the application load balancer {alb_arn} does not exist in account \
-                             {} (region {})",
-                            self.cfg.account_id,
-                            self.cloud.region()
-                        )))
+        let Some((alb, alb_listeners)) = self.alb_facts(alb_arn).await? else {
+            return Ok(FrontOutcome::Refused(format!(
+                "the application load balancer {alb_arn} does not exist in account {} (region \
+                 {})",
+                self.cfg.account_id,
+                self.cloud.region()
+            )));
+        };
+        // Round after round, each planned from what the one before made as AWS answered it,
+        // so one service's front is built (and its endpoint service made) before the next
+        // service's: under the ELBv2 create bucket, services become available one by one
+        // rather than all at the end.
+        let mut built = built;
+        let mut reaching: Option<BTreeSet<String>> = None;
+        let mut looked_again = false;
+        let mut outcome = FrontOutcome::Building(String::new());
+        for _ in 0..MAX_ROUNDS {
+            let known = if needs_creating(&want, &built) && alb.vpc_id == service.vpc_id {
+                if reaching.is_none() {
+                    reaching = Some(self.reaching(alb_arn, &alb.vpc_id, fronts).await?);
+                }
+                Seen::Known(reaching.clone().unwrap_or_default())
+            } else {
+                Seen::Unknown("nothing to create".into())
+            };
+            let seen = FrontSeen {
+                alb: &alb,
+                alb_listeners: &alb_listeners,
+                built: &built,
+                reaching: &known,
+            };
+            match plan_front(&want, &seen) {
+                Front::Build(writes) => {
+                    // What the writes make is read again by the next pass that needs it.
+                    self.memory().seen_fronts.remove(&names.load_balancer);
+                    let done = self.make(service, &writes).await?;
+                    for made in done.front_made {
+                        built.record(made);
                     }
-                    Err(e) => return Err(e),
-                };
-                let listeners = self.cloud.describe_listeners(alb_arn).await?;
-                (alb, listeners)
+                    outcome = FrontOutcome::Building(
+                        "building the network load balancer in front of the application load \
+                         balancer"
+                            .into(),
+                    );
+                }
+                Front::Waiting(why) => {
+                    // A new NLB provisions: looked at once more before the next pass.
+                    let provisioning = built
+                        .load_balancer
+                        .as_ref()
+                        .filter(|l| state_is(&l.state, "provisioning"))
+                        .map(|l| l.arn.clone());
+                    match provisioning {
+                        Some(arn) if !looked_again => {
+                            looked_again = true;
+                            built.load_balancer =
+                                Some(self.cloud.describe_load_balancer(&arn).await?);
+                        }
+                        _ => {
+                            outcome = FrontOutcome::Building(why);
+                            break;
+                        }
+                    }
+                }
+                Front::Ready { load_balancer_arn } => {
+                    outcome = FrontOutcome::Ready { load_balancer_arn };
+                    break;
+                }
+                Front::Refused(why) => {
+                    // A refusal is looked at again with the ALB as it is then.
+                    self.memory().alb_facts.remove(alb_arn);
+                    outcome = FrontOutcome::Refused(why);
+                    break;
+                }
             }
-        };
-        let reaching = if needs_creating(&want, &built) && alb.vpc_id == service.vpc_id {
-            Seen::Known(self.reaching(alb_arn, &alb.vpc_id, fronts).await?)
-        } else {
-            Seen::Unknown("nothing to create".into())
-        };
-        let seen = FrontSeen {
-            alb: &alb,
-            alb_listeners: &alb_listeners,
-            built: &built,
-            reaching: &reaching,
-        };
-        let outcome = match plan_front(&want, &seen) {
-            Front::Build(writes) => {
-                self.make(service, &writes).await?;
-                FrontOutcome::Building(
-                    "building the network load balancer in front of the application load \
-                     balancer"
-                        .into(),
-                )
-            }
-            Front::Waiting(why) => FrontOutcome::Building(why),
-            Front::Ready { load_balancer_arn } => FrontOutcome::Ready { load_balancer_arn },
-            Front::Refused(why) => FrontOutcome::Refused(why),
-        };
+        }
         let ready = matches!(outcome, FrontOutcome::Ready { .. });
-        if ready && checked.is_some() {
-            // Built and looked at in full within the resync interval: the status stands.
+        let reported = self
+            .memory()
+            .seen_fronts
+            .get(&names.load_balancer)
+            .is_some_and(|f| f.reported);
+        if ready && reported {
+            // Reported built, with the ALB's targets, within the resync interval.
             return Ok(outcome);
         }
         let status = self
@@ -337,28 +434,8 @@ impl Reconciler {
             Some(status) => memory.alb_fronts.insert(service.name.clone(), status),
             None => memory.alb_fronts.remove(&service.name),
         };
-        match (ready, &built.load_balancer) {
-            (true, Some(nlb)) => {
-                let health = built
-                    .groups
-                    .iter()
-                    .filter_map(|g| Some((g.arn.clone(), fronts.health.get(&g.arn)?.clone())))
-                    .collect();
-                memory.checked_fronts.insert(
-                    names.load_balancer.clone(),
-                    CheckedFront {
-                        at: Instant::now(),
-                        load_balancer_arn: nlb.arn.clone(),
-                        listeners: built.listeners.clone(),
-                        health,
-                        alb,
-                        alb_listeners,
-                    },
-                );
-            }
-            _ => {
-                memory.checked_fronts.remove(&names.load_balancer);
-            }
+        if let (true, Some(front)) = (ready, memory.seen_fronts.get_mut(&names.load_balancer)) {
+            front.reported = true;
         }
         Ok(outcome)
     }
@@ -441,7 +518,7 @@ impl Reconciler {
                 busy = true;
                 continue;
             }
-            self.memory().checked_fronts.remove(&name);
+            self.memory().seen_fronts.remove(&name);
             let writes = plan_teardown(&built, &Reason::Orphan);
             if writes.is_empty() {
                 continue;

@@ -127,8 +127,11 @@ struct Memory {
     fronts_exist: Option<bool>,
     /// Service name → its front as last observed, reported with its status.
     alb_fronts: HashMap<String, pld_proto::v1::AlbFront>,
-    /// Front name → the front as last found built, reused until the resync interval passes.
-    checked_fronts: HashMap<String, front::CheckedFront>,
+    /// Front name → what this agent learnt of it, until the resync interval passes or it
+    /// writes to the front.
+    seen_fronts: HashMap<String, front::SeenFront>,
+    /// ALB ARN → the ALB and its listeners as last described.
+    alb_facts: HashMap<String, front::AlbFacts>,
     /// ELBv2 ARN → when its tags were read and the owner they name, if this agent's.
     elb_owners: HashMap<String, (Instant, Option<String>)>,
 }

@@ -258,8 +258,14 @@ async fn alb_burst(n: usize) -> anyhow::Result<()> {
     config.rate_limit_scale = Some(1.0);
     let env = Env::start(config, &AZ_IDS).await?;
     let services = alb_services(&env, n, "front");
-    let ((provider, provider_limiter), (consumer, consumer_limiter)) =
-        env.start_pair(Vec::new(), Some(1.0)).await?;
+    // The agents' default resync interval (30 s), not the tests' 5 s: what an agent learnt
+    // of its fronts is kept that long, and a pass under throttling can take longer than 5 s.
+    let mut provider_cfg = env.agent_config(PROVIDER, &env.provider_vpc, Vec::new());
+    provider_cfg.resync_seconds = 30;
+    let mut consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    consumer_cfg.resync_seconds = 30;
+    let (provider, provider_limiter) = env.start_agent(provider_cfg, Some(1.0)).await?;
+    let (consumer, consumer_limiter) = env.start_agent(consumer_cfg, Some(1.0)).await?;
     for service in &services {
         env.put_binding(&service.name, Approval::Unspecified)
             .await?;

@@ -157,6 +157,56 @@ pub struct FrontBuilt {
     pub registered: BTreeMap<String, Vec<String>>,
 }
 
+/// What one of a front's writes made, as AWS answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Made {
+    LoadBalancer(LoadBalancer),
+    Group(TargetGroup),
+    /// A group's health check as modified.
+    HealthChanged(TargetGroup),
+    Registered {
+        target_group_arn: String,
+        target_ids: Vec<String>,
+    },
+    Listener(Listener),
+    ListenerDeleted(String),
+    GroupDeleted(String),
+}
+
+impl FrontBuilt {
+    /// What a write made, as AWS answered it: the next round is planned from it without
+    /// reading the front again.
+    pub fn record(&mut self, made: Made) {
+        match made {
+            Made::LoadBalancer(lb) => self.load_balancer = Some(lb),
+            Made::Group(group) | Made::HealthChanged(group) => {
+                self.groups.retain(|g| g.arn != group.arn);
+                self.groups.push(group);
+            }
+            Made::Registered {
+                target_group_arn,
+                target_ids,
+            } => {
+                let registered = self.registered.entry(target_group_arn).or_default();
+                for id in target_ids {
+                    if !registered.contains(&id) {
+                        registered.push(id);
+                    }
+                }
+            }
+            Made::Listener(listener) => {
+                self.listeners.retain(|(l, _)| l.arn != listener.arn);
+                self.listeners.push((listener, true));
+            }
+            Made::ListenerDeleted(arn) => self.listeners.retain(|(l, _)| l.arn != arn),
+            Made::GroupDeleted(arn) => {
+                self.groups.retain(|g| g.arn != arn);
+                self.registered.remove(&arn);
+            }
+        }
+    }
+}
+
 /// What the agent observed for a front.
 #[derive(Debug, Clone, Copy)]
 pub struct FrontSeen<'a> {

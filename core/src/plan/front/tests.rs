@@ -82,26 +82,24 @@ impl Case {
         front_names(&self.owner, ALB)
     }
 
-    /// Applies a round's writes as AWS would.
+    /// Applies a round's writes as AWS would, recording what each made.
     fn apply(&mut self, writes: &[Planned]) {
         for w in writes {
-            match &w.call {
-                Call::CreateLoadBalancer(req) => {
-                    self.built.load_balancer = Some(LoadBalancer {
-                        arn: format!(
+            let made = match &w.call {
+                Call::CreateLoadBalancer(req) => Made::LoadBalancer(LoadBalancer {
+                    arn: format!(
                         "arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/net/{}/1",
                         req.name
                     ),
-                        name: req.name.clone(),
-                        kind: req.kind,
-                        internal: req.internal,
-                        vpc_id: VPC.into(),
-                        az_ids: vec![],
-                        subnet_ids: req.subnet_ids.clone(),
-                        state: "provisioning".into(),
-                    })
-                }
-                Call::CreateTargetGroup(req) => self.built.groups.push(TargetGroup {
+                    name: req.name.clone(),
+                    kind: req.kind,
+                    internal: req.internal,
+                    vpc_id: VPC.into(),
+                    az_ids: vec![],
+                    subnet_ids: req.subnet_ids.clone(),
+                    state: "provisioning".into(),
+                }),
+                Call::CreateTargetGroup(req) => Made::Group(TargetGroup {
                     arn: format!("arn:targetgroup/{}", req.name),
                     name: req.name.clone(),
                     target_type: req.target_type,
@@ -114,35 +112,37 @@ impl Case {
                 Call::RegisterTargets {
                     target_group_arn,
                     target_ids,
-                } => {
-                    self.built
-                        .registered
-                        .entry(target_group_arn.clone())
-                        .or_default()
-                        .extend(target_ids.iter().cloned());
-                }
-                Call::CreateListener(req) => self.built.listeners.push((
-                    Listener {
-                        arn: format!("arn:listener/net/{}", req.port),
-                        load_balancer_arn: req.load_balancer_arn.clone(),
-                        port: req.port,
-                        protocol: req.protocol.clone(),
-                        target_group_arn: Some(req.target_group_arn.clone()),
-                    },
-                    true,
-                )),
+                } => Made::Registered {
+                    target_group_arn: target_group_arn.clone(),
+                    target_ids: target_ids.clone(),
+                },
+                Call::CreateListener(req) => Made::Listener(Listener {
+                    arn: format!("arn:listener/net/{}", req.port),
+                    load_balancer_arn: req.load_balancer_arn.clone(),
+                    port: req.port,
+                    protocol: req.protocol.clone(),
+                    target_group_arn: Some(req.target_group_arn.clone()),
+                }),
                 Call::ModifyTargetGroupHealth { arn, health_check } => {
-                    for g in &mut self.built.groups {
-                        if &g.arn == arn {
-                            g.health_check = health_check.clone();
-                        }
-                    }
+                    let mut group = self
+                        .built
+                        .groups
+                        .iter()
+                        .find(|g| &g.arn == arn)
+                        .cloned()
+                        .expect("a group to modify");
+                    group.health_check = health_check.clone();
+                    Made::HealthChanged(group)
                 }
-                Call::DeleteListener { arn } => self.built.listeners.retain(|(l, _)| &l.arn != arn),
-                Call::DeleteTargetGroup { arn } => self.built.groups.retain(|g| &g.arn != arn),
-                Call::DeleteLoadBalancer { .. } => self.built.load_balancer = None,
+                Call::DeleteListener { arn } => Made::ListenerDeleted(arn.clone()),
+                Call::DeleteTargetGroup { arn } => Made::GroupDeleted(arn.clone()),
+                Call::DeleteLoadBalancer { .. } => {
+                    self.built.load_balancer = None;
+                    continue;
+                }
                 other => panic!("not a front call: {other:?}"),
-            }
+            };
+            self.built.record(made);
         }
     }
 
