@@ -1,8 +1,8 @@
 //! The provider's fronts: for a service on an application load balancer, the network load
 //! balancer pld builds in front of it ([`pld_core::plan::front`]) before the endpoint service
-//! goes on that NLB. One round of writes per pass (a listener needs the ARNs of the NLB and
-//! group made the round before); the pass after observes again. Fronts no service wants any
-//! more are taken down once no endpoint service is on them. Only what carries this agent's
+//! goes on that NLB. The writes go in rounds (a listener needs the ARNs of the NLB and group
+//! the round before made), each planned from what AWS answered to the one before, all in one
+//! pass. Fronts no service wants any more are taken down once no endpoint service is on them. Only what carries this agent's
 //! tags is read as pld's, and only that is ever changed; the ALB never is.
 //!
 //! ELBv2's describes have a bucket of their own (40, 10/s) and no tag filter, and a burst of
@@ -306,8 +306,9 @@ impl Reconciler {
         Ok(reaching)
     }
 
-    /// Plans and makes one round of `service`'s front, taking it out of `fronts` (what is
-    /// left there is no service's), and keeps its status for the service's report.
+    /// Plans and makes the rounds of `service`'s front until it is built, waits on AWS or is
+    /// refused, taking it out of `fronts` (what is left there is no service's), and keeps its
+    /// status for the service's report.
     pub(super) async fn front_round(
         &self,
         service: &Service,
