@@ -328,6 +328,27 @@ async fn a_service_moves_from_its_alb_to_an_nlb_and_back_without_a_failed_connec
         .wait_phase("web", "ready", Duration::from_secs(30))
         .await?;
     let client = Prober::start(consumer.dns_addr(), &format!("web.{ZONE}."), DEMO_PORT);
+    // The ALB's own clients, at its internet-facing address, throughout.
+    let internet: std::net::Ipv4Addr = env
+        .region
+        .internet_address(&alb.arn)
+        .ok_or_else(|| anyhow::anyhow!("the ALB has no address of its own"))?
+        .parse()?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let internet_client = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match echo_through(internet, DEMO_PORT, "internet").await {
+                    Ok(answer) if answer == "internet" => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (ok, failed)
+        }
+    });
 
     // To the team's own NLB: the front goes once no consumer is left on its endpoint service.
     register(&env, web(&env, &env.nlb.arn, &[DEMO_PORT])).await?;
@@ -344,6 +365,13 @@ async fn a_service_moves_from_its_alb_to_an_nlb_and_back_without_a_failed_connec
     let (ok, failures) = client.stop().await?;
     assert!(failures.is_empty(), "failed connections: {failures:?}");
     assert!(ok > 20, "the prober ran: {ok} connections");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (ok, failures) = internet_client.await?;
+    assert!(
+        failures.is_empty(),
+        "the ALB's own clients failed: {failures:?}"
+    );
+    assert!(ok > 20, "the ALB's own clients connected {ok} times");
     let status = status_where(&env, "the service on its new front", |s| {
         s.alb_front.is_some() && s.retiring.is_empty()
     })
