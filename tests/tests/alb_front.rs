@@ -426,3 +426,34 @@ async fn a_port_change_adds_and_removes_listeners_on_the_same_nlb() -> anyhow::R
     assert_eq!(built(&env, &added).0.len(), 1, "one NLB");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_that_may_not_read_load_balancers_serves_its_other_services() -> anyhow::Result<()>
+{
+    let env = Env::instant().await?;
+    let alb = alb(&env, &env.provider_vpc.id, "web", &[DEMO_PORT]).await?;
+    // The consumer's policy has no ELBv2 statement (deploy/iam/pld-agent-consumer.json); here
+    // the provider's lacks it too.
+    for account in [PROVIDER, CONSUMER] {
+        env.region
+            .deny(account, Action::DescribeLoadBalancers, true);
+    }
+    let (_provider, _consumer, _) = agents(&env).await?;
+    let mut demo = web(&env, &env.nlb.arn, &[DEMO_PORT]);
+    demo.name = "demo".into();
+    register(&env, demo).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(30))
+        .await?;
+    register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
+    status_where(&env, "the ALB service refused with why", |s| {
+        s.state == "failed" && s.message.contains("pld-agent-provider.json")
+    })
+    .await?;
+    assert_eq!(
+        env.binding_status("demo").await.map(|s| s.phase),
+        Some("ready".into()),
+        "the other service is untouched"
+    );
+    Ok(())
+}

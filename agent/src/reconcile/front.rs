@@ -46,9 +46,19 @@ pub(super) struct Fronts {
     health: BTreeMap<String, Vec<TargetHealth>>,
     /// Every target group of the account: which NLBs reach an ALB.
     all_groups: Vec<TargetGroup>,
+    /// Why they could not be read, when they could not (no ELBv2 permissions).
+    unreadable: Option<CloudError>,
 }
 
 impl Fronts {
+    /// Fronts that could not be read, and why: none is taken down, none is built.
+    pub(super) fn unreadable(e: CloudError) -> Self {
+        Fronts {
+            unreadable: Some(e),
+            ..Fronts::default()
+        }
+    }
+
     /// Whether anything pld built in front of an ALB exists.
     pub(super) fn is_empty(&self) -> bool {
         self.built.is_empty()
@@ -316,6 +326,12 @@ impl Reconciler {
         fronts: &mut Fronts,
     ) -> Result<FrontOutcome, CloudError> {
         let alb_arn = service.load_balancer_arn.as_str();
+        if let Some(e) = &fronts.unreadable {
+            return Ok(FrontOutcome::Refused(format!(
+                "the load balancers pld builds in front of ALBs cannot be read ({e}): a service \
+                 on an ALB needs the ELBv2 statements of deploy/iam/pld-agent-provider.json"
+            )));
+        }
         let names = front_names(owner, alb_arn);
         let built = fronts
             .built

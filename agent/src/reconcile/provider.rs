@@ -34,7 +34,14 @@ impl Reconciler {
         // start and while fronts are left, so none is forgotten.
         let alb_services = desired.iter().any(on_alb);
         let mut fronts = if alb_services || self.memory().fronts_exist != Some(false) {
-            self.observe_fronts().await?
+            match self.observe_fronts().await {
+                Ok(fronts) => fronts,
+                Err(e) if e.is_retryable() => return Err(e),
+                // A consumer-only agent's policy has no ELBv2 statements, and an agent that
+                // cannot read load balancers never built one: its services on NLBs go on; a
+                // service on an ALB is refused with why.
+                Err(e) => Fronts::unreadable(e),
+            }
         } else {
             Fronts::default()
         };
