@@ -39,11 +39,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                     Ok(tonic::Response::new(data))
                 })
                 .await?;
-            // Write next to the target and rename, so a failed save never leaves half a file.
-            let tmp = file.with_extension("partial");
-            std::fs::write(&tmp, &data).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &file)
-                .with_context(|| format!("moving the backup to {}", file.display()))?;
+            write_durably(&file, &data)?;
             match ctx.format {
                 Format::Json => print_json(&json!({"file": file, "bytes": data.len()})),
                 Format::Table => out!("saved {} bytes to {}", data.len(), file.display()),
@@ -71,5 +67,29 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Writes `data` to `file` so that once this returns a crash cannot lose it: to a file beside
+/// it, fsynced, renamed over `file`, then the folder fsynced (the rename lives in the folder).
+/// A failed save never leaves half a file at `file`.
+fn write_durably(file: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let tmp = file.with_extension("partial");
+    let mut out =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    out.write_all(data)
+        .and_then(|()| out.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(out);
+    std::fs::rename(&tmp, file)
+        .with_context(|| format!("moving the backup to {}", file.display()))?;
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::File::open(folder)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing the folder {}", folder.display()))?;
     Ok(())
 }
