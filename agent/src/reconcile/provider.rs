@@ -178,11 +178,7 @@ impl Reconciler {
         // consumers that have not moved yet still connect there.
         let mut busy = false;
         for each in std::iter::once(es).chain(split.retiring.iter().copied()) {
-            let of_it: Vec<&Connection> = connections
-                .iter()
-                .filter(|c| c.service_id == each.id)
-                .collect();
-            busy |= self.decide_connections(service, each, &of_it).await?;
+            busy |= self.decide_connections(service, each, connections).await?;
         }
         let mut retiring = Vec::new();
         for old in split.retiring {
@@ -216,11 +212,7 @@ impl Reconciler {
         why: &str,
     ) -> Result<(), CloudError> {
         for es in owned {
-            let of_it: Vec<&Connection> = connections
-                .iter()
-                .filter(|c| c.service_id == es.id)
-                .collect();
-            self.decide_connections(service, es, &of_it).await?;
+            self.decide_connections(service, es, connections).await?;
         }
         let named = service
             .status
@@ -256,14 +248,19 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Accepts or rejects pending connections by the service's policy
-    /// ([`pld_core::plan::connections`]); returns whether any is in transition.
+    /// Accepts or rejects the pending connections to `es`, out of all those listed, by the
+    /// service's policy ([`pld_core::plan::connections`]); returns whether any is in
+    /// transition.
     async fn decide_connections(
         &self,
         service: &Service,
         es: &EndpointService,
-        connections: &[&Connection],
+        connections: &[Connection],
     ) -> Result<bool, CloudError> {
+        let connections: Vec<&Connection> = connections
+            .iter()
+            .filter(|c| c.service_id == es.id)
+            .collect();
         let claims: Vec<Claim> = self
             .view
             .bindings_to(&service.name)
@@ -292,7 +289,7 @@ impl Reconciler {
             allowed_principals: &service.allowed_principals,
             provider_account: &self.cfg.account_id,
         };
-        let decisions = decide(&es.id, &policy, &claims, connections);
+        let decisions = decide(&es.id, &policy, &claims, &connections);
         self.make(service, &decisions.writes).await?;
         Ok(decisions.busy)
     }
@@ -325,11 +322,7 @@ impl Reconciler {
         es: &EndpointService,
         connections: &[Connection],
     ) -> Result<bool, CloudError> {
-        let of_it: Vec<&Connection> = connections
-            .iter()
-            .filter(|c| c.service_id == es.id)
-            .collect();
-        let busy = self.decide_connections(service, es, &of_it).await?;
+        let busy = self.decide_connections(service, es, connections).await?;
         self.retire_moved_off(es, connections).await?;
         Ok(busy)
     }
