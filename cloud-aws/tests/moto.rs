@@ -17,16 +17,14 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
 use pld_agent::config::{AcceptanceConfig, ProvidedService};
-use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::{Cloud, Tags};
 use pld_cloud_aws::testing::{nlb, sdk, start_moto, vpc, ACCOUNT, REGION};
-use pld_cloud_aws::{AwsCloud, AwsSettings};
+use pld_cloud_aws::AwsCloud;
 use pld_proto::v1::{Approval, Kind};
-use pld_tests::cluster::{fast_tuning, TestCluster};
 use pld_tests::wait_until;
 
 mod common;
-use common::{agent_config, start_agent};
+use common::{agent_cloud, agent_config, aws, one_controller, start_agent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -> anyhow::Result<()>
@@ -42,21 +40,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     let (consumer_vpc, _) = vpc(&ec2, "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]).await?;
     let nlb_arn_catalog = nlb(&elb, "demo", provider_subnets).await?;
 
-    let cluster = TestCluster::start(1, fast_tuning()).await?;
-    cluster.wait_leader(&[1]).await?;
-    let controller = cluster
-        .controller(1)
-        .map(|c| c.local_addr().to_string())
-        .unwrap_or_default();
-    let settings = AwsSettings {
-        region: REGION.into(),
-        endpoint_url: Some(moto.url.clone()),
-        assume_role_arn: None,
-    };
-    let cloud = || async {
-        let c = AwsCloud::connect(ACCOUNT, &settings).await?;
-        Ok::<Arc<dyn Cloud>, anyhow::Error>(Arc::new(Limited::new(c, Limiter::new(Some(10.0)))))
-    };
+    let (cluster, controller) = one_controller().await?;
     let demo = ProvidedService {
         name: "demo".into(),
         load_balancer_arn: nlb_arn_catalog.clone(),
@@ -68,11 +52,11 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     };
     let provider = start_agent(
         agent_config(&controller, &provider_vpc, vec![demo], &moto.url),
-        cloud().await?,
+        agent_cloud(&moto.url).await?,
     )
     .await?;
     let consumer_cfg = agent_config(&controller, &consumer_vpc, Vec::new(), &moto.url);
-    let consumer = start_agent(consumer_cfg.clone(), cloud().await?).await?;
+    let consumer = start_agent(consumer_cfg.clone(), agent_cloud(&moto.url).await?).await?;
 
     // The provider's endpoint service, with its status in the catalog.
     let client = cluster.client();
@@ -146,7 +130,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
         provider.reconciler().pass().await;
     }
     let mine = Tags::from([("pld:cluster".into(), cluster_id.clone())]);
-    let services = AwsCloud::connect(ACCOUNT, &settings)
+    let services = aws(&moto.url)
         .await?
         .describe_endpoint_services(&mine)
         .await?;
@@ -158,7 +142,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
 
     // A restarted agent finds its endpoint by tag: nothing duplicated.
     consumer.shutdown().await;
-    let consumer = start_agent(consumer_cfg, cloud().await?).await?;
+    let consumer = start_agent(consumer_cfg, agent_cloud(&moto.url).await?).await?;
     consumer.reconciler().pass().await;
     consumer.reconciler().pass().await;
     assert_eq!(
@@ -174,7 +158,7 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     ] {
         pld_tests::objects::delete(&client, kind, &k).await?;
     }
-    let aws = AwsCloud::connect(ACCOUNT, &settings).await?;
+    let aws = aws(&moto.url).await?;
     wait_until(Duration::from_secs(60), "everything to be gone", || async {
         let eps = owned(consumer_vpc.clone()).await.ok()?;
         let services = aws
@@ -203,15 +187,7 @@ async fn the_aws_backend_passes_the_conformance_suite_against_moto() -> anyhow::
         vpc(&ec2, "10.0.0.0/16", ["10.0.1.0/24", "10.0.2.0/24"]).await?;
     let (consumer_vpc, _) = vpc(&ec2, "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]).await?;
     let arn = nlb(&elb, "conformance", provider_subnets).await?;
-    let cloud = AwsCloud::connect(
-        ACCOUNT,
-        &AwsSettings {
-            region: REGION.into(),
-            endpoint_url: Some(moto.url.clone()),
-            assume_role_arn: None,
-        },
-    )
-    .await?;
+    let cloud = aws(&moto.url).await?;
     let fixture = pld_cloud::conformance::Fixture {
         provider_vpc,
         consumer_vpc,
@@ -236,15 +212,7 @@ async fn the_aws_backend_builds_and_removes_an_alb_front_in_moto() -> anyhow::Re
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
     let (vpc_id, subnet_ids) = vpc(&ec2, "10.0.0.0/16", ["10.0.1.0/24", "10.0.2.0/24"]).await?;
     let alb_arn = pld_cloud_aws::testing::alb(&elb, "web", &vpc_id, subnet_ids.clone(), 80).await?;
-    let cloud = AwsCloud::connect(
-        ACCOUNT,
-        &AwsSettings {
-            region: REGION.into(),
-            endpoint_url: Some(moto.url.clone()),
-            assume_role_arn: None,
-        },
-    )
-    .await?;
+    let cloud = aws(&moto.url).await?;
     let fixture = pld_cloud::conformance::FrontFixture {
         vpc_id,
         subnet_ids,
@@ -327,12 +295,7 @@ async fn a_second_account_that_cannot_see_the_service_gets_a_clear_failure() -> 
     );
     let arn = nlb(&elb, "cross", provider_subnets).await?;
 
-    let cluster = TestCluster::start(1, fast_tuning()).await?;
-    cluster.wait_leader(&[1]).await?;
-    let controller = cluster
-        .controller(1)
-        .map(|c| c.local_addr().to_string())
-        .unwrap_or_default();
+    let (cluster, controller) = one_controller().await?;
     let demo = ProvidedService {
         name: "demo".into(),
         load_balancer_arn: arn,

@@ -8,19 +8,15 @@
 //! be deleted) and reports every target healthy: the rules and the refusals are tested on the
 //! simulated region (`cloud/tests/sim_elb.rs`, `tests/tests/alb_front.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::{Cloud, LoadBalancerKind, Tags, TargetType, OWNER_TAG};
-use pld_cloud_aws::testing::{alb, sdk, start_moto, vpc, ACCOUNT, REGION};
-use pld_cloud_aws::{AwsCloud, AwsSettings};
+use pld_cloud_aws::testing::{alb, sdk, start_moto, vpc, ACCOUNT};
 use pld_proto::v1::{object, Acceptance, Approval, Kind, Object, Service};
-use pld_tests::cluster::{fast_tuning, TestCluster};
 use pld_tests::wait_until;
 
 mod common;
-use common::{agent_config, start_agent};
+use common::{agent_cloud, agent_config, aws, one_controller, start_agent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_service_on_an_alb_gets_an_nlb_in_front_in_moto_and_leaves_nothing_behind(
@@ -36,31 +32,17 @@ async fn a_service_on_an_alb_gets_an_nlb_in_front_in_moto_and_leaves_nothing_beh
     let (consumer_vpc, _) = vpc(&ec2, "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]).await?;
     let alb_arn = alb(&elb, "web", &provider_vpc, provider_subnets, 443).await?;
 
-    let cluster = TestCluster::start(1, fast_tuning()).await?;
-    cluster.wait_leader(&[1]).await?;
-    let controller = cluster
-        .controller(1)
-        .map(|c| c.local_addr().to_string())
-        .unwrap_or_default();
-    let settings = AwsSettings {
-        region: REGION.into(),
-        endpoint_url: Some(moto.url.clone()),
-        assume_role_arn: None,
-    };
-    let cloud = || async {
-        let c = AwsCloud::connect(ACCOUNT, &settings).await?;
-        Ok::<Arc<dyn Cloud>, anyhow::Error>(Arc::new(Limited::new(c, Limiter::new(Some(10.0)))))
-    };
-    let aws = AwsCloud::connect(ACCOUNT, &settings).await?;
+    let (cluster, controller) = one_controller().await?;
+    let aws = aws(&moto.url).await?;
     let alb_listeners = aws.describe_listeners(&alb_arn).await?;
     let _provider = start_agent(
         agent_config(&controller, &provider_vpc, Vec::new(), &moto.url),
-        cloud().await?,
+        agent_cloud(&moto.url).await?,
     )
     .await?;
     let _consumer = start_agent(
         agent_config(&controller, &consumer_vpc, Vec::new(), &moto.url),
-        cloud().await?,
+        agent_cloud(&moto.url).await?,
     )
     .await?;
     let client = cluster.client();

@@ -7,20 +7,16 @@
 //! status, and deletes it with the service. Waiting for connections to drain is covered by the
 //! simulated-region tests (`tests/tests/service_move.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
-use pld_cloud::limiter::{Limited, Limiter};
 use pld_cloud::{Cloud, Tags};
-use pld_cloud_aws::testing::{nlb, sdk, start_moto, vpc, ACCOUNT, REGION};
-use pld_cloud_aws::{AwsCloud, AwsSettings};
+use pld_cloud_aws::testing::{nlb, sdk, start_moto, vpc, ACCOUNT};
 use pld_proto::v1::{object, Acceptance, Approval, Kind, Object, Service};
-use pld_tests::cluster::{fast_tuning, TestCluster};
 use pld_tests::wait_until;
 
 mod common;
-use common::{agent_config, start_agent};
+use common::{agent_cloud, agent_config, aws, one_controller, start_agent};
 
 /// `pld_aws_calls_total` of one action that succeeded, from an agent's metrics.
 fn calls(metrics: &str, action: &str) -> f64 {
@@ -46,30 +42,16 @@ async fn a_service_moved_to_another_nlb_in_moto_moves_its_consumer_and_leaves_no
     let first_nlb = nlb(&elb, "demo", provider_subnets.clone()).await?;
     let second_nlb = nlb(&elb, "demo-b", provider_subnets).await?;
 
-    let cluster = TestCluster::start(1, fast_tuning()).await?;
-    cluster.wait_leader(&[1]).await?;
-    let controller = cluster
-        .controller(1)
-        .map(|c| c.local_addr().to_string())
-        .unwrap_or_default();
-    let settings = AwsSettings {
-        region: REGION.into(),
-        endpoint_url: Some(moto.url.clone()),
-        assume_role_arn: None,
-    };
-    let cloud = || async {
-        let c = AwsCloud::connect(ACCOUNT, &settings).await?;
-        Ok::<Arc<dyn Cloud>, anyhow::Error>(Arc::new(Limited::new(c, Limiter::new(Some(10.0)))))
-    };
+    let (cluster, controller) = one_controller().await?;
     // `demo` goes through the catalog, as `pld services register` and `move` put it.
     let provider = start_agent(
         agent_config(&controller, &provider_vpc, Vec::new(), &moto.url),
-        cloud().await?,
+        agent_cloud(&moto.url).await?,
     )
     .await?;
     let mut consumer_cfg = agent_config(&controller, &consumer_vpc, Vec::new(), &moto.url);
     consumer_cfg.dns.ttl_seconds = 1;
-    let consumer = start_agent(consumer_cfg, cloud().await?).await?;
+    let consumer = start_agent(consumer_cfg, agent_cloud(&moto.url).await?).await?;
     let client = cluster.client();
     let demo = |arn: &str| Object {
         object: Some(object::Object::Service(Service {
@@ -193,7 +175,7 @@ async fn a_service_moved_to_another_nlb_in_moto_moves_its_consumer_and_leaves_no
     // Disconnect and deregister: both endpoint services and everything else go.
     pld_tests::objects::delete(&client, Kind::Binding, &key).await?;
     pld_tests::objects::delete(&client, Kind::Service, "demo").await?;
-    let aws = AwsCloud::connect(ACCOUNT, &settings).await?;
+    let aws = aws(&moto.url).await?;
     wait_until(Duration::from_secs(60), "everything to be gone", || async {
         let services = aws
             .describe_endpoint_services(&Tags::from([("pld:cluster".into(), cluster_id.clone())]))

@@ -42,3 +42,34 @@ zone = "pld.moto"
     cfg.services = services;
     cfg
 }
+
+/// A one-node controller cluster, leader elected, and its address.
+pub async fn one_controller() -> anyhow::Result<(pld_tests::cluster::TestCluster, String)> {
+    use pld_tests::cluster::{fast_tuning, TestCluster};
+    let cluster = TestCluster::start(1, fast_tuning()).await?;
+    cluster.wait_leader(&[1]).await?;
+    let controller = cluster
+        .controller(1)
+        .map(|c| c.local_addr().to_string())
+        .unwrap_or_default();
+    Ok((cluster, controller))
+}
+
+/// The AWS backend on the moto server at `url`, as [`ACCOUNT`].
+pub async fn aws(url: &str) -> anyhow::Result<pld_cloud_aws::AwsCloud> {
+    let settings = pld_cloud_aws::AwsSettings {
+        region: REGION.into(),
+        endpoint_url: Some(url.to_string()),
+        assume_role_arn: None,
+    };
+    Ok(pld_cloud_aws::AwsCloud::connect(ACCOUNT, &settings).await?)
+}
+
+/// The AWS backend on moto as an agent gets it: behind the limiter, at AWS's rates × 10.
+pub async fn agent_cloud(url: &str) -> anyhow::Result<Arc<dyn Cloud>> {
+    use pld_cloud::limiter::{Limited, Limiter};
+    Ok(Arc::new(Limited::new(
+        aws(url).await?,
+        Limiter::new(Some(10.0)),
+    )))
+}
