@@ -119,19 +119,31 @@ pub async fn nlb(
     name: &str,
     subnets: Vec<String>,
 ) -> anyhow::Result<String> {
+    use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
+    let arn = load_balancer(elb, name, LoadBalancerTypeEnum::Network, subnets).await?;
+    Ok(arn.replace(":loadbalancer/app/", ":loadbalancer/net/"))
+}
+
+/// A load balancer of `kind` in `subnets`; returns its ARN as moto spells it.
+async fn load_balancer(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    name: &str,
+    kind: aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum,
+    subnets: Vec<String>,
+) -> anyhow::Result<String> {
     let out = elb
         .create_load_balancer()
         .name(name)
-        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .r#type(kind)
         .set_subnets(Some(subnets))
         .send()
         .await?;
-    let arn = out
+    Ok(out
         .load_balancers()
         .first()
         .and_then(|l| l.load_balancer_arn())
-        .unwrap_or_default();
-    Ok(arn.replace(":loadbalancer/app/", ":loadbalancer/net/"))
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// An internet-facing application load balancer in `subnets` with an HTTP listener on `port`
@@ -149,19 +161,7 @@ pub async fn alb(
 ) -> anyhow::Result<String> {
     use aws_sdk_elasticloadbalancingv2::types as elb;
     use elb::{ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, TargetTypeEnum};
-    let out = elb
-        .create_load_balancer()
-        .name(name)
-        .r#type(LoadBalancerTypeEnum::Application)
-        .set_subnets(Some(subnets))
-        .send()
-        .await?;
-    let arn = out
-        .load_balancers()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .unwrap_or_default()
-        .to_string();
+    let arn = load_balancer(elb, name, LoadBalancerTypeEnum::Application, subnets).await?;
     let group = elb
         .create_target_group()
         .name(format!("{name}-targets"))

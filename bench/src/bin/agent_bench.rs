@@ -152,13 +152,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `n` ALBs of the provider, each in front of nothing (the data plane is not measured here),
-/// and the services on them as the catalog takes them.
-fn alb_services(env: &Env, n: usize, tag: &str) -> Vec<pld_proto::v1::Service> {
-    services_on(env, n, tag, LoadBalancerKind::Application)
-}
-
-/// `n` load balancers of `kind` and the services on them.
+/// `n` load balancers of `kind` (in front of nothing: the data plane is not measured here)
+/// and the services on them, as the catalog takes them.
 fn services_on(
     env: &Env,
     n: usize,
@@ -167,7 +162,7 @@ fn services_on(
 ) -> Vec<pld_proto::v1::Service> {
     (0..n)
         .map(|i| {
-            let alb = env.region.add_load_balancer(NewLoadBalancer {
+            let lb = env.region.add_load_balancer(NewLoadBalancer {
                 account: PROVIDER,
                 vpc_id: &env.provider_vpc.id,
                 kind,
@@ -179,7 +174,7 @@ fn services_on(
             pld_proto::v1::Service {
                 name: format!("{tag}{i}"),
                 vpc_id: env.provider_vpc.id.clone(),
-                load_balancer_arn: alb.arn,
+                load_balancer_arn: lb.arn,
                 ports: vec![443],
                 acceptance: pld_proto::v1::Acceptance::Auto as i32,
                 allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
@@ -257,7 +252,7 @@ async fn alb_burst(n: usize) -> anyhow::Result<()> {
     let mut config = SimConfig::instant("us-east-1");
     config.rate_limit_scale = Some(1.0);
     let env = Env::start(config, &AZ_IDS).await?;
-    let services = alb_services(&env, n, "front");
+    let services = services_on(&env, n, "front", LoadBalancerKind::Application);
     // The agents' default resync interval (30 s), not the tests' 5 s: what an agent learnt
     // of its fronts is kept that long, and a pass under throttling can take longer than 5 s.
     let mut provider_cfg = env.agent_config(PROVIDER, &env.provider_vpc, Vec::new());
