@@ -17,18 +17,23 @@ struct World {
     alb: LoadBalancer,
 }
 
+/// An ALB of this account in `vpc_id`, listening on `ports`, in front of nothing.
+fn add_alb(region: &SimRegion, vpc_id: &str, name: &str, ports: &[u16]) -> LoadBalancer {
+    region.add_load_balancer(NewLoadBalancer {
+        account: ACCOUNT,
+        vpc_id,
+        kind: LoadBalancerKind::Application,
+        name,
+        az_ids: &AZ_IDS[..2],
+        ports,
+        targets: &[],
+    })
+}
+
 fn world(config: SimConfig) -> World {
     let region = SimRegion::new(config);
     let vpc = region.add_vpc(ACCOUNT, "10.0.0.0/16");
-    let alb = region.add_load_balancer(NewLoadBalancer {
-        account: ACCOUNT,
-        vpc_id: &vpc.id,
-        kind: LoadBalancerKind::Application,
-        name: "web",
-        az_ids: &AZ_IDS[..2],
-        ports: &[80, 443],
-        targets: &[],
-    });
+    let alb = add_alb(&region, &vpc.id, "web", &[80, 443]);
     World {
         cloud: region.client(ACCOUNT),
         region,
@@ -240,15 +245,7 @@ async fn an_alb_target_must_be_an_alb_of_the_vpc_listening_on_the_port() {
         "InvalidTarget",
     );
     let far = w.region.add_vpc(ACCOUNT, "10.8.0.0/16");
-    let far_alb = w.region.add_load_balancer(NewLoadBalancer {
-        account: ACCOUNT,
-        vpc_id: &far.id,
-        kind: LoadBalancerKind::Application,
-        name: "far",
-        az_ids: &AZ_IDS[..2],
-        ports: &[80],
-        targets: &[],
-    });
+    let far_alb = add_alb(&w.region, &far.id, "far", &[80]);
     refused(
         w.cloud.register_targets(&group.arn, &[far_alb.arn]).await,
         "InvalidTarget",
@@ -285,15 +282,7 @@ async fn an_alb_target_must_be_an_alb_of_the_vpc_listening_on_the_port() {
         .register_targets(&group.arn, std::slice::from_ref(&w.alb.arn))
         .await
         .unwrap();
-    let second = w.region.add_load_balancer(NewLoadBalancer {
-        account: ACCOUNT,
-        vpc_id: &w.vpc,
-        kind: LoadBalancerKind::Application,
-        name: "second",
-        az_ids: &AZ_IDS[..2],
-        ports: &[80],
-        targets: &[],
-    });
+    let second = add_alb(&w.region, &w.vpc, "second", &[80]);
     refused(
         w.cloud.register_targets(&group.arn, &[second.arn]).await,
         "TooManyTargets",
