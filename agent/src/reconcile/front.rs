@@ -16,12 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use pld_cloud::{
-    has_tags, state_is, CloudError, EndpointService, Listener, LoadBalancer, LoadBalancerKind,
-    TargetGroup, TargetHealth, TargetType, OWNER_TAG,
+    has_tags, same_load_balancer, state_is, CloudError, EndpointService, Listener, LoadBalancer,
+    LoadBalancerKind, TargetGroup, TargetHealth, TargetType, OWNER_TAG,
 };
 use pld_core::plan::front::{
     foreign_account, front_names, may_be_pld_built, needs_creating, plan_front, plan_teardown,
-    same_load_balancer, Front, FrontBuilt, FrontSeen, FrontWant, HealthWanted,
+    Front, FrontBuilt, FrontSeen, FrontWant, HealthWanted,
 };
 use pld_core::plan::{Reason, Seen};
 use pld_proto::v1::{AlbFront, AlbFrontPort, Service};

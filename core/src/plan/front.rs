@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ownership::{fnv, Owner};
 use super::{Planned, Reason, Seen};
-pub use crate::aws::types::same_load_balancer;
 use crate::aws::types::{
     state_is, CreateListener, CreateLoadBalancer, CreateTargetGroup, HealthCheck, Listener,
     LoadBalancer, LoadBalancerKind, Protocol, Tags, TargetGroup, TargetType,
@@ -281,33 +280,34 @@ pub fn foreign_account(want: &FrontWant<'_>) -> Option<String> {
     })
 }
 
-/// Refusals that hold whatever exists: the ALB in another account or VPC, not an ALB, a
-/// wanted port the ALB does not listen on, or taken on pld's NLB by a listener pld did not
-/// create.
-fn refusal(want: &FrontWant<'_>, seen: &FrontSeen<'_>) -> Option<String> {
+/// The ALB's listener on each wanted port, or the refusal that holds whatever exists: the ALB
+/// in another account or VPC, not an ALB, a wanted port the ALB does not listen on, or taken
+/// on pld's NLB by a listener pld did not create.
+fn checked<'a>(
+    want: &FrontWant<'_>,
+    seen: &FrontSeen<'a>,
+) -> Result<BTreeMap<u16, &'a Listener>, String> {
     if let Some(why) = foreign_account(want) {
-        return Some(why);
+        return Err(why);
     }
     if seen.alb.kind != LoadBalancerKind::Application {
-        return Some(format!(
+        return Err(format!(
             "{} is a {} load balancer, not an application load balancer",
             want.alb_arn,
             seen.alb.kind.as_str()
         ));
     }
     if seen.alb.vpc_id != want.vpc_id {
-        return Some(format!(
+        return Err(format!(
             "the application load balancer {} is in VPC {}, not the service's VPC {}: register \
              the service with --vpc {}",
             want.alb_arn, seen.alb.vpc_id, want.vpc_id, seen.alb.vpc_id
         ));
     }
-    if let Err(e) = alb_listeners_for(want, seen) {
-        return Some(e);
-    }
+    let alb_listeners = alb_listeners_for(want, seen)?;
     for (listener, ours) in &seen.built.listeners {
         if !ours && want.ports.contains(&listener.port) {
-            return Some(format!(
+            return Err(format!(
                 "port {} of pld's network load balancer {} is taken by listener {}, which pld \
                  did not create: pld never changes it; remove it or register the service \
                  without that port",
@@ -315,7 +315,7 @@ fn refusal(want: &FrontWant<'_>, seen: &FrontSeen<'_>) -> Option<String> {
             ));
         }
     }
-    None
+    Ok(alb_listeners)
 }
 
 /// Whether a front has something to create (then the agent looks which NLBs reach the ALB
@@ -345,11 +345,9 @@ pub fn needs_creating(want: &FrontWant<'_>, built: &FrontBuilt) -> bool {
 
 /// The next round of writes for `want`'s front.
 pub fn plan_front(want: &FrontWant<'_>, seen: &FrontSeen<'_>) -> Front {
-    if let Some(why) = refusal(want, seen) {
-        return Front::Refused(why);
-    }
-    let Ok(alb_listeners) = alb_listeners_for(want, seen) else {
-        return Front::Refused("the ALB's listeners changed while planning".into());
+    let alb_listeners = match checked(want, seen) {
+        Ok(listeners) => listeners,
+        Err(why) => return Front::Refused(why),
     };
     let names = front_names(want.owner, want.alb_arn);
     let built = seen.built;

@@ -269,4 +269,18 @@ mod tests {
         assert_eq!(TargetType::parse("ALB"), Some(TargetType::Alb));
         assert_eq!(TargetType::parse("vpc"), None);
     }
+
+    #[test]
+    fn load_balancer_arns_match_whatever_their_type_segment_says() {
+        let net = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/pld-1/abc";
+        let app = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/pld-1/abc";
+        assert!(same_load_balancer(net, app));
+        assert!(!same_load_balancer(net, &net.replace("abc", "abd")));
+        assert!(!same_load_balancer(
+            net,
+            &net.replace("123456789012", "210987654321")
+        ));
+        assert!(same_load_balancer("arn:nlb", "arn:nlb"));
+        assert!(!same_load_balancer("arn:nlb", "arn:nlb-b"));
+    }
 }
