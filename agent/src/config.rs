@@ -223,7 +223,17 @@ pub struct AgentConfig {
     /// controllers' CA signed).
     #[serde(default)]
     pub tls: Option<pld_client::tls::TlsFiles>,
+    /// Talk to the controllers without TLS (they must be insecure too). Required to start
+    /// without a `[tls]` table, so that plaintext is a choice someone wrote down; the agent then
+    /// says so at every start and in `pld_insecure`.
+    #[serde(default)]
+    pub insecure: bool,
 }
+
+/// Why an agent without `[tls]` does not start.
+const NO_TLS: &str = "missing: an agent talks to the controllers over mutual TLS, a [tls] table \
+     with ca, cert and key (deploy/INSTALL.md#tls). To talk plaintext to insecure controllers, \
+     set insecure = true";
 
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +284,8 @@ impl AgentConfig {
             drain_grace_seconds: default_drain_grace(),
             log: None,
             tls: None,
+            // The simulated region lives in one process on loopback (`pld dev`, tests).
+            insecure: true,
         }
     }
 
@@ -291,6 +303,7 @@ impl AgentConfig {
         check("vpc_id", self.vpc_id == new.vpc_id);
         check("controllers", self.controllers == new.controllers);
         check("tls", self.tls == new.tls);
+        check("insecure", self.insecure == new.insecure);
         check("cloud", self.cloud == new.cloud);
         check("aws", self.aws == new.aws);
         check("cluster_id", self.cluster_id == new.cluster_id);
@@ -336,6 +349,16 @@ impl AgentConfig {
             .map_err(|e| err("account_id", e.reason))?;
         validate::region("region", &self.region).map_err(|e| err("region", e.reason))?;
         validate::vpc_id("vpc_id", &self.vpc_id).map_err(|e| err("vpc_id", e.reason))?;
+        match (&self.tls, self.insecure) {
+            (None, false) => return Err(err("tls", NO_TLS)),
+            (Some(_), true) => {
+                return Err(err(
+                    "insecure",
+                    "set together with [tls]; keep [tls] and drop insecure",
+                ))
+            }
+            _ => {}
+        }
         if self.controllers.is_empty() {
             return Err(err(
                 "controllers",

@@ -124,11 +124,22 @@ impl Agent {
         cfg.validate()?;
         let cfg = Arc::new(cfg);
         let tls = cfg.tls.as_ref().map(|t| t.load()).transpose()?;
+        if cfg.insecure {
+            // validate() let this through only because the config says so: say it every start
+            // (quietly on the simulated region, which lives in one process on loopback).
+            const OPEN: &str = "insecure = true: TLS to the controllers is off, so anyone on \
+                 the path reads and can alter what this agent is told; set [tls] to use \
+                 certificates";
+            match cfg.cloud {
+                config::CloudKind::Aws => warn!("{OPEN}"),
+                config::CloudKind::Sim => info!("{OPEN}"),
+            }
+        }
         let client = Client::connect(&cfg.controllers, tls.as_ref())?;
         check_vpc(cloud.as_ref(), &cfg).await?;
         let host_api = listeners.host_api.local_addr()?;
         let dns = listeners.dns_udp.local_addr()?;
-        let metrics = AgentMetrics::new(&Metrics::new(), cfg.pass_deadline());
+        let metrics = AgentMetrics::new(&Metrics::new(), cfg.pass_deadline(), cfg.insecure);
         let provided = Arc::new(Mutex::new(cfg.services.clone()));
         register(&client, &cfg, &cfg.services, host_api).await?;
         metrics.renewed();

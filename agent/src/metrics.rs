@@ -85,7 +85,14 @@ struct PassInProgress {
 
 impl AgentMetrics {
     /// Metrics in `registry`.
-    pub fn new(registry: &Metrics, pass_deadline: Duration) -> Arc<Self> {
+    pub fn new(registry: &Metrics, pass_deadline: Duration, insecure: bool) -> Arc<Self> {
+        registry
+            .gauge(
+                "pld_insecure",
+                "1 when the agent talks to the controllers without TLS (insecure = true).",
+                &[],
+            )
+            .set(if insecure { 1.0 } else { 0.0 });
         Arc::new(AgentMetrics {
             registry: registry.clone(),
             passes: AtomicU64::new(0),
@@ -358,7 +365,7 @@ mod tests {
     fn probe(deadline: Duration) -> AgentProbe {
         let region = SimRegion::new(SimConfig::instant("us-east-1"));
         AgentProbe {
-            metrics: AgentMetrics::new(&Metrics::new(), deadline),
+            metrics: AgentMetrics::new(&Metrics::new(), deadline, false),
             view: CatalogView::new(),
             cloud: Arc::new(region.client("111111111111")),
             vpc_id: "vpc-0a1b2c3d".into(),

@@ -47,6 +47,8 @@ pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<(Procs, u32, Pld
         let id = i + 1;
         let args: Vec<String> = vec![
             "controller".into(),
+            // etcd, the peer, runs without TLS too.
+            "--insecure".into(),
             "--id".into(),
             id.to_string(),
             "--data-dir".into(),

@@ -36,6 +36,7 @@ listen = "127.0.0.1:{listen}"
 dns_listen = "127.0.0.1:{dns}"
 resync_seconds = 2
 log = "{log}"
+insecure = true
 [aws]
 endpoint_url = "{moto}"
 [dns]

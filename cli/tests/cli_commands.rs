@@ -181,6 +181,9 @@ async fn connecting_to_a_service_nobody_registered_is_refused_unless_asked_to_wa
     Ok(())
 }
 
+/// The `[tls]` table of deploy/agent.toml.
+const TLS_TABLE: &str = "[tls]\nca = \"/etc/pld/tls/ca.pem\"\ncert = \"/etc/pld/tls/agent.pem\"\nkey = \"/etc/pld/tls/agent.key\"\n";
+
 #[test]
 fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -200,7 +203,19 @@ fn pld_agent_refuses_bad_configs_with_one_line_naming_the_problem() -> anyhow::R
             "dns.zone",
         ),
         (format!("{example}\nsurprise = 1\n"), "surprise"),
+        (
+            example.replace(TLS_TABLE, ""),
+            "tls: missing: an agent talks to the controllers over mutual TLS",
+        ),
+        (
+            format!("insecure = true\n{example}"),
+            "insecure: set together with [tls]",
+        ),
     ];
+    assert!(
+        example.contains(TLS_TABLE),
+        "deploy/agent.toml changed its [tls] table"
+    );
     for (i, (text, expected)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("agent{i}.toml"));
         std::fs::write(&path, text)?;

@@ -148,11 +148,32 @@ async fn sigterm_drains_and_exits_zero() -> anyhow::Result<()> {
     put_service(&cluster.client(), "web").await?;
     assert_eq!(cluster.terminate(1).await?, Some(0));
     assert!(cluster.log(1).contains("controller stopped"));
+
+    info!("an insecure node says so at every start, and in its metrics");
+    cluster.spawn(1)?;
+    cluster.wait_leader(Duration::from_secs(20)).await?;
+    let metrics = pld_tests::scrape(cluster.address(1).parse()?).await?;
+    assert_eq!(
+        pld_tests::metric(&metrics, "pld_insecure"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(cluster.terminate(1).await?, Some(0));
+    let warned = cluster
+        .log(1)
+        .matches("insecure = true: TLS is off")
+        .count();
+    assert_eq!(warned, 2, "one warning per start:\n{}", cluster.log(1));
     Ok(())
 }
 
-/// Runs `pld controller` expecting it to refuse to start; returns stderr.
+/// Runs `pld controller --insecure` expecting it to refuse to start; returns stderr.
 fn refused(args: &[&str], data_dir: &Path) -> anyhow::Result<String> {
+    refused_as_given(&[args, &["--insecure"]].concat(), data_dir)
+}
+
+/// Runs `pld controller` with exactly `args` expecting it to refuse to start; returns stderr.
+fn refused_as_given(args: &[&str], data_dir: &Path) -> anyhow::Result<String> {
     let out = Command::new(pld())
         .arg("controller")
         .args(args)
@@ -176,6 +197,15 @@ async fn bad_data_dirs_and_contradicting_flags_are_refused_with_one_line() -> an
     let root = tempfile::tempdir()?;
     let port = pld_tests::free_port()?;
     let listen = format!("127.0.0.1:{port}");
+
+    info!("no [tls] and no --insecure: an open cluster must be chosen, not fallen into");
+    let open = root.path().join("open");
+    let err = refused_as_given(&["--id", "1", "--listen", &listen], &open)?;
+    assert!(
+        err.contains("tls: missing") && err.contains("--insecure"),
+        "{err}"
+    );
+    assert!(!open.exists(), "a refused start touched its data dir");
 
     info!("a folder of someone else's files");
     let foreign = root.path().join("foreign");

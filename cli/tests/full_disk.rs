@@ -73,6 +73,7 @@ fn start(data_dir: &Path, port: u16, stderr: &Path) -> anyhow::Result<Node> {
         Command::new(pld())
             .args([
                 "controller",
+                "--insecure",
                 "--id",
                 "1",
                 "--listen",

@@ -134,7 +134,7 @@ fn the_controller_speaks_the_notify_protocol() -> anyhow::Result<()> {
         std::fs::write(
             &config,
             format!(
-                "id = 1\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\nlog = {log:?}\n",
+                "id = 1\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\nlog = {log:?}\ninsecure = true\n",
                 dir.path().join("data")
             ),
         )

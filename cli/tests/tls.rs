@@ -207,7 +207,7 @@ async fn an_agent_reaches_a_tls_cluster_with_its_certificate_and_not_without() -
 
     let region = SimRegion::new(SimConfig::instant("us-east-1"));
     let vpc = region.add_vpc("111111111111", "10.0.0.0/16");
-    let config = |tls| {
+    let config = |tls: Option<pld_client::tls::TlsFiles>| {
         let mut cfg = AgentConfig::simulated(
             "111111111111",
             "us-east-1",
@@ -217,6 +217,8 @@ async fn an_agent_reaches_a_tls_cluster_with_its_certificate_and_not_without() -
         );
         cfg.listen = "127.0.0.1:0".parse().expect("literal");
         cfg.dns_listen = "127.0.0.1:0".parse().expect("literal");
+        // Without a certificate it talks plaintext, which it has to say.
+        cfg.insecure = tls.is_none();
         cfg.tls = tls;
         cfg
     };

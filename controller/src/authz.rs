@@ -16,7 +16,8 @@
 //! its commands with a [`Scope`] and the state machine enforces it ([`pld_core::access`]).
 //!
 //! Without TLS nobody can be told apart: every caller may do everything, as with etcd or Consul
-//! before auth is turned on. The controller says so in its log when it starts.
+//! before auth is turned on. So a node serves without TLS only when its config says
+//! `insecure = true`, and then says so at every start and in `pld_insecure`.
 
 use std::fmt;
 

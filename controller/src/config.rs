@@ -64,6 +64,12 @@ pub struct ControllerConfig {
     /// dial (`advertise`); every client and peer must present a certificate the CA signed.
     #[serde(default)]
     pub tls: Option<pld_client::tls::TlsFiles>,
+    /// Serve without TLS: nobody can be told apart, so every caller may do everything,
+    /// membership changes, restores and raft messages included. Required to start without a
+    /// `[tls]` table, so that an open cluster is always a choice someone wrote down; the node
+    /// then says so at every start and in `pld_insecure`.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// Raft timing and retention.
@@ -104,6 +110,12 @@ fn default_listen() -> SocketAddr {
         .parse()
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7400)))
 }
+
+/// Why a node without `[tls]` does not start.
+const NO_TLS: &str = "missing: a controller requires mutual TLS, a [tls] table with ca, cert and \
+     key (deploy/INSTALL.md#tls). To serve without it, where every caller may do everything \
+     (membership changes, restores and raft messages included), set insecure = true or pass \
+     --insecure";
 
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +185,7 @@ impl ControllerConfig {
             raft: RaftTuning::default(),
             log: None,
             tls: None,
+            insecure: false,
         }
     }
 
@@ -191,6 +204,16 @@ impl ControllerConfig {
     pub fn validate(&self) -> Result<BTreeMap<u64, String>, ConfigError> {
         if self.id == 0 {
             return Err(cfg_err("id", "must be a non-zero integer"));
+        }
+        match (&self.tls, self.insecure) {
+            (None, false) => return Err(cfg_err("tls", NO_TLS)),
+            (Some(_), true) => {
+                return Err(cfg_err(
+                    "insecure",
+                    "set together with [tls]; keep [tls] and drop insecure (or --insecure)",
+                ))
+            }
+            _ => {}
         }
         if let Some(a) = &self.advertise {
             check_address("advertise", a)?;
@@ -253,6 +276,7 @@ impl ControllerConfig {
             ("raft", self.raft == new.raft),
             ("cluster_id", self.cluster_id == new.cluster_id),
             ("tls", self.tls == new.tls),
+            ("insecure", self.insecure == new.insecure),
         ];
         pairs
             .into_iter()
@@ -301,8 +325,26 @@ mod tests {
     #[test]
     fn own_id_must_be_a_peer() {
         let mut c = ControllerConfig::new(4, "/x".into());
+        c.insecure = true;
         c.peers = vec!["1=a:1".into()];
         assert_eq!(c.validate().unwrap_err().key, "peers");
+    }
+
+    #[test]
+    fn tls_is_required_unless_insecure_is_written_down() {
+        let mut c = ControllerConfig::from_toml("id = 1\ndata_dir = \"/x\"\n").unwrap();
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.key, "tls");
+        assert!(err.to_string().contains("insecure = true"), "{err}");
+        c.insecure = true;
+        assert!(c.validate().is_ok());
+        let mut both = ControllerConfig::from_toml(
+            "id = 1\ndata_dir = \"/x\"\ninsecure = true\n[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n",
+        )
+        .unwrap();
+        assert_eq!(both.validate().unwrap_err().key, "insecure");
+        both.insecure = false;
+        assert!(both.validate().is_ok());
     }
 }
 

@@ -26,6 +26,7 @@ pub struct ControllerMetrics {
     pub(crate) proposed_entries: Counter,
     pub(crate) proposed_commands: Counter,
     pub(crate) watchers: Gauge,
+    pub(crate) insecure: Gauge,
     revision: Gauge,
     objects: [(Kind, Gauge); 3],
 }
@@ -63,6 +64,12 @@ impl ControllerMetrics {
             last_index: registry.gauge(
                 "pld_raft_last_index",
                 "Last index in this node's log.",
+                &[],
+            ),
+            insecure: registry.gauge(
+                "pld_insecure",
+                "1 when the node serves without TLS (insecure = true): every caller may do \
+                 everything.",
                 &[],
             ),
             leader_changes: registry.counter(

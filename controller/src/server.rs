@@ -83,13 +83,15 @@ impl Controller {
         // Callers can only be told apart by their client certificates.
         let authz = Authz::new(tls.is_some());
         let local_addr = listener.local_addr()?;
-        if tls.is_none() {
-            const OPEN: &str = "TLS is off: every client may do everything, membership changes and restores included; set [tls] to require certificates and enforce their identities";
-            if local_addr.ip().is_loopback() {
-                info!("{OPEN}");
-            } else {
-                warn!("{OPEN}");
-            }
+        if cfg.insecure {
+            // validate() let this through only because the config says so: say it at every
+            // start, wherever the node listens.
+            warn!(
+                listen = %local_addr,
+                "insecure = true: TLS is off, so every client may do everything, membership \
+                 changes, restores and raft messages included; set [tls] to require \
+                 certificates and enforce their identities"
+            );
         }
         let advertise = cfg
             .advertise
@@ -115,6 +117,7 @@ impl Controller {
         };
         let store: Arc<dyn LogStore> = Arc::new(store);
         let metrics = Arc::new(ControllerMetrics::new(&Metrics::new()));
+        metrics.insecure.set(if cfg.insecure { 1.0 } else { 0.0 });
         let (tx, rx) = node::channel();
         let raft_runtime = node::RaftRuntime::new()?;
         let transport = Arc::new(Transport::new(

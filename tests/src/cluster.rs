@@ -79,6 +79,7 @@ impl TestCluster {
     fn config(&self, id: u64, dir: &TempDir) -> ControllerConfig {
         let mut cfg = ControllerConfig::new(id, dir.path().to_path_buf());
         cfg.raft = self.tuning.clone();
+        cfg.insecure = true;
         cfg
     }
 

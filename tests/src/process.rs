@@ -127,7 +127,13 @@ impl ProcessCluster {
             .get_mut(&id)
             .ok_or_else(|| anyhow::anyhow!("no node {id}"))?;
         let path = p.dir.with_extension("toml");
-        let text = format!("id = {id}\ndata_dir = {:?}\n{toml}\n", p.dir);
+        // A node without a [tls] table must say it serves insecurely, or it does not start.
+        let insecure = if toml.contains("[tls]") {
+            ""
+        } else {
+            "insecure = true\n"
+        };
+        let text = format!("id = {id}\ndata_dir = {:?}\n{insecure}{toml}\n", p.dir);
         std::fs::write(&path, text)?;
         p.config = Some(path);
         Ok(())
@@ -205,9 +211,10 @@ impl ProcessCluster {
             None => Command::new(binary),
         };
         command.arg("controller");
-        if let Some(config) = &p.config {
-            command.arg("--config").arg(config);
-        }
+        match &p.config {
+            Some(config) => command.arg("--config").arg(config),
+            None => command.arg("--insecure"),
+        };
         let child = command
             .envs(&p.env)
             .args(["--id", &id.to_string(), "--data-dir"])

@@ -38,6 +38,8 @@ async fn controller_metrics_follow_raft_and_the_catalog() -> anyhow::Result<()> 
         assert!(metric(&before, name).is_some(), "{name} missing:\n{before}");
     }
     assert_eq!(value(&before, "pld_raft_is_leader"), 1.0);
+    // The test cluster runs without TLS, which it had to say (insecure = true).
+    assert_eq!(value(&before, "pld_insecure"), 1.0);
     let services = reflected_services(addr(&cluster, leader)).await?;
     for s in [
         "pld.v1.Catalog",
@@ -186,6 +188,8 @@ async fn agent_metrics_follow_reconciling_and_aws_calls() -> anyhow::Result<()> 
     );
 
     let before = scrape(addr).await?;
+    // The simulated region's agents talk plaintext to the test cluster, as they must say.
+    assert_eq!(value(&before, "pld_insecure"), 1.0);
     assert_eq!(value(&before, "pld_agent_bindings{phase=\"ready\"}"), 0.0);
     assert_eq!(value(&before, "pld_agent_queue_depth"), 0.0);
     assert!(

@@ -266,7 +266,7 @@ mod tests {
             Arc::new(region.client(ACCOUNT)),
             Client::new(&["127.0.0.1:9".to_string()])?,
             CatalogView::new(),
-            AgentMetrics::new(&Metrics::new(), Duration::from_secs(60)),
+            AgentMetrics::new(&Metrics::new(), Duration::from_secs(60), false),
         ))
     }
 

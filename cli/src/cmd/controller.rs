@@ -42,6 +42,10 @@ pub struct Args {
     /// letting the first leader make a unique one.
     #[arg(long)]
     cluster_id: Option<String>,
+    /// Serve without TLS (the config's `insecure = true`): every caller may then do
+    /// everything. Without it, the config must have a `[tls]` table.
+    #[arg(long)]
+    insecure: bool,
 }
 
 fn build_config(args: &Args) -> anyhow::Result<ControllerConfig> {
@@ -81,6 +85,9 @@ fn build_config(args: &Args) -> anyhow::Result<ControllerConfig> {
     }
     if args.cluster_id.is_some() {
         cfg.cluster_id = args.cluster_id.clone();
+    }
+    if args.insecure {
+        cfg.insecure = true;
     }
     cfg.validate()?;
     Ok(cfg)

@@ -32,6 +32,7 @@ cloud = "aws"
 listen = "127.0.0.1:0"
 dns_listen = "127.0.0.1:0"
 resync_seconds = 2
+insecure = true
 [aws]
 endpoint_url = "{url}"
 [dns]
