@@ -462,6 +462,24 @@ async fn cluster_operations_need_an_admin_and_raft_needs_a_controller() -> anyho
         let code = sent.as_ref().map(|_| ()).map_err(|e| e.code());
         if who.starts_with("controller") {
             assert_eq!(code, Err(Code::FailedPrecondition), "{sent:?}");
+            // A certificate naming controller 9 speaks only as node 9.
+            let impersonating = RaftBatch {
+                from: 2,
+                ..batch.clone()
+            };
+            let channel = pld_controller::dial::endpoint(&f.address, Some(&tls))
+                .map_err(anyhow::Error::msg)?
+                .connect()
+                .await?;
+            let sent = RaftTransportClient::new(channel).send(impersonating).await;
+            let refused = sent.expect_err("a batch as another node");
+            assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+            assert!(
+                refused
+                    .message()
+                    .contains("names controller 9; it may not send raft messages as node 2"),
+                "{refused:?}"
+            );
         } else {
             assert_eq!(code, Err(Code::PermissionDenied), "{who}: {sent:?}");
             let message = sent.expect_err("denied").message().to_string();

@@ -6,7 +6,7 @@
 //!
 //! | URI SAN                                   | may                                              |
 //! |-------------------------------------------|--------------------------------------------------|
-//! | `spiffe://pld/controller[/NAME]`          | raft, join, and everything an admin may          |
+//! | `spiffe://pld/controller[/ID]`            | raft (as node ID only), join, all an admin may   |
 //! | `spiffe://pld/admin/NAME`                 | everything: membership, snapshots, any object    |
 //! | `spiffe://pld/operator/NAME`              | read; write and delete services and bindings     |
 //! | `spiffe://pld/agent/ACCOUNT/VPC`          | read; its own VPC's agent record, services, bindings, status and lease |
@@ -157,6 +157,17 @@ impl Identity {
         }
     }
 
+    /// The raft id a controller certificate names (`spiffe://pld/controller/2`): that node
+    /// sends raft messages only as itself. `None` for a certificate naming no number
+    /// (`spiffe://pld/controller`, `.../controller/east`), which may speak as any member, and
+    /// for every other identity.
+    pub fn controller_id(&self) -> Option<u64> {
+        match self {
+            Identity::Controller(name) => name.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// Put or delete an object of `kind`. Returns the scope an agent's command is confined to.
     ///
     /// # Errors
@@ -295,5 +306,13 @@ mod tests {
         assert!(admin.admin("add members").is_ok());
         assert!(admin.raft_peer().is_err(), "admins do not speak raft");
         assert!(Identity::Controller(String::new()).raft_peer().is_ok());
+    }
+
+    #[test]
+    fn a_numbered_controller_certificate_speaks_only_as_its_node() {
+        assert_eq!(Identity::Controller("2".into()).controller_id(), Some(2));
+        assert_eq!(Identity::Controller(String::new()).controller_id(), None);
+        assert_eq!(Identity::Controller("east".into()).controller_id(), None);
+        assert_eq!(Identity::Admin("2".into()).controller_id(), None);
     }
 }

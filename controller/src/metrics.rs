@@ -9,6 +9,34 @@ use pld_telemetry::Metrics;
 
 use crate::node::info::RaftInfo;
 
+/// `pld_raft_messages_refused_total{reason}`: raft messages from the network dropped before
+/// raft-rs saw them, by why. The reasons belong to who refuses (`node::guard`, `api::raft`),
+/// which sit above this module: the server declares them at start, so each series exists at 0.
+pub struct RaftRefusals(Metrics);
+
+impl RaftRefusals {
+    const NAME: &'static str = "pld_raft_messages_refused_total";
+    const HELP: &'static str = "Raft messages from the network refused before raft-rs saw them \
+         (no honest peer sends them), by reason.";
+
+    fn counter(&self, reason: &'static str) -> Counter {
+        self.0
+            .counter(Self::NAME, Self::HELP, &[("reason", reason)])
+    }
+
+    /// Makes each reason's series, at 0.
+    pub(crate) fn declare(&self, reasons: impl IntoIterator<Item = &'static str>) {
+        for reason in reasons {
+            self.counter(reason).increment(0);
+        }
+    }
+
+    /// Counts one refusal (rare: the registry lookup is no cost worth saving).
+    pub(crate) fn count(&self, reason: &'static str) {
+        self.counter(reason).increment(1);
+    }
+}
+
 /// Handles to every controller metric.
 pub struct ControllerMetrics {
     registry: Metrics,
@@ -27,6 +55,7 @@ pub struct ControllerMetrics {
     pub(crate) proposed_commands: Counter,
     pub(crate) watchers: Gauge,
     pub(crate) insecure: Gauge,
+    pub(crate) raft_refused: RaftRefusals,
     revision: Gauge,
     objects: [(Kind, Gauge); 3],
 }
@@ -117,6 +146,7 @@ impl ControllerMetrics {
                 "Catalog revision applied on this node.",
                 &[],
             ),
+            raft_refused: RaftRefusals(registry.clone()),
             objects,
         }
     }

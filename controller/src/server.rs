@@ -118,6 +118,11 @@ impl Controller {
         let store: Arc<dyn LogStore> = Arc::new(store);
         let metrics = Arc::new(ControllerMetrics::new(&Metrics::new()));
         metrics.insecure.set(if cfg.insecure { 1.0 } else { 0.0 });
+        metrics.raft_refused.declare(
+            node::guard::Refusal::LABELS
+                .into_iter()
+                .chain(crate::api::raft::BatchRefusal::LABELS),
+        );
         let (tx, rx) = node::channel();
         let raft_runtime = node::RaftRuntime::new()?;
         let transport = Arc::new(Transport::new(
@@ -181,6 +186,7 @@ impl Controller {
                     transport,
                     stopping_rx.clone(),
                     authz,
+                    metrics.clone(),
                 ))
                 .max_decoding_message_size(MAX_RAFT_MESSAGE),
             );

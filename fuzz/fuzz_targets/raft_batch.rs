@@ -1,6 +1,6 @@
 //! Any bytes as a raft batch from a peer: decoded into raft messages or refused whole, never a
-//! panic. (What raft-rs does with a well-formed but forged message is another matter: the node
-//! treats a raft panic as fatal, see `hostile_clients.rs`.)
+//! panic. (The decoded messages then meet `node::guard` before raft-rs sees them; that path is
+//! fuzzed against running nodes by `tests/tests/forged_raft.rs`.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

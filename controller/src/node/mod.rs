@@ -40,6 +40,7 @@ mod apply;
 mod batch;
 mod config;
 mod error;
+pub mod guard;
 mod handle;
 pub(crate) mod info;
 pub(crate) mod message;
@@ -60,7 +61,7 @@ use raft::eraftpb::ConfState;
 use raft::{RawNode, SnapshotStatus};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{oneshot, watch};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::metrics::ControllerMetrics;
 use crate::storage::{LogStore, RaftStorage};
@@ -120,7 +121,12 @@ pub(crate) struct Node {
     commit_sent: HashMap<u64, u64>,
     /// When the leader tells its followers of a commit index no append has carried yet.
     commit_due: Option<Instant>,
+    /// When each kind of refused raft message was last logged.
+    refusals_logged: HashMap<&'static str, Instant>,
 }
+
+/// How often each kind of refused raft message is logged at most (all are counted).
+const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Most messages taken from the queue before building a Ready.
 const MAX_BATCH: usize = 4096;
@@ -214,6 +220,44 @@ impl Node {
         info!(node = self.id, "raft node stopped");
     }
 
+    /// Checks a peer's message against what this node knows, before raft-rs sees it.
+    fn admit(&self, m: &raft::eraftpb::Message) -> Result<(), guard::Refusal> {
+        let raft = &self.raw.raft;
+        guard::check_peer_message(
+            m,
+            &guard::Facts {
+                id: self.id,
+                conf: &self.conf_state,
+                term: raft.term,
+                leader_id: raft.leader_id,
+                last_index: raft.raft_log.last_index(),
+            },
+        )
+    }
+
+    /// Counts a refused message, and says so at most once a minute for each reason.
+    fn refused(&mut self, from: u64, refusal: &guard::Refusal) {
+        let reason = refusal.label();
+        self.metrics.raft_refused.count(reason);
+        let now = Instant::now();
+        let quiet = self
+            .refusals_logged
+            .get(reason)
+            .is_some_and(|at| now.duration_since(*at) < REFUSAL_LOG_EVERY);
+        if quiet {
+            debug!(node = self.id, from, %refusal, "raft message refused");
+        } else {
+            self.refusals_logged.insert(reason, now);
+            warn!(
+                node = self.id,
+                from,
+                %refusal,
+                "raft message refused: no honest peer sends this; a peer on other code, or \
+                 someone who reaches the raft port (counted in pld_raft_messages_refused_total)"
+            );
+        }
+    }
+
     fn fail_all(&mut self, why: &str) {
         let err = || NodeError::Stopped(why.to_string());
         for (_, txs) in self.pending.drain() {
@@ -247,6 +291,10 @@ impl Node {
     fn handle(&mut self, msg: NodeMsg) {
         match msg {
             NodeMsg::Raft(m) => {
+                if let Err(refusal) = self.admit(&m) {
+                    self.refused(m.from, &refusal);
+                    return;
+                }
                 if let Err(e) = self.raw.step(*m) {
                     debug!(node = self.id, error = %e, "raft message ignored");
                 }

@@ -182,6 +182,7 @@ pub(crate) fn start(
         last_cluster_id_proposal: None,
         commit_sent: HashMap::new(),
         commit_due: None,
+        refusals_logged: HashMap::new(),
         metrics,
         fatal: fatal_tx,
         last_leader: 0,
