@@ -193,9 +193,13 @@ pub struct AgentConfig {
     pub dns: DnsConfig,
     #[serde(default)]
     pub services: Vec<ProvidedService>,
-    /// Host query gRPC API.
+    /// Host query gRPC API. Loopback by default: the API creates bindings, which cost money,
+    /// so a listener other hosts reach needs `host_api.allowed_networks`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Who may use the host API.
+    #[serde(default)]
+    pub host_api: HostApiConfig,
     /// DNS responder (UDP and TCP).
     #[serde(default = "default_dns_listen")]
     pub dns_listen: SocketAddr,
@@ -234,6 +238,25 @@ pub struct AgentConfig {
 const NO_TLS: &str = "missing: an agent talks to the controllers over mutual TLS, a [tls] table \
      with ca, cert and key (deploy/INSTALL.md#tls). To talk plaintext to insecure controllers, \
      set insecure = true";
+
+/// `[host_api]`: who may use the host query API on `listen`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostApiConfig {
+    /// Client networks (CIDRs) whose hosts may connect; connections from elsewhere are closed
+    /// at once. Required when `listen` is not a loopback address (list the VPC's CIDR, and
+    /// 127.0.0.1/32 if local processes use it too); empty on loopback means any local process.
+    #[serde(default)]
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// The services hosts may bind to on demand (their first Resolve). Left out, any service in
+    /// the catalog; bindings made by operators (`pld connect`) answer either way.
+    #[serde(default)]
+    pub on_demand_services: Option<Vec<String>>,
+    /// Serve the host API over mutual TLS: PEM files `ca` (that signed the hosts'
+    /// certificates), `cert` and `key` (the agent's, naming the address hosts dial).
+    #[serde(default)]
+    pub tls: Option<pld_client::tls::TlsFiles>,
+}
 
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -277,6 +300,7 @@ impl AgentConfig {
             },
             services: Vec::new(),
             listen: default_listen(),
+            host_api: HostApiConfig::default(),
             dns_listen: default_dns_listen(),
             lease_ttl_seconds: default_lease(),
             resync_seconds: default_resync(),
@@ -314,6 +338,7 @@ impl AgentConfig {
         );
         check("dns", self.dns == new.dns);
         check("listen", self.listen == new.listen);
+        check("host_api", self.host_api == new.host_api);
         check("dns_listen", self.dns_listen == new.dns_listen);
         check(
             "lease_ttl_seconds",
@@ -381,6 +406,27 @@ impl AgentConfig {
                     self.dns.zone
                 ),
             ));
+        }
+        if !self.listen.ip().is_loopback() && self.host_api.allowed_networks.is_empty() {
+            return Err(err(
+                "host_api.allowed_networks",
+                format!(
+                    "listen = \"{}\" is not a loopback address, and the host API creates \
+                     bindings (which cost money): list the client networks that may use it \
+                     (the VPC's CIDR), or listen on 127.0.0.1",
+                    self.listen
+                ),
+            ));
+        }
+        for (i, name) in self
+            .host_api
+            .on_demand_services
+            .iter()
+            .flatten()
+            .enumerate()
+        {
+            validate::dns_label("service", name)
+                .map_err(|e| err(&format!("host_api.on_demand_services[{i}]"), e.reason))?;
         }
         if !(1..=3600).contains(&self.lease_ttl_seconds) {
             return Err(err("lease_ttl_seconds", "must be 1-3600"));
@@ -475,6 +521,38 @@ mod tests {
         );
         assert_eq!(cfg.zone_fqdn(), "pld.internal.");
         assert_eq!(cfg.dns.ttl_seconds, 30);
+    }
+
+    #[test]
+    fn a_host_api_other_hosts_reach_needs_a_list_of_their_networks() {
+        let example = include_str!("../../deploy/agent.toml");
+        let wide = example.replace("listen = \"127.0.0.1:7500\"", "listen = \"0.0.0.0:7500\"");
+        let cfg = AgentConfig::from_toml(&wide).expect("parses");
+        assert_eq!(cfg.host_api.allowed_networks.len(), 2);
+        cfg.validate()
+            .expect("a VPC-wide listener with its networks");
+        let open = wide.replace("allowed_networks = [\"10.0.0.0/16\", \"127.0.0.1/32\"]", "");
+        let err = AgentConfig::from_toml(&open)
+            .expect("parses")
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.key, "host_api.allowed_networks");
+        assert!(err.reason.contains("0.0.0.0:7500"), "{err}");
+        // On loopback the list may be left out.
+        let local = example.replace("allowed_networks = [\"10.0.0.0/16\", \"127.0.0.1/32\"]", "");
+        AgentConfig::from_toml(&local)
+            .expect("parses")
+            .validate()
+            .expect("loopback");
+        let bad_cidr = example.replace("10.0.0.0/16", "10.0.0.0/33");
+        let err = AgentConfig::from_toml(&bad_cidr).unwrap_err();
+        assert!(err.to_string().contains("allowed_networks"), "{err}");
+        let bad_name = example.replace("[\"billing\", \"s3\"]", "[\"billing\", \"Not A Name\"]");
+        let err = AgentConfig::from_toml(&bad_name)
+            .expect("parses")
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.key, "host_api.on_demand_services[1]");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{info, instrument};
 
 use crate::builtin;
+use crate::host_access::OnDemand;
 use crate::view::CatalogView;
+use ::metrics::Counter;
 use pld_core::Phase;
 
 /// Longest wait a caller may ask for.
@@ -23,6 +25,9 @@ pub struct HostQueryService {
     region: String,
     client: Client,
     view: Arc<CatalogView>,
+    on_demand: OnDemand,
+    /// Counts on-demand bindings refused.
+    refused: Counter,
 }
 
 impl HostQueryService {
@@ -33,7 +38,16 @@ impl HostQueryService {
             region,
             client,
             view,
+            on_demand: OnDemand::Any,
+            refused: Counter::noop(),
         }
+    }
+
+    /// Limits the bindings hosts may create on demand, counting refusals in `refused`.
+    pub fn on_demand(mut self, on_demand: OnDemand, refused: Counter) -> Self {
+        self.on_demand = on_demand;
+        self.refused = refused;
+        self
     }
 
     /// Whether the catalog has `service`: the local view first, then (the view may lag a
@@ -100,6 +114,18 @@ impl HostQuery for HostQueryService {
         }
         let mut changes = self.view.subscribe();
         if self.view.binding(&req.service, &self.vpc_id).is_none() {
+            if !self.on_demand.allows(&req.service) {
+                self.refused.increment(1);
+                return Err(Status::permission_denied(format!(
+                    "this agent creates bindings on demand only to the services \
+                     host_api.on_demand_services lists ({}), not {:?}; an operator can bind it: \
+                     `pld connect {} --vpc {}`",
+                    self.on_demand.listed(),
+                    req.service,
+                    req.service,
+                    self.vpc_id
+                )));
+            }
             if builtin::lookup(&req.service, &self.region).is_none()
                 && !self.in_catalog(&req.service).await?
             {

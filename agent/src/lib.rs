@@ -16,6 +16,7 @@ pub mod builtin;
 pub mod config;
 pub mod crash_points;
 pub mod dns;
+pub mod host_access;
 pub mod host_api;
 pub mod metrics;
 pub mod reconcile;
@@ -179,17 +180,39 @@ impl Agent {
             stop_rx.clone(),
         )));
 
+        let refused = |reason| {
+            metrics.registry().counter(
+                "pld_agent_host_api_refused_total",
+                "Host API requests refused: a connection from outside host_api.allowed_networks, \
+                 or an on-demand binding to a service host_api.on_demand_services does not list.",
+                &[("reason", reason)],
+            )
+        };
         let service = host_api::HostQueryService::new(
             cfg.vpc_id.clone(),
             cfg.region.clone(),
             client.clone(),
             view.clone(),
+        )
+        .on_demand(
+            host_access::OnDemand::new(cfg.host_api.on_demand_services.as_deref()),
+            refused("on_demand"),
         );
         let (health, health_service) = tonic_health_reporter().await;
         let _ = health;
         let mut stop_api = stop_rx.clone();
-        let incoming = tonic::transport::server::TcpIncoming::from(listeners.host_api)
-            .with_nodelay(Some(true));
+        let incoming = host_access::admit(
+            tonic::transport::server::TcpIncoming::from(listeners.host_api)
+                .with_nodelay(Some(true)),
+            host_access::ClientNetworks::new(cfg.host_api.allowed_networks.clone()),
+            refused("network"),
+        );
+        let mut server = tonic::transport::Server::builder().accept_http1(true);
+        if let Some(files) = &cfg.host_api.tls {
+            server = server
+                .tls_config(files.load()?.server_config())
+                .map_err(|e| AgentError::Io(std::io::Error::other(format!("host_api.tls: {e}"))))?;
+        }
         let reflection =
             pld_telemetry::grpc::reflection(pld_proto::FILE_DESCRIPTOR_SET, &["pld.v1.HostQuery"])
                 .map_err(|e| AgentError::Io(std::io::Error::other(e.to_string())))?;
@@ -203,8 +226,7 @@ impl Agent {
             pld_telemetry::routes(metrics.registry().clone(), probe.clone()),
         ));
         tasks.push(tokio::spawn(async move {
-            let served = tonic::transport::Server::builder()
-                .accept_http1(true)
+            let served = server
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop_api.wait_for(|s| *s).await;
@@ -370,6 +392,7 @@ fn agent_object(cfg: &AgentConfig, address: SocketAddr) -> Object {
             account_id: cfg.account_id.clone(),
             region: cfg.region.clone(),
             address: address.to_string(),
+            host_api_tls: cfg.host_api.tls.is_some(),
             lease_ttl_seconds: cfg.lease_ttl_seconds,
             ..Default::default()
         })),

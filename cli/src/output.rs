@@ -230,6 +230,7 @@ pub fn agent_json(a: &Agent) -> Value {
         "account_id": a.account_id,
         "region": a.region,
         "address": a.address,
+        "host_api_tls": a.host_api_tls,
         "lease_ttl_seconds": a.lease_ttl_seconds,
         "state": agent_state_name(a.state),
         "last_seen_unix_ms": a.last_seen_unix_ms,

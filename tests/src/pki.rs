@@ -76,6 +76,28 @@ impl TestPki {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// An endpoint for a server at `addr` with a certificate of this CA, presenting `client`'s
+    /// certificate, or none.
+    ///
+    /// # Errors
+    /// When the files cannot be read or tonic refuses the settings.
+    pub fn endpoint(
+        &self,
+        addr: std::net::SocketAddr,
+        client: Option<&TlsFiles>,
+    ) -> anyhow::Result<tonic::transport::Endpoint> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+        let mut tls =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(self.ca())?));
+        if let Some(files) = client {
+            tls = tls.identity(Identity::from_pem(
+                std::fs::read(&files.cert)?,
+                std::fs::read(&files.key)?,
+            ));
+        }
+        Ok(Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls)?)
+    }
 }
 
 /// A config file's `[tls]` table for `files`.

@@ -282,7 +282,19 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
         "the agent of {} publishes no host API address",
         args.vpc
     );
-    let mut client = HostQueryClient::connect(format!("http://{}", agent.address))
+    // An agent whose host API takes TLS only gets the --tls-* certificate.
+    let tls = match (&ctx.tls, agent.host_api_tls) {
+        (Some(files), true) => Some(files.load()?),
+        (None, true) => anyhow::bail!(
+            "the agent of {} serves its host API over mutual TLS only: give --tls-ca, \
+             --tls-cert and --tls-key (a certificate its host CA signed)",
+            args.vpc
+        ),
+        (_, false) => None,
+    };
+    let channel = pld_controller::dial::endpoint(&agent.address, tls.as_ref())
+        .map_err(anyhow::Error::msg)?
+        .connect()
         .await
         .with_context(|| {
             format!(
@@ -290,6 +302,7 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
                 args.vpc, agent.address
             )
         })?;
+    let mut client = HostQueryClient::new(channel);
     let progress = indicatif::ProgressBar::new_spinner().with_style(
         indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
