@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::authz::TrustDomain;
 use crate::node::{NodeConfig, DEFAULT_SNAPSHOT_EVERY};
 
 /// Default gRPC listen address.
@@ -70,6 +71,11 @@ pub struct ControllerConfig {
     /// then says so at every start and in `pld_insecure`.
     #[serde(default)]
     pub insecure: bool,
+    /// The SPIFFE trust domain of the identities in client and peer certificates
+    /// (`spiffe://DOMAIN/admin/NAME`); `pld` unless set. Certificates naming another domain
+    /// are refused, so clusters sharing a CA stay apart.
+    #[serde(default)]
+    pub trust_domain: TrustDomain,
 }
 
 /// Raft timing and retention.
@@ -186,6 +192,7 @@ impl ControllerConfig {
             log: None,
             tls: None,
             insecure: false,
+            trust_domain: TrustDomain::default(),
         }
     }
 
@@ -277,6 +284,7 @@ impl ControllerConfig {
             ("cluster_id", self.cluster_id == new.cluster_id),
             ("tls", self.tls == new.tls),
             ("insecure", self.insecure == new.insecure),
+            ("trust_domain", self.trust_domain == new.trust_domain),
         ];
         pairs
             .into_iter()
@@ -320,6 +328,24 @@ mod tests {
         let err = ControllerConfig::from_toml("id = 1\ndata_dir = \"/x\"\nlisten_addr = \"a\"\n")
             .unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn a_trust_domain_is_read_and_a_bad_one_named() {
+        let base = "id = 1\ndata_dir = \"/x\"\n";
+        let c = ControllerConfig::from_toml(base).expect("no trust_domain");
+        assert_eq!(c.trust_domain.to_string(), "pld");
+        let c =
+            ControllerConfig::from_toml(&format!("{base}trust_domain = \"prod.example.org\"\n"))
+                .expect("a valid domain");
+        assert_eq!(c.trust_domain.prefix(), "spiffe://prod.example.org/");
+        let err = ControllerConfig::from_toml(&format!("{base}trust_domain = \"Prod\"\n"))
+            .expect_err("uppercase")
+            .to_string();
+        assert!(
+            err.contains("trust_domain") && err.contains("trust domain \"Prod\" holds 'P'"),
+            "{err}"
+        );
     }
 
     #[test]

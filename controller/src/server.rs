@@ -81,7 +81,7 @@ impl Controller {
             .map(|t| t.load().map(Arc::new))
             .transpose()?;
         // Callers can only be told apart by their client certificates.
-        let authz = Authz::new(tls.is_some());
+        let authz = Authz::new(tls.is_some(), cfg.trust_domain.clone());
         let local_addr = listener.local_addr()?;
         if cfg.insecure {
             // validate() let this through only because the config says so: say it at every
@@ -169,16 +169,24 @@ impl Controller {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
-                CatalogServer::new(CatalogService::new(node.clone(), authz))
+                CatalogServer::new(CatalogService::new(node.clone(), authz.clone()))
                     .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
-                WatchServer::new(WatchService::new(node.clone(), stopping_rx.clone(), authz))
-                    .max_decoding_message_size(MAX_REQUEST),
+                WatchServer::new(WatchService::new(
+                    node.clone(),
+                    stopping_rx.clone(),
+                    authz.clone(),
+                ))
+                .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
-                ClusterServer::new(ClusterService::new(node.clone(), tls.clone(), authz))
-                    .max_decoding_message_size(MAX_REQUEST),
+                ClusterServer::new(ClusterService::new(
+                    node.clone(),
+                    tls.clone(),
+                    authz.clone(),
+                ))
+                .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
                 RaftTransportServer::new(RaftService::new(

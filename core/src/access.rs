@@ -12,6 +12,10 @@
 //!   account), the same rule the provider's agent applies to connection requests and AWS
 //!   applies to endpoint creation. The consumer's account comes from the agent's certificate,
 //!   or else from the consumer VPC's registered agent.
+//! - **Reads**: an agent sees every service (its hosts look them up to bind them), the
+//!   bindings its VPC consumes and those to the services it provides (it accepts their
+//!   connections), and its own agent record; nothing else of another VPC. [`may_read`] decides
+//!   it from the key alone, so a refusal does not tell whether the object exists.
 
 use pld_proto::v1::{object, report_status_request, Approval, Binding, Kind, Object};
 
@@ -37,6 +41,28 @@ fn forbidden(scope: &Scope, what: String) -> CatalogError {
         "the agent of {} (account {}) {what}",
         scope.vpc_id, scope.account_id
     ))
+}
+
+/// Whether the agent of `scope` may read object `key` of `kind` in `catalog` as it is now.
+///
+/// A binding is readable by its consumer (named in its key, `SERVICE/VPC`) and by the provider
+/// of the catalog service it binds; a binding to a built-in AWS service or to a service not in
+/// the catalog, by its consumer alone.
+pub fn may_read(catalog: &Catalog, scope: &Scope, kind: Kind, key: &str) -> bool {
+    match kind {
+        Kind::Service => true,
+        Kind::Agent => key == scope.vpc_id,
+        Kind::Binding => match key.rsplit_once('/') {
+            Some((service, consumer)) => {
+                consumer == scope.vpc_id
+                    || catalog
+                        .service(service)
+                        .is_some_and(|s| s.vpc_id == scope.vpc_id)
+            }
+            None => false,
+        },
+        Kind::Unspecified => false,
+    }
 }
 
 /// Checks `op` against the catalog as it is now: the agent scope when there is one, and the

@@ -205,3 +205,56 @@ fn principals_are_checked_against_the_accounts_the_catalog_knows() {
     c.apply(&put(binding("later", B, Approval::Unspecified)))
         .unwrap();
 }
+
+#[test]
+fn an_agent_reads_services_and_its_own_vpc_objects_only() {
+    const C: &str = "vpc-cccccccc";
+    let mut c = Catalog::default();
+    for obj in [
+        agent(A, "111111111111"),
+        agent(B, "222222222222"),
+        service("billing", A, &["*"]),
+        service("search", B, &["*"]),
+        binding("billing", B, Approval::Unspecified),
+        binding("search", C, Approval::Unspecified),
+        binding("s3", C, Approval::Unspecified),
+    ] {
+        c.apply(&put(obj)).expect("put");
+    }
+    let reads = |vpc: &str, kind: Kind, key: &str| {
+        let Some(s) = scope("111111111111", vpc) else {
+            unreachable!("scope() always names one")
+        };
+        pld_core::access::may_read(&c, &s, kind, key)
+    };
+    // Every service: consumers look them up to bind them.
+    assert!(reads(C, Kind::Service, "billing"));
+    assert!(reads(C, Kind::Service, "no-such-service"));
+    // A binding: its consumer, and the provider of the service it binds.
+    assert!(
+        reads(B, Kind::Binding, &binding_key("billing", B)),
+        "consumer"
+    );
+    assert!(
+        reads(A, Kind::Binding, &binding_key("billing", B)),
+        "provider"
+    );
+    assert!(
+        !reads(C, Kind::Binding, &binding_key("billing", B)),
+        "bystander"
+    );
+    assert!(
+        !reads(A, Kind::Binding, &binding_key("search", C)),
+        "bystander"
+    );
+    // A built-in AWS service has no provider VPC: the consumer alone.
+    assert!(reads(C, Kind::Binding, &binding_key("s3", C)));
+    assert!(!reads(A, Kind::Binding, &binding_key("s3", C)));
+    // The decision takes the key alone: a missing object is refused the same way.
+    assert!(!reads(C, Kind::Binding, &binding_key("billing", A)));
+    assert!(!reads(A, Kind::Binding, "no-slash"));
+    // Agent records: its own.
+    assert!(reads(A, Kind::Agent, A));
+    assert!(!reads(A, Kind::Agent, B));
+    assert!(!reads(A, Kind::Unspecified, A));
+}

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pld_controller::authz::Identity;
+use pld_controller::authz::{Identity, TrustDomain};
 use pld_core::catalog::{object_key, validate_object, Catalog};
 use pld_core::command::{Command, Op, PutOp, Scope};
 use pld_proto::v1::{object, PutRequest, ReportStatusRequest};
@@ -58,9 +58,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = catalog.apply(&Command::new(Op::ReportStatus(request)));
         }
         _ => {
-            let _ = Identity::from_certificate(rest);
+            let domain = TrustDomain::default();
+            let _ = Identity::from_certificate(rest, &domain);
             if let Ok(uri) = std::str::from_utf8(rest) {
-                let _ = Identity::parse(uri);
+                let _ = Identity::parse(uri, &domain);
+                let _ = TrustDomain::new(uri);
             }
         }
     }

@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pld_core::catalog::{kind_name, object_key, object_kind, parse_kind, validate_object};
 use pld_core::command::{Command, DeleteOp, KeepAliveOp, Op, PutOp, Scope};
-use pld_core::{validate, Outcome};
+use pld_core::{access, validate, Outcome};
 use pld_proto::v1::catalog_server::Catalog;
 use pld_proto::v1::{
     report_status_request, DeleteRequest, DeleteResponse, GetRequest, GetResponse,
@@ -105,12 +105,13 @@ impl Catalog for CatalogService {
 
     #[instrument(level = "debug", skip_all, fields(node = self.node.id()))]
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        self.authz.caller(&req)?;
+        let caller = self.authz.caller(&req)?;
         let req = req.into_inner();
         let kind = parse_kind(req.kind).map_err(invalid)?;
         key_required(&req.key)?;
         self.barrier(req.stale).await?;
         let catalog = self.node.catalog();
+        caller.read(&catalog, kind, &req.key)?;
         let object = catalog.get(kind, &req.key).ok_or_else(|| {
             Status::not_found(format!(
                 "{} {:?} not found",
@@ -126,7 +127,7 @@ impl Catalog for CatalogService {
 
     #[instrument(level = "debug", skip_all, fields(node = self.node.id()))]
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
-        self.authz.caller(&req)?;
+        let caller = self.authz.caller(&req)?;
         let req = req.into_inner();
         let kind = parse_kind(req.kind).map_err(invalid)?;
         if !req.vpc_id.is_empty() {
@@ -134,8 +135,16 @@ impl Catalog for CatalogService {
         }
         self.barrier(req.stale).await?;
         let catalog = self.node.catalog();
+        let mut objects = catalog.list(kind, &req.prefix, &req.vpc_id, &req.service);
+        // An agent lists what it may read, as etcd and Consul filter a list by the caller's
+        // permissions rather than refuse it.
+        if let Some(scope) = caller.read_scope() {
+            objects.retain(|o| {
+                object_key(o).is_ok_and(|(kind, key)| access::may_read(&catalog, scope, kind, &key))
+            });
+        }
         Ok(Response::new(ListResponse {
-            objects: catalog.list(kind, &req.prefix, &req.vpc_id, &req.service),
+            objects,
             revision: catalog.revision(),
         }))
     }

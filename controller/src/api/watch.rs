@@ -7,7 +7,9 @@
 use std::pin::Pin;
 
 use futures::Stream;
-use pld_core::catalog::parse_kind;
+use pld_core::access;
+use pld_core::catalog::{parse_kind, Catalog};
+use pld_core::command::Scope;
 use pld_proto::v1::watch_server::Watch;
 use pld_proto::v1::{Event, WatchRequest, WatchResponse};
 use tokio::sync::{mpsc, watch};
@@ -46,11 +48,18 @@ impl WatchService {
 struct Filter {
     kinds: Vec<i32>,
     prefix: String,
+    /// An agent's VPC: its stream carries only what it may read, judged against the catalog
+    /// when the event is read (a delete event carries the removed object's key).
+    scope: Option<Scope>,
 }
 
 impl Filter {
-    fn matches(&self, e: &Event) -> bool {
-        (self.kinds.is_empty() || self.kinds.contains(&e.kind)) && e.key.starts_with(&self.prefix)
+    fn matches(&self, catalog: &Catalog, e: &Event) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&e.kind))
+            && e.key.starts_with(&self.prefix)
+            && self.scope.as_ref().is_none_or(|scope| {
+                parse_kind(e.kind).is_ok_and(|kind| access::may_read(catalog, scope, kind, &e.key))
+            })
     }
 }
 
@@ -82,7 +91,7 @@ impl Watch for WatchService {
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        self.authz.caller(&req)?;
+        let caller = self.authz.caller(&req)?;
         let req = req.into_inner();
         for k in &req.kinds {
             parse_kind(*k).map_err(invalid)?;
@@ -90,6 +99,7 @@ impl Watch for WatchService {
         let filter = Filter {
             kinds: req.kinds,
             prefix: req.prefix,
+            scope: caller.read_scope().cloned(),
         };
         let mut applied = self.node.applied();
         let (mut next, current) = {
@@ -120,19 +130,22 @@ impl Watch for WatchService {
                 applied.borrow_and_update();
                 let batch = {
                     let catalog = node.catalog();
-                    catalog
-                        .events_since(next, READ_BATCH)
-                        .map(|events| (events, catalog.revision()))
+                    catalog.events_since(next, READ_BATCH).map(|events| {
+                        let seen = events.last().map(|e| e.revision + 1);
+                        let events: Vec<Event> = events
+                            .into_iter()
+                            .filter(|e| filter.matches(&catalog, e))
+                            .collect();
+                        (seen, events, catalog.revision())
+                    })
                 };
                 match batch {
                     Err(e) => {
                         let _ = tx.send(Err(catalog_status(e))).await;
                         return;
                     }
-                    Ok((events, revision)) if !events.is_empty() => {
-                        next = events.last().map_or(next, |e| e.revision + 1);
-                        let events: Vec<Event> =
-                            events.into_iter().filter(|e| filter.matches(e)).collect();
+                    Ok((Some(seen), events, revision)) => {
+                        next = seen;
                         if !events.is_empty()
                             && tx
                                 .send(Ok(WatchResponse { events, revision }))
