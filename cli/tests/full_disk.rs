@@ -2,18 +2,20 @@
 //! exits non-zero (so systemd restarts it); once there is space again, a restart on the same data
 //! dir has every acknowledged write and takes new ones.
 //!
-//! The test mounts a 1 MiB tmpfs for the data dir, so it needs root; without root it says so and
-//! passes, and `.ci/run` (root) sets PLD_REQUIRE_ROOT_TESTS=1 to make that a failure.
+//! The test mounts a 1 MiB tmpfs for the data dir, so it needs root; elsewhere it reports
+//! `ignored, <why>` (never a pass), and `.ci/run` (root) sets PLD_REQUIRE_ROOT_TESTS=1 to make
+//! that a failure.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use pld_proto::v1::{Kind, ListRequest};
 use pld_tests::objects::put_service;
 use pld_tests::systemd::wait_exit;
-use pld_tests::{free_port, wait_until};
+use pld_tests::{free_port, wait_until, Setup};
 
 fn pld() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pld"))
@@ -23,23 +25,19 @@ fn pld() -> &'static Path {
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    /// Mounts `size` at `dir`, or None (with a message) when this process may not mount.
-    fn mount(dir: &Path, size: &str) -> anyhow::Result<Option<Tmpfs>> {
+    /// Mounts `size` at `dir`, or a skip saying why this process may not mount.
+    fn mount(dir: &Path, size: &str) -> anyhow::Result<Setup<Tmpfs>> {
         std::fs::create_dir_all(dir)?;
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir)
             .output()?;
         if out.status.success() {
-            return Ok(Some(Tmpfs(dir.to_path_buf())));
+            return Ok(Setup::Ready(Tmpfs(dir.to_path_buf())));
         }
-        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        anyhow::ensure!(
-            std::env::var_os("PLD_REQUIRE_ROOT_TESTS").is_none(),
-            "PLD_REQUIRE_ROOT_TESTS is set but mounting a tmpfs failed: {why}"
-        );
-        eprintln!("skipping: cannot mount a tmpfs here ({why}); run as root");
-        Ok(None)
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr.lines().next().unwrap_or_default().trim();
+        Setup::unavailable(format!("a tmpfs cannot be mounted here ({why})"))
     }
 
     fn resize(&self, size: &str) -> anyhow::Result<()> {
@@ -88,15 +86,39 @@ fn start(data_dir: &Path, port: u16, stderr: &Path) -> anyhow::Result<Node> {
     ))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_stops_acknowledgements_and_loses_nothing() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "1m")? else {
-        return Ok(());
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let trials = vec![Trial::ignorable_test(
+        "a_full_disk_stops_acknowledgements_and_loses_nothing",
+        || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| Failed::from(format!("a runtime: {e}")))?;
+            let dir = tempfile::tempdir().map_err(|e| Failed::from(format!("a temp dir: {e}")))?;
+            let ran = runtime.block_on(a_full_disk_stops_acknowledgements_and_loses_nothing(
+                dir.path(),
+            ));
+            match ran.map_err(|e| Failed::from(format!("{e:?}")))? {
+                Setup::Ready(()) => Ok(Completion::Completed),
+                Setup::Skip(why) => Ok(Completion::ignored_with(why)),
+            }
+        },
+    )];
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+async fn a_full_disk_stops_acknowledgements_and_loses_nothing(
+    dir: &Path,
+) -> anyhow::Result<Setup<()>> {
+    let disk = match Tmpfs::mount(&dir.join("disk"), "1m")? {
+        Setup::Ready(disk) => disk,
+        Setup::Skip(why) => return Ok(Setup::Skip(why)),
     };
     let data_dir = disk.0.join("data");
     let port = free_port()?;
-    let log = dir.path().join("first.log");
+    let log = dir.join("first.log");
     let mut node = start(&data_dir, port, &log)?;
     let client = pld_client::Client::new(&[format!("127.0.0.1:{port}")])?
         .with_deadline(Duration::from_secs(3));
@@ -155,7 +177,7 @@ async fn a_full_disk_stops_acknowledgements_and_loses_nothing() -> anyhow::Resul
     );
 
     disk.resize("64m")?;
-    let node = start(&data_dir, port, &dir.path().join("second.log"))?;
+    let node = start(&data_dir, port, &dir.join("second.log"))?;
     let listed = wait_until(
         Duration::from_secs(20),
         "the restarted node to answer",
@@ -185,7 +207,7 @@ async fn a_full_disk_stops_acknowledgements_and_loses_nothing() -> anyhow::Resul
     );
     put_service(&client, "after").await?;
     drop(node);
-    Ok(())
+    Ok(Setup::Ready(()))
 }
 
 fn pld_client_names(objects: Vec<pld_proto::v1::Object>) -> BTreeSet<String> {

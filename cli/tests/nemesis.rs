@@ -1,38 +1,50 @@
 //! Real controller processes in network namespaces under a nemesis (kills, freezes, partitions,
-//! slow links), with concurrent clients; the history must be linearizable and every watcher must
-//! see every change once and in order. See `pld_tests::nemesis`.
+//! slow links), with concurrent clients; the history must be linearizable, every watcher must
+//! see every revision once and in order, and the run must have done work. A third run checks the
+//! checker: with stale reads, it must find the history not linearizable. See
+//! `pld_tests::nemesis`.
 //!
-//! Needs root for the namespaces; without it the test says so and passes, and `.ci/run` sets
-//! PLD_REQUIRE_ROOT_TESTS=1 to make that a failure. `PLD_NEMESIS_SECONDS=600` runs the long
-//! mode by hand; `PLD_NEMESIS_SEED` replays a schedule.
+//! Needs root for the namespaces; elsewhere each test reports `ignored, <why>` (never a pass),
+//! and `.ci/run` sets PLD_REQUIRE_ROOT_TESTS=1 to make that a failure. `PLD_NEMESIS_SECONDS=600`
+//! runs the long mode by hand; `PLD_NEMESIS_SEED` replays a schedule.
 
 use std::path::Path;
-use std::sync::Mutex;
 
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use pld_tests::nemesis::{run, Scenario};
+use pld_tests::Setup;
 
 fn pld() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pld"))
 }
 
-/// One cluster at a time: two at once on a small machine would mostly test the scheduler.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn nemesis(nodes: u64) -> anyhow::Result<()> {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let scenario = Scenario::from_env(nodes, 30)?;
-    if let Some(report) = run(pld(), scenario)? {
-        eprintln!("{report}");
+/// Runs `scenario`: passed with its report printed, ignored saying why it could not run here,
+/// or failed with the whole chain of why.
+fn nemesis(scenario: anyhow::Result<Scenario>) -> Result<Completion, Failed> {
+    let ran = scenario.and_then(|s| run(pld(), s));
+    match ran.map_err(|e| Failed::from(format!("{e:?}")))? {
+        Setup::Ready(report) => {
+            eprintln!("{report}");
+            Ok(Completion::Completed)
+        }
+        Setup::Skip(why) => Ok(Completion::ignored_with(why)),
     }
-    Ok(())
 }
 
-#[test]
-fn three_nodes_stay_linearizable_under_faults() -> anyhow::Result<()> {
-    nemesis(3)
-}
-
-#[test]
-fn five_nodes_stay_linearizable_under_faults() -> anyhow::Result<()> {
-    nemesis(5)
+fn main() -> std::process::ExitCode {
+    let mut args = Arguments::from_args();
+    // One cluster at a time: two at once on a small machine would mostly test the scheduler.
+    args.test_threads = Some(1);
+    let trials = vec![
+        Trial::ignorable_test("three_nodes_stay_linearizable_under_faults", || {
+            nemesis(Scenario::from_env(3, 30))
+        }),
+        Trial::ignorable_test("five_nodes_stay_linearizable_under_faults", || {
+            nemesis(Scenario::from_env(5, 30))
+        }),
+        Trial::ignorable_test("the_checker_catches_stale_reads", || {
+            nemesis(Scenario::stale_reads(3, 15))
+        }),
+    ];
+    libtest_mimic::run(&args, trials).exit_code()
 }

@@ -11,6 +11,7 @@
 //! - [`traffic`]: a client that keeps connecting through a name while it changes.
 //! - [`netns`]: network namespaces to partition real processes; [`nemesis`] runs a workload
 //!   under faults on them and checks it with [`linearizable`].
+//! - [`Setup`]: what a test that needs root found, so a harness can report a skip as a skip.
 //! - `layering` (tests only): no crate's files import each other in a circle.
 
 pub mod cluster;
@@ -28,6 +29,31 @@ pub mod traffic;
 
 use std::future::Future;
 use std::time::Duration;
+
+/// What a test that needs something of the machine (root, namespaces, a tmpfs) found: the thing,
+/// or why it cannot have it here. The tests that use it run under libtest-mimic, which reports
+/// a skip as `ignored, <why>`, never as passed.
+#[derive(Debug)]
+pub enum Setup<T> {
+    Ready(T),
+    Skip(String),
+}
+
+impl<T> Setup<T> {
+    /// A skip because `why`, or an error when `PLD_REQUIRE_ROOT_TESTS` is set (CI runs as root,
+    /// so there a missing capability is a broken machine, not a reason to pass).
+    ///
+    /// # Errors
+    /// When `PLD_REQUIRE_ROOT_TESTS` is set.
+    pub fn unavailable(why: String) -> anyhow::Result<Setup<T>> {
+        anyhow::ensure!(
+            std::env::var_os("PLD_REQUIRE_ROOT_TESTS").is_none(),
+            "PLD_REQUIRE_ROOT_TESTS is set but {why}"
+        );
+        eprintln!("skipping: {why}; run as root");
+        Ok(Setup::Skip(why))
+    }
+}
 
 /// Polls `check` every 20 ms until it returns `Some`, or fails after `deadline` naming `what`.
 ///

@@ -7,14 +7,16 @@
 //! blackhole routes on both ends: packets vanish in flight as in a real partition (no refused
 //! connection, no reset), and established connections stall until their own timeouts notice.
 //!
-//! Needs root (`ip netns`); [`Fabric::create`] says so and returns `None` elsewhere, and fails
-//! instead when `PLD_REQUIRE_ROOT_TESTS` is set (CI runs as root).
+//! Needs root (`ip netns`); [`Fabric::create`] says so and returns [`Setup::Skip`] elsewhere,
+//! and fails instead when `PLD_REQUIRE_ROOT_TESTS` is set (CI runs as root).
 
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::Context;
+
+use crate::Setup;
 
 /// Where a packet comes from or goes to: node `n` (1-based) or the test's clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,13 +48,13 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
 }
 
 impl Fabric {
-    /// Creates the hub, `nodes` node namespaces and the clients' namespace. `None` (after saying
-    /// why) when this process may not create namespaces.
+    /// Creates the hub, `nodes` node namespaces and the clients' namespace; a skip (saying why)
+    /// when this process may not create namespaces.
     ///
     /// # Errors
     /// When `ip` fails part-way (what was made is removed), or namespaces cannot be made while
     /// `PLD_REQUIRE_ROOT_TESTS` is set.
-    pub fn create(nodes: u64) -> anyhow::Result<Option<Fabric>> {
+    pub fn create(nodes: u64) -> anyhow::Result<Setup<Fabric>> {
         anyhow::ensure!((1..200).contains(&nodes), "1 to 199 nodes");
         let tag = format!(
             "pld{}x{}",
@@ -61,15 +63,10 @@ impl Fabric {
         );
         let fabric = Fabric { tag, nodes };
         if let Err(e) = ip(&["netns", "add", &fabric.hub()]) {
-            anyhow::ensure!(
-                std::env::var_os("PLD_REQUIRE_ROOT_TESTS").is_none(),
-                "PLD_REQUIRE_ROOT_TESTS is set but network namespaces cannot be made: {e}"
-            );
-            eprintln!("skipping: cannot create network namespaces here ({e}); run as root");
-            return Ok(None);
+            return Setup::unavailable(format!("network namespaces cannot be made here ({e})"));
         }
         fabric.wire()?;
-        Ok(Some(fabric))
+        Ok(Setup::Ready(fabric))
     }
 
     fn wire(&self) -> anyhow::Result<()> {
