@@ -22,6 +22,9 @@ struct Proc {
     /// A TOML config file passed with `--config` (flags still set id, dir, address, peers).
     config: Option<PathBuf>,
     env: BTreeMap<String, String>,
+    /// A member to join through instead of bootstrapping with the cluster's peers: a node added
+    /// after the start.
+    join: Option<String>,
     child: Option<Child>,
 }
 
@@ -99,6 +102,7 @@ impl ProcessCluster {
                     log: root.path().join(format!("node{}.log", p.id)),
                     config: None,
                     env: BTreeMap::new(),
+                    join: None,
                     child: None,
                 },
             );
@@ -215,11 +219,15 @@ impl ProcessCluster {
             Some(config) => command.arg("--config").arg(config),
             None => command.arg("--insecure"),
         };
+        match &p.join {
+            Some(member) => command.args(["--join", member]),
+            None => command.args(["--peers", &peers]),
+        };
         let child = command
             .envs(&p.env)
             .args(["--id", &id.to_string(), "--data-dir"])
             .arg(&p.dir)
-            .args(["--listen", &p.address, "--peers", &peers])
+            .args(["--listen", &p.address])
             .env("PLD_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -227,6 +235,38 @@ impl ProcessCluster {
             .spawn()?;
         p.child = Some(child);
         Ok(())
+    }
+
+    /// Starts a new node at `placement` on a fresh data dir, asking the member at `via` to add
+    /// it (`--join`); restarts keep joining that way, which a node with state ignores.
+    ///
+    /// # Errors
+    /// When the id is taken or the process cannot be spawned.
+    pub fn add_joining(&mut self, placement: Placement, via: &str) -> anyhow::Result<()> {
+        let id = placement.id;
+        anyhow::ensure!(!self.procs.contains_key(&id), "node {id} exists already");
+        let root = self._root.path();
+        self.procs.insert(
+            id,
+            Proc {
+                address: placement.address,
+                prefix: placement.prefix,
+                dir: root.join(format!("node{id}")),
+                log: root.join(format!("node{id}.log")),
+                config: None,
+                env: BTreeMap::new(),
+                join: Some(via.to_string()),
+                child: None,
+            },
+        );
+        self.spawn(id)
+    }
+
+    /// Kills node `id` and forgets it: a member removed from the cluster. Its log stays on disk
+    /// until the cluster is dropped.
+    pub fn forget(&mut self, id: u64) {
+        self.kill(id);
+        self.procs.remove(&id);
     }
 
     /// SIGKILLs node `id` and reaps it.

@@ -5,7 +5,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::netns::{Fabric, Host};
+use super::membership::{replace_member, Slots};
+use crate::netns::Fabric;
 use crate::process::ProcessCluster;
 
 /// The faults the nemesis injects, one at a time, each undone before the next.
@@ -25,10 +26,12 @@ pub enum Fault {
     Bridge,
     /// One node hears the others but cannot answer them.
     OneWay,
+    /// One member (the leader half the time) removed and a fresh node joined in its place.
+    ReplaceMember,
 }
 
 impl Fault {
-    const ALL: [Fault; 7] = [
+    const ALL: [Fault; 8] = [
         Fault::Kill,
         Fault::KillAll,
         Fault::Pause,
@@ -36,6 +39,7 @@ impl Fault {
         Fault::IsolateNode,
         Fault::Bridge,
         Fault::OneWay,
+        Fault::ReplaceMember,
     ];
 
     /// Every kind a cluster of `nodes` can meet (a bridge needs five).
@@ -56,6 +60,7 @@ impl Fault {
             Fault::IsolateNode => "isolate-node",
             Fault::Bridge => "bridge",
             Fault::OneWay => "one-way",
+            Fault::ReplaceMember => "replace-member",
         }
     }
 }
@@ -96,6 +101,7 @@ impl Schedule {
 pub(super) async fn inject(
     cluster: &mut ProcessCluster,
     fabric: &Fabric,
+    slots: &mut Slots,
     rng: &mut StdRng,
     fault: Fault,
 ) -> anyhow::Result<()> {
@@ -106,7 +112,7 @@ pub(super) async fn inject(
         Some(l) if rng.gen_bool(0.5) => l,
         _ => *ids.choose(rng).context("no nodes")?,
     };
-    let nodes = |v: &[u64]| v.iter().map(|&id| Host::Node(id)).collect::<Vec<_>>();
+    let nodes = |v: &[u64]| v.iter().map(|&id| slots.host(id)).collect::<Vec<_>>();
     let others: Vec<u64> = ids.iter().copied().filter(|&id| id != victim).collect();
     match fault {
         Fault::Kill => cluster.kill(victim),
@@ -131,8 +137,12 @@ pub(super) async fn inject(
         }
         Fault::OneWay => {
             for other in &others {
-                fabric.drop_one_way(Host::Node(victim), Host::Node(*other))?;
+                fabric.drop_one_way(slots.host(victim), slots.host(*other))?;
             }
+        }
+        Fault::ReplaceMember => {
+            let newcomer = replace_member(cluster, fabric, slots, victim).await?;
+            eprintln!("nemesis: member {victim} removed, {newcomer} joining in its place");
         }
     }
     Ok(())

@@ -42,11 +42,13 @@ use crate::process::{Placement, ProcessCluster};
 use crate::{wait_until, Setup};
 
 mod faults;
+mod membership;
 mod watch;
 mod worker;
 
 pub use faults::Fault;
 use faults::{inject, recover, Schedule};
+use membership::{members_agree, Slots};
 use watch::{check_watch, spawn_watcher};
 use worker::Worker;
 
@@ -129,6 +131,8 @@ pub struct Report {
     pub watch_events: usize,
     /// With stale reads: what the checker found.
     pub caught: Option<String>,
+    /// The members at the end, which every node listed.
+    pub members: Vec<u64>,
 }
 
 impl std::fmt::Display for Report {
@@ -151,6 +155,7 @@ impl std::fmt::Display for Report {
             "answered per client (at least {MIN_DEFINITE_PER_CLIENT} each): {}",
             per_client.join(" ")
         )?;
+        writeln!(f, "members at the end: {:?}", self.members)?;
         write!(f, "watch events checked per watcher: {}", self.watch_events)?;
         if let Some(caught) = &self.caught {
             write!(f, "\nthe checker caught the stale reads: {caught}")?;
@@ -310,12 +315,13 @@ async fn exercise(
 
     let mut rng = StdRng::seed_from_u64(scenario.seed);
     let mut schedule = Schedule::new(scenario.faults.clone());
+    let mut slots = Slots::new(scenario.nodes);
     let end = Instant::now() + scenario.duration;
     // The whole duration, and at least one full round, so every kind is met even when the
     // seeded pauses run long.
     while Instant::now() < end || !schedule.met_every_kind() {
         let fault = schedule.next(&mut rng);
-        inject(cluster, fabric, &mut rng, fault).await?;
+        inject(cluster, fabric, &mut slots, &mut rng, fault).await?;
         eprintln!(
             "nemesis: {:>6.1}s {}",
             started.elapsed().as_secs_f64(),
@@ -338,6 +344,9 @@ async fn exercise(
     // tells when the watchers have caught up.
     recover(cluster, fabric)?;
     cluster.wait_leader(Duration::from_secs(30)).await?;
+    // Every replacement completed: the nodes agree on the members the nemesis made.
+    members_agree(cluster, &slots).await?;
+    report.members = slots.members();
     let client = Client::new(&addresses)?.with_deadline(Duration::from_secs(30));
     let mut final_state = BTreeMap::new();
     for key in &keys {
