@@ -40,7 +40,11 @@ async fn connect(address: &str) -> anyhow::Result<Channel> {
         .await?)
 }
 
-pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<(Procs, u32, Etcd)> {
+pub async fn start(
+    binary: &Path,
+    dir: &Path,
+    snapshot_count: u64,
+) -> anyhow::Result<(Procs, u32, Etcd)> {
     std::fs::create_dir_all(dir)?;
     let nodes: Vec<(u16, u16)> = (0..3)
         .map(|_| Ok((free_port()?, free_port()?)))
@@ -67,6 +71,7 @@ pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<(Procs, u32, Etc
             format!("--initial-cluster={cluster}"),
             "--initial-cluster-state=new".into(),
             "--initial-cluster-token=pld-bench".into(),
+            format!("--snapshot-count={snapshot_count}"),
         ];
         pids.push(procs.spawn(binary, &args, &dir.join(format!("{name}.log")))?);
     }

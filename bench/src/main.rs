@@ -6,6 +6,7 @@
 //! - sequential writes from one client: p50/p99 latency;
 //! - throughput with 16 and 64 concurrent clients over 8 connections;
 //! - 1,000 watchers: per update, the latency of the slowest watcher;
+//! - sequential writes across a snapshot and log compaction on every node: the slowest write;
 //! - the disk's own fsync latency, the floor a durable write cannot beat.
 //!
 //! Both clusters run for the whole benchmark. The latency and throughput phases run in rounds,
@@ -92,7 +93,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         targets.push(Target::start_pld(&args.pld, &dir.path().join("pld")).await?);
     }
     if args.only.as_deref() != Some("pld") {
-        targets.push(Target::start_etcd(&args.etcd, &dir.path().join("etcd")).await?);
+        targets.push(
+            Target::start_etcd(
+                &args.etcd,
+                &dir.path().join("etcd"),
+                args.etcd_snapshot_count,
+            )
+            .await?,
+        );
     }
     let mut results = Vec::new();
     for target in &targets {
@@ -124,6 +132,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             r.name, args.watchers, args.updates
         );
         r.watch = target.watch_latency(args.watchers, args.updates).await?;
+    }
+    for (target, r) in targets.iter().zip(&mut results) {
+        eprintln!(
+            "[{}] {} sequential writes across a compaction",
+            r.name, args.compaction_writes
+        );
+        r.compaction = Some(target.sequential(args.compaction_writes).await?);
     }
     report::print(&results, &fsync, &args);
     Ok(())

@@ -15,6 +15,8 @@ pub struct Results {
     /// The latency and throughput phases, one entry per round.
     pub rounds: Vec<Round>,
     pub watch: Option<Histogram<u64>>,
+    /// Sequential writes across a snapshot and log compaction on every node.
+    pub compaction: Option<Histogram<u64>>,
 }
 
 /// One round of the latency and throughput phases.
@@ -156,6 +158,16 @@ pub fn print(results: &[Results], fsync: &Histogram<u64>, args: &Args) {
         format!("slowest of {} watchers, p99 (ms)", args.watchers),
         &|r| ms(&r.watch, 0.99).map_or("-".into(), |v| format!("{v:.2}")),
     );
+    row(
+        format!(
+            "max write latency across a compaction (ms, {} sequential writes)",
+            args.compaction_writes
+        ),
+        &|r| ms(&r.compaction, 1.0).map_or("-".into(), |v| format!("{v:.2}")),
+    );
+    row("  p99.9 of those writes (ms)".into(), &|r| {
+        ms(&r.compaction, 0.999).map_or("-".into(), |v| format!("{v:.2}"))
+    });
     row("leader RSS, empty (MB)".into(), &|r| {
         format!("{:.1}", r.rss_empty_kb as f64 / 1024.0)
     });

@@ -37,8 +37,12 @@ impl Target {
         })
     }
 
-    pub async fn start_etcd(binary: &Path, dir: &Path) -> anyhow::Result<Self> {
-        let (procs, leader_pid, etcd) = crate::etcd::start(binary, dir).await?;
+    pub async fn start_etcd(
+        binary: &Path,
+        dir: &Path,
+        snapshot_count: u64,
+    ) -> anyhow::Result<Self> {
+        let (procs, leader_pid, etcd) = crate::etcd::start(binary, dir, snapshot_count).await?;
         Ok(Target {
             name: "etcd 3.4",
             procs,
