@@ -1,6 +1,6 @@
 //! Real `pld controller` processes crashing (SIGABRT from an armed crash point, see
 //! `pld_controller::crash_points`) at every point of the write path: log persist, apply,
-//! snapshot create and install, membership change. After restarting, every node holds the same
+//! snapshot create, store and install, log compaction, membership change. After restarting, every node holds the same
 //! catalog — same revision, same objects at the same mod revisions, so nothing was applied twice
 //! or skipped — and every acknowledged write is in it. And a node whose fsync fails stops
 //! acknowledging, says why and exits; restarted on a working disk, it has every acknowledged write.
@@ -191,6 +191,14 @@ async fn crash_while_applying_committed_entries() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_while_taking_a_snapshot() -> anyhow::Result<()> {
     crash_everywhere("snapshot-create", [1, 2, 3], 150).await
+}
+
+/// The compactor stored the snapshot and stopped before moving the log's start past it and
+/// removing the entries it covers: opening must skip and remove them, and read the commit
+/// index as at least the snapshot's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_with_the_snapshot_stored_and_the_log_not_yet_compacted() -> anyhow::Result<()> {
+    crash_everywhere("snapshot-stored", [1, 2, 3], 150).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

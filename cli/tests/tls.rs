@@ -250,3 +250,73 @@ async fn an_agent_reaches_a_tls_cluster_with_its_certificate_and_not_without() -
     agent.shutdown().await;
     Ok(())
 }
+
+/// `pld resolve` asks the agent's host API directly. An agent whose `[host_api.tls]` is set
+/// publishes `host_api_tls` in its record, and `pld` then dials it with the `--tls-*`
+/// certificate it uses for the controller; the answer comes back over mutual TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pld_resolve_reaches_a_host_api_that_takes_tls() -> anyhow::Result<()> {
+    use pld_agent::config::AgentConfig;
+    use pld_agent::Agent;
+    use pld_cloud::sim::{SimConfig, SimRegion};
+    use pld_tests::region::agent_listeners;
+
+    let pki = TestPki::new("cluster")?;
+    let node_files = pki.issue("controller", &[CONTROLLER])?;
+    let mut cluster = ProcessCluster::unstarted(pld(), 1)?;
+    cluster.set_config(1, &tls_table(&node_files))?;
+    cluster.spawn(1)?;
+    let operator = pki.issue("operator", &[OPERATOR])?;
+    cluster.set_client_tls(Some(operator.load()?));
+    cluster.wait_leader(Duration::from_secs(30)).await?;
+
+    let region = SimRegion::new(SimConfig::instant("us-east-1"));
+    let vpc = region.add_vpc("111111111111", "10.0.0.0/16");
+    let mut cfg = AgentConfig::simulated(
+        "111111111111",
+        "us-east-1",
+        &vpc.id,
+        vec![cluster.address(1)],
+        "pld.test",
+    );
+    cfg.listen = "127.0.0.1:0".parse().expect("literal");
+    cfg.dns_listen = "127.0.0.1:0".parse().expect("literal");
+    cfg.insecure = false;
+    cfg.tls = Some(pki.issue(
+        "agent",
+        &[&format!("spiffe://pld/agent/111111111111/{}", vpc.id)],
+    )?);
+    cfg.host_api.tls = Some(pki.issue("agent-host-api", &[])?);
+    let agent = Agent::start(
+        cfg,
+        std::sync::Arc::new(region.client("111111111111")),
+        agent_listeners().await?,
+    )
+    .await?;
+
+    let resolve = |files: &pld_client::tls::TlsFiles| {
+        Command::new(pld())
+            .args(["--controller", &cluster.address(1), "--timeout", "20"])
+            .arg("--tls-ca")
+            .arg(&files.ca)
+            .arg("--tls-cert")
+            .arg(&files.cert)
+            .arg("--tls-key")
+            .arg(&files.key)
+            .args(["-o", "json", "resolve", "s3", "--vpc", &vpc.id])
+            .env("PLD_LOG", "off")
+            .output()
+    };
+    let out = resolve(&operator)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(answer["service"], "s3", "{answer}");
+
+    // A certificate of another CA is refused by the host API (and by the controller first).
+    let stranger = TestPki::new("elsewhere")?.issue("stranger", &[OPERATOR])?;
+    let out = resolve(&stranger)?;
+    assert!(!out.status.success(), "a foreign certificate was answered");
+    agent.shutdown().await;
+    Ok(())
+}

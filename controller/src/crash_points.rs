@@ -16,6 +16,7 @@
 //! | `apply-entry` | a committed entry is about to be applied to the catalog |
 //! | `conf-change-persisted` | a membership change is on disk, not yet in the catalog |
 //! | `snapshot-create` | a snapshot is encoded, the log not yet compacted |
+//! | `snapshot-stored` | a new snapshot is durable, the log's start not yet moved past it nor the entries it covers removed |
 //! | `snapshot-compacted` | the log was compacted to a new snapshot |
 //! | `snapshot-install-before` | a leader's snapshot arrived, not yet stored |
 //! | `snapshot-install-after` | it is stored, the catalog not yet replaced |
@@ -31,6 +32,7 @@ pub const POINTS: &[&str] = &[
     "apply-entry",
     "conf-change-persisted",
     "snapshot-create",
+    "snapshot-stored",
     "snapshot-compacted",
     "snapshot-install-before",
     "snapshot-install-after",

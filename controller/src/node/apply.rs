@@ -1,6 +1,7 @@
 //! Applying committed entries: commands to the catalog (answering the callers waiting on this
-//! node), membership changes to raft, the store and the transport; then snapshots and log
-//! compaction every [`super::NodeConfig::snapshot_every`] entries.
+//! node), membership changes to raft, the store and the transport; then a snapshot every
+//! [`super::NodeConfig::snapshot_every`] entries, stored and the log compacted by the
+//! [`super::compactor`].
 
 use pld_core::command::Envelope;
 use pld_core::{Catalog, CatalogError, Outcome};
@@ -10,6 +11,7 @@ use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Sna
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+use super::compactor::Job;
 use super::message::ConfChangeContext;
 use super::{Applied, Node, NodeError};
 use crate::crash_points::crash_point;
@@ -181,9 +183,14 @@ impl Node {
         }
         let applied_index = self.applied_index;
         self.release_reads();
+        self.compactor.check()?;
+        if self.compactor.busy() {
+            // A request for a fresh snapshot stays pending until this one is stored.
+            return Ok(());
+        }
         let snap_index = self.store.first_index()? - 1;
         let requested = self.raw.store().take_snapshot_request();
-        if applied_index >= snap_index + self.cfg.snapshot_every
+        if applied_index >= snap_index + self.cfg.snapshot_every + self.compactor.spread()
             || (requested && applied_index > snap_index)
         {
             self.make_snapshot()?;
@@ -191,20 +198,26 @@ impl Node {
         Ok(())
     }
 
+    /// Copies the catalog at the applied index (here: the raft thread owns it and applies on)
+    /// and hands it to the compactor, which encodes and stores it.
     fn make_snapshot(&mut self) -> Result<(), StoreError> {
         let index = self.applied_index;
         let term = self.store.term(index)?;
-        let data = self
+        let started = std::time::Instant::now();
+        let catalog = self
             .catalog
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .encode_snapshot();
-        let snap = snapshot(data, index, term, self.conf_state.clone());
-        crash_point!("snapshot-create");
-        self.store.compact(&snap)?;
-        crash_point!("snapshot-compacted");
-        self.metrics.snapshots_created.increment(1);
-        debug!(node = self.id, index, "snapshot taken, log compacted");
-        Ok(())
+            .clone();
+        debug!(node = self.id, index, copied_in = ?started.elapsed(), "snapshot taken");
+        self.compactor.submit(
+            Job {
+                catalog,
+                index,
+                term,
+                conf_state: self.conf_state.clone(),
+            },
+            self.cfg.snapshot_every,
+        )
     }
 }

@@ -33,11 +33,13 @@
 //!
 //! The files: [`message`] (what arrives), [`handle`] (the callers' side), [`start`] (start-up
 //! and bootstrap), [`batch`] (group commit), [`ready`] (Ready handling and persistence),
-//! [`apply`] (committed entries and membership changes), [`reads`] (ReadIndex barriers),
+//! [`apply`] (committed entries and membership changes), [`compactor`] (snapshots stored and
+//! the log compacted on a thread of their own), [`reads`] (ReadIndex barriers),
 //! [`status`] (what the node publishes), and here the node and its loop.
 
 mod apply;
 mod batch;
+mod compactor;
 mod config;
 mod error;
 pub mod guard;
@@ -123,6 +125,8 @@ pub(crate) struct Node {
     commit_due: Option<Instant>,
     /// When each kind of refused raft message was last logged.
     refusals_logged: HashMap<&'static str, Instant>,
+    /// Stores snapshots and compacts the log beside this thread.
+    compactor: compactor::Compactor,
 }
 
 /// How often each kind of refused raft message is logged at most (all are counted).

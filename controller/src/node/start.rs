@@ -156,7 +156,15 @@ pub(crate) fn start(
         metrics: metrics.clone(),
         fatal: fatal_rx,
     };
+    let compactor = super::compactor::Compactor::start(
+        cfg.id,
+        store.clone(),
+        metrics.clone(),
+        cfg.snapshot_every,
+    )
+    .map_err(StartError::Thread)?;
     let node = Node {
+        compactor,
         id: cfg.id,
         raw,
         store,

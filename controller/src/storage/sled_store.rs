@@ -13,11 +13,19 @@
 //!
 //! The snapshot lives in its own tree because sled rewrites a whole leaf when a key in it
 //! changes: next to the HardState, a multi-megabyte snapshot would be copied on every append.
-//! Appends are one `sled::Batch` on the default tree; snapshot installs and compactions, which
-//! touch both trees, are one sled transaction. Either is followed by `Db::flush` and then by
-//! [`SledSync::after_flush`], which fsyncs what sled's flush does not (its log file's size and
-//! the disk cache, and the files it writes large pages to); sled's own background flush is not
-//! relied on for durability.
+//! Appends are one `sled::Batch` on the default tree; a leader's snapshot, installed, replaces
+//! the log in one sled transaction over both trees. Either is followed by `Db::flush` and then
+//! by [`SledSync::after_flush`], which fsyncs what sled's flush does not (its log file's size
+//! and the disk cache, and the files it writes large pages to); sled's own background flush is
+//! not relied on for durability.
+//!
+//! A compaction runs beside the raft thread's appends (the node's compactor thread), so it
+//! holds the lock they take only to move the log's start: it stores the snapshot and fsyncs,
+//! moves the start past it, then removes the entries it covers a slice at a time without an
+//! fsync of its own. A crash in between leaves entries at or below the snapshot, which opening
+//! skips and removes; and the HardState's commit index, which is not written on every append,
+//! is raised to the snapshot's index when read ([`LogStore::initial_state`]), as the snapshot
+//! holds only committed entries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -36,9 +44,9 @@ const K_FORMAT: &[u8] = b"meta/format";
 const K_NODE_ID: &[u8] = b"meta/node_id";
 const K_HARD_STATE: &[u8] = b"meta/hard_state";
 const K_CONF_STATE: &[u8] = b"meta/conf_state";
-const SNAPSHOT_TREE: &[u8] = b"snapshot";
-const K_SNAPSHOT: &[u8] = b"current";
-const LOG_PREFIX: &[u8] = b"log/";
+pub(super) const SNAPSHOT_TREE: &[u8] = b"snapshot";
+pub(super) const K_SNAPSHOT: &[u8] = b"current";
+pub(super) const LOG_PREFIX: &[u8] = b"log/";
 /// sled's log segment size (its default, set here so that a change of default in sled cannot
 /// make our data dirs unreadable). sled writes any page larger than a quarter of a segment to a
 /// file of its own, which the store must then create, fsync and name durably in its folder;
@@ -96,8 +104,15 @@ pub struct SledStore {
     sync: SledSync,
     snapshots: sled::Tree,
     bounds: Mutex<Bounds>,
+    /// Held while a snapshot is stored (a compaction's or a leader's), so an older one never
+    /// replaces a newer; taken before `bounds`, never while holding it.
+    snapshot_write: Mutex<()>,
     path: PathBuf,
 }
+
+/// Log entries removed per sled batch after a compaction: small enough that the raft thread's
+/// next append and flush never wait long behind one.
+const REMOVE_SLICE: u64 = 256;
 
 /// The key of the log entry at `index` in the default tree.
 pub(super) fn log_key(index: u64) -> [u8; 12] {
@@ -249,6 +264,7 @@ impl SledStore {
                 terms: TermRuns::default(),
                 recent: EntryCache::new(ENTRY_CACHE_BYTES),
             }),
+            snapshot_write: Mutex::new(()),
             path: path.clone(),
         };
         store.load_bounds().map_err(|e| corrupt(e.to_string()))?;
@@ -261,15 +277,21 @@ impl SledStore {
     }
 
     /// Reads the bounds and every entry's term; the log must hold every index from the
-    /// snapshot's on, without a gap.
+    /// snapshot's on, without a gap. Entries the snapshot covers, left by a compaction that
+    /// stopped before removing them, are removed.
     fn load_bounds(&self) -> StoreResult<()> {
         let snap = self.snapshot()?;
         let meta = snap.get_metadata();
         let mut terms = TermRuns::default();
         let mut last_index = meta.index;
+        let mut covered = 0u64;
         for kv in self.db.scan_prefix(LOG_PREFIX) {
             let (_, v) = kv.map_err(io)?;
             let entry = decode::<Entry>("log entry", &v)?;
+            if entry.index <= meta.index {
+                covered += 1;
+                continue;
+            }
             let expected = last_index + 1;
             if entry.index != expected {
                 return Err(StoreError::Io(format!(
@@ -287,7 +309,38 @@ impl SledStore {
             terms,
             recent: EntryCache::new(ENTRY_CACHE_BYTES),
         };
+        if covered > 0 {
+            tracing::info!(
+                entries = covered,
+                snapshot = meta.index,
+                "removing log entries the snapshot covers (a compaction was interrupted)"
+            );
+            self.remove_covered(meta.index)?;
+        }
         Ok(())
+    }
+
+    /// Removes the log entries at or below `through` that are still stored, a slice at a time
+    /// and without an fsync: they are never read again, and any left by a crash are removed at
+    /// the next open.
+    fn remove_covered(&self, through: u64) -> StoreResult<()> {
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0u64;
+            for key in self
+                .db
+                .range(log_key(0)..=log_key(through))
+                .keys()
+                .take(REMOVE_SLICE as usize)
+            {
+                batch.remove(key.map_err(io)?);
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            self.db.apply_batch(batch).map_err(io)?;
+        }
     }
 
     fn bounds(&self) -> StoreResult<std::sync::MutexGuard<'_, Bounds>> {
@@ -369,7 +422,12 @@ impl LogStore for SledStore {
             Some(v) => decode("conf state", &v)?,
             None => ConfState::default(),
         };
-        Ok(RaftState::new(self.hard_state()?, conf_state))
+        // The commit index is written only with a term or vote change, and a compaction does
+        // not write it (it runs beside the appends that do): the snapshot holds only committed
+        // entries, so its index is committed, and raft refuses to start with a commit below it.
+        let mut hard_state = self.hard_state()?;
+        hard_state.commit = hard_state.commit.max(self.bounds()?.snap_index);
+        Ok(RaftState::new(hard_state, conf_state))
     }
 
     fn entries(&self, low: u64, high: u64, max_size: Option<u64>) -> StoreResult<Vec<Entry>> {
@@ -478,6 +536,10 @@ impl LogStore for SledStore {
     }
 
     fn apply_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
+        let _writing = self
+            .snapshot_write
+            .lock()
+            .map_err(|_| StoreError::Io("sled store snapshot lock poisoned".into()))?;
         let mut bounds = self.bounds()?;
         let meta = snapshot.get_metadata();
         let mut batch = sled::Batch::default();
@@ -499,28 +561,35 @@ impl LogStore for SledStore {
     }
 
     fn compact(&self, snapshot: &Snapshot) -> StoreResult<()> {
-        let mut bounds = self.bounds()?;
         let meta = snapshot.get_metadata();
-        if meta.index <= bounds.snap_index {
-            return Ok(());
+        let writing = self
+            .snapshot_write
+            .lock()
+            .map_err(|_| StoreError::Io("sled store snapshot lock poisoned".into()))?;
+        {
+            let bounds = self.bounds()?;
+            if meta.index <= bounds.snap_index {
+                return Ok(());
+            }
+            if meta.index > bounds.last_index {
+                return Err(StoreError::Unavailable);
+            }
         }
-        if meta.index > bounds.last_index {
-            return Err(StoreError::Unavailable);
+        // The snapshot, durable, while appends go on: they touch only the default tree.
+        self.snapshots
+            .insert(K_SNAPSHOT, encode(snapshot)?)
+            .map_err(io)?;
+        self.flush()?;
+        crash_point!("snapshot-stored");
+        // The log starts after it; the entries it covers are read no more.
+        {
+            let mut bounds = self.bounds()?;
+            bounds.snap_index = meta.index;
+            bounds.snap_term = meta.term;
+            bounds.terms.compact_through(meta.index);
+            bounds.recent.compact_through(meta.index);
         }
-        let mut batch = sled::Batch::default();
-        for idx in bounds.snap_index + 1..=meta.index {
-            batch.remove(&log_key(idx));
-        }
-        let mut hs = self.hard_state()?;
-        if hs.commit < meta.index {
-            hs.commit = meta.index;
-            batch.insert(K_HARD_STATE, encode(&hs)?);
-        }
-        self.commit_with_snapshot(batch, encode(snapshot)?)?;
-        bounds.snap_index = meta.index;
-        bounds.snap_term = meta.term;
-        bounds.terms.compact_through(meta.index);
-        bounds.recent.compact_through(meta.index);
-        Ok(())
+        drop(writing);
+        self.remove_covered(meta.index)
     }
 }

@@ -20,6 +20,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -36,6 +37,11 @@ pub(crate) struct SledSync {
     log: File,
     blobs_dir: PathBuf,
     blobs: NewFiles,
+    /// Held through each [`SledSync::after_flush`]. Flushes come from two threads (the raft
+    /// thread's appends, the compactor's snapshot), and a blob written by one flush may be
+    /// taken from the queue by the other's `after_flush`: the second must not return before
+    /// the first has synced it.
+    syncing: Mutex<()>,
     /// Blob files synced since open (tests and `pld-store-bench` read it).
     blobs_synced: AtomicU64,
 }
@@ -56,6 +62,7 @@ impl SledSync {
             log,
             blobs_dir,
             blobs,
+            syncing: Mutex::new(()),
             blobs_synced: AtomicU64::new(0),
         };
         sync.sync_blobs(&all_files(&sync.blobs_dir)?)?;
@@ -76,6 +83,7 @@ impl SledSync {
     /// # Errors
     /// The disk refused a sync. The caller must treat the flush as failed.
     pub(crate) fn after_flush(&self) -> io::Result<()> {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
         let new = match self.blobs.take()? {
             Changes::Named(names) => names,
             Changes::Overflowed => all_files(&self.blobs_dir)?,
