@@ -34,9 +34,12 @@ pub const DEFAULT_TRUST_DOMAIN: &str = "pld";
 
 /// A SPIFFE trust domain: the host part of `spiffe://DOMAIN/...`. Certificates naming another
 /// domain are not pld identities here, so two clusters sharing a CA can still be told apart.
+/// Held as its URI prefix, which every request's certificate is matched against.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct TrustDomain(Arc<str>);
+pub struct TrustDomain {
+    prefix: Arc<str>,
+}
 
 impl TrustDomain {
     /// Checks `name` against the SPIFFE ID standard (section 2.1): lowercase letters, digits,
@@ -63,18 +66,30 @@ impl TrustDomain {
                  digits, '.', '-' and '_'"
             ));
         }
-        Ok(TrustDomain(name.into()))
+        Ok(TrustDomain {
+            prefix: format!("spiffe://{name}/").into(),
+        })
     }
 
     /// `spiffe://DOMAIN/`, the start of every identity URI in this domain.
-    pub fn prefix(&self) -> String {
-        format!("spiffe://{}/", self.0)
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The domain's name.
+    pub fn name(&self) -> &str {
+        self.prefix
+            .strip_prefix("spiffe://")
+            .and_then(|p| p.strip_suffix('/'))
+            .unwrap_or(&self.prefix)
     }
 }
 
 impl Default for TrustDomain {
     fn default() -> Self {
-        TrustDomain(DEFAULT_TRUST_DOMAIN.into())
+        TrustDomain {
+            prefix: format!("spiffe://{DEFAULT_TRUST_DOMAIN}/").into(),
+        }
     }
 }
 
@@ -88,7 +103,7 @@ impl TryFrom<String> for TrustDomain {
 
 impl fmt::Display for TrustDomain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.name())
     }
 }
 
@@ -139,7 +154,7 @@ impl Identity {
     pub fn parse(uri: &str, domain: &TrustDomain) -> Result<Identity, String> {
         let prefix = domain.prefix();
         let rest = uri
-            .strip_prefix(&prefix)
+            .strip_prefix(prefix)
             .ok_or_else(|| format!("{uri:?} does not start with {prefix}"))?;
         let parts: Vec<&str> = rest.split('/').collect();
         let named = |role: &str| match parts.as_slice() {
@@ -192,7 +207,7 @@ impl Identity {
             .iter()
             .flat_map(|s| s.value.general_names.iter())
             .filter_map(|n| match n {
-                GeneralName::URI(u) if u.starts_with(&prefix) => Some(*u),
+                GeneralName::URI(u) if u.starts_with(prefix) => Some(*u),
                 _ => None,
             })
             .collect();

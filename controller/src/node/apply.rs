@@ -190,7 +190,7 @@ impl Node {
         }
         let snap_index = self.store.first_index()? - 1;
         let requested = self.raw.store().take_snapshot_request();
-        if applied_index >= snap_index + self.cfg.snapshot_every + self.compactor.spread()
+        if self.compactor.due(applied_index, snap_index)
             || (requested && applied_index > snap_index)
         {
             self.make_snapshot()?;
@@ -210,14 +210,11 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         debug!(node = self.id, index, copied_in = ?started.elapsed(), "snapshot taken");
-        self.compactor.submit(
-            Job {
-                catalog,
-                index,
-                term,
-                conf_state: self.conf_state.clone(),
-            },
-            self.cfg.snapshot_every,
-        )
+        self.compactor.submit(Job {
+            catalog,
+            index,
+            term,
+            conf_state: self.conf_state.clone(),
+        })
     }
 }

@@ -37,6 +37,8 @@ pub(super) struct Job {
 /// The compactor thread and what the raft thread knows of it.
 pub(super) struct Compactor {
     jobs: Option<SyncSender<Job>>,
+    /// Applied entries between snapshots, before the spread.
+    every: u64,
     /// Entries past the interval before the next snapshot (see the module docs).
     spread: u64,
     /// A snapshot was handed over and is not stored yet.
@@ -89,6 +91,7 @@ impl Compactor {
         };
         Ok(Compactor {
             jobs: Some(jobs),
+            every,
             // From the first snapshot on: nodes started together reach each index together.
             spread: spread_of(every),
             busy,
@@ -118,18 +121,19 @@ impl Compactor {
         }
     }
 
-    /// Entries the next snapshot waits past its interval.
-    pub fn spread(&self) -> u64 {
-        self.spread
+    /// Whether a snapshot is due at `applied`, the last one being at `snapshot_index`: its
+    /// interval, stretched by this node's spread, has passed.
+    pub fn due(&self, applied: u64, snapshot_index: u64) -> bool {
+        applied >= snapshot_index + self.every + self.spread
     }
 
-    /// Hands `job` to the thread and draws the spread of the next interval, up to a fifth of
-    /// `every`. Call only when not [`Self::busy`].
+    /// Hands `job` to the thread and draws the spread of the next interval. Call only when
+    /// not [`Self::busy`].
     ///
     /// # Errors
     /// When the thread is gone (it panicked).
-    pub fn submit(&mut self, job: Job, every: u64) -> Result<(), StoreError> {
-        self.spread = spread_of(every);
+    pub fn submit(&mut self, job: Job) -> Result<(), StoreError> {
+        self.spread = spread_of(self.every);
         self.busy.store(true, Ordering::Release);
         self.jobs
             .as_ref()
