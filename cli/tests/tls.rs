@@ -8,12 +8,17 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use pld_agent::config::AgentConfig;
+use pld_agent::Agent;
+use pld_client::tls::TlsFiles;
 use pld_client::Client;
+use pld_cloud::sim::{SimConfig, SimRegion};
 use pld_proto::v1::catalog_client::CatalogClient;
 use pld_proto::v1::{GetRequest, Kind};
 use pld_tests::objects::{get_service, put_service};
 use pld_tests::pki::{tls_table, TestPki};
 use pld_tests::process::ProcessCluster;
+use pld_tests::region::agent_listeners;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 const CONTROLLER: &str = "spiffe://pld/controller";
@@ -189,62 +194,72 @@ fn a_controller_with_an_unreadable_certificate_says_which_file() -> anyhow::Resu
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_reaches_a_tls_cluster_with_its_certificate_and_not_without() -> anyhow::Result<()>
-{
-    use pld_agent::config::AgentConfig;
-    use pld_agent::Agent;
-    use pld_cloud::sim::{SimConfig, SimRegion};
-    use pld_tests::region::agent_listeners;
-
-    let pki = TestPki::new("cluster")?;
+/// A one-node mutual-TLS cluster of `pki`, its clients presenting the operator certificate,
+/// which is returned.
+async fn tls_cluster(pki: &TestPki) -> anyhow::Result<(ProcessCluster, TlsFiles)> {
     let node_files = pki.issue("controller", &[CONTROLLER])?;
     let mut cluster = ProcessCluster::unstarted(pld(), 1)?;
     cluster.set_config(1, &tls_table(&node_files))?;
     cluster.spawn(1)?;
-    cluster.set_client_tls(Some(pki.issue("operator", &[OPERATOR])?.load()?));
+    let operator = pki.issue("operator", &[OPERATOR])?;
+    cluster.set_client_tls(Some(operator.load()?));
     cluster.wait_leader(Duration::from_secs(30)).await?;
+    Ok((cluster, operator))
+}
 
-    let region = SimRegion::new(SimConfig::instant("us-east-1"));
-    let vpc = region.add_vpc("111111111111", "10.0.0.0/16");
-    let config = |tls: Option<pld_client::tls::TlsFiles>| {
-        let mut cfg = AgentConfig::simulated(
-            "111111111111",
-            "us-east-1",
-            &vpc.id,
-            vec![cluster.address(1)],
-            "pld.test",
-        );
-        cfg.listen = "127.0.0.1:0".parse().expect("literal");
-        cfg.dns_listen = "127.0.0.1:0".parse().expect("literal");
-        // Without a certificate it talks plaintext, which it has to say.
-        cfg.insecure = tls.is_none();
-        cfg.tls = tls;
-        cfg
-    };
+const ACCOUNT: &str = "111111111111";
 
-    // Without a certificate it cannot register, and says so.
-    let refused = Agent::start(
-        config(None),
-        std::sync::Arc::new(region.client("111111111111")),
+/// The config of the agent of `vpc` in [`ACCOUNT`] on ephemeral loopback ports, talking to
+/// `cluster` with `tls` (plaintext without, which it then has to say).
+fn agent_config(cluster: &ProcessCluster, vpc: &str, tls: Option<TlsFiles>) -> AgentConfig {
+    let mut cfg = AgentConfig::simulated(
+        ACCOUNT,
+        "us-east-1",
+        vpc,
+        vec![cluster.address(1)],
+        "pld.test",
+    );
+    cfg.listen = "127.0.0.1:0".parse().expect("literal");
+    cfg.dns_listen = "127.0.0.1:0".parse().expect("literal");
+    cfg.insecure = tls.is_none();
+    cfg.tls = tls;
+    cfg
+}
+
+/// Starts an agent with `cfg` on `region`.
+async fn start_agent(
+    region: &std::sync::Arc<SimRegion>,
+    cfg: AgentConfig,
+) -> anyhow::Result<Agent> {
+    Ok(Agent::start(
+        cfg,
+        std::sync::Arc::new(region.client(ACCOUNT)),
         agent_listeners().await?,
     )
-    .await;
+    .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reaches_a_tls_cluster_with_its_certificate_and_not_without() -> anyhow::Result<()>
+{
+    let pki = TestPki::new("cluster")?;
+    let (cluster, _) = tls_cluster(&pki).await?;
+    let region = SimRegion::new(SimConfig::instant("us-east-1"));
+    let vpc = region.add_vpc(ACCOUNT, "10.0.0.0/16");
+
+    // Without a certificate it cannot register, and says so.
+    let refused = start_agent(&region, agent_config(&cluster, &vpc.id, None)).await;
     assert!(
         refused.is_err(),
         "an agent without a certificate registered"
     );
 
     // With one the CA signed, it registers.
-    let agent = Agent::start(
-        config(Some(pki.issue(
-            "agent",
-            &[&format!("spiffe://pld/agent/111111111111/{}", vpc.id)],
-        )?)),
-        std::sync::Arc::new(region.client("111111111111")),
-        agent_listeners().await?,
-    )
-    .await?;
+    let agent_files = pki.issue(
+        "agent",
+        &[&format!("spiffe://pld/agent/{ACCOUNT}/{}", vpc.id)],
+    )?;
+    let agent = start_agent(&region, agent_config(&cluster, &vpc.id, Some(agent_files))).await?;
     let registered = cluster.client().get(Kind::Agent, &vpc.id).await?;
     assert!(registered.is_some(), "the agent is in the catalog");
     agent.shutdown().await;
@@ -256,45 +271,19 @@ async fn an_agent_reaches_a_tls_cluster_with_its_certificate_and_not_without() -
 /// certificate it uses for the controller; the answer comes back over mutual TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pld_resolve_reaches_a_host_api_that_takes_tls() -> anyhow::Result<()> {
-    use pld_agent::config::AgentConfig;
-    use pld_agent::Agent;
-    use pld_cloud::sim::{SimConfig, SimRegion};
-    use pld_tests::region::agent_listeners;
-
     let pki = TestPki::new("cluster")?;
-    let node_files = pki.issue("controller", &[CONTROLLER])?;
-    let mut cluster = ProcessCluster::unstarted(pld(), 1)?;
-    cluster.set_config(1, &tls_table(&node_files))?;
-    cluster.spawn(1)?;
-    let operator = pki.issue("operator", &[OPERATOR])?;
-    cluster.set_client_tls(Some(operator.load()?));
-    cluster.wait_leader(Duration::from_secs(30)).await?;
-
+    let (cluster, operator) = tls_cluster(&pki).await?;
     let region = SimRegion::new(SimConfig::instant("us-east-1"));
-    let vpc = region.add_vpc("111111111111", "10.0.0.0/16");
-    let mut cfg = AgentConfig::simulated(
-        "111111111111",
-        "us-east-1",
-        &vpc.id,
-        vec![cluster.address(1)],
-        "pld.test",
-    );
-    cfg.listen = "127.0.0.1:0".parse().expect("literal");
-    cfg.dns_listen = "127.0.0.1:0".parse().expect("literal");
-    cfg.insecure = false;
-    cfg.tls = Some(pki.issue(
+    let vpc = region.add_vpc(ACCOUNT, "10.0.0.0/16");
+    let agent_files = pki.issue(
         "agent",
-        &[&format!("spiffe://pld/agent/111111111111/{}", vpc.id)],
-    )?);
+        &[&format!("spiffe://pld/agent/{ACCOUNT}/{}", vpc.id)],
+    )?;
+    let mut cfg = agent_config(&cluster, &vpc.id, Some(agent_files));
     cfg.host_api.tls = Some(pki.issue("agent-host-api", &[])?);
-    let agent = Agent::start(
-        cfg,
-        std::sync::Arc::new(region.client("111111111111")),
-        agent_listeners().await?,
-    )
-    .await?;
+    let agent = start_agent(&region, cfg).await?;
 
-    let resolve = |files: &pld_client::tls::TlsFiles| {
+    let resolve = |files: &TlsFiles| {
         Command::new(pld())
             .args(["--controller", &cluster.address(1), "--timeout", "20"])
             .arg("--tls-ca")

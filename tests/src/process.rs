@@ -28,6 +28,23 @@ struct Proc {
     child: Option<Child>,
 }
 
+impl Proc {
+    /// Node `id` at `placement`, with its data dir and log under `root`, not started; it
+    /// joins through `join` when given, else bootstraps with the cluster's peers.
+    fn new(root: &Path, placement: Placement, join: Option<String>) -> Proc {
+        Proc {
+            address: placement.address,
+            prefix: placement.prefix,
+            dir: root.join(format!("node{}", placement.id)),
+            log: root.join(format!("node{}.log", placement.id)),
+            config: None,
+            env: BTreeMap::new(),
+            join,
+            child: None,
+        }
+    }
+}
+
 /// Where one node of a [`ProcessCluster`] runs.
 pub struct Placement {
     pub id: u64,
@@ -93,19 +110,7 @@ impl ProcessCluster {
         let root = tempfile::tempdir()?;
         let mut procs = BTreeMap::new();
         for p in placements {
-            procs.insert(
-                p.id,
-                Proc {
-                    address: p.address,
-                    prefix: p.prefix,
-                    dir: root.path().join(format!("node{}", p.id)),
-                    log: root.path().join(format!("node{}.log", p.id)),
-                    config: None,
-                    env: BTreeMap::new(),
-                    join: None,
-                    child: None,
-                },
-            );
+            procs.insert(p.id, Proc::new(root.path(), p, None));
         }
         let peers = procs
             .iter()
@@ -245,20 +250,8 @@ impl ProcessCluster {
     pub fn add_joining(&mut self, placement: Placement, via: &str) -> anyhow::Result<()> {
         let id = placement.id;
         anyhow::ensure!(!self.procs.contains_key(&id), "node {id} exists already");
-        let root = self._root.path();
-        self.procs.insert(
-            id,
-            Proc {
-                address: placement.address,
-                prefix: placement.prefix,
-                dir: root.join(format!("node{id}")),
-                log: root.join(format!("node{id}.log")),
-                config: None,
-                env: BTreeMap::new(),
-                join: Some(via.to_string()),
-                child: None,
-            },
-        );
+        let proc = Proc::new(self._root.path(), placement, Some(via.to_string()));
+        self.procs.insert(id, proc);
         self.spawn(id)
     }
 
