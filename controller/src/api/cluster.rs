@@ -158,6 +158,8 @@ impl Cluster for ClusterService {
                 member.address
             )));
         }
+        // The members as of now, not as this (perhaps lagging) node last applied them.
+        self.node.read_barrier().await.map_err(node_status)?;
         let existing = self.node.catalog().members().get(&member.id).cloned();
         match existing {
             Some(address) if address == member.address => {}
@@ -187,6 +189,9 @@ impl Cluster for ClusterService {
     ) -> Result<Response<RemoveMemberResponse>, Status> {
         self.authz.caller(&req)?.admin("remove members")?;
         let id = req.into_inner().id;
+        // A lagging node (a newcomer above all) may not have applied the member's addition
+        // yet: NOT_FOUND must mean the cluster has no such member, not that this node lags.
+        self.node.read_barrier().await.map_err(node_status)?;
         let members = self.node.catalog().members().clone();
         if !members.contains_key(&id) {
             return Err(Status::not_found(format!("member {id} not found")));
