@@ -229,6 +229,36 @@ pub async fn dns_a_ttl(
     Ok((u16::from(reply.metadata.response_code), addrs, ttl))
 }
 
+/// Asks the agent's DNS responder at `server` for `name` until its addresses satisfy `expected`,
+/// and returns them. The responder answers from the agent's own copy of the catalog, which
+/// follows the controller's watch a moment behind it: a test that waited on the controller (a
+/// phase, an endpoint) asks here rather than once.
+///
+/// # Errors
+/// When no answer satisfies `expected` within 10 s; the error names the last answer.
+pub async fn dns_a_until(
+    server: SocketAddr,
+    name: &str,
+    what: &str,
+    expected: impl Fn(&[std::net::Ipv4Addr]) -> bool,
+) -> anyhow::Result<Vec<std::net::Ipv4Addr>> {
+    let last = std::cell::RefCell::new(String::new());
+    let found = crate::wait_until(Duration::from_secs(10), what, || {
+        let (last, expected) = (&last, &expected);
+        async move {
+            match dns_a(server, name).await {
+                Ok((_, addrs)) if expected(&addrs) => Some(addrs),
+                answer => {
+                    *last.borrow_mut() = format!("{answer:?}");
+                    None
+                }
+            }
+        }
+    })
+    .await;
+    found.map_err(|e| anyhow::anyhow!("{e}: {name} last answered {}", last.borrow()))
+}
+
 /// Sends `text` to `addr:port` (loopback only) and returns what comes back.
 ///
 /// # Errors

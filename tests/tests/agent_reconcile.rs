@@ -6,7 +6,9 @@ use std::time::Duration;
 use pld_agent::config::AcceptanceConfig;
 use pld_cloud::sim::{Faults, Latency, SimConfig, AZ_IDS};
 use pld_proto::v1::{object, Approval, GetRequest, Kind};
-use pld_tests::region::{dns_a, echo_through, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
+use pld_tests::region::{
+    dns_a, dns_a_until, echo_through, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE,
+};
 use pld_tests::wait_until;
 use tracing::info;
 
@@ -626,8 +628,13 @@ async fn an_endpoint_follows_the_subnets_its_config_lists() -> anyhow::Result<()
     )
     .await?;
     assert_eq!(eps[0].subnet_ids, az2);
-    let (_, addrs) = dns_a(consumer.dns_addr(), &format!("demo.{ZONE}.")).await?;
-    assert_eq!(addrs.len(), 1, "DNS follows the endpoint");
+    dns_a_until(
+        consumer.dns_addr(),
+        &format!("demo.{ZONE}."),
+        "DNS to follow the endpoint to its one subnet",
+        |a| a.len() == 1,
+    )
+    .await?;
     provider.shutdown().await;
     consumer.shutdown().await;
     env.cluster.shutdown().await;

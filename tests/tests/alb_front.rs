@@ -15,7 +15,7 @@ use pld_cloud::sim::{echo_server, Inventory, NewLoadBalancer, AZ_IDS};
 use pld_cloud::*;
 use pld_proto::v1::{object, Acceptance, Approval, Kind, Object, Service, ServiceStatus};
 use pld_tests::objects::{delete, service_status};
-use pld_tests::region::{dns_a, echo_through, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
+use pld_tests::region::{dns_a_until, echo_through, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::traffic::Prober;
 use pld_tests::wait_until;
 
@@ -111,8 +111,14 @@ async fn a_service_on_an_alb_is_offered_through_an_nlb_pld_builds_and_removes() 
     status_where(&env, "the front's status", |s| s.alb_front.is_some()).await?;
 
     // Through the consumer's endpoint, the NLB pld built and the ALB, to the ALB's target.
-    let (_, addrs) = dns_a(consumer.dns_addr(), &format!("web.{ZONE}.")).await?;
-    let addr = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address"))?;
+    let addrs = dns_a_until(
+        consumer.dns_addr(),
+        &format!("web.{ZONE}."),
+        "the consumer's DNS to answer web",
+        |a| !a.is_empty(),
+    )
+    .await?;
+    let addr = addrs[0];
     assert_eq!(
         echo_through(addr, DEMO_PORT, "through the ALB").await?,
         "through the ALB"

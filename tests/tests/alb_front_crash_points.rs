@@ -16,7 +16,7 @@ use pld_agent::Agent;
 use pld_cloud::sim::{echo_server, Inventory, NewLoadBalancer, AZ_IDS};
 use pld_cloud::{Cloud, LoadBalancerKind};
 use pld_proto::v1::{Approval, Kind};
-use pld_tests::region::{dns_a, echo_through, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
+use pld_tests::region::{dns_a_until, echo_through, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::wait_until;
 use tokio::sync::Mutex;
 
@@ -112,8 +112,14 @@ async fn alb_front_converges_after_a_crash_at(
                 env.region.inventory()
             )
         })?;
-        let (_, addrs) = dns_a(consumer.dns_addr(), &format!("demo.{ZONE}.")).await?;
-        let addr = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address"))?;
+        let addrs = dns_a_until(
+            consumer.dns_addr(),
+            &format!("demo.{ZONE}."),
+            "the consumer's DNS to answer demo",
+            |a| !a.is_empty(),
+        )
+        .await?;
+        let addr = addrs[0];
         assert_eq!(echo_through(addr, DEMO_PORT, "ping").await?, "ping");
 
         // Deregistered as an operator does: out of the provider's config and the catalog.

@@ -10,7 +10,7 @@ use pld_cloud::sim::{echo_server, Faults, NewLoadBalancer, AZ_IDS};
 use pld_cloud::LoadBalancerKind;
 use pld_proto::v1::{object, Acceptance, Approval, BindingStatus, Object, Service};
 use pld_tests::objects::service_status;
-use pld_tests::region::{dns_a, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
+use pld_tests::region::{dns_a_until, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::wait_until;
 
 /// `demo` on the provider VPC's NLB, as `pld services register` writes it.
@@ -131,11 +131,13 @@ async fn a_consumer_the_service_stops_allowing_is_rejected_and_its_endpoint_remo
         },
     )
     .await?;
-    let (code, addresses) = dns_a(consumer.dns_addr(), &name).await?;
-    assert!(
-        addresses.is_empty(),
-        "DNS still answers {addresses:?} ({code})"
-    );
+    dns_a_until(
+        consumer.dns_addr(),
+        &name,
+        "DNS to stop answering the removed binding",
+        <[_]>::is_empty,
+    )
+    .await?;
     // The endpoint service's permissions follow the catalog: the account is no longer listed.
     let services = env.region.inventory().endpoint_services;
     let provider_cloud = env.region.client(PROVIDER);

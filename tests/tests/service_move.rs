@@ -13,7 +13,7 @@ use pld_cloud::sim::{echo_server, NewLoadBalancer, AZ_IDS};
 use pld_cloud::{LoadBalancer, LoadBalancerKind};
 use pld_proto::v1::{object, Acceptance, Approval, BindingStatus, Object, Service};
 use pld_tests::objects::service_status;
-use pld_tests::region::{dns_a, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
+use pld_tests::region::{dns_a_until, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::traffic::Prober;
 use pld_tests::wait_until;
 
@@ -89,13 +89,18 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
         steps.contains(&("migrating".into(), "draining".into())),
         "the old endpoint outlives the flip by the TTL: {steps:?}"
     );
-    let (_, addrs) = dns_a(consumer.dns_addr(), &format!("demo.{ZONE}.")).await?;
     let there_addrs: Vec<std::net::Ipv4Addr> = there
         .addresses
         .iter()
         .filter_map(|a| a.parse().ok())
         .collect();
-    assert_eq!(addrs, there_addrs);
+    dns_a_until(
+        consumer.dns_addr(),
+        &format!("demo.{ZONE}."),
+        "DNS to answer the new endpoint's addresses",
+        |a| a == there_addrs.as_slice(),
+    )
+    .await?;
     let status = wait_until(
         Duration::from_secs(20),
         "the old endpoint service to be deleted",
