@@ -26,6 +26,8 @@ pub enum Side {
     Provider,
     /// Endpoints and DNS of this VPC's bindings.
     Consumer,
+    /// The VPC's facts, read for plans.
+    Facts,
 }
 
 impl Side {
@@ -33,6 +35,7 @@ impl Side {
         match self {
             Side::Provider => "provider",
             Side::Consumer => "consumer",
+            Side::Facts => "facts",
         }
     }
 }
@@ -148,14 +151,14 @@ impl AgentMetrics {
         self.registry
             .histogram(
                 "pld_agent_reconcile_duration_seconds",
-                "Duration of one reconcile pass over the provider or consumer side.",
+                "Duration of one reconcile pass over the provider or consumer side, or the VPC's facts.",
                 &[("kind", kind)],
             )
             .record(took);
         self.registry
             .counter(
                 "pld_agent_reconcile_total",
-                "Reconcile passes by side and result (ok, busy, retry, error).",
+                "Reconcile passes by side (provider, consumer, facts) and result (ok, busy, retry, error).",
                 &[("kind", kind), ("result", outcome.name())],
             )
             .increment(1);

@@ -3,7 +3,7 @@
 
 use pld_proto::v1::{
     object, Acceptance, Agent, AgentState, Approval, Binding, BindingMigration, Event, EventType,
-    Kind, Meta, NodeStatus, Object, PlannedStep, Service,
+    Kind, Meta, NodeStatus, Object, PlannedStep, Service, VpcFacts,
 };
 use serde_json::{json, Value};
 
@@ -235,7 +235,34 @@ pub fn agent_json(a: &Agent) -> Value {
         "state": agent_state_name(a.state),
         "last_seen_unix_ms": a.last_seen_unix_ms,
         "lease_expires_unix_ms": a.lease_expires_unix_ms,
+        "facts": a.facts.as_ref().map(facts_json),
         "meta": meta_json(&a.meta),
+    })
+}
+
+/// What an agent reported of its VPC.
+pub fn facts_json(f: &VpcFacts) -> Value {
+    json!({
+        "ipv4_cidrs": f.ipv4_cidrs,
+        "ipv6_cidrs": f.ipv6_cidrs,
+        "subnets": f.subnets.iter().map(|s| json!({
+            "id": s.id,
+            "cidr": s.cidr,
+            "az_id": s.az_id,
+            "az_name": s.az_name,
+            "ipv6_cidr": s.ipv6_cidr,
+        })).collect::<Vec<_>>(),
+        "route_tables": f.route_tables.iter().map(|t| json!({
+            "id": t.id,
+            "main": t.main,
+            "subnet_ids": t.subnet_ids,
+            "routes": t.routes,
+        })).collect::<Vec<_>>(),
+        "endpoints": f.endpoints,
+        "endpoint_quota": f.endpoint_quota,
+        "quota_note": f.quota_note,
+        "truncated": f.truncated,
+        "observed_unix_ms": f.observed_unix_ms,
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pld_tests::region::{dns_a, echo_through};
+use pld_tests::region::{dns_a_until, echo_through};
 use pld_tests::traffic::Prober;
 use pld_tests::{free_port, free_port_run};
 
@@ -163,10 +163,45 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     assert_eq!(answer["dns_name"], "demo.pld.internal");
 
     let dns_server = format!("127.0.0.1:{}", dns + 1).parse()?;
-    let (rcode, addrs) = dns_a(dns_server, "demo.pld.internal.").await?;
-    assert_eq!(rcode, 0);
-    assert!(!addrs.is_empty());
+    let addrs = dns_a_until(
+        dns_server,
+        "demo.pld.internal.",
+        "the consumer's DNS to answer demo",
+        |a| !a.is_empty(),
+    )
+    .await?;
     assert_eq!(echo_through(addrs[0], 7007, "ping").await?, "ping");
+
+    // The consumer's agent keeps its VPC's facts in the catalog, its new endpoint counted.
+    let facts = pld_tests::wait_until(
+        Duration::from_secs(20),
+        "the consumer's facts with its endpoint",
+        || async {
+            let out = Command::new(pld())
+                .args([
+                    "--controller",
+                    &ctl,
+                    "-o",
+                    "json",
+                    "agents",
+                    "get",
+                    &consumer,
+                ])
+                .env("PLD_LOG", "off")
+                .output()
+                .ok()?;
+            let agent: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let facts = agent.get(0)?.get("facts")?.clone();
+            (facts["endpoints"] == 1).then_some(facts)
+        },
+    )
+    .await?;
+    assert_eq!(
+        facts["subnets"].as_array().map(Vec::len),
+        Some(3),
+        "{facts}"
+    );
+    assert_eq!(facts["endpoint_quota"], 50, "{facts}");
 
     // The banner's dig | nc line works as printed, though DNS answers one address per AZ.
     if tools_present(&["dig", "nc"]) {
@@ -264,7 +299,13 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let (_, addrs) = dns_a(dns_server, "web.pld.internal.").await?;
+    let addrs = dns_a_until(
+        dns_server,
+        "web.pld.internal.",
+        "the consumer's DNS to answer web",
+        |a| !a.is_empty(),
+    )
+    .await?;
     let through = http_get(&addrs[0].to_string(), 8080).await?;
     assert!(through.starts_with("HTTP/1.1 200 OK"), "{through}");
     assert!(

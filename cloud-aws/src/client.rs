@@ -24,6 +24,7 @@ pub struct AwsCloud {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) r53: aws_sdk_route53::Client,
+    pub(crate) quotas: aws_sdk_servicequotas::Client,
     /// AZ name → AZ ID for this account, read once ([`crate::az`]).
     pub(crate) az_ids: OnceCell<HashMap<String, String>>,
 }
@@ -63,27 +64,31 @@ impl AwsCloud {
             ec2: aws_sdk_ec2::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             r53: aws_sdk_route53::Client::new(&config),
+            quotas: aws_sdk_servicequotas::Client::new(&config),
             az_ids: OnceCell::new(),
         })
     }
 
     /// A backend over clients built elsewhere (custom HTTP settings, interceptors, tests).
-    pub fn with_clients(
-        account: &str,
-        region: &str,
-        ec2: aws_sdk_ec2::Client,
-        elb: aws_sdk_elasticloadbalancingv2::Client,
-        r53: aws_sdk_route53::Client,
-    ) -> Self {
+    pub fn with_clients(account: &str, region: &str, clients: SdkClients) -> Self {
         AwsCloud {
             account: account.to_string(),
             region: region.to_string(),
-            ec2,
-            elb,
-            r53,
+            ec2: clients.ec2,
+            elb: clients.elb,
+            r53: clients.r53,
+            quotas: clients.quotas,
             az_ids: OnceCell::new(),
         }
     }
+}
+
+/// One SDK client per service the backend calls, for [`AwsCloud::with_clients`].
+pub struct SdkClients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub r53: aws_sdk_route53::Client,
+    pub quotas: aws_sdk_servicequotas::Client,
 }
 
 #[cfg(test)]

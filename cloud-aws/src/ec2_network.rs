@@ -19,10 +19,40 @@ impl AwsCloud {
             what: "VPC",
             id: vpc_id.to_string(),
         })?;
+        let cidr = vpc.cidr_block().unwrap_or_default().to_string();
+        // Blocks being disassociated or refused are not the VPC's any more (or yet).
+        let associated = |state: Option<&str>| state.is_some_and(|s| s == "associated");
         Ok(Vpc {
             id: vpc.vpc_id().unwrap_or_default().to_string(),
             account: vpc.owner_id().unwrap_or_default().to_string(),
-            cidr: vpc.cidr_block().unwrap_or_default().to_string(),
+            secondary_cidrs: vpc
+                .cidr_block_association_set()
+                .iter()
+                .filter(|a| {
+                    associated(
+                        a.cidr_block_state()
+                            .and_then(|s| s.state())
+                            .map(|s| s.as_str()),
+                    )
+                })
+                .filter_map(|a| a.cidr_block())
+                .filter(|c| *c != cidr)
+                .map(str::to_string)
+                .collect(),
+            ipv6_cidrs: vpc
+                .ipv6_cidr_block_association_set()
+                .iter()
+                .filter(|a| {
+                    associated(
+                        a.ipv6_cidr_block_state()
+                            .and_then(|s| s.state())
+                            .map(|s| s.as_str()),
+                    )
+                })
+                .filter_map(|a| a.ipv6_cidr_block())
+                .map(str::to_string)
+                .collect(),
+            cidr,
         })
     }
 
@@ -41,7 +71,18 @@ impl AwsCloud {
                     id: s.subnet_id().unwrap_or_default().to_string(),
                     vpc_id: s.vpc_id().unwrap_or_default().to_string(),
                     az_id: s.availability_zone_id().unwrap_or_default().to_string(),
+                    az_name: s.availability_zone().unwrap_or_default().to_string(),
                     cidr: s.cidr_block().unwrap_or_default().to_string(),
+                    ipv6_cidr: s
+                        .ipv6_cidr_block_association_set()
+                        .iter()
+                        .find(|a| {
+                            a.ipv6_cidr_block_state()
+                                .and_then(|s| s.state())
+                                .is_some_and(|s| s.as_str() == "associated")
+                        })
+                        .and_then(|a| a.ipv6_cidr_block())
+                        .map(str::to_string),
                 });
             }
         }
@@ -73,6 +114,13 @@ impl AwsCloud {
                                 .to_string(),
                             target: r.gateway_id().unwrap_or_default().to_string(),
                         })
+                        .collect(),
+                    main: t.associations().iter().any(|a| a.main() == Some(true)),
+                    subnet_ids: t
+                        .associations()
+                        .iter()
+                        .filter_map(|a| a.subnet_id())
+                        .map(str::to_string)
                         .collect(),
                 });
             }

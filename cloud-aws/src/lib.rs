@@ -1,5 +1,5 @@
-//! [`Cloud`] on the AWS SDK: EC2 (VPCs, endpoint services, endpoints), ELBv2 (load balancers)
-//! and Route 53 (private hosted zones).
+//! [`Cloud`] on the AWS SDK: EC2 (VPCs, endpoint services, endpoints), ELBv2 (load balancers),
+//! Route 53 (private hosted zones) and Service Quotas (the endpoints a VPC may have).
 //!
 //! - Credentials from aws-config's default chain (environment, profile, web identity, instance
 //!   metadata), optionally assuming a role (`assume_role_arn`) for cross-account work.
@@ -21,11 +21,12 @@ mod endpoints;
 pub mod error;
 mod listeners;
 mod route53;
+mod service_quotas;
 mod target_groups;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use client::{AwsCloud, AwsSettings};
+pub use client::{AwsCloud, AwsSettings, SdkClients};
 use pld_cloud::*;
 
 // Each operation lives in the file of its API family, as an inherent method of the same name;
@@ -55,6 +56,10 @@ impl Cloud for AwsCloud {
 
     async fn describe_route_tables(&self, vpc_id: &str) -> CloudResult<Vec<RouteTable>> {
         AwsCloud::describe_route_tables(self, vpc_id).await
+    }
+
+    async fn service_quota(&self, quota: Quota) -> CloudResult<u32> {
+        AwsCloud::service_quota(self, quota).await
     }
 
     async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer> {

@@ -19,7 +19,7 @@ use aws_sdk_ec2::types::Filter;
 use pld_agent::config::{AcceptanceConfig, ProvidedService};
 use pld_cloud::{Cloud, Tags};
 use pld_cloud_aws::testing::{nlb, sdk, start_moto, vpc, ACCOUNT, REGION};
-use pld_cloud_aws::AwsCloud;
+use pld_cloud_aws::{AwsCloud, SdkClients};
 use pld_proto::v1::{Approval, Kind};
 use pld_tests::wait_until;
 
@@ -263,7 +263,21 @@ fn cloud_as(config: &aws_config::SdkConfig, account: &'static str) -> AwsCloud {
             .interceptor(MotoAccount(account))
             .build(),
     );
-    AwsCloud::with_clients(account, REGION, ec2, elb, r53)
+    let quotas = aws_sdk_servicequotas::Client::from_conf(
+        aws_sdk_servicequotas::config::Builder::from(config)
+            .interceptor(MotoAccount(account))
+            .build(),
+    );
+    AwsCloud::with_clients(
+        account,
+        REGION,
+        SdkClients {
+            ec2,
+            elb,
+            r53,
+            quotas,
+        },
+    )
 }
 
 /// moto keeps each account's resources apart, so another account cannot see a provider's

@@ -57,14 +57,23 @@ pub async fn run(cloud: &dyn Cloud, f: &Fixture) {
     assert!(
         subnets
             .iter()
-            .all(|s| s.vpc_id == f.consumer_vpc && !s.az_id.is_empty()),
-        "subnets carry their VPC and AZ ID: {subnets:?}"
+            .all(|s| s.vpc_id == f.consumer_vpc && !s.az_id.is_empty() && !s.az_name.is_empty()),
+        "subnets carry their VPC, AZ ID and AZ name: {subnets:?}"
     );
     let tables = cloud
         .describe_route_tables(&f.consumer_vpc)
         .await
         .expect("DescribeRouteTables");
-    assert!(!tables.is_empty(), "every VPC has a main route table");
+    assert_eq!(
+        tables.iter().filter(|t| t.main).count(),
+        1,
+        "every VPC has one main route table: {tables:?}"
+    );
+    let quota = cloud
+        .service_quota(Quota::InterfaceEndpointsPerVpc)
+        .await
+        .expect("GetServiceQuota");
+    assert!(quota > 0, "a VPC may have endpoints: {quota}");
 
     // Endpoint service: create, find by tags, principals.
     let owned = tags("service");

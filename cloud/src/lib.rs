@@ -43,6 +43,8 @@ pub trait Cloud: Send + Sync {
     async fn describe_subnets(&self, vpc_id: &str) -> CloudResult<Vec<Subnet>>;
     /// DescribeRouteTables of a VPC.
     async fn describe_route_tables(&self, vpc_id: &str) -> CloudResult<Vec<RouteTable>>;
+    /// Service Quotas GetServiceQuota: the account's value of `quota` in this region.
+    async fn service_quota(&self, quota: Quota) -> CloudResult<u32>;
     /// DescribeLoadBalancers for one ARN.
     async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer>;
     /// DescribeLoadBalancers: every load balancer of this account.

@@ -232,6 +232,13 @@ impl<C: Cloud> Cloud for Limited<C> {
             self.inner.describe_route_tables(vpc_id)
         )
     }
+    async fn service_quota(&self, quota: Quota) -> CloudResult<u32> {
+        limited!(
+            self,
+            Action::GetServiceQuota,
+            self.inner.service_quota(quota)
+        )
+    }
     async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer> {
         limited!(
             self,

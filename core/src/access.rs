@@ -174,6 +174,7 @@ fn confine(catalog: &Catalog, op: &Op, scope: &Scope) -> Result<(), CatalogError
             let kind = match report.status {
                 Some(report_status_request::Status::Service(_)) => Kind::Service,
                 Some(report_status_request::Status::Binding(_)) => Kind::Binding,
+                Some(report_status_request::Status::Agent(_)) => Kind::Agent,
                 None => return Ok(()),
             };
             own_existing(catalog, kind, &report.key, scope)

@@ -7,6 +7,7 @@ pub mod access;
 pub mod aws;
 pub mod catalog;
 pub mod command;
+pub mod facts;
 pub mod phase;
 pub mod plan;
 pub mod validate;

@@ -258,3 +258,68 @@ fn an_agent_reads_services_and_its_own_vpc_objects_only() {
     assert!(!reads(A, Kind::Agent, B));
     assert!(!reads(A, Kind::Unspecified, A));
 }
+
+fn report_facts(vpc: &str) -> Command {
+    Command::new(Op::ReportStatus(ReportStatusRequest {
+        kind: Kind::Agent as i32,
+        key: vpc.into(),
+        status: Some(report_status_request::Status::Agent(
+            pld_proto::v1::VpcFacts {
+                ipv4_cidrs: vec!["10.1.0.0/16".into()],
+                endpoint_quota: 50,
+                ..Default::default()
+            },
+        )),
+    }))
+}
+
+fn facts_of(c: &Catalog, vpc: &str) -> Option<pld_proto::v1::VpcFacts> {
+    c.agent(vpc).and_then(|a| a.facts.clone())
+}
+
+#[test]
+fn an_agent_reports_the_facts_of_its_own_vpc_only_and_a_registration_keeps_them() {
+    let mut c = Catalog::default();
+    c.apply(&put(agent(A, "111111111111")).within(scope("111111111111", A)))
+        .unwrap();
+    c.apply(&put(agent(B, "222222222222")).within(scope("222222222222", B)))
+        .unwrap();
+    forbidden(
+        &mut c,
+        report_facts(A).within(scope("222222222222", B)),
+        "cannot change agent",
+    );
+    c.apply(&report_facts(A).within(scope("111111111111", A)))
+        .unwrap();
+    assert_eq!(
+        facts_of(&c, A).map(|f| f.ipv4_cidrs),
+        Some(vec!["10.1.0.0/16".to_string()])
+    );
+    // The agent restarts and registers again: its facts stay until it reports anew.
+    c.apply(&put(agent(A, "111111111111")).within(scope("111111111111", A)))
+        .unwrap();
+    assert!(facts_of(&c, A).is_some());
+    // Facts are an agent's, not a service's.
+    let misfiled = Command::new(Op::ReportStatus(ReportStatusRequest {
+        kind: Kind::Service as i32,
+        ..match report_facts(A).op {
+            Some(Op::ReportStatus(r)) => r,
+            _ => unreachable!("built above"),
+        }
+    }));
+    assert!(matches!(
+        c.apply(&misfiled),
+        Err(CatalogError::Invalid(e)) if e.field == "status"
+    ));
+    // Facts beyond the bounds are refused by the state machine too, naming the field.
+    let mut huge = report_facts(A);
+    if let Some(Op::ReportStatus(r)) = &mut huge.op {
+        if let Some(report_status_request::Status::Agent(f)) = &mut r.status {
+            f.ipv4_cidrs = vec!["10.1.0.0/16".into(); pld_core::facts::MAX_CIDRS + 1];
+        }
+    }
+    assert!(matches!(
+        c.apply(&huge),
+        Err(CatalogError::Invalid(e)) if e.field == "facts.ipv4_cidrs"
+    ));
+}

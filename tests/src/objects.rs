@@ -103,3 +103,11 @@ pub async fn binding_status(
 pub async fn service_status(client: &Client, name: &str) -> Option<pld_proto::v1::ServiceStatus> {
     get_service(client, name, true).await.ok().flatten()?.status
 }
+
+/// The facts the agent of `vpc_id` reported of its VPC (local read), if any.
+pub async fn agent_facts(client: &Client, vpc_id: &str) -> Option<pld_proto::v1::VpcFacts> {
+    match client.get_local(Kind::Agent, vpc_id).await.ok()??.object? {
+        object::Object::Agent(a) => a.facts,
+        _ => None,
+    }
+}

@@ -53,6 +53,7 @@ impl Reconciler {
                 let ep = self.cloud.create_endpoint(req).await?;
                 crash_point!("consumer-endpoint-created");
                 info!(%step, id = %ep.id, "created endpoint");
+                self.memory().facts_stale = true;
                 done.created = Some(ep);
             }
             Call::ModifyEndpointSubnets { id, add, remove } => {
@@ -63,6 +64,7 @@ impl Reconciler {
                 Ok(()) => {
                     crash_point!("consumer-endpoint-deleted");
                     info!(%step, "deleted endpoint");
+                    self.memory().facts_stale = true;
                 }
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),

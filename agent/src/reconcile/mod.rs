@@ -13,7 +13,9 @@
 //!   INSYNC;
 //! - cleanup: owned resources with no catalog object are deleted (NotFound counts as done);
 //!   resources without our ownership tags ([`ownership`]) are never touched;
-//! - [`report`]: what was found goes back to the catalog, only when it changed.
+//! - [`report`]: what was found goes back to the catalog, only when it changed;
+//! - [`facts`]: the VPC's CIDRs, subnets, route tables and endpoints against their quota,
+//!   for plans made from the catalog, reported on the resync and after endpoints change.
 //!
 //! Passes run on catalog changes, every resync interval, quickly while something is in
 //! transition, and with jittered exponential backoff after retryable errors. Creates carry
@@ -21,6 +23,7 @@
 
 mod consumer;
 mod execute;
+mod facts;
 mod front;
 pub use pld_core::plan::ownership;
 mod provider;
@@ -134,6 +137,12 @@ struct Memory {
     alb_facts: HashMap<String, front::AlbFacts>,
     /// ELBv2 ARN → when its tags were read and the owner they name, if this agent's.
     elb_owners: HashMap<String, (Instant, Option<String>)>,
+    /// When the VPC's facts were last read (`None`: not since start).
+    facts_read_at: Option<Instant>,
+    /// This process created or deleted an endpoint since: read the facts on the next pass.
+    facts_stale: bool,
+    /// The facts this process last reported.
+    facts_reported: Option<pld_proto::v1::VpcFacts>,
 }
 
 /// Reconciles one VPC.
@@ -253,6 +262,12 @@ impl Reconciler {
         match consumer {
             Ok(r) => result.merge(r),
             Err(e) => result.absorb(Err(e)),
+        }
+        let started = Instant::now();
+        let facts = self.facts_pass().await.map(|()| PassResult::default());
+        self.record(Side::Facts, &facts, started);
+        if let Err(e) = facts {
+            result.absorb(Err(e));
         }
         let due = self.memory().wake_at.take();
         result.wake(due);

@@ -103,9 +103,14 @@ impl Reconciler {
         .await;
     }
 
-    /// Sends one report. A report that does not get through is not retried here: the next
-    /// pass compares again and sends it again.
-    async fn report(&self, kind: Kind, key: &str, status: report_status_request::Status) {
+    /// Sends one report; whether it got through. A report that does not is not retried here:
+    /// the next pass compares again and sends it again.
+    pub(super) async fn report(
+        &self,
+        kind: Kind,
+        key: &str,
+        status: report_status_request::Status,
+    ) -> bool {
         let r = self
             .client
             .call(|mut s| {
@@ -117,8 +122,9 @@ impl Reconciler {
                 async move { s.catalog().report_status(req).await }
             })
             .await;
-        if let Err(e) = r {
+        if let Err(e) = &r {
             debug!(%key, error = %e, "status not reported");
         }
+        r.is_ok()
     }
 }

@@ -1,6 +1,6 @@
 //! `pld agents list|get`.
 
-use pld_proto::v1::{object, Agent, Kind, ListRequest};
+use pld_proto::v1::{object, Agent, Kind, ListRequest, VpcFacts};
 
 use super::Context;
 use crate::catalog;
@@ -23,7 +23,8 @@ pub enum Command {
         #[arg(long)]
         account: Option<String>,
     },
-    /// Show the agent of one VPC.
+    /// Show the agent of one VPC, with what it reported of the VPC: CIDRs, subnets by AZ ID
+    /// and this account's AZ name, route tables, endpoints against the quota.
     Get {
         /// The agent's VPC.
         vpc: String,
@@ -52,6 +53,55 @@ pub fn print_agents(ctx: &Context, agents: &[Agent]) {
                 .collect::<Vec<_>>(),
         ),
     }
+}
+
+/// The VPC's facts as its agent reported them, for `agents get`.
+fn print_facts(facts: Option<&VpcFacts>) {
+    let Some(f) = facts else {
+        out!("facts:         not reported yet");
+        return;
+    };
+    out!("");
+    out!("cidrs:         {}", f.ipv4_cidrs.join(", "));
+    if !f.ipv6_cidrs.is_empty() {
+        out!("ipv6 cidrs:    {}", f.ipv6_cidrs.join(", "));
+    }
+    let quota = if f.quota_note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", f.quota_note)
+    };
+    out!(
+        "endpoints:     {} of {}{quota}",
+        f.endpoints,
+        f.endpoint_quota
+    );
+    out!("observed:      {}", catalog::ago(f.observed_unix_ms));
+    if f.truncated {
+        out!("(the VPC has more subnets or route tables than the catalog keeps: the first are shown)");
+    }
+    out!("");
+    table(
+        &["SUBNET", "CIDR", "AZ ID", "AZ NAME", "ROUTE TABLE"],
+        &f.subnets
+            .iter()
+            .map(|s| {
+                let table = f
+                    .route_tables
+                    .iter()
+                    .find(|t| t.subnet_ids.contains(&s.id))
+                    .or_else(|| f.route_tables.iter().find(|t| t.main))
+                    .map_or_else(String::new, |t| t.id.clone());
+                vec![
+                    s.id.clone(),
+                    s.cidr.clone(),
+                    s.az_id.clone(),
+                    s.az_name.clone(),
+                    table,
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
 }
 
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
@@ -91,6 +141,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                     "lease expires: {}",
                     catalog::ago(agent.lease_expires_unix_ms)
                 );
+                print_facts(agent.facts.as_ref());
             }
         }
     }

@@ -45,6 +45,10 @@ impl Cloud for SimCloud {
         SimCloud::describe_route_tables(self, vpc_id).await
     }
 
+    async fn service_quota(&self, quota: Quota) -> CloudResult<u32> {
+        SimCloud::service_quota(self, quota).await
+    }
+
     async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer> {
         SimCloud::describe_load_balancer(self, arn).await
     }

@@ -189,6 +189,25 @@ impl SimCloud {
                 subnets.push(subnet);
             }
         }
+        if kind != EndpointKind::Gateway {
+            // Interface and GWLB endpoints share a per-VPC quota ("AWS PrivateLink quotas",
+            // Service Quotas vpc L-29B6F2EB); a create beyond it is refused with
+            // VpcEndpointLimitExceeded (EC2 API reference, "Error codes").
+            let quota =
+                super::service_quotas::value(&st, &self.account, Quota::InterfaceEndpointsPerVpc);
+            let used = st
+                .endpoints
+                .values()
+                .filter(|e| e.ep.vpc_id == req.vpc_id && e.ep.counts_against_quota())
+                .count();
+            if used >= quota as usize {
+                return Err(CloudError::InvalidParameter(format!(
+                    "CreateVpcEndpoint: VpcEndpointLimitExceeded You've reached the limit on \
+                     the number of VPC endpoints that you can create ({used} of {quota} in {})",
+                    req.vpc_id
+                )));
+            }
+        }
         let id = Self::new_id(&mut st, "vpce-", 17);
         let loopback = self.region.config.loopback_data_plane && kind != EndpointKind::Gateway;
         let addresses: Vec<String> = subnets

@@ -15,11 +15,13 @@ impl SimCloud {
     /// Rate limits and injected faults, then the (refreshed) state.
     pub(super) fn gate(&self, action: Action) -> CloudResult<std::sync::MutexGuard<'_, State>> {
         if self.region.is_denied(&self.account, action) {
-            // EC2 answers UnauthorizedOperation and Route 53 AccessDenied, 403, before any
-            // validation or rate limit, naming the IAM action (EC2 API reference, "Common
-            // client errors"; Route 53 API reference, "Common errors").
+            // EC2 answers UnauthorizedOperation, Route 53 AccessDenied and Service Quotas
+            // AccessDeniedException, 403, before any validation or rate limit, naming the IAM
+            // action (EC2 API reference, "Common client errors"; Route 53 API reference,
+            // "Common errors"; Service Quotas API reference, GetServiceQuota "Errors").
             let code = match action.service() {
                 pld_core::aws::AwsService::Route53 => "AccessDenied",
+                pld_core::aws::AwsService::ServiceQuotas => "AccessDeniedException",
                 _ => "UnauthorizedOperation",
             };
             return Err(CloudError::Unauthorized(format!(

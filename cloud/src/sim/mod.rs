@@ -34,6 +34,7 @@ mod gate;
 mod ids;
 mod listeners;
 mod route53;
+mod service_quotas;
 mod target_groups;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -209,6 +210,8 @@ struct State {
     /// (account, caller reference) → zone id
     caller_refs: HashMap<(String, String), String>,
     changes: HashMap<String, Instant>,
+    /// (account, quota) → the account's value where it differs from AWS's default.
+    quotas: HashMap<(String, Quota), u32>,
     buckets: HashMap<(String, ApiClass), Bucket>,
     /// Next host number per subnet.
     next_host: HashMap<String, u32>,
@@ -216,6 +219,19 @@ struct State {
 
 /// The AZ IDs every simulated VPC spans.
 pub const AZ_IDS: [&str; 3] = ["use1-az1", "use1-az2", "use1-az4"];
+
+/// `account`'s name of the zone `az_id` in `region`. AWS maps AZ names to AZ IDs independently
+/// for each account ("AZ IDs for your AWS resources", AWS RAM user guide), so the same zone
+/// has other names in other accounts; the sim rotates the letters by the account number.
+pub fn az_name(region: &str, account: &str, az_id: &str) -> String {
+    const LETTERS: &[u8] = b"abcdef";
+    let index = AZ_IDS.iter().position(|a| *a == az_id).unwrap_or(0);
+    let shift = account
+        .parse::<u64>()
+        .unwrap_or_else(|_| account.bytes().map(u64::from).sum());
+    let letter = LETTERS[(index + (shift % LETTERS.len() as u64) as usize) % LETTERS.len()] as char;
+    format!("{region}{letter}")
+}
 
 /// A simulated region shared by any number of accounts.
 pub struct SimRegion {
@@ -292,6 +308,7 @@ impl SimRegion {
             id: format!("vpc-{}", hex(0xa000_0000 + n, 8)),
             account: account.to_string(),
             cidr: cidr.to_string(),
+            ..Vpc::default()
         };
         let base: Vec<&str> = cidr
             .split('/')
@@ -314,7 +331,9 @@ impl SimRegion {
                     id,
                     vpc_id: vpc.id.clone(),
                     az_id: az.to_string(),
+                    az_name: az_name(&self.config.region, account, az),
                     cidr: subnet_cidr,
+                    ipv6_cidr: None,
                 },
             );
         }
@@ -329,10 +348,45 @@ impl SimRegion {
                     destination: cidr.to_string(),
                     target: "local".into(),
                 }],
+                main: true,
+                subnet_ids: Vec::new(),
             },
         );
         st.vpcs.insert(vpc.id.clone(), vpc.clone());
         vpc
+    }
+
+    /// Associates another CIDR block with a VPC, as its owner would with
+    /// AssociateVpcCidrBlock (IPv4 or IPv6, told apart by the block), with the local route
+    /// the main route table gains for it. `None` when the VPC does not exist.
+    pub fn add_vpc_cidr(&self, vpc_id: &str, cidr: &str) -> Option<Vpc> {
+        let mut st = self.state();
+        let vpc = st.vpcs.get_mut(vpc_id)?;
+        if cidr.contains(':') {
+            vpc.ipv6_cidrs.push(cidr.to_string());
+        } else {
+            vpc.secondary_cidrs.push(cidr.to_string());
+        }
+        let vpc = vpc.clone();
+        if let Some(main) = st
+            .route_tables
+            .values_mut()
+            .find(|t| t.vpc_id == vpc_id && t.main)
+        {
+            main.routes.push(Route {
+                destination: cidr.to_string(),
+                target: "local".into(),
+            });
+        }
+        Some(vpc)
+    }
+
+    /// Sets `account`'s value of `quota` in this region, as an approved quota increase (or a
+    /// lower value, to reach the quota in a test) would.
+    pub fn set_quota(&self, account: &str, quota: Quota, value: u32) {
+        self.state()
+            .quotas
+            .insert((account.to_string(), quota), value);
     }
 
     /// Creates a load balancer as its owner would have, active, with a listener per port: TCP

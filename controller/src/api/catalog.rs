@@ -190,6 +190,7 @@ impl Catalog for CatalogService {
         match &req.status {
             Some(report_status_request::Status::Service(s)) => validate::service_status(s),
             Some(report_status_request::Status::Binding(b)) => validate::binding_status(b),
+            Some(report_status_request::Status::Agent(f)) => pld_core::facts::validate(f),
             None => Ok(()),
         }
         .map_err(invalid)?;

@@ -6,6 +6,7 @@ pub enum AwsService {
     Ec2,
     ElasticLoadBalancing,
     Route53,
+    ServiceQuotas,
 }
 
 impl AwsService {
@@ -15,6 +16,7 @@ impl AwsService {
             AwsService::Ec2 => "ec2",
             AwsService::ElasticLoadBalancing => "elasticloadbalancing",
             AwsService::Route53 => "route53",
+            AwsService::ServiceQuotas => "servicequotas",
         }
     }
 }
@@ -42,6 +44,10 @@ pub enum ApiClass {
     /// low assumption, so the limiter is not kinder than AWS; replace it with the published
     /// figures when they are at hand.
     ElbMutation,
+    /// Service Quotas reads. Its API reference publishes no per-operation rate where this was
+    /// written: 5 burst, 1/s is a deliberately low assumption (an agent reads one quota per
+    /// resync), so the limiter is not kinder than AWS.
+    ServiceQuotas,
 }
 
 impl ApiClass {
@@ -55,6 +61,7 @@ impl ApiClass {
             ApiClass::Route53 => "route53",
             ApiClass::ElbDescribe => "elb_describe",
             ApiClass::ElbMutation => "elb_mutation",
+            ApiClass::ServiceQuotas => "service_quotas",
         }
     }
 
@@ -68,6 +75,7 @@ impl ApiClass {
             ApiClass::Route53 => (50.0, 10.0),
             ApiClass::ElbDescribe => (40.0, 10.0),
             ApiClass::ElbMutation => (10.0, 2.0),
+            ApiClass::ServiceQuotas => (5.0, 1.0),
         }
     }
 }
@@ -160,6 +168,8 @@ actions! {
     ChangeResourceRecordSets: Route53, Route53;
     GetChange: Route53, Route53;
     ListResourceRecordSets: Route53, Route53;
+    // Service Quotas: the endpoints a VPC may have, for plans.
+    GetServiceQuota: ServiceQuotas, ServiceQuotas;
 }
 
 impl Action {

@@ -18,20 +18,27 @@ pub fn has_tags(have: &Tags, wanted: &Tags) -> bool {
 }
 
 /// A VPC.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vpc {
     pub id: String,
     pub account: String,
+    /// The primary IPv4 CIDR block.
     pub cidr: String,
+    /// IPv4 CIDR blocks associated after the primary (`AssociateVpcCidrBlock`).
+    pub secondary_cidrs: Vec<String>,
+    pub ipv6_cidrs: Vec<String>,
 }
 
 /// A subnet, placed by AZ ID (never by AZ name, which differs per account).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subnet {
     pub id: String,
     pub vpc_id: String,
     pub az_id: String,
+    /// This account's name of the zone: reported to people, never placed by.
+    pub az_name: String,
     pub cidr: String,
+    pub ipv6_cidr: Option<String>,
 }
 
 /// A route in a route table.
@@ -44,11 +51,46 @@ pub struct Route {
 }
 
 /// A route table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTable {
     pub id: String,
     pub vpc_id: String,
     pub routes: Vec<Route>,
+    /// The VPC's main route table, which subnets without an association of their own use.
+    pub main: bool,
+    /// Subnets associated with it explicitly.
+    pub subnet_ids: Vec<String>,
+}
+
+/// A Service Quotas quota pld reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Quota {
+    /// Interface and Gateway Load Balancer endpoints per VPC (AWS PrivateLink quotas).
+    InterfaceEndpointsPerVpc,
+}
+
+impl Quota {
+    /// The service code Service Quotas files it under.
+    pub fn service_code(self) -> &'static str {
+        match self {
+            Quota::InterfaceEndpointsPerVpc => "vpc",
+        }
+    }
+
+    /// Its quota code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Quota::InterfaceEndpointsPerVpc => "L-29B6F2EB",
+        }
+    }
+
+    /// AWS's published default ("AWS PrivateLink quotas": 50 interface and Gateway Load
+    /// Balancer endpoints per VPC), for an account whose value cannot be read.
+    pub fn aws_default(self) -> u32 {
+        match self {
+            Quota::InterfaceEndpointsPerVpc => 50,
+        }
+    }
 }
 
 /// Kinds of VPC endpoint.
@@ -156,6 +198,19 @@ pub struct Endpoint {
     /// ENI addresses (interface and GWLB endpoints).
     pub addresses: Vec<String>,
     pub tags: Tags,
+}
+
+impl Endpoint {
+    /// Whether it counts against [`Quota::InterfaceEndpointsPerVpc`]: an interface or Gateway
+    /// Load Balancer endpoint that is not yet deleted. An idle, rejected or failed endpoint
+    /// still exists and still bills, so it is counted too: better a plan that warns early
+    /// than one that promises a create AWS refuses.
+    pub fn counts_against_quota(&self) -> bool {
+        matches!(
+            self.kind,
+            EndpointKind::Interface | EndpointKind::GatewayLoadBalancer
+        ) && !state_is(&self.state, "deleted")
+    }
 }
 
 /// Parameters of CreateVpcEndpointServiceConfiguration.

@@ -64,6 +64,9 @@ impl Catalog {
                 a.state = AgentState::Alive as i32;
                 a.last_seen_unix_ms = op.now_unix_ms;
                 a.lease_expires_unix_ms = op.now_unix_ms + u64::from(a.lease_ttl_seconds) * 1000;
+                // The facts are reported, like a status: a registration keeps them, so plans
+                // still see the VPC while its agent restarts.
+                a.facts = old.and_then(|o| o.facts.clone());
                 self.agents.insert(key.clone(), a.clone());
                 object::Object::Agent(a)
             }
@@ -135,11 +138,22 @@ impl Catalog {
                 self.bindings.insert(op.key.clone(), b.clone());
                 object::Object::Binding(b)
             }
+            (Kind::Agent, Some(report_status_request::Status::Agent(facts))) => {
+                crate::facts::validate(facts)?;
+                let mut a = self.agents.get(&op.key).cloned().ok_or_else(not_found)?;
+                a.facts = Some(facts.clone());
+                a.meta = Some(self.next_meta(a.meta));
+                self.agents.insert(op.key.clone(), a.clone());
+                object::Object::Agent(a)
+            }
             (_, Some(report_status_request::Status::Service(_))) => {
                 return Err(mismatch("service"))
             }
             (_, Some(report_status_request::Status::Binding(_))) => {
                 return Err(mismatch("binding"))
+            }
+            (_, Some(report_status_request::Status::Agent(_))) => {
+                return Err(mismatch("VPC facts (agent)"))
             }
             (_, None) => {
                 return Err(CatalogError::Invalid(FieldError {

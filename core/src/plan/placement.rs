@@ -97,6 +97,7 @@ mod tests {
             vpc_id: "vpc-1".into(),
             az_id: az_id.into(),
             cidr: "10.0.0.0/24".into(),
+            ..Default::default()
         }
     }
 

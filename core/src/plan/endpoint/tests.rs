@@ -14,6 +14,7 @@ fn subnet(id: &str, az_id: &str) -> Subnet {
         vpc_id: "vpc-c".into(),
         az_id: az_id.into(),
         cidr: "10.0.0.0/24".into(),
+        ..Default::default()
     }
 }
 
@@ -173,6 +174,7 @@ fn gateways_go_on_every_route_table_and_gwlb_endpoints_in_one_subnet() {
         id: "rtb-1".into(),
         vpc_id: "vpc-c".into(),
         routes: vec![],
+        ..Default::default()
     }]));
     assert_eq!(facts(&gateway, &seen), None);
     let Call::CreateEndpoint(req) = &plan(&gateway, &seen).writes[0].call else {

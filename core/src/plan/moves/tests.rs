@@ -61,6 +61,7 @@ fn seen(next: Option<Endpoint>, previous: Vec<Endpoint>, published: &str) -> Obs
             vpc_id: "vpc-c".into(),
             az_id: "use1-az1".into(),
             cidr: "10.0.0.0/24".into(),
+            ..Default::default()
         }])),
         ..Observed::default()
     }

@@ -1,0 +1,106 @@
+//! The VPC's facts ([`pld_proto::v1::VpcFacts`]) for plans made without calling AWS: read on
+//! the resync interval and after this agent created or deleted an endpoint (the count against
+//! the quota moved), built and bounded by [`pld_core::facts`], and reported only when they
+//! differ from what this process last reported.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use pld_cloud::{CloudError, Quota, Tags};
+use pld_core::facts::{changed, vpc_facts, Observed, QuotaReading};
+use pld_proto::v1::{report_status_request, Kind};
+use tracing::debug;
+
+use super::Reconciler;
+
+/// Why the quota could not be read, for the note a plan shows; `None` when the error may pass
+/// (the next look tries again).
+pub fn quota_unreadable(e: &CloudError) -> Option<String> {
+    match e {
+        CloudError::Unauthorized(_) => Some(format!(
+            "this agent may not call {} ({e})",
+            pld_cloud::Action::GetServiceQuota.iam_action()
+        )),
+        CloudError::Unsupported(_) => Some(format!(
+            "the cloud endpoint has no Service Quotas API ({e})"
+        )),
+        e if e.is_retryable() => None,
+        e => Some(format!("Service Quotas answered: {e}")),
+    }
+}
+
+impl Reconciler {
+    /// Reads and reports the VPC's facts when they are due.
+    ///
+    /// # Errors
+    /// The first describe that failed; nothing is reported then.
+    pub(super) async fn facts_pass(&self) -> Result<(), CloudError> {
+        let due = {
+            let memory = self.memory();
+            memory.facts_stale
+                || memory
+                    .facts_read_at
+                    .is_none_or(|at| at.elapsed() >= self.cfg.resync())
+        };
+        if !due {
+            return Ok(());
+        }
+        let vpc_id = &self.cfg.vpc_id;
+        let vpc = self.cloud.describe_vpc(vpc_id).await?;
+        let subnets = self.cloud.describe_subnets(vpc_id).await?;
+        let route_tables = self.cloud.describe_route_tables(vpc_id).await?;
+        // Every endpoint of the VPC counts against its quota, not only pld's.
+        let endpoints = self.cloud.describe_endpoints(vpc_id, &Tags::new()).await?;
+        let quota = match self
+            .cloud
+            .service_quota(Quota::InterfaceEndpointsPerVpc)
+            .await
+        {
+            Ok(n) => QuotaReading::Read(n),
+            Err(e) => match quota_unreadable(&e) {
+                Some(why) => QuotaReading::Default { why },
+                None => return Err(e),
+            },
+        };
+        let now_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let facts = vpc_facts(
+            Observed {
+                vpc: &vpc,
+                subnets: &subnets,
+                route_tables: &route_tables,
+                endpoints: &endpoints,
+                quota: &quota,
+            },
+            now_unix_ms,
+        );
+        let reported = self.memory().facts_reported.clone();
+        let stale = {
+            let mut memory = self.memory();
+            memory.facts_read_at = Some(Instant::now());
+            std::mem::take(&mut memory.facts_stale)
+        };
+        if !changed(reported.as_ref(), &facts) {
+            return Ok(());
+        }
+        debug!(
+            stale,
+            endpoints = facts.endpoints,
+            "reporting the VPC's facts"
+        );
+        if self
+            .report(
+                Kind::Agent,
+                vpc_id,
+                report_status_request::Status::Agent(facts.clone()),
+            )
+            .await
+        {
+            self.memory().facts_reported = Some(facts);
+        } else {
+            // Not through: look again on the next pass rather than a resync later.
+            self.memory().facts_stale = true;
+        }
+        Ok(())
+    }
+}

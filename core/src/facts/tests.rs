@@ -1,0 +1,174 @@
+use super::*;
+use crate::aws::types::{EndpointKind, Route};
+
+fn vpc() -> Vpc {
+    Vpc {
+        id: "vpc-0a".into(),
+        account: "111111111111".into(),
+        cidr: "10.1.0.0/16".into(),
+        secondary_cidrs: vec!["100.64.0.0/16".into()],
+        ipv6_cidrs: vec!["2600:1f18:abcd:1200::/56".into()],
+    }
+}
+
+fn subnet(id: &str, az: usize) -> Subnet {
+    Subnet {
+        id: id.into(),
+        vpc_id: "vpc-0a".into(),
+        az_id: format!("use1-az{az}"),
+        az_name: format!("us-east-1{}", ['a', 'b', 'c', 'd'][az % 4]),
+        cidr: format!("10.1.{az}.0/24"),
+        ipv6_cidr: None,
+    }
+}
+
+fn endpoint(kind: EndpointKind, state: &str) -> Endpoint {
+    Endpoint {
+        id: "vpce-1".into(),
+        vpc_id: "vpc-0a".into(),
+        service_name: "com.amazonaws.vpce.us-east-1.vpce-svc-1".into(),
+        kind,
+        state: state.into(),
+        subnet_ids: vec![],
+        route_table_ids: vec![],
+        dns_names: vec![],
+        addresses: vec![],
+        tags: Default::default(),
+    }
+}
+
+fn facts(
+    subnets: &[Subnet],
+    tables: &[RouteTable],
+    endpoints: &[Endpoint],
+    quota: &QuotaReading,
+) -> VpcFacts {
+    vpc_facts(
+        Observed {
+            vpc: &vpc(),
+            subnets,
+            route_tables: tables,
+            endpoints,
+            quota,
+        },
+        1_000,
+    )
+}
+
+#[test]
+fn the_facts_say_what_was_seen_in_a_stable_order() {
+    let table = RouteTable {
+        id: "rtb-1".into(),
+        vpc_id: "vpc-0a".into(),
+        routes: vec![Route {
+            destination: "10.1.0.0/16".into(),
+            target: "local".into(),
+        }],
+        main: true,
+        subnet_ids: vec!["subnet-b".into(), "subnet-a".into()],
+    };
+    let f = facts(
+        &[subnet("subnet-b", 2), subnet("subnet-a", 1)],
+        &[table],
+        &[],
+        &QuotaReading::Read(80),
+    );
+    assert_eq!(f.ipv4_cidrs, ["10.1.0.0/16", "100.64.0.0/16"]);
+    assert_eq!(f.ipv6_cidrs, ["2600:1f18:abcd:1200::/56"]);
+    let ids: Vec<_> = f.subnets.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["subnet-a", "subnet-b"]);
+    assert_eq!(f.subnets[0].az_name, "us-east-1b");
+    assert_eq!(f.subnets[0].az_id, "use1-az1");
+    assert_eq!(f.route_tables[0].subnet_ids, ["subnet-a", "subnet-b"]);
+    assert_eq!(f.route_tables[0].routes, 1);
+    assert!(f.route_tables[0].main);
+    assert_eq!((f.endpoint_quota, f.quota_note.as_str()), (80, ""));
+    assert!(!f.truncated);
+    assert_eq!(validate(&f), Ok(()));
+}
+
+#[test]
+fn only_interface_and_gwlb_endpoints_not_deleted_count_against_the_quota() {
+    let f = facts(
+        &[],
+        &[],
+        &[
+            endpoint(EndpointKind::Interface, "available"),
+            endpoint(EndpointKind::Interface, "rejected"),
+            endpoint(EndpointKind::GatewayLoadBalancer, "pendingAcceptance"),
+            endpoint(EndpointKind::Interface, "Deleted"),
+            endpoint(EndpointKind::Gateway, "available"),
+        ],
+        &QuotaReading::Read(50),
+    );
+    assert_eq!(f.endpoints, 3);
+}
+
+#[test]
+fn a_quota_that_could_not_be_read_is_the_default_with_a_note() {
+    let f = facts(
+        &[],
+        &[],
+        &[],
+        &QuotaReading::Default {
+            why: "servicequotas:GetServiceQuota is not allowed".into(),
+        },
+    );
+    assert_eq!(f.endpoint_quota, 50);
+    assert!(
+        f.quota_note.contains("default of 50") && f.quota_note.contains("not allowed"),
+        "{}",
+        f.quota_note
+    );
+}
+
+#[test]
+fn a_large_vpc_is_cut_to_the_bounds_and_says_so() {
+    let subnets: Vec<Subnet> = (0..MAX_SUBNETS + 5)
+        .map(|i| subnet(&format!("subnet-{i:05}"), i % 4))
+        .collect();
+    let tables = vec![RouteTable {
+        id: "rtb-1".into(),
+        vpc_id: "vpc-0a".into(),
+        subnet_ids: subnets.iter().map(|s| s.id.clone()).collect(),
+        ..Default::default()
+    }];
+    let f = facts(&subnets, &tables, &[], &QuotaReading::Read(50));
+    assert!(f.truncated);
+    assert_eq!(f.subnets.len(), MAX_SUBNETS);
+    assert_eq!(f.route_tables[0].subnet_ids.len(), MAX_ROUTE_TABLES);
+    assert_eq!(validate(&f), Ok(()));
+}
+
+#[test]
+fn reports_beyond_the_bounds_or_not_cidrs_are_refused_by_field() {
+    let good = facts(&[subnet("subnet-a", 1)], &[], &[], &QuotaReading::Read(50));
+    let mut f = good.clone();
+    f.subnets = vec![f.subnets[0].clone(); MAX_SUBNETS + 1];
+    assert_eq!(validate(&f).unwrap_err().field, "facts.subnets");
+    let mut f = good.clone();
+    f.ipv4_cidrs.push("10.300.0.0/16".into());
+    assert_eq!(validate(&f).unwrap_err().field, "facts.ipv4_cidrs");
+    let mut f = good.clone();
+    f.subnets[0].cidr = "subnet".into();
+    assert_eq!(validate(&f).unwrap_err().field, "facts.subnets.cidr");
+    let mut f = good;
+    f.quota_note = "x".repeat(MAX_QUOTA_NOTE + 1);
+    assert_eq!(validate(&f).unwrap_err().field, "facts.quota_note");
+}
+
+#[test]
+fn facts_changed_only_when_more_than_the_time_of_reading_differs() {
+    let a = facts(&[subnet("subnet-a", 1)], &[], &[], &QuotaReading::Read(50));
+    let later = VpcFacts {
+        observed_unix_ms: 9_000,
+        ..a.clone()
+    };
+    assert!(changed(None, &a));
+    assert!(!changed(Some(&a), &later));
+    let more = VpcFacts {
+        endpoints: 1,
+        ..a.clone()
+    };
+    assert!(changed(Some(&a), &more));
+}
