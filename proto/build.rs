@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "pld/v1/cluster.proto",
         "pld/v1/raft.proto",
         "pld/v1/agent.proto",
+        "pld/v1/plan.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

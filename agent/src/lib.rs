@@ -5,14 +5,15 @@
 //! - [`reconcile`]: makes AWS match the catalog (provider, consumer, DNS), idempotently.
 //! - [`host_api`]: `pld.v1.HostQuery` for hosts in the VPC.
 //! - [`dns`]: a DNS responder for ready bindings.
-//! - [`builtin`]: catalog entries for AWS services (S3, DynamoDB, interface services).
 //! - [`metrics`]: Prometheus metrics and health; `/metrics`, `/healthz` and `/readyz` are served
 //!   over HTTP/1.1 on the host API port.
 //!
 //! [`Agent::start`] registers the agent (with a lease it keeps renewing) and the services its
 //! config provides, then runs everything until [`Agent::shutdown`].
 
-pub mod builtin;
+/// Catalog entries for AWS services (S3, DynamoDB, interface services), from pld-core, where
+/// the planners `pld plan` runs in the controller read them too.
+pub use pld_core::plan::builtin;
 pub mod config;
 pub mod crash_points;
 pub mod dns;
@@ -394,6 +395,8 @@ fn agent_object(cfg: &AgentConfig, address: SocketAddr) -> Object {
             address: address.to_string(),
             host_api_tls: cfg.host_api.tls.is_some(),
             lease_ttl_seconds: cfg.lease_ttl_seconds,
+            dns_zone: cfg.dns.zone.trim_end_matches('.').to_string(),
+            endpoint_subnet_ids: cfg.subnet_ids.clone(),
             ..Default::default()
         })),
     }

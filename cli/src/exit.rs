@@ -10,6 +10,7 @@
 //! | 5 | no controller answered, or the cluster has no leader |
 //! | 6 | the request is invalid (checked locally or by the controller) |
 //! | 7 | permission denied: the certificate's identity may not do this |
+//! | 8 | `pld plan`: the plan has errors (applying the change would leave something failed) |
 
 use pld_client::ClientError;
 use tonic::Code;
@@ -20,6 +21,13 @@ pub const CONFLICT: u8 = 4;
 pub const UNAVAILABLE: u8 = 5;
 pub const INVALID: u8 = 6;
 pub const DENIED: u8 = 7;
+pub const PLAN_HAS_ERRORS: u8 = 8;
+
+/// A plan was made and printed, and it has errors: not a failure of the command, but a
+/// finding scripts branch on (Terraform's `plan -detailed-exitcode` keeps the same split).
+#[derive(Debug, thiserror::Error)]
+#[error("the plan has {0} error(s): applying it would leave something failed")]
+pub struct PlanHasErrors(pub usize);
 
 fn client_error(e: &anyhow::Error) -> Option<&ClientError> {
     e.chain().find_map(|c| c.downcast_ref::<ClientError>())
@@ -27,6 +35,9 @@ fn client_error(e: &anyhow::Error) -> Option<&ClientError> {
 
 /// The exit code for an error.
 pub fn code_for(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<PlanHasErrors>().is_some() {
+        return PLAN_HAS_ERRORS;
+    }
     if e.chain()
         .any(|c| c.downcast_ref::<pld_core::validate::FieldError>().is_some())
     {

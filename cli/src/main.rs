@@ -73,6 +73,10 @@ enum Command {
     /// List and show agents.
     #[command(subcommand)]
     Agents(cmd::agents::Command),
+    /// What a change would do and why it would fail or be slow, from the catalog alone: no
+    /// AWS call, nothing changed. Exit 0 when clean, 8 when the plan has errors.
+    #[command(subcommand)]
+    Plan(cmd::plan::Command),
     /// Back up and restore the catalog.
     #[command(subcommand)]
     Snapshot(cmd::snapshot::Command),
@@ -147,6 +151,7 @@ async fn run(cli: Cli, log: pld_telemetry::logging::LogControl) -> anyhow::Resul
         Command::Services(c) => cmd::services::run(&ctx, c).await,
         Command::Members(c) => cmd::members::run(&ctx, c).await,
         Command::Status => cmd::status::run(&ctx).await,
+        Command::Plan(c) => cmd::plan::run(&ctx, c).await,
         Command::Watch(args) => cmd::watch::run(&ctx, args).await,
         Command::Snapshot(c) => cmd::snapshot::run(&ctx, c).await,
     }

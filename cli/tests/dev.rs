@@ -118,6 +118,32 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
             })?;
     let ctl = format!("127.0.0.1:{controller}");
 
+    // Before connecting: the plan, from the facts the agents reported, is clean and says what
+    // the consumer's agent will make.
+    let plan = pld_tests::wait_until(Duration::from_secs(20), "a clean plan for demo", || async {
+        let out = Command::new(pld())
+            .args([
+                "--controller",
+                &ctl,
+                "-o",
+                "json",
+                "plan",
+                "connect",
+                "demo",
+            ])
+            .args(["--vpc", &consumer])
+            .env("PLD_LOG", "off")
+            .output()
+            .ok()?;
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (out.status.success() && plan["clean"] == true).then_some(plan)
+    })
+    .await?;
+    assert!(
+        plan.to_string().contains("CreateVpcEndpoint"),
+        "the plan shows the endpoint: {plan}"
+    );
+
     let out = Command::new(pld())
         .args([
             "--controller",

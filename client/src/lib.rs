@@ -33,6 +33,7 @@ use std::time::Duration;
 use futures::Stream;
 use pld_proto::v1::catalog_client::CatalogClient;
 use pld_proto::v1::cluster_client::ClusterClient;
+use pld_proto::v1::planner_client::PlannerClient;
 use pld_proto::v1::watch_client::WatchClient;
 use pld_proto::v1::{
     DeleteRequest, DeleteResponse, Event, GetRequest, Kind, ListMembersRequest, ListRequest,
@@ -110,6 +111,11 @@ impl Stubs {
     /// The cluster service.
     pub fn cluster(&mut self) -> ClusterClient<Channel> {
         ClusterClient::new(self.channel.clone())
+    }
+
+    /// The planner (`pld plan`).
+    pub fn planner(&mut self) -> PlannerClient<Channel> {
+        PlannerClient::new(self.channel.clone())
     }
 }
 

@@ -273,6 +273,18 @@ impl Identity {
         }
     }
 
+    /// What reads the whole catalog at once (`pld plan`): anyone but an agent, whose reads are
+    /// confined to its VPC ([`Self::read_scope`]).
+    ///
+    /// # Errors
+    /// PERMISSION_DENIED for an agent.
+    pub fn reader_of_everything(&self, action: &str) -> Result<(), Status> {
+        match self.role {
+            Role::Agent(_) => Err(self.deny(action, "an operator or an admin")),
+            _ => Ok(()),
+        }
+    }
+
     /// The VPC whose view of the catalog this caller reads ([`pld_core::access::may_read`]):
     /// an agent's. `None` for everyone else, who reads everything.
     pub fn read_scope(&self) -> Option<&Scope> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use pld_proto::v1::catalog_server::CatalogServer;
 use pld_proto::v1::cluster_client::ClusterClient;
 use pld_proto::v1::cluster_server::ClusterServer;
+use pld_proto::v1::planner_server::PlannerServer;
 use pld_proto::v1::raft_transport_server::RaftTransportServer;
 use pld_proto::v1::watch_server::WatchServer;
 use pld_proto::v1::{AddMemberRequest, Member};
@@ -17,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::api::catalog::CatalogService;
 use crate::api::cluster::ClusterService;
+use crate::api::plan::PlanService;
 use crate::api::raft::RaftService;
 use crate::api::watch::WatchService;
 use crate::authz::Authz;
@@ -149,12 +151,14 @@ impl Controller {
         health.set_serving::<CatalogServer<CatalogService>>().await;
         health.set_serving::<WatchServer<WatchService>>().await;
         health.set_serving::<ClusterServer<ClusterService>>().await;
+        health.set_serving::<PlannerServer<PlanService>>().await;
         let reflection = pld_telemetry::grpc::reflection(
             pld_proto::FILE_DESCRIPTOR_SET,
             &[
                 "pld.v1.Catalog",
                 "pld.v1.Watch",
                 "pld.v1.Cluster",
+                "pld.v1.Planner",
                 "pld.v1.RaftTransport",
             ],
         )
@@ -187,6 +191,10 @@ impl Controller {
                     authz.clone(),
                 ))
                 .max_decoding_message_size(MAX_REQUEST),
+            )
+            .add_service(
+                PlannerServer::new(PlanService::new(node.clone(), authz.clone()))
+                    .max_decoding_message_size(MAX_REQUEST),
             )
             .add_service(
                 RaftTransportServer::new(RaftService::new(

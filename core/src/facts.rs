@@ -19,6 +19,8 @@ pub const MAX_SUBNETS: usize = 256;
 pub const MAX_ROUTE_TABLES: usize = 256;
 /// Longest note on the quota, in bytes.
 pub const MAX_QUOTA_NOTE: usize = 512;
+/// Most names kept of those in the zone that pld does not own.
+pub const MAX_FOREIGN_NAMES: usize = 256;
 
 /// The endpoint quota as the agent could learn it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,10 @@ pub struct Observed<'a> {
     /// Every endpoint in the VPC, pld's or not.
     pub endpoints: &'a [Endpoint],
     pub quota: &'a QuotaReading,
+    /// The private zone the agent publishes in, once found or made.
+    pub zone_id: Option<&'a str>,
+    /// Names in that zone holding records pld does not own.
+    pub zone_names_not_ours: &'a [String],
 }
 
 /// The facts to report for `seen`, read at `now_unix_ms`: lists in a stable order (by id), cut
@@ -106,6 +112,10 @@ pub fn vpc_facts(seen: Observed<'_>, now_unix_ms: u64) -> VpcFacts {
             ),
         ),
     };
+    let mut zone_names_not_ours = seen.zone_names_not_ours.to_vec();
+    zone_names_not_ours.sort();
+    zone_names_not_ours.dedup();
+    truncated |= cut(&mut zone_names_not_ours, MAX_FOREIGN_NAMES);
     let endpoints = seen
         .endpoints
         .iter()
@@ -121,6 +131,8 @@ pub fn vpc_facts(seen: Observed<'_>, now_unix_ms: u64) -> VpcFacts {
         quota_note,
         truncated,
         observed_unix_ms: now_unix_ms,
+        zone_id: seen.zone_id.unwrap_or_default().to_string(),
+        zone_names_not_ours,
     }
 }
 
@@ -187,7 +199,17 @@ pub fn validate(f: &VpcFacts) -> Result<(), FieldError> {
             text("route_tables.subnet_ids", s, 64)?;
         }
     }
-    text("quota_note", &f.quota_note, MAX_QUOTA_NOTE)
+    text("quota_note", &f.quota_note, MAX_QUOTA_NOTE)?;
+    text("zone_id", &f.zone_id, 64)?;
+    count(
+        "zone_names_not_ours",
+        f.zone_names_not_ours.len(),
+        MAX_FOREIGN_NAMES,
+    )?;
+    for name in &f.zone_names_not_ours {
+        text("zone_names_not_ours", name, 255)?;
+    }
+    Ok(())
 }
 
 fn cidr(field: &str, value: &str) -> Result<(), String> {

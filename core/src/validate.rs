@@ -20,6 +20,9 @@ pub const MAX_PENDING_STEPS: usize = 16;
 pub const MAX_RETIRING: usize = 8;
 /// Most load balancer ARNs one status field lists.
 pub const MAX_STATUS_ARNS: usize = 10;
+/// Most subnets an agent record lists as its endpoints' (AWS's default quota is 200 subnets
+/// per VPC).
+pub const MAX_ENDPOINT_SUBNETS: usize = 256;
 /// Longest lease an agent may ask for.
 pub const MAX_LEASE_TTL_SECONDS: u32 = 3600;
 
@@ -366,6 +369,16 @@ pub fn agent(a: &Agent) -> Result<(), FieldError> {
     account_id("agent.account_id", &a.account_id)?;
     region("agent.region", &a.region)?;
     address("agent.address", &a.address)?;
+    text("agent.dns_zone", &a.dns_zone, 253)?;
+    if a.endpoint_subnet_ids.len() > MAX_ENDPOINT_SUBNETS {
+        return Err(err(
+            "agent.endpoint_subnet_ids",
+            format!("at most {MAX_ENDPOINT_SUBNETS} subnets"),
+        ));
+    }
+    for s in &a.endpoint_subnet_ids {
+        text("agent.endpoint_subnet_ids", s, 64)?;
+    }
     if a.lease_ttl_seconds == 0 || a.lease_ttl_seconds > MAX_LEASE_TTL_SECONDS {
         return Err(err(
             "agent.lease_ttl_seconds",

@@ -10,22 +10,21 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pld_cloud::{fqdn, state_is, ChangeStatus, CloudError, Endpoint, RecordSet, OWNER_TAG};
-use pld_core::access::principals_allow;
 use pld_core::aws::Call;
 use pld_core::plan::endpoint::{
     keep_while_waiting, next_fact, plan_endpoint, plan_orphan, Access, EndpointPlan, Fact,
     Observed, Outcome, Target, Want,
 };
 use pld_core::plan::moves::{flip, Flip, Migration, MoveStep, Serving};
+use pld_core::plan::target::{target, unlisted};
 use pld_core::plan::Seen;
 use pld_core::Phase;
-use pld_proto::v1::{Approval, Binding, BindingMigration};
+use pld_proto::v1::{Binding, BindingMigration};
 use tracing::warn;
 
 use super::ownership::{generation, Owner};
 use super::records::DnsBatch;
 use super::{PassResult, Reconciler};
-use crate::builtin;
 
 impl Reconciler {
     pub(super) async fn consumer_pass(&self) -> Result<PassResult, CloudError> {
@@ -76,6 +75,7 @@ impl Reconciler {
             },
             None => Vec::new(),
         };
+        self.memory().zone_names_not_ours = DnsBatch::names_not_ours(&records, &self.own);
         let mut dns = DnsBatch::with_ttl(self.cfg.dns.ttl_seconds);
         // The owners of this VPC's bindings: their names stay published.
         let mut live: Vec<Owner> = Vec::with_capacity(bindings.len());
@@ -139,56 +139,6 @@ impl Reconciler {
         fqdn(&format!("{service}.{}", self.zone_name))
     }
 
-    /// Where a binding points, or why it cannot point anywhere yet.
-    fn target(&self, b: &Binding) -> Target {
-        if b.approval == Approval::Rejected as i32 {
-            return Target::Refused(format!(
-                "rejected by an operator (pld bindings reject); `pld bindings accept {} --vpc {}` \
-                 lets it connect",
-                b.service, b.consumer_vpc_id
-            ));
-        }
-        if let Some((name, kind)) = builtin::lookup(&b.service, &self.cfg.region) {
-            return Target::Service {
-                name,
-                kind: Some(kind),
-            };
-        }
-        let Some(s) = self.view.service(&b.service) else {
-            return Target::Missing(format!(
-                "waiting for service {} to be registered (it is not in the catalog)",
-                b.service
-            ));
-        };
-        match s.status.map(|st| st.endpoint_service_name) {
-            Some(name) if !name.is_empty() => Target::Service { name, kind: None },
-            _ => Target::Waiting(format!(
-                "waiting for the provider of {} to create its endpoint service",
-                b.service
-            )),
-        }
-    }
-
-    /// Why the service's principals do not name this VPC's account, if they do not.
-    fn unlisted(&self, b: &Binding) -> Option<String> {
-        let s = self.view.service(&b.service)?;
-        let account = &self.cfg.account_id;
-        // The provider's own account is allowed whatever the list says: the planner asks AWS
-        // whose service it is before it refuses.
-        (!principals_allow(&s.allowed_principals, None, account)).then(|| {
-            format!(
-                "service {} does not allow account {account} (its allowed principals: {}); its \
-                 endpoint is removed until it does",
-                s.name,
-                if s.allowed_principals.is_empty() {
-                    "none".to_string()
-                } else {
-                    s.allowed_principals.join(", ")
-                }
-            )
-        })
-    }
-
     /// Asks AWS for the facts the endpoint planner needs (only those), then plans. An error
     /// worth retrying ends the binding's turn; any other becomes an unknown fact, which the
     /// planner turns into the binding's failure message.
@@ -232,9 +182,10 @@ impl Reconciler {
         records: &[RecordSet],
         dns: &mut DnsBatch,
     ) -> Result<bool, CloudError> {
-        let target = keep_while_waiting(self.target(b), &endpoints);
+        let service = self.view.service(&b.service);
+        let target = keep_while_waiting(target(b, service.as_ref(), &self.cfg.region), &endpoints);
         let tags = self.own.tags(owner);
-        let unlisted = self.unlisted(b);
+        let unlisted = unlisted(service.as_ref(), &self.cfg.account_id);
         let access = match &unlisted {
             Some(why) => Access::Unlisted {
                 account: &self.cfg.account_id,

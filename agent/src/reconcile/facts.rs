@@ -1,7 +1,8 @@
 //! The VPC's facts ([`pld_proto::v1::VpcFacts`]) for plans made without calling AWS: read on
 //! the resync interval and after this agent created or deleted an endpoint (the count against
 //! the quota moved), built and bounded by [`pld_core::facts`], and reported only when they
-//! differ from what this process last reported.
+//! differ from what this process last reported. The zone the consumer pass found or made and
+//! the names in it that are not pld's come from that pass's own listing, not another call.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,7 +37,13 @@ impl Reconciler {
     pub(super) async fn facts_pass(&self) -> Result<(), CloudError> {
         let due = {
             let memory = self.memory();
+            // The zone found or made since the last report is news too.
+            let zone_moved = memory
+                .facts_reported
+                .as_ref()
+                .is_some_and(|f| f.zone_id != memory.zone_id.clone().unwrap_or_default());
             memory.facts_stale
+                || zone_moved
                 || memory
                     .facts_read_at
                     .is_none_or(|at| at.elapsed() >= self.cfg.resync())
@@ -64,6 +71,10 @@ impl Reconciler {
         let now_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let (zone_id, zone_names_not_ours) = {
+            let memory = self.memory();
+            (memory.zone_id.clone(), memory.zone_names_not_ours.clone())
+        };
         let facts = vpc_facts(
             Observed {
                 vpc: &vpc,
@@ -71,6 +82,8 @@ impl Reconciler {
                 route_tables: &route_tables,
                 endpoints: &endpoints,
                 quota: &quota,
+                zone_id: zone_id.as_deref(),
+                zone_names_not_ours: &zone_names_not_ours,
             },
             now_unix_ms,
         );

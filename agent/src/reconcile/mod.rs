@@ -143,6 +143,8 @@ struct Memory {
     facts_stale: bool,
     /// The facts this process last reported.
     facts_reported: Option<pld_proto::v1::VpcFacts>,
+    /// Names in the zone holding records no binding of this VPC owns, as last listed.
+    zone_names_not_ours: Vec<String>,
 }
 
 /// Reconciles one VPC.

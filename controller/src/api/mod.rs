@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod cluster;
+pub mod plan;
 pub mod raft;
 pub mod watch;
 

@@ -50,6 +50,8 @@ fn facts(
             route_tables: tables,
             endpoints,
             quota,
+            zone_id: Some("Z0PLD"),
+            zone_names_not_ours: &["www.pld.test.".to_string()],
         },
         1_000,
     )
@@ -83,6 +85,8 @@ fn the_facts_say_what_was_seen_in_a_stable_order() {
     assert_eq!(f.route_tables[0].routes, 1);
     assert!(f.route_tables[0].main);
     assert_eq!((f.endpoint_quota, f.quota_note.as_str()), (80, ""));
+    assert_eq!(f.zone_id, "Z0PLD");
+    assert_eq!(f.zone_names_not_ours, ["www.pld.test."]);
     assert!(!f.truncated);
     assert_eq!(validate(&f), Ok(()));
 }

@@ -5,15 +5,18 @@
 //! does not own). No I/O: the agent observes and calls AWS around these, and the controller can
 //! run them too (for `pld plan`), since it depends on core and never on the agent.
 
+pub mod builtin;
 pub mod connections;
 pub mod endpoint;
 pub mod front;
 pub mod moves;
 pub mod ownership;
 pub mod placement;
+pub mod preview;
 pub mod records;
 pub mod report;
 pub mod service;
+pub mod target;
 pub mod zone;
 
 use std::fmt;

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use crate::aws::types::{ChangeAction, RecordChange, RecordSet};
 use crate::aws::Action;
 
-use super::ownership::Owner;
+use super::ownership::{Owner, Ownership};
 use super::{Reason, Step};
 
 /// TTL of published records unless the agent's config says otherwise (`[dns] ttl_seconds`).
@@ -65,6 +65,25 @@ impl DnsBatch {
                 })
             })
             .collect()
+    }
+
+    /// Names in `records` holding records that no binding of `own`'s VPC marked as its own:
+    /// none of its bindings may publish there ([`DnsBatch::upsert`] refuses the name).
+    pub fn names_not_ours(records: &[RecordSet], own: &Ownership) -> Vec<String> {
+        let ours: BTreeSet<String> = Self::owners(records)
+            .into_iter()
+            .filter(|(_, owner)| own.is_our_binding(owner))
+            .map(|(name, _)| name)
+            .collect();
+        let mut names: Vec<String> = records
+            .iter()
+            .filter(|r| matches!(r.kind.as_str(), "A" | "AAAA" | "TXT" | "CNAME"))
+            .filter(|r| !ours.contains(&r.name))
+            .map(|r| r.name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// The addresses `name`'s A record holds when pld owns it for `owner`; empty otherwise.

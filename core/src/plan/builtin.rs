@@ -4,7 +4,7 @@
 //! interface endpoint to `com.amazonaws.REGION.NAME` (dots in NAME written as '-', so
 //! `aws-ecr-api` is `ecr.api`).
 
-use pld_cloud::{EndpointKind, AWS_GATEWAY_SERVICES, AWS_INTERFACE_SERVICES};
+use crate::aws::types::{EndpointKind, AWS_GATEWAY_SERVICES, AWS_INTERFACE_SERVICES};
 
 /// Whether `service` names a built-in, in any region.
 pub fn is_builtin(service: &str) -> bool {
