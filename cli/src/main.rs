@@ -73,6 +73,9 @@ enum Command {
     /// List and show agents.
     #[command(subcommand)]
     Agents(cmd::agents::Command),
+    /// Every VPC with its CIDRs, the overlapping pairs, whether peering or a transit gateway
+    /// could have carried each binding, and a peering mesh against PrivateLink.
+    Network,
     /// What a change would do and why it would fail or be slow, from the catalog alone: no
     /// AWS call, nothing changed. Exit 0 when clean, 8 when the plan has errors.
     #[command(subcommand)]
@@ -152,6 +155,7 @@ async fn run(cli: Cli, log: pld_telemetry::logging::LogControl) -> anyhow::Resul
         Command::Members(c) => cmd::members::run(&ctx, c).await,
         Command::Status => cmd::status::run(&ctx).await,
         Command::Plan(c) => cmd::plan::run(&ctx, c).await,
+        Command::Network => cmd::network::run(&ctx).await,
         Command::Watch(args) => cmd::watch::run(&ctx, args).await,
         Command::Snapshot(c) => cmd::snapshot::run(&ctx, c).await,
     }

@@ -144,6 +144,28 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         "the plan shows the endpoint: {plan}"
     );
 
+    // The network view finds the VPC that overlaps the provider, once its facts are in.
+    let network = pld_tests::wait_until(
+        Duration::from_secs(20),
+        "the overlapping VPC in pld network",
+        || async {
+            let out = Command::new(pld())
+                .args(["--controller", &ctl, "-o", "json", "network"])
+                .env("PLD_LOG", "off")
+                .output()
+                .ok()?;
+            let network: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            (network["vpcs"].as_array().map(Vec::len) == Some(3)).then_some(network)
+        },
+    )
+    .await?;
+    assert_eq!(
+        network["overlaps"][0]["ranges"],
+        serde_json::json!(["10.0.0.0/16"]),
+        "{network}"
+    );
+    assert_eq!(network["overlaps"].as_array().map(Vec::len), Some(1));
+
     let out = Command::new(pld())
         .args([
             "--controller",

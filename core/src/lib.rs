@@ -8,6 +8,7 @@ pub mod aws;
 pub mod catalog;
 pub mod command;
 pub mod facts;
+pub mod network;
 pub mod phase;
 pub mod plan;
 pub mod validate;

@@ -7,6 +7,7 @@ pub mod controller;
 pub mod daemon;
 pub mod dev;
 pub mod members;
+pub mod network;
 pub mod plan;
 pub mod services;
 pub mod snapshot;
