@@ -356,39 +356,6 @@ impl SimRegion {
         vpc
     }
 
-    /// Associates another CIDR block with a VPC, as its owner would with
-    /// AssociateVpcCidrBlock (IPv4 or IPv6, told apart by the block), with the local route
-    /// the main route table gains for it. `None` when the VPC does not exist.
-    pub fn add_vpc_cidr(&self, vpc_id: &str, cidr: &str) -> Option<Vpc> {
-        let mut st = self.state();
-        let vpc = st.vpcs.get_mut(vpc_id)?;
-        if cidr.contains(':') {
-            vpc.ipv6_cidrs.push(cidr.to_string());
-        } else {
-            vpc.secondary_cidrs.push(cidr.to_string());
-        }
-        let vpc = vpc.clone();
-        if let Some(main) = st
-            .route_tables
-            .values_mut()
-            .find(|t| t.vpc_id == vpc_id && t.main)
-        {
-            main.routes.push(Route {
-                destination: cidr.to_string(),
-                target: "local".into(),
-            });
-        }
-        Some(vpc)
-    }
-
-    /// Sets `account`'s value of `quota` in this region, as an approved quota increase (or a
-    /// lower value, to reach the quota in a test) would.
-    pub fn set_quota(&self, account: &str, quota: Quota, value: u32) {
-        self.state()
-            .quotas
-            .insert((account.to_string(), quota), value);
-    }
-
     /// Creates a load balancer as its owner would have, active, with a listener per port: TCP
     /// for a network, GENEVE for a gateway and HTTP for an application load balancer, which
     /// is internet-facing and forwards to an `ip` target group holding `targets`, as the ALB a
