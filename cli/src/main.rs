@@ -76,6 +76,9 @@ enum Command {
     /// Every VPC with its CIDRs, the overlapping pairs, whether peering or a transit gateway
     /// could have carried each binding, and a peering mesh against PrivateLink.
     Network,
+    /// What the catalog's PrivateLink costs an hour and a month, per binding, service, VPC and
+    /// account, against a NAT gateway, peering and a transit gateway for the same traffic.
+    Cost(cmd::cost::Args),
     /// What a change would do and why it would fail or be slow, from the catalog alone: no
     /// AWS call, nothing changed. Exit 0 when clean, 8 when the plan has errors.
     #[command(subcommand)]
@@ -156,6 +159,7 @@ async fn run(cli: Cli, log: pld_telemetry::logging::LogControl) -> anyhow::Resul
         Command::Status => cmd::status::run(&ctx).await,
         Command::Plan(c) => cmd::plan::run(&ctx, c).await,
         Command::Network => cmd::network::run(&ctx).await,
+        Command::Cost(args) => cmd::cost::run(&ctx, args).await,
         Command::Watch(args) => cmd::watch::run(&ctx, args).await,
         Command::Snapshot(c) => cmd::snapshot::run(&ctx, c).await,
     }

@@ -251,6 +251,49 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     );
     assert_eq!(facts["endpoint_quota"], 50, "{facts}");
 
+    // What it costs: the demo binding's endpoint in each AZ it was placed in at $0.01 an hour,
+    // and 100 GB a month at $0.01 (prices/aws.toml, us-east-1), worked out here by hand.
+    let out = Command::new(pld())
+        .args([
+            "--controller",
+            &ctl,
+            "-o",
+            "json",
+            "cost",
+            "--gb-per-month",
+            "100",
+        ])
+        .env("PLD_LOG", "off")
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cost: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let demo = cost["bindings"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["service"] == "demo"))
+        .ok_or_else(|| anyhow::anyhow!("no demo binding in {cost}"))?;
+    let azs = demo["azs"].as_f64().unwrap_or_default();
+    assert!(azs >= 1.0 && demo["billing_now"] == true, "{demo}");
+    let month = demo["privatelink"]["usd_per_month"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!(
+        (month - (azs * 0.01 * 730.0 + 100.0 * 0.01)).abs() < 1e-6,
+        "{demo}"
+    );
+    // The controller's metric: the consumer account's endpoint hours (no traffic configured).
+    let consumer_account = demo["account_id"].as_str().unwrap_or_default().to_string();
+    let series = format!("pld_estimated_cost_usd_per_hour{{account=\"{consumer_account}\"}}");
+    let scraped = pld_tests::wait_until(Duration::from_secs(10), "the cost metric", || async {
+        let metrics = pld_tests::scrape(ctl.parse().ok()?).await.ok()?;
+        pld_tests::metric(&metrics, &series)
+    })
+    .await?;
+    assert!((scraped - azs * 0.01).abs() < 1e-9, "{series} = {scraped}");
+
     // The banner's dig | nc line works as printed, though DNS answers one address per AZ.
     if tools_present(&["dig", "nc"]) {
         let out = Command::new("timeout")

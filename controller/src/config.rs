@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pld_core::cost::{CostFile, Prices, Traffic};
 use serde::Deserialize;
 
 use crate::authz::TrustDomain;
@@ -76,6 +77,20 @@ pub struct ControllerConfig {
     /// are refused, so clusters sharing a CA stay apart.
     #[serde(default)]
     pub trust_domain: TrustDomain,
+    /// What `pld_estimated_cost_usd_per_hour{account}` estimates with.
+    #[serde(default)]
+    pub cost: CostSettings,
+}
+
+/// The `[cost]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostSettings {
+    /// A cost file (`pld cost --prices` takes the same): prices replacing those shipped in
+    /// prices/aws.toml entry by entry, and the traffic to assume ([traffic] gb_per_month,
+    /// [traffic.services]). Unset: the shipped prices and no data, so the metric counts
+    /// endpoint and load balancer hours only.
+    pub prices: Option<PathBuf>,
 }
 
 /// Raft timing and retention.
@@ -115,6 +130,30 @@ fn default_listen() -> SocketAddr {
     DEFAULT_LISTEN
         .parse()
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7400)))
+}
+
+impl ControllerConfig {
+    /// The prices and traffic the cost metric estimates with, read from `[cost] prices`.
+    ///
+    /// # Errors
+    /// The file cannot be read, or a price or volume in it is wrong.
+    pub fn cost_inputs(&self) -> Result<(Prices, Traffic), ConfigError> {
+        let (file, what) = match &self.cost.prices {
+            Some(path) => {
+                let what = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| cfg_err("cost.prices", format!("cannot read {what}: {e}")))?;
+                let file = CostFile::parse(&text, &what)
+                    .map_err(|e| cfg_err("cost.prices", e.to_string()))?;
+                (file, what)
+            }
+            None => (CostFile::default(), String::new()),
+        };
+        let prices = file
+            .prices(&what)
+            .map_err(|e| cfg_err("cost.prices", e.to_string()))?;
+        Ok((prices, file.traffic))
+    }
 }
 
 /// Why a node without `[tls]` does not start.
@@ -193,6 +232,7 @@ impl ControllerConfig {
             tls: None,
             insecure: false,
             trust_domain: TrustDomain::default(),
+            cost: CostSettings::default(),
         }
     }
 
@@ -346,6 +386,37 @@ mod tests {
             err.contains("trust_domain") && err.contains("trust domain \"Prod\" holds 'P'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_cost_file_is_read_and_a_bad_one_named() {
+        let dir = std::env::temp_dir().join(format!("pld-cost-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "[traffic]\ngb_per_month = 5\n").unwrap();
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[regions.us-east-1.nlb_hour]\nusd = \"cheap\"\n").unwrap();
+        let with = |path: &std::path::Path| {
+            ControllerConfig::from_toml(&format!(
+                "id = 1\ndata_dir = \"/x\"\n[cost]\nprices = {:?}\n",
+                path.display().to_string()
+            ))
+            .unwrap()
+        };
+        let (prices, traffic) = with(&good).cost_inputs().expect("a valid cost file");
+        assert_eq!(traffic.gb_per_month, 5.0);
+        assert!(prices.regions.contains_key("us-east-1"));
+        let err = with(&bad).cost_inputs().unwrap_err();
+        assert_eq!(err.key, "cost.prices");
+        assert!(err.to_string().contains("bad.toml"), "{err}");
+        let err = with(&dir.join("missing.toml")).cost_inputs().unwrap_err();
+        assert!(err.to_string().contains("missing.toml"), "{err}");
+        let (prices, traffic) = ControllerConfig::new(1, "/x".into()).cost_inputs().unwrap();
+        assert_eq!(
+            (traffic.gb_per_month, !prices.regions.is_empty()),
+            (0.0, true)
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -2,8 +2,13 @@
 //! happen (the raft thread, proposals, watch streams); gauges that mirror state (catalog sizes)
 //! are read off the node just before a scrape.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
 use metrics::{Counter, Gauge, Histogram};
+use pld_core::cost::{self, Prices, Traffic};
 use pld_core::Catalog;
+use pld_proto::v1::object::Object as Obj;
 use pld_proto::v1::Kind;
 use pld_telemetry::Metrics;
 
@@ -37,6 +42,82 @@ impl RaftRefusals {
     }
 }
 
+/// `pld_estimated_cost_usd_per_hour{account}`: what the catalog's endpoints and the load
+/// balancers pld built cost each account an hour ([`pld_core::cost`]), worked out again only
+/// when the catalog's revision moved since the last scrape.
+pub struct CostGauge {
+    registry: Metrics,
+    state: Mutex<CostState>,
+}
+
+#[derive(Default)]
+struct CostState {
+    prices: Prices,
+    traffic: Traffic,
+    revision: Option<u64>,
+    accounts: BTreeSet<String>,
+}
+
+impl CostGauge {
+    const NAME: &'static str = "pld_estimated_cost_usd_per_hour";
+    const HELP: &'static str = "Estimated cost of the catalog's PrivateLink endpoints and the \
+         load balancers pld built, per account, in US dollars an hour (pld cost shows the \
+         figures; [cost] prices sets the prices and traffic).";
+
+    /// Sets the prices and traffic the estimate uses.
+    pub(crate) fn estimate_with(&self, prices: Prices, traffic: Traffic) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.prices = prices;
+        state.traffic = traffic;
+        state.revision = None;
+    }
+
+    fn refresh(&self, catalog: &Catalog) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.revision == Some(catalog.revision()) {
+            return;
+        }
+        let objects = |kind| catalog.list(kind, "", "", "");
+        let mut agents = Vec::new();
+        let mut services = Vec::new();
+        let mut bindings = Vec::new();
+        for o in objects(Kind::Agent)
+            .into_iter()
+            .chain(objects(Kind::Service))
+            .chain(objects(Kind::Binding))
+        {
+            match o.object {
+                Some(Obj::Agent(a)) => agents.push(a),
+                Some(Obj::Service(s)) => services.push(s),
+                Some(Obj::Binding(b)) => bindings.push(b),
+                None => {}
+            }
+        }
+        let estimate = cost::estimate(&agents, &services, &bindings, &state.prices, &state.traffic);
+        let mut now = BTreeSet::new();
+        for share in &estimate.accounts {
+            self.registry
+                .gauge(Self::NAME, Self::HELP, &[("account", share.id.as_str())])
+                .set(share.cost.per_hour());
+            now.insert(share.id.clone());
+        }
+        // An account whose last binding went costs nothing now.
+        for gone in state.accounts.difference(&now) {
+            self.registry
+                .gauge(Self::NAME, Self::HELP, &[("account", gone.as_str())])
+                .set(0.0);
+        }
+        state.accounts = now;
+        state.revision = Some(catalog.revision());
+    }
+}
+
 /// Handles to every controller metric.
 pub struct ControllerMetrics {
     registry: Metrics,
@@ -56,6 +137,7 @@ pub struct ControllerMetrics {
     pub(crate) watchers: Gauge,
     pub(crate) insecure: Gauge,
     pub(crate) raft_refused: RaftRefusals,
+    pub(crate) cost: CostGauge,
     revision: Gauge,
     objects: [(Kind, Gauge); 3],
 }
@@ -147,6 +229,10 @@ impl ControllerMetrics {
                 &[],
             ),
             raft_refused: RaftRefusals(registry.clone()),
+            cost: CostGauge {
+                registry: registry.clone(),
+                state: Mutex::new(CostState::default()),
+            },
             objects,
         }
     }
@@ -173,5 +259,6 @@ impl ControllerMetrics {
         for (kind, gauge) in &self.objects {
             gauge.set(catalog.count(*kind) as f64);
         }
+        self.cost.refresh(catalog);
     }
 }

@@ -76,6 +76,7 @@ impl Controller {
         faults: Arc<Faults>,
     ) -> Result<Controller, ControllerError> {
         let peers = cfg.validate()?;
+        let (prices, traffic) = cfg.cost_inputs()?;
         // Certificates are read before anything else starts, so a bad path fails fast.
         let tls = cfg
             .tls
@@ -120,6 +121,7 @@ impl Controller {
         let store: Arc<dyn LogStore> = Arc::new(store);
         let metrics = Arc::new(ControllerMetrics::new(&Metrics::new()));
         metrics.insecure.set(if cfg.insecure { 1.0 } else { 0.0 });
+        metrics.cost.estimate_with(prices, traffic);
         metrics.raft_refused.declare(
             node::guard::Refusal::LABELS
                 .into_iter()

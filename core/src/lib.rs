@@ -7,6 +7,7 @@ pub mod access;
 pub mod aws;
 pub mod catalog;
 pub mod command;
+pub mod cost;
 pub mod facts;
 pub mod network;
 pub mod phase;

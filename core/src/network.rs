@@ -286,16 +286,24 @@ pub fn view(
     out.vpcs.sort_by(|a, b| a.vpc_id.cmp(&b.vpc_id));
     out.overlaps = overlaps(&out.vpcs);
     let by_id: BTreeMap<&str, &VpcNet> = out.vpcs.iter().map(|v| (v.vpc_id.as_str(), v)).collect();
-    let overlap_of = |a: &str, b: &str| {
+    let overlapping: BTreeMap<(&str, &str), &Overlap> = out
+        .overlaps
+        .iter()
+        .map(|o| ((o.a.as_str(), o.b.as_str()), o))
+        .collect();
+    let overlap_of = |a: &'_ str, b: &'_ str| {
         let (a, b) = if a <= b { (a, b) } else { (b, a) };
-        out.overlaps.iter().find(|o| o.a == a && o.b == b)
+        overlapping.get(&(a, b)).copied()
     };
+    let provider_of: BTreeMap<&str, &str> = services
+        .iter()
+        .map(|s| (s.name.as_str(), s.vpc_id.as_str()))
+        .collect();
     let mut pairs = Vec::new();
     for b in bindings {
-        let provider_vpc = services
-            .iter()
-            .find(|s| s.name == b.service)
-            .map(|s| s.vpc_id.clone());
+        let provider_vpc = provider_of
+            .get(b.service.as_str())
+            .map(|v| (*v).to_string());
         let paths = provider_vpc.as_deref().and_then(|p| {
             let (consumer, provider) = (by_id.get(b.consumer_vpc_id.as_str())?, by_id.get(p)?);
             Some(paths(consumer, provider, overlap_of(&consumer.vpc_id, p)))

@@ -1,6 +1,6 @@
-//! Plan and apply agree: what `pld plan connect` says each account's agent will do (action
-//! kinds and counts) is what the agents then do when the binding is made, and a plan that
-//! fails on AZ fit is the binding that fails on it.
+//! Plan and apply agree: what `pld plan connect` and `pld plan disconnect` say each account's
+//! agent will do (action kinds and counts) is what the agents then do when the binding is made
+//! and removed, and a plan that fails on AZ fit is the binding that fails on it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,17 +11,28 @@ use pld_client::Client;
 use pld_cloud::limiter::Limiter;
 use pld_cloud::sim::AZ_IDS;
 use pld_cloud::Action;
-use pld_proto::v1::{plan_request, Approval, PlanConnect, PlanRequest, PlanResponse, PlanSeverity};
+use pld_proto::v1::{
+    plan_request, Approval, Kind, PlanConnect, PlanDisconnect, PlanRequest, PlanResponse,
+    PlanSeverity,
+};
 use pld_tests::objects::agent_facts;
 use pld_tests::region::{Env, CONSUMER, PROVIDER};
 use pld_tests::wait_until;
 
 async fn plan(client: &Client, service: &str, vpc: &str) -> anyhow::Result<PlanResponse> {
-    let request = PlanRequest {
-        change: Some(plan_request::Change::Connect(PlanConnect {
+    ask(
+        client,
+        plan_request::Change::Connect(PlanConnect {
             service: service.into(),
             vpc_ids: vec![vpc.into()],
-        })),
+        }),
+    )
+    .await
+}
+
+async fn ask(client: &Client, change: plan_request::Change) -> anyhow::Result<PlanResponse> {
+    let request = PlanRequest {
+        change: Some(change),
     };
     Ok(client
         .call(|mut s| {
@@ -115,6 +126,54 @@ async fn what_the_plan_says_is_what_the_agents_do() -> anyhow::Result<()> {
         "the provider's agent did what the plan said"
     );
     assert!(consumer_made.contains_key("CreateVpcEndpoint"));
+
+    // Removing it: the plan's steps are what the consumer's agent then does. Its private zone
+    // goes too, as the plan's note says, when this was the VPC's last binding.
+    let off = ask(
+        &env.client(),
+        plan_request::Change::Disconnect(PlanDisconnect {
+            service: "demo".into(),
+            vpc_ids: vec![env.consumer_vpc.id.clone()],
+        }),
+    )
+    .await?;
+    let want = planned(&off, CONSUMER);
+    assert_eq!(
+        want.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["ChangeResourceRecordSets", "DeleteVpcEndpoints"],
+        "{off:?}"
+    );
+    let last = off
+        .problems
+        .iter()
+        .any(|p| p.message.contains("last binding"));
+    assert!(last, "the consumer had one binding: {:?}", off.problems);
+    let before_consumer = consumer_calls.stats().calls;
+    pld_tests::objects::delete(
+        &env.client(),
+        Kind::Binding,
+        &pld_core::catalog::binding_key("demo", &env.consumer_vpc.id),
+    )
+    .await?;
+    let (made_off, zone) = wait_until(
+        Duration::from_secs(30),
+        "the consumer's agent to take the binding down",
+        || async {
+            let mut made = made(&consumer_calls, &before_consumer);
+            let zone = made.remove("DeleteHostedZone");
+            (want.keys().all(|k| made.contains_key(k)) && zone.is_some()).then_some((made, zone))
+        },
+    )
+    .await?;
+    assert_eq!(
+        made_off, want,
+        "the consumer's agent did what the disconnect plan said"
+    );
+    assert_eq!(zone, Some(1));
+    assert!(
+        planned(&off, PROVIDER).is_empty(),
+        "the provider's agent has nothing to do"
+    );
     provider.shutdown().await;
     consumer.shutdown().await;
     env.cluster.shutdown().await;

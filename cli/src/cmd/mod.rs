@@ -4,6 +4,7 @@ pub mod agent;
 pub mod agents;
 pub mod bindings;
 pub mod controller;
+pub mod cost;
 pub mod daemon;
 pub mod dev;
 pub mod members;

@@ -3,7 +3,8 @@
 //! change. Exit 0 when the plan is clean, 8 when it has errors.
 
 use pld_proto::v1::{
-    plan_request, PlanConnect, PlanProblemKind, PlanRequest, PlanResponse, PlanSeverity, PlanSide,
+    plan_request, PlanConnect, PlanDisconnect, PlanProblemKind, PlanRequest, PlanResponse,
+    PlanSeverity, PlanSide,
 };
 use serde_json::{json, Value};
 
@@ -23,21 +24,36 @@ pub enum Command {
         #[arg(long = "vpc", required = true)]
         vpcs: Vec<String>,
     },
+    /// What removing VPCs' bindings to a service would do: the name each consumer's agent
+    /// takes down and the endpoint it deletes (which then stops billing).
+    Disconnect {
+        /// The service, as `pld disconnect` takes it.
+        service: String,
+        /// A consumer VPC; repeat for several.
+        #[arg(long = "vpc", required = true)]
+        vpcs: Vec<String>,
+    },
 }
 
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
-    let request = match cmd {
+    let change = match cmd {
         Command::Connect { service, vpcs } => {
-            for vpc in &vpcs {
-                pld_core::validate::vpc_id("--vpc", vpc)?;
-            }
-            PlanRequest {
-                change: Some(plan_request::Change::Connect(PlanConnect {
-                    service,
-                    vpc_ids: vpcs,
-                })),
-            }
+            check_vpcs(&vpcs)?;
+            plan_request::Change::Connect(PlanConnect {
+                service,
+                vpc_ids: vpcs,
+            })
         }
+        Command::Disconnect { service, vpcs } => {
+            check_vpcs(&vpcs)?;
+            plan_request::Change::Disconnect(PlanDisconnect {
+                service,
+                vpc_ids: vpcs,
+            })
+        }
+    };
+    let request = PlanRequest {
+        change: Some(change),
     };
     let client = ctx.client()?;
     let plan = client
@@ -57,6 +73,13 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
         .count();
     if errors > 0 {
         return Err(PlanHasErrors(errors).into());
+    }
+    Ok(())
+}
+
+fn check_vpcs(vpcs: &[String]) -> Result<(), pld_core::validate::FieldError> {
+    for vpc in vpcs {
+        pld_core::validate::vpc_id("--vpc", vpc)?;
     }
     Ok(())
 }

@@ -46,6 +46,9 @@ impl Planner for PlanService {
         let catalog = self.node.catalog();
         let planned = match change {
             plan_request::Change::Connect(c) => preview::connect(&catalog, &c.service, &c.vpc_ids),
+            plan_request::Change::Disconnect(d) => {
+                preview::disconnect(&catalog, &d.service, &d.vpc_ids)
+            }
         }
         .map_err(preview_status)?;
         Ok(Response::new(planned.to_proto(catalog.revision())))

@@ -9,6 +9,8 @@
 //! provider's side, AZ names per account).
 
 mod connect;
+mod disconnect;
+pub mod seen;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +22,7 @@ use super::Step;
 use crate::aws::{Action, ApiClass};
 
 pub use connect::connect;
+pub use disconnect::disconnect;
 
 /// Most VPCs one plan takes.
 pub const MAX_PLAN_VPCS: usize = 1000;

@@ -52,6 +52,25 @@ impl DnsBatch {
         format!("\"pld-owner={owner}\"")
     }
 
+    /// The records pld keeps for a binding's `name`: A with its endpoint's `addresses`, and the
+    /// TXT naming `owner`. What a zone holds for a binding its agent published.
+    pub fn records_for(&self, name: &str, addresses: &[String], owner: &Owner) -> Vec<RecordSet> {
+        vec![
+            RecordSet {
+                name: name.to_string(),
+                kind: "A".into(),
+                ttl: self.ttl,
+                values: addresses.to_vec(),
+            },
+            RecordSet {
+                name: name.to_string(),
+                kind: "TXT".into(),
+                ttl: self.ttl,
+                values: vec![Self::owner_value(owner)],
+            },
+        ]
+    }
+
     /// (name, owner) of every record pld marked as its own; a TXT naming no owner pld
     /// writes is nobody's.
     pub fn owners(records: &[RecordSet]) -> Vec<(String, Owner)> {

@@ -8,11 +8,9 @@ use std::collections::BTreeMap;
 
 use pld_proto::v1::{Acceptance, Agent, AgentState, Approval, Binding, Service, VpcFacts};
 
-use super::{Preview, PreviewError, ProblemKind, Severity, Side, MAX_PLAN_VPCS};
+use super::{seen, Preview, PreviewError, ProblemKind, Severity, Side, MAX_PLAN_VPCS};
 use crate::access::principals_allow;
-use crate::aws::types::{
-    fqdn, Connection, EndpointKind, HostedZone, RouteTable, ServiceDetail, Subnet, Tags,
-};
+use crate::aws::types::{fqdn, Connection, EndpointKind, HostedZone, ServiceDetail, Tags};
 use crate::aws::Call;
 use crate::catalog::{binding_key, Catalog};
 use crate::plan::endpoint::{self, Access, Observed, Outcome, Target, Want};
@@ -21,7 +19,7 @@ use crate::plan::placement::{choose_subnets, Placement};
 use crate::plan::records::DnsBatch;
 use crate::plan::zone::{self, ZoneOutcome, ZoneSeen, ZoneWant};
 use crate::plan::{builtin, connections, target, Planned, Seen, Step};
-use crate::validate::{self, LoadBalancerType};
+use crate::validate;
 use crate::Phase;
 
 /// The id a plan gives the endpoint it would create, where a later step names it.
@@ -188,36 +186,8 @@ fn consumer(
             return None;
         }
     };
-    let subnets: Vec<Subnet> = facts
-        .subnets
-        .iter()
-        .map(|s| Subnet {
-            id: s.id.clone(),
-            vpc_id: vpc.to_string(),
-            az_id: s.az_id.clone(),
-            az_name: s.az_name.clone(),
-            cidr: s.cidr.clone(),
-            ipv6_cidr: (!s.ipv6_cidr.is_empty()).then(|| s.ipv6_cidr.clone()),
-        })
-        .collect();
-    let detail = match svc {
-        Some(s) => service_detail(s, &name, provider),
-        // An AWS service: in every AZ of the region as far as the catalog knows.
-        None => {
-            let mut az_ids: Vec<String> = subnets.iter().map(|s| s.az_id.clone()).collect();
-            az_ids.sort();
-            az_ids.dedup();
-            let kind = builtin::lookup(service, &agent.region)
-                .map_or(EndpointKind::Interface, |(_, kind)| kind);
-            ServiceDetail {
-                name: name.clone(),
-                kind,
-                az_ids,
-                owner: "amazon".into(),
-                acceptance_required: false,
-            }
-        }
-    };
+    let subnets = seen::subnets(vpc, facts);
+    let detail = seen::consumer_detail(service, svc, provider, agent, &subnets, &name);
     if detail.kind != EndpointKind::Gateway {
         if let Err(Placement(_)) = choose_subnets(
             &subnets,
@@ -253,7 +223,7 @@ fn consumer(
     let seen = Observed {
         detail: Some(Seen::Known(detail.clone())),
         subnets: Some(Seen::Known(subnets)),
-        route_tables: Some(Seen::Known(route_tables(vpc, facts))),
+        route_tables: Some(Seen::Known(seen::route_tables(vpc, facts))),
         ..Observed::default()
     };
     let plan = endpoint::plan_endpoint(&want, &seen);
@@ -306,42 +276,6 @@ fn consumer(
     preview.steps(account, &agent.region, vpc, Side::Consumer, steps);
     (creates > 0 && detail.kind != EndpointKind::Gateway)
         .then(|| (account.to_string(), vpc.to_string()))
-}
-
-/// The service as a consumer's DescribeVpcEndpointServices would show it, from its catalog
-/// entry and status.
-fn service_detail(s: &Service, name: &str, provider: Option<&Agent>) -> ServiceDetail {
-    let kind = match validate::load_balancer_arn("service.load_balancer_arn", &s.load_balancer_arn)
-    {
-        Ok(LoadBalancerType::Gateway) => EndpointKind::GatewayLoadBalancer,
-        _ => EndpointKind::Interface,
-    };
-    ServiceDetail {
-        name: name.to_string(),
-        kind,
-        az_ids: s
-            .status
-            .as_ref()
-            .map(|st| st.az_ids.clone())
-            .unwrap_or_default(),
-        owner: provider.map(|p| p.account_id.clone()).unwrap_or_default(),
-        // pld's endpoint services always ask, so it can refuse what the catalog does not allow.
-        acceptance_required: true,
-    }
-}
-
-fn route_tables(vpc: &str, facts: &VpcFacts) -> Vec<RouteTable> {
-    facts
-        .route_tables
-        .iter()
-        .map(|t| RouteTable {
-            id: t.id.clone(),
-            vpc_id: vpc.to_string(),
-            routes: Vec::new(),
-            main: t.main,
-            subnet_ids: t.subnet_ids.clone(),
-        })
-        .collect()
 }
 
 /// Why the consumer's subnets miss the service's AZs, with each account's names of them: AZ
