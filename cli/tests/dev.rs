@@ -71,6 +71,7 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     // through the endpoint with dig and nc.
     let banner = tokio::task::spawn_blocking(move || {
         let mut consumer = None;
+        let mut overlapping = None;
         let mut nlbs = (None, None);
         let mut alb_address = None;
         for line in BufReader::new(stdout).lines() {
@@ -81,6 +82,9 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
             };
             if let Some(vpc) = first_word("consumer ") {
                 consumer = Some(vpc);
+            }
+            if let Some(vpc) = first_word("overlapping ") {
+                overlapping = Some(vpc);
             }
             if let Some(arn) = first_word("nlb ") {
                 nlbs.0 = Some(arn);
@@ -98,7 +102,7 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
             }
             if line.contains("| nc ") {
                 return Some((
-                    consumer?,
+                    (consumer?, overlapping?),
                     line.trim().to_string(),
                     (nlbs.0?, nlbs.1?),
                     alb_address?,
@@ -107,7 +111,7 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         }
         None
     });
-    let (consumer, nc_hint, (nlb, nlb_b), alb_address) =
+    let ((consumer, overlapping), nc_hint, (nlb, nlb_b), alb_address) =
         tokio::time::timeout(Duration::from_secs(60), banner)
             .await??
             .ok_or_else(|| {
@@ -165,6 +169,39 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         "{network}"
     );
     assert_eq!(network["overlaps"].as_array().map(Vec::len), Some(1));
+
+    // `legacy` is offered in one AZ the overlapping VPC's agent may not use: its plan fails on
+    // AZ fit (exit 8), naming the AZ on offer and those the VPC has.
+    let misfit = pld_tests::wait_until(Duration::from_secs(20), "an AZ-fit plan", || async {
+        let out = Command::new(pld())
+            .args([
+                "--controller",
+                &ctl,
+                "-o",
+                "json",
+                "plan",
+                "connect",
+                "legacy",
+            ])
+            .args(["--vpc", &overlapping])
+            .env("PLD_LOG", "off")
+            .output()
+            .ok()?;
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let problem = plan["problems"]
+            .as_array()?
+            .iter()
+            .find(|p| p["kind"] == "az_fit")?
+            .clone();
+        Some((out.status.code(), problem))
+    })
+    .await?;
+    assert_eq!(misfit.0, Some(8), "{misfit:?}");
+    let message = misfit.1["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("legacy is offered in use1-az4") && message.contains("use1-az1"),
+        "{message}"
+    );
 
     let out = Command::new(pld())
         .args([

@@ -180,5 +180,71 @@ async fn plan_connect_prints_the_steps_and_exits_by_what_it_found() -> anyhow::R
     assert!(text(&out).contains("--vpc"), "{}", text(&out));
     let out = run(&c, &["plan", "connect", "billing"])?;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // Registering: from flags or a file, the provider's steps; a malformed file is invalid (6)
+    // and names the file, a missing one a failure to read (1).
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("web.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"web\"\nvpc = \"{PROVIDER_VPC}\"\nports = [443]\nallow = [\"arn:aws:iam::222222222222:root\"]\n\
+             load_balancer = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/web/50dc6c495c0c9188\"\n"
+        ),
+    )?;
+    let file = file.display().to_string();
+    let out = run(
+        &c,
+        &["-o", "json", "plan", "services", "register", "-f", &file],
+    )?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let steps = &plan["accounts"][0]["vpcs"][0]["steps"];
+    assert_eq!(
+        steps[0]["action"], "CreateVpcEndpointServiceConfiguration",
+        "{plan}"
+    );
+    assert_eq!(
+        steps[1]["action"], "ModifyVpcEndpointServicePermissions",
+        "{plan}"
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"web\"\nports = \"many\"\n")?;
+    let out = run(
+        &c,
+        &[
+            "plan",
+            "services",
+            "register",
+            "-f",
+            &bad.display().to_string(),
+        ],
+    )?;
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(text(&out).contains("bad.toml"), "{}", text(&out));
+    let missing = dir.path().join("missing.toml").display().to_string();
+    let out = run(&c, &["plan", "services", "register", "-f", &missing])?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // A load balancer of another account: exit 8, saying so.
+    let out = run(
+        &c,
+        &[
+            "plan", "services", "register", "web", "--vpc", PROVIDER_VPC, "--port", "443",
+            "--load-balancer",
+            "arn:aws:elasticloadbalancing:us-east-1:999999999999:loadbalancer/net/web/50dc6c495c0c9188",
+        ],
+    )?;
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    assert!(text(&out).contains("999999999999"), "{}", text(&out));
+
+    // Disconnecting a VPC that is not bound: nothing to do, exit 0, and it says so.
+    let out = run(
+        &c,
+        &["plan", "disconnect", "billing", "--vpc", CONSUMER_VPC],
+    )?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("not bound"), "{}", text(&out));
+    let out = run(&c, &["plan", "disconnect", "nope", "--vpc", CONSUMER_VPC])?;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     Ok(())
 }

@@ -12,8 +12,8 @@ use pld_cloud::limiter::Limiter;
 use pld_cloud::sim::AZ_IDS;
 use pld_cloud::Action;
 use pld_proto::v1::{
-    plan_request, Approval, Kind, PlanConnect, PlanDisconnect, PlanRequest, PlanResponse,
-    PlanSeverity,
+    plan_request, Approval, Kind, PlanConnect, PlanDisconnect, PlanRegister, PlanRequest,
+    PlanResponse, PlanSeverity,
 };
 use pld_tests::objects::agent_facts;
 use pld_tests::region::{Env, CONSUMER, PROVIDER};
@@ -228,6 +228,69 @@ async fn a_plan_that_fails_on_az_fit_is_a_binding_that_fails_on_it() -> anyhow::
         .await?;
     assert!(failed.message.contains(AZ_IDS[2]), "{failed:?}");
     assert!(env.region.inventory().endpoints.is_empty());
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_a_register_plan_says_is_what_the_provider_does() -> anyhow::Result<()> {
+    pld_tests::init_tracing();
+    let env = Env::instant().await?;
+    // No service in the provider's config: it is registered through the catalog, as
+    // `pld services register` does.
+    let ((provider, provider_calls), (consumer, _)) =
+        env.start_pair(Vec::new(), Some(1000.0)).await?;
+    let client = env.client();
+    wait_until(Duration::from_secs(20), "the provider's facts", || async {
+        agent_facts(&client, &env.provider_vpc.id).await
+    })
+    .await?;
+    let service = pld_proto::v1::Service {
+        name: "demo".into(),
+        vpc_id: env.provider_vpc.id.clone(),
+        load_balancer_arn: env.nlb.arn.clone(),
+        ports: vec![u32::from(pld_tests::region::DEMO_PORT)],
+        allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
+        ..pld_proto::v1::Service::default()
+    };
+    let plan = ask(
+        &client,
+        plan_request::Change::Register(PlanRegister {
+            service: Some(service.clone()),
+        }),
+    )
+    .await?;
+    let want = planned(&plan, PROVIDER);
+    assert_eq!(
+        want.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "CreateVpcEndpointServiceConfiguration",
+            "ModifyVpcEndpointServicePermissions"
+        ],
+        "{plan:?}"
+    );
+    let before = provider_calls.stats().calls;
+    client
+        .put(
+            pld_proto::v1::Object {
+                object: Some(pld_proto::v1::object::Object::Service(service)),
+            },
+            None,
+        )
+        .await?;
+    wait_until(Duration::from_secs(20), "the endpoint service", || async {
+        pld_tests::objects::service_status(&client, "demo")
+            .await
+            .filter(|s| s.state.eq_ignore_ascii_case("available"))
+    })
+    .await?;
+    assert_eq!(
+        made(&provider_calls, &before),
+        want,
+        "the provider's agent did what the register plan said"
+    );
     provider.shutdown().await;
     consumer.shutdown().await;
     env.cluster.shutdown().await;

@@ -19,7 +19,7 @@ use pld_agent::{Agent, Listeners};
 use pld_cloud::sim::{
     echo_server, http_server, Latency, NewLoadBalancer, SimConfig, SimRegion, AZ_IDS,
 };
-use pld_cloud::LoadBalancerKind;
+use pld_cloud::{Cloud, LoadBalancerKind};
 use pld_controller::{Controller, ControllerConfig, Faults};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -134,6 +134,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         targets: &[echo],
     });
 
+    // `legacy`: the echo service again, on an NLB in one AZ only (AZ_IDS[2]). The overlapping
+    // VPC's agent may use subnets in the other two only, so `pld plan connect legacy --vpc` it
+    // shows a plan that fails on AZ fit, with each account's names of the AZs.
+    let legacy_az = AZ_IDS[2];
+    let nlb_legacy = region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER_ACCOUNT,
+        vpc_id: &provider.id,
+        kind: LoadBalancerKind::Network,
+        name: "legacy",
+        az_ids: &[legacy_az],
+        ports: &[DEMO_PORT],
+        targets: &[echo],
+    });
+    let overlapping_subnets: Vec<String> = region
+        .client(CONSUMER_ACCOUNT)
+        .describe_subnets(&overlapping.id)
+        .await
+        .context("the simulated region lists no subnets for the overlapping VPC")?
+        .into_iter()
+        .filter(|s| s.az_id != legacy_az)
+        .map(|s| s.id)
+        .collect();
+
     // `web`: an HTTP service the team serves to the internet through an ALB.
     let web_backend = http_server(WEB_BODY).await?;
     let alb = region.add_load_balancer(NewLoadBalancer {
@@ -171,6 +194,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     health_check: None,
                 },
                 ProvidedService {
+                    name: "legacy".into(),
+                    load_balancer_arn: nlb_legacy.arn.clone(),
+                    ports: vec![u32::from(DEMO_PORT)],
+                    acceptance: AcceptanceConfig::Auto,
+                    principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
+                    description: "the TCP echo service on an NLB in one AZ".into(),
+                    health_check: None,
+                },
+                ProvidedService {
                     name: "web".into(),
                     load_balancer_arn: alb.arn.clone(),
                     ports: vec![u32::from(WEB_PORT)],
@@ -186,6 +218,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let mut cfg =
             AgentConfig::simulated(account, REGION, &vpc.id, controller_addrs.clone(), ZONE);
         cfg.services = services;
+        if vpc.id == overlapping.id {
+            cfg.subnet_ids = overlapping_subnets.clone();
+        }
         cfg.dns.ttl_seconds = RECORD_TTL;
         cfg.listen = format!("127.0.0.1:{}", args.agent_port + i as u16).parse()?;
         cfg.dns_listen = format!("127.0.0.1:{}", args.dns_port + i as u16).parse()?;
@@ -208,14 +243,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     say!("pld dev is running (Ctrl-C to stop)\n");
     say!("  controller   {}", controller_addrs.join(", "));
     say!("  region       {REGION} (simulated), accounts {PROVIDER_ACCOUNT} (provider) and {CONSUMER_ACCOUNT} (consumer)");
-    say!("  provider     {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  offers `demo` (TCP echo on port {DEMO_PORT}) and `web` (HTTP on port {WEB_PORT})", provider.id, args.agent_port, args.dns_port);
+    say!("  provider     {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  offers `demo` (TCP echo on port {DEMO_PORT}), `legacy` (the same, in one AZ) and `web` (HTTP on port {WEB_PORT})", provider.id, args.agent_port, args.dns_port);
     say!(
         "  consumer     {} 10.1.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}",
         consumer.id,
         args.agent_port + 1,
         args.dns_port + 1
     );
-    say!("  overlapping  {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  (same CIDR as the provider: peering could not connect it)", overlapping.id, args.agent_port + 2, args.dns_port + 2);
+    say!("  overlapping  {} 10.0.0.0/16  agent 127.0.0.1:{} dns 127.0.0.1:{}  (same CIDR as the provider: peering could not connect it; its agent uses subnets outside {legacy_az} only)", overlapping.id, args.agent_port + 2, args.dns_port + 2);
     say!("  nlb          {}  (demo is on it)", nlb.arn);
     say!(
         "  nlb-b        {}  (a second NLB in front of the same echo service)",
@@ -248,6 +283,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     say!(
         "  {exe} connect demo --vpc {} --wait     # the overlapping VPC works too",
+        overlapping.id
+    );
+    say!(
+        "  {exe} plan connect legacy --vpc {}     # fails on AZ fit, and says why (exit 8)",
         overlapping.id
     );
     say!(

@@ -3,8 +3,8 @@
 //! change. Exit 0 when the plan is clean, 8 when it has errors.
 
 use pld_proto::v1::{
-    plan_request, PlanConnect, PlanDisconnect, PlanProblemKind, PlanRequest, PlanResponse,
-    PlanSeverity, PlanSide,
+    plan_request, PlanConnect, PlanDisconnect, PlanProblemKind, PlanRegister, PlanRequest,
+    PlanResponse, PlanSeverity, PlanSide,
 };
 use serde_json::{json, Value};
 
@@ -24,6 +24,10 @@ pub enum Command {
         #[arg(long = "vpc", required = true)]
         vpcs: Vec<String>,
     },
+    /// What registering or changing a service would do at the provider's agent, and what it
+    /// means for the consumers bound to it.
+    #[command(subcommand)]
+    Services(ServicesPlan),
     /// What removing VPCs' bindings to a service would do: the name each consumer's agent
     /// takes down and the endpoint it deletes (which then stops billing).
     Disconnect {
@@ -35,6 +39,12 @@ pub enum Command {
     },
 }
 
+#[derive(clap::Subcommand)]
+pub enum ServicesPlan {
+    /// Takes what `pld services register` takes (flags or `-f FILE`).
+    Register(super::services::RegisterArgs),
+}
+
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
     let change = match cmd {
         Command::Connect { service, vpcs } => {
@@ -42,6 +52,12 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             plan_request::Change::Connect(PlanConnect {
                 service,
                 vpc_ids: vpcs,
+            })
+        }
+        Command::Services(ServicesPlan::Register(args)) => {
+            let (service, _) = super::services::service_from_args(args)?;
+            plan_request::Change::Register(PlanRegister {
+                service: Some(service),
             })
         }
         Command::Disconnect { service, vpcs } => {

@@ -178,13 +178,16 @@ struct ServiceFile {
     health_check: Option<HealthCheckFile>,
 }
 
-fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, Option<u64>)> {
+pub(crate) fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, Option<u64>)> {
     let expect = args.expect_revision;
     let service = if let Some(path) = args.file {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let f: ServiceFile =
-            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        // A file that does not say a service is bad input (exit 6), like a bad flag.
+        let f: ServiceFile = toml::from_str(&text).map_err(|e| pld_core::validate::FieldError {
+            field: path.display().to_string(),
+            reason: e.message().to_string(),
+        })?;
         Service {
             name: f.name,
             vpc_id: f.vpc,

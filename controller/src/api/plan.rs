@@ -49,6 +49,12 @@ impl Planner for PlanService {
             plan_request::Change::Disconnect(d) => {
                 preview::disconnect(&catalog, &d.service, &d.vpc_ids)
             }
+            plan_request::Change::Register(r) => {
+                let service = r.service.ok_or_else(|| {
+                    Status::invalid_argument("invalid register.service: is required")
+                })?;
+                preview::register(&catalog, &service)
+            }
         }
         .map_err(preview_status)?;
         Ok(Response::new(planned.to_proto(catalog.revision())))

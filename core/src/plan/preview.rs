@@ -10,6 +10,7 @@
 
 mod connect;
 mod disconnect;
+mod register;
 pub mod seen;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::aws::{Action, ApiClass};
 
 pub use connect::connect;
 pub use disconnect::disconnect;
+pub use register::register;
 
 /// Most VPCs one plan takes.
 pub const MAX_PLAN_VPCS: usize = 1000;

@@ -323,7 +323,7 @@ fn az_fit(
     let limited = if agent.endpoint_subnet_ids.is_empty() {
         ""
     } else {
-        " its agent's configured"
+        " configured"
     };
     format!(
         "{service} is offered in {}; {vpc}'s{limited} subnets are in {}: no AZ in common, so \

@@ -334,3 +334,159 @@ fn an_existing_binding_is_no_change() {
     assert_eq!(kinds(&p), [(Severity::Note, ProblemKind::NoChange)]);
     assert!(p.accounts.is_empty());
 }
+
+fn registered(name: &str, vpc: &str, arn: &str, principals: &[&str]) -> Service {
+    Service {
+        name: name.into(),
+        vpc_id: vpc.into(),
+        load_balancer_arn: arn.into(),
+        ports: vec![443],
+        acceptance: Acceptance::Auto as i32,
+        allowed_principals: principals.iter().map(|p| p.to_string()).collect(),
+        ..Service::default()
+    }
+}
+
+#[test]
+fn registering_a_service_plans_its_endpoint_service_and_principals() {
+    let c = world(&["use1-az1"]);
+    let other = NLB.replace("/demo/", "/billing/");
+    let allowed = format!("arn:aws:iam::{CONSUMER}:root");
+    let p = register(
+        &c,
+        &registered("billing", PROVIDER_VPC, &other, &[&allowed]),
+    )
+    .expect("a plan");
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    assert_eq!(
+        actions(&p, PROVIDER),
+        [
+            "CreateVpcEndpointServiceConfiguration",
+            "ModifyVpcEndpointServicePermissions"
+        ]
+    );
+    // Without principals there is nothing to allow.
+    let p = register(&c, &registered("billing", PROVIDER_VPC, &other, &[])).unwrap();
+    assert_eq!(
+        actions(&p, PROVIDER),
+        ["CreateVpcEndpointServiceConfiguration"]
+    );
+}
+
+#[test]
+fn a_load_balancer_of_another_account_or_region_is_refused_before_any_call() {
+    let c = world(&["use1-az1"]);
+    let foreign = NLB.replace(PROVIDER, "333333333333");
+    let p = register(&c, &registered("billing", PROVIDER_VPC, &foreign, &[])).unwrap();
+    assert!(!p.is_clean());
+    assert!(
+        p.problems[0].message.contains("333333333333"),
+        "{:?}",
+        p.problems
+    );
+    let west = NLB.replace("us-east-1", "us-west-2");
+    let p = register(&c, &registered("billing", PROVIDER_VPC, &west, &[])).unwrap();
+    assert_eq!(kinds(&p), [(Severity::Error, ProblemKind::Refused)]);
+    assert!(p.problems[0].message.contains("us-west-2"));
+}
+
+#[test]
+fn changing_principals_syncs_them_and_names_the_consumers_left_out() {
+    let mut c = world(&["use1-az1"]);
+    put(
+        &mut c,
+        object::Object::Binding(pld_proto::v1::Binding {
+            service: "demo".into(),
+            consumer_vpc_id: CONSUMER_VPC.into(),
+            ..pld_proto::v1::Binding::default()
+        }),
+    );
+    let allowed = format!("arn:aws:iam::{CONSUMER}:root");
+    let extra = "arn:aws:iam::444444444444:root";
+    // Same load balancer, one more principal: only the permission change.
+    let p = register(
+        &c,
+        &registered("demo", PROVIDER_VPC, NLB, &[&allowed, extra]),
+    )
+    .unwrap();
+    assert!(p.is_clean(), "{:?}", p.problems);
+    assert_eq!(
+        actions(&p, PROVIDER),
+        ["ModifyVpcEndpointServicePermissions"]
+    );
+    // Dropping the consumer's account: its binding fails, and the plan says so.
+    let p = register(&c, &registered("demo", PROVIDER_VPC, NLB, &[extra])).unwrap();
+    assert_eq!(
+        kinds(&p),
+        [(Severity::Error, ProblemKind::PrincipalNotAllowed)]
+    );
+    assert!(p.problems[0].message.contains(CONSUMER_VPC));
+    // Nothing changed: nothing to do.
+    let p = register(&c, &registered("demo", PROVIDER_VPC, NLB, &[&allowed])).unwrap();
+    assert!(actions(&p, PROVIDER).is_empty());
+    assert_eq!(kinds(&p), [(Severity::Note, ProblemKind::NoChange)]);
+}
+
+#[test]
+fn registering_in_a_vpc_without_an_agent_or_invalidly() {
+    let c = world(&["use1-az1"]);
+    let p = register(&c, &registered("billing", "vpc-0f0f0f0f", NLB, &[])).unwrap();
+    assert_eq!(kinds(&p), [(Severity::Warning, ProblemKind::UnknownVpc)]);
+    assert!(p.accounts.is_empty());
+    assert!(matches!(
+        register(&c, &registered("Bad!", PROVIDER_VPC, NLB, &[])),
+        Err(PreviewError::Invalid(_))
+    ));
+}
+
+#[test]
+fn disconnecting_takes_the_name_down_then_deletes_the_endpoint() {
+    let mut c = world(&["use1-az1"]);
+    put(
+        &mut c,
+        object::Object::Binding(pld_proto::v1::Binding {
+            service: "demo".into(),
+            consumer_vpc_id: CONSUMER_VPC.into(),
+            ..pld_proto::v1::Binding::default()
+        }),
+    );
+    let vpcs = [CONSUMER_VPC.to_string()];
+    // No endpoint yet: only the binding goes.
+    let p = disconnect(&c, "demo", &vpcs).unwrap();
+    assert!(actions(&p, CONSUMER).is_empty());
+    assert_eq!(kinds(&p), [(Severity::Note, ProblemKind::NoChange)]);
+    apply(
+        &mut c,
+        Op::ReportStatus(ReportStatusRequest {
+            kind: Kind::Binding as i32,
+            key: crate::catalog::binding_key("demo", CONSUMER_VPC),
+            status: Some(report_status_request::Status::Binding(
+                pld_proto::v1::BindingStatus {
+                    phase: "ready".into(),
+                    endpoint_id: "vpce-0123456789abcdef0".into(),
+                    dns_name: "demo.pld.test".into(),
+                    addresses: vec!["10.1.0.5".into()],
+                    ..pld_proto::v1::BindingStatus::default()
+                },
+            )),
+        }),
+    );
+    let p = disconnect(&c, "demo", &vpcs).unwrap();
+    assert_eq!(
+        actions(&p, CONSUMER),
+        ["ChangeResourceRecordSets", "DeleteVpcEndpoints"]
+    );
+    assert!(actions(&p, PROVIDER).is_empty());
+    // Its last binding: the zone's retirement is noted.
+    assert!(p
+        .problems
+        .iter()
+        .any(|p| p.message.contains("last binding")));
+    // Not bound, or an unknown service.
+    let p = disconnect(&c, "demo", &["vpc-0e0e0e0e".to_string()]).unwrap();
+    assert_eq!(kinds(&p), [(Severity::Note, ProblemKind::NoChange)]);
+    assert!(matches!(
+        disconnect(&c, "nope", &vpcs),
+        Err(PreviewError::UnknownService(_))
+    ));
+}
