@@ -230,6 +230,33 @@ fn problem_proto(p: &Problem) -> PlanProblem {
     }
 }
 
+/// The catalog's service `service` (`None` for a built-in AWS service) for a plan of its
+/// bindings in `vpc_ids`, once the request is checked.
+///
+/// # Errors
+/// An unknown service, or a VPC list that is empty, too long or not VPC ids.
+fn service_for<'a>(
+    catalog: &'a crate::catalog::Catalog,
+    service: &str,
+    vpc_ids: &[String],
+) -> Result<Option<&'a pld_proto::v1::Service>, PreviewError> {
+    if vpc_ids.is_empty() || vpc_ids.len() > MAX_PLAN_VPCS {
+        return Err(PreviewError::Invalid(format!(
+            "between 1 and {MAX_PLAN_VPCS} VPCs, not {}",
+            vpc_ids.len()
+        )));
+    }
+    for vpc in vpc_ids {
+        crate::validate::vpc_id("vpc_ids", vpc)
+            .map_err(|e| PreviewError::Invalid(e.to_string()))?;
+    }
+    let svc = catalog.service(service);
+    if svc.is_none() && !super::builtin::is_builtin(service) {
+        return Err(PreviewError::UnknownService(service.to_string()));
+    }
+    Ok(svc)
+}
+
 /// Seconds `n` calls of `class` wait for tokens, starting from a full bucket: those beyond the
 /// burst come at the refill rate.
 pub fn bucket_wait(class: ApiClass, n: usize) -> f64 {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use pld_proto::v1::{Acceptance, Agent, AgentState, Approval, Binding, Service, VpcFacts};
 
-use super::{seen, Preview, PreviewError, ProblemKind, Severity, Side, MAX_PLAN_VPCS};
+use super::{seen, Preview, PreviewError, ProblemKind, Severity, Side};
 use crate::access::principals_allow;
 use crate::aws::types::{fqdn, Connection, EndpointKind, HostedZone, ServiceDetail, Tags};
 use crate::aws::Call;
@@ -18,8 +18,7 @@ use crate::plan::ownership::Ownership;
 use crate::plan::placement::{choose_subnets, Placement};
 use crate::plan::records::DnsBatch;
 use crate::plan::zone::{self, ZoneOutcome, ZoneSeen, ZoneWant};
-use crate::plan::{builtin, connections, target, Planned, Seen, Step};
-use crate::validate;
+use crate::plan::{connections, target, Planned, Seen, Step};
 use crate::Phase;
 
 /// The id a plan gives the endpoint it would create, where a later step names it.
@@ -34,19 +33,7 @@ pub fn connect(
     service: &str,
     vpc_ids: &[String],
 ) -> Result<Preview, PreviewError> {
-    if vpc_ids.is_empty() || vpc_ids.len() > MAX_PLAN_VPCS {
-        return Err(PreviewError::Invalid(format!(
-            "between 1 and {MAX_PLAN_VPCS} VPCs, not {}",
-            vpc_ids.len()
-        )));
-    }
-    for vpc in vpc_ids {
-        validate::vpc_id("vpc_ids", vpc).map_err(|e| PreviewError::Invalid(e.to_string()))?;
-    }
-    let svc = catalog.service(service);
-    if svc.is_none() && !builtin::is_builtin(service) {
-        return Err(PreviewError::UnknownService(service.to_string()));
-    }
+    let svc = super::service_for(catalog, service, vpc_ids)?;
     let provider = svc.and_then(|s| catalog.agent(&s.vpc_id));
     let mut preview = Preview::default();
     if let (Some(s), None) = (svc, provider) {

@@ -7,14 +7,13 @@ use std::collections::BTreeSet;
 
 use pld_proto::v1::{AgentState, Binding, Service};
 
-use super::{seen, Preview, PreviewError, ProblemKind, Severity, Side, MAX_PLAN_VPCS};
+use super::{seen, Preview, PreviewError, ProblemKind, Severity, Side};
 use crate::aws::types::{fqdn, Endpoint, EndpointKind, Tags};
 use crate::catalog::{binding_key, Catalog};
 use crate::plan::endpoint;
 use crate::plan::ownership::Ownership;
 use crate::plan::records::DnsBatch;
 use crate::plan::{builtin, Planned};
-use crate::validate;
 
 /// Plans removing `service`'s binding from each of `vpc_ids`.
 ///
@@ -25,19 +24,7 @@ pub fn disconnect(
     service: &str,
     vpc_ids: &[String],
 ) -> Result<Preview, PreviewError> {
-    if vpc_ids.is_empty() || vpc_ids.len() > MAX_PLAN_VPCS {
-        return Err(PreviewError::Invalid(format!(
-            "between 1 and {MAX_PLAN_VPCS} VPCs, not {}",
-            vpc_ids.len()
-        )));
-    }
-    for vpc in vpc_ids {
-        validate::vpc_id("vpc_ids", vpc).map_err(|e| PreviewError::Invalid(e.to_string()))?;
-    }
-    let svc = catalog.service(service);
-    if svc.is_none() && !builtin::is_builtin(service) {
-        return Err(PreviewError::UnknownService(service.to_string()));
-    }
+    let svc = super::service_for(catalog, service, vpc_ids)?;
     let mut preview = Preview::default();
     let mut seen_vpcs = BTreeSet::new();
     for vpc in vpc_ids {
