@@ -10,6 +10,18 @@ pub async fn list(ctx: &Context, req: ListRequest) -> anyhow::Result<Vec<Object>
     Ok(ctx.client()?.list(req).await?.objects)
 }
 
+/// Every object of `kind` (linearizable).
+pub async fn list_all(ctx: &Context, kind: Kind) -> anyhow::Result<Vec<Object>> {
+    list(
+        ctx,
+        ListRequest {
+            kind: kind as i32,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Reads one object; a missing one is an error that names it (exit code 3).
 pub async fn get(ctx: &Context, kind: Kind, key: &str) -> anyhow::Result<Object> {
     ctx.client()?.get(kind, key).await?.ok_or_else(|| {

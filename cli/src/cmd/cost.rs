@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use pld_core::cost::{self, CostFile, Estimate, Priced, Traffic};
 use pld_core::validate::FieldError;
-use pld_proto::v1::{Kind, ListRequest};
+use pld_proto::v1::Kind;
 use serde_json::{json, Value};
 
 use super::Context;
@@ -25,17 +25,6 @@ pub struct Args {
     /// entry, and [traffic] gb_per_month / [traffic.services] NAME = GB.
     #[arg(long)]
     pub prices: Option<PathBuf>,
-}
-
-async fn list(ctx: &Context, kind: Kind) -> anyhow::Result<Vec<pld_proto::v1::Object>> {
-    catalog::list(
-        ctx,
-        ListRequest {
-            kind: kind as i32,
-            ..Default::default()
-        },
-    )
-    .await
 }
 
 /// The prices and traffic the command line asks for.
@@ -73,9 +62,9 @@ fn inputs(args: &Args) -> anyhow::Result<(cost::Prices, Traffic)> {
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let (prices, traffic) = inputs(&args)?;
-    let agents = catalog::agents(list(ctx, Kind::Agent).await?);
-    let services = catalog::services(list(ctx, Kind::Service).await?);
-    let bindings = catalog::bindings(list(ctx, Kind::Binding).await?);
+    let agents = catalog::agents(catalog::list_all(ctx, Kind::Agent).await?);
+    let services = catalog::services(catalog::list_all(ctx, Kind::Service).await?);
+    let bindings = catalog::bindings(catalog::list_all(ctx, Kind::Binding).await?);
     let estimate = cost::estimate(&agents, &services, &bindings, &prices, &traffic);
     match ctx.format {
         Format::Json => print_json(&cost_json(&estimate, &traffic)),

@@ -4,28 +4,17 @@
 //! Read from the catalog (the facts agents report); no AWS call.
 
 use pld_core::network::{view, NetworkView, PEERING_PER_VPC, ROUTES_PER_TABLE};
-use pld_proto::v1::{Kind, ListRequest};
+use pld_proto::v1::Kind;
 use serde_json::{json, Value};
 
 use super::Context;
 use crate::catalog;
 use crate::output::{out, print_json, table, Format};
 
-async fn list(ctx: &Context, kind: Kind) -> anyhow::Result<Vec<pld_proto::v1::Object>> {
-    catalog::list(
-        ctx,
-        ListRequest {
-            kind: kind as i32,
-            ..Default::default()
-        },
-    )
-    .await
-}
-
 pub async fn run(ctx: &Context) -> anyhow::Result<()> {
-    let agents = catalog::agents(list(ctx, Kind::Agent).await?);
-    let services = catalog::services(list(ctx, Kind::Service).await?);
-    let bindings = catalog::bindings(list(ctx, Kind::Binding).await?);
+    let agents = catalog::agents(catalog::list_all(ctx, Kind::Agent).await?);
+    let services = catalog::services(catalog::list_all(ctx, Kind::Service).await?);
+    let bindings = catalog::bindings(catalog::list_all(ctx, Kind::Binding).await?);
     let net = view(&agents, &services, &bindings);
     match ctx.format {
         Format::Json => print_json(&network_json(&net)),
