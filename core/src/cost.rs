@@ -310,7 +310,7 @@ pub fn estimate(
             note,
         });
     }
-    services_and_shares(&mut out, agents, services, prices, &mut unpriced);
+    services_and_shares(&mut out, &by_vpc, services, prices, &mut unpriced);
     out.alternatives = alternatives(&out.bindings, &net.bindings, prices);
     out.unpriced = unpriced.into_iter().collect();
     out
@@ -379,7 +379,7 @@ fn peering_data(prices: &Prices, region: &str, other_region: &str, gb: f64) -> P
 /// Services (with the NLBs pld built), and the VPC, account and catalog totals.
 fn services_and_shares(
     out: &mut Estimate,
-    agents: &[Agent],
+    by_vpc: &HashMap<&str, &Agent>,
     services: &[Service],
     prices: &Prices,
     unpriced: &mut BTreeSet<String>,
@@ -400,7 +400,6 @@ fn services_and_shares(
             charge(&b.consumer_vpc, &b.account, *c);
         }
     }
-    let by_vpc: HashMap<&str, &Agent> = agents.iter().map(|a| (a.vpc_id.as_str(), a)).collect();
     let mut by_service: HashMap<&str, Vec<&BindingCost>> = HashMap::new();
     for b in &out.bindings {
         by_service.entry(b.service.as_str()).or_default().push(b);
