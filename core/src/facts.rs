@@ -21,6 +21,8 @@ pub const MAX_ROUTE_TABLES: usize = 256;
 pub const MAX_QUOTA_NOTE: usize = 512;
 /// Most names kept of those in the zone that pld does not own.
 pub const MAX_FOREIGN_NAMES: usize = 256;
+/// Longest reason the zone of the agent's name may not be used, in bytes.
+pub const MAX_ZONE_REFUSED: usize = 512;
 
 /// The endpoint quota as the agent could learn it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub struct Observed<'a> {
     pub zone_id: Option<&'a str>,
     /// Names in that zone holding records pld does not own.
     pub zone_names_not_ours: &'a [String],
+    /// Why the zone of the agent's name in the VPC may not be used, when it is not pld's.
+    pub zone_refused: Option<&'a str>,
 }
 
 /// The facts to report for `seen`, read at `now_unix_ms`: lists in a stable order (by id), cut
@@ -133,6 +137,7 @@ pub fn vpc_facts(seen: Observed<'_>, now_unix_ms: u64) -> VpcFacts {
         observed_unix_ms: now_unix_ms,
         zone_id: seen.zone_id.unwrap_or_default().to_string(),
         zone_names_not_ours,
+        zone_refused: clip(seen.zone_refused.unwrap_or_default(), MAX_ZONE_REFUSED),
     }
 }
 
@@ -209,6 +214,7 @@ pub fn validate(f: &VpcFacts) -> Result<(), FieldError> {
     for name in &f.zone_names_not_ours {
         text("zone_names_not_ours", name, 255)?;
     }
+    text("zone_refused", &f.zone_refused, MAX_ZONE_REFUSED)?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //!   stopped with SIGTERM, restarted on the same data dirs and ports.
 //! - [`objects`]: catalog objects for tests.
 //! - [`region`]: a controller, a simulated region and agents per VPC, in this process.
+//! - [`plan`]: ask the controller for a plan and compare it with what the agents then do.
 //! - [`systemd`]: a notify socket and signals, to test daemons as systemd runs them.
 //! - [`traffic`]: a client that keeps connecting through a name while it changes.
 //! - [`netns`]: network namespaces to partition real processes; [`nemesis`] runs a workload
@@ -22,6 +23,7 @@ pub mod nemesis;
 pub mod netns;
 pub mod objects;
 pub mod pki;
+pub mod plan;
 pub mod process;
 pub mod region;
 pub mod systemd;

@@ -1,92 +1,20 @@
-//! Plan and apply agree: what `pld plan connect` and `pld plan disconnect` say each account's
-//! agent will do (action kinds and counts) is what the agents then do when the binding is made
-//! and removed, and a plan that fails on AZ fit is the binding that fails on it.
+//! Plan and apply agree: what `pld plan connect`, `pld plan disconnect` and `pld plan services
+//! register` say each account's agent will do (action kinds and counts) is what the agents then
+//! do, for an interface endpoint with its zone and name, a service accepting by hand, a gateway
+//! endpoint to S3 and a GWLB endpoint. The plans that fail are in `plan_findings.rs`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use pld_agent::config::AcceptanceConfig;
-use pld_client::Client;
-use pld_cloud::limiter::Limiter;
 use pld_cloud::sim::AZ_IDS;
-use pld_cloud::Action;
 use pld_proto::v1::{
-    plan_request, Approval, Kind, PlanConnect, PlanDisconnect, PlanRegister, PlanRequest,
-    PlanResponse, PlanSeverity,
+    plan_request, Approval, Kind, PlanDisconnect, PlanProblemKind, PlanRegister, PlanSeverity,
 };
 use pld_tests::objects::agent_facts;
+use pld_tests::plan::{ask, connect, made, planned, problems, world_ready};
 use pld_tests::region::{Env, CONSUMER, PROVIDER};
 use pld_tests::wait_until;
-
-async fn plan(client: &Client, service: &str, vpc: &str) -> anyhow::Result<PlanResponse> {
-    ask(
-        client,
-        plan_request::Change::Connect(PlanConnect {
-            service: service.into(),
-            vpc_ids: vec![vpc.into()],
-        }),
-    )
-    .await
-}
-
-async fn ask(client: &Client, change: plan_request::Change) -> anyhow::Result<PlanResponse> {
-    let request = PlanRequest {
-        change: Some(change),
-    };
-    Ok(client
-        .call(|mut s| {
-            let request = request.clone();
-            async move { s.planner().plan(request).await }
-        })
-        .await?)
-}
-
-/// The plan's writes for `account`, by action.
-fn planned(plan: &PlanResponse, account: &str) -> BTreeMap<String, u64> {
-    let mut by = BTreeMap::new();
-    for a in plan.accounts.iter().filter(|a| a.account_id == account) {
-        for step in a.vpcs.iter().flat_map(|v| &v.steps) {
-            *by.entry(step.action.clone()).or_default() += 1;
-        }
-    }
-    by
-}
-
-/// The writes `limiter`'s agent made successfully since `before`, by action.
-fn made(
-    limiter: &Arc<Limiter>,
-    before: &BTreeMap<&'static str, (u64, u64)>,
-) -> BTreeMap<String, u64> {
-    limiter
-        .stats()
-        .calls
-        .into_iter()
-        .filter(|(a, _)| Action::named(a).is_some_and(Action::is_mutating))
-        .filter_map(|(a, (ok, _))| {
-            let n = ok - before.get(a).map_or(0, |(ok, _)| *ok);
-            (n > 0).then(|| (a.to_string(), n))
-        })
-        .collect()
-}
-
-/// Both agents' facts are in the catalog and the provider's endpoint service is available.
-async fn planned_world(env: &Env) -> anyhow::Result<()> {
-    let client = env.client();
-    for vpc in [&env.provider_vpc.id, &env.consumer_vpc.id] {
-        wait_until(Duration::from_secs(20), "an agent's facts", || async {
-            agent_facts(&client, vpc).await
-        })
-        .await?;
-    }
-    wait_until(Duration::from_secs(20), "the endpoint service", || async {
-        pld_tests::objects::service_status(&client, "demo")
-            .await
-            .filter(|s| s.state.eq_ignore_ascii_case("available"))
-    })
-    .await?;
-    Ok(())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn what_the_plan_says_is_what_the_agents_do() -> anyhow::Result<()> {
@@ -99,8 +27,8 @@ async fn what_the_plan_says_is_what_the_agents_do() -> anyhow::Result<()> {
             Some(1000.0),
         )
         .await?;
-    planned_world(&env).await?;
-    let plan = plan(&env.client(), "demo", &env.consumer_vpc.id).await?;
+    world_ready(&env, Some("demo")).await?;
+    let plan = connect(&env.client(), "demo", &env.consumer_vpc.id).await?;
     assert!(
         plan.problems
             .iter()
@@ -181,60 +109,6 @@ async fn what_the_plan_says_is_what_the_agents_do() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_plan_that_fails_on_az_fit_is_a_binding_that_fails_on_it() -> anyhow::Result<()> {
-    // The NLB spans the first two AZs; the consumer's agent may only use its third.
-    let env = Env::start(
-        pld_cloud::sim::SimConfig::instant("us-east-1"),
-        &AZ_IDS[..2],
-    )
-    .await?;
-    let principal = format!("arn:aws:iam::{CONSUMER}:root");
-    let (provider, _) = env
-        .start_agent(
-            env.agent_config(
-                PROVIDER,
-                &env.provider_vpc,
-                vec![env.demo_service(AcceptanceConfig::Auto, &[&principal])],
-            ),
-            None,
-        )
-        .await?;
-    let third = env.region.client(CONSUMER);
-    let third = pld_cloud::Cloud::describe_subnets(&third, &env.consumer_vpc.id)
-        .await?
-        .into_iter()
-        .find(|s| s.az_id == AZ_IDS[2])
-        .ok_or_else(|| anyhow::anyhow!("no subnet in {}", AZ_IDS[2]))?;
-    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
-    cfg.subnet_ids = vec![third.id.clone()];
-    let (consumer, _) = env.start_agent(cfg, None).await?;
-    planned_world(&env).await?;
-
-    let plan = plan(&env.client(), "demo", &env.consumer_vpc.id).await?;
-    let fit: Vec<_> = plan
-        .problems
-        .iter()
-        .filter(|p| p.severity == PlanSeverity::Error as i32)
-        .collect();
-    assert_eq!(fit.len(), 1, "{:?}", plan.problems);
-    assert!(
-        fit[0].message.contains(AZ_IDS[2]) && fit[0].message.contains("configured"),
-        "{}",
-        fit[0].message
-    );
-    env.put_binding("demo", Approval::Unspecified).await?;
-    let failed = env
-        .wait_phase("demo", "failed", Duration::from_secs(30))
-        .await?;
-    assert!(failed.message.contains(AZ_IDS[2]), "{failed:?}");
-    assert!(env.region.inventory().endpoints.is_empty());
-    provider.shutdown().await;
-    consumer.shutdown().await;
-    env.cluster.shutdown().await;
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn what_a_register_plan_says_is_what_the_provider_does() -> anyhow::Result<()> {
     pld_tests::init_tracing();
     let env = Env::instant().await?;
@@ -290,6 +164,139 @@ async fn what_a_register_plan_says_is_what_the_provider_does() -> anyhow::Result
         made(&provider_calls, &before),
         want,
         "the provider's agent did what the register plan said"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manual_service_waits_for_the_accept_the_plan_warned_of() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let principal = format!("arn:aws:iam::{CONSUMER}:root");
+    let ((provider, provider_calls), (consumer, consumer_calls)) = env
+        .start_pair(
+            vec![env.demo_service(AcceptanceConfig::Manual, &[&principal])],
+            Some(1000.0),
+        )
+        .await?;
+    world_ready(&env, Some("demo")).await?;
+    let plan = connect(&env.client(), "demo", &env.consumer_vpc.id).await?;
+    assert!(problems(&plan, PlanSeverity::Error).is_empty(), "{plan:?}");
+    let manual: Vec<_> = problems(&plan, PlanSeverity::Warning)
+        .into_iter()
+        .filter(|p| p.kind == PlanProblemKind::AcceptanceManual as i32)
+        .collect();
+    assert_eq!(manual.len(), 1, "{:?}", plan.problems);
+    assert!(
+        manual[0].message.contains("pld bindings accept demo"),
+        "{}",
+        manual[0].message
+    );
+    assert!(
+        planned(&plan, PROVIDER).is_empty(),
+        "the provider decides nothing by itself: {plan:?}"
+    );
+    let before_consumer = consumer_calls.stats().calls;
+    let before_provider = provider_calls.stats().calls;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    env.wait_phase("demo", "pendingAcceptance", Duration::from_secs(30))
+        .await?;
+    for _ in 0..2 {
+        provider.reconciler().pass().await;
+    }
+    assert!(
+        made(&provider_calls, &before_provider).is_empty(),
+        "nothing accepted the connection before the operator did"
+    );
+    env.put_binding("demo", Approval::Accepted).await?;
+    env.wait_phase("demo", "ready", Duration::from_secs(30))
+        .await?;
+    assert_eq!(
+        planned(&plan, CONSUMER),
+        made(&consumer_calls, &before_consumer),
+        "the consumer's agent did what the plan said"
+    );
+    assert_eq!(
+        made(&provider_calls, &before_provider),
+        BTreeMap::from([("AcceptVpcEndpointConnections".to_string(), 1)]),
+        "the operator's accept is the provider's one call"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_endpoint_to_s3_is_planned_as_it_is_made() -> anyhow::Result<()> {
+    let env = Env::instant().await?;
+    let ((provider, _), (consumer, consumer_calls)) =
+        env.start_pair(Vec::new(), Some(1000.0)).await?;
+    world_ready(&env, None).await?;
+    let plan = connect(&env.client(), "s3", &env.consumer_vpc.id).await?;
+    assert!(problems(&plan, PlanSeverity::Error).is_empty(), "{plan:?}");
+    let want = planned(&plan, CONSUMER);
+    assert_eq!(
+        want,
+        BTreeMap::from([("CreateVpcEndpoint".to_string(), 1)]),
+        "a gateway endpoint, its routes made with it, and no name: {plan:?}"
+    );
+    let before = consumer_calls.stats().calls;
+    env.put_binding("s3", Approval::Unspecified).await?;
+    env.wait_phase("s3", "ready", Duration::from_secs(30))
+        .await?;
+    assert_eq!(made(&consumer_calls, &before), want);
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gwlb_endpoint_is_planned_as_it_is_made() -> anyhow::Result<()> {
+    use pld_cloud::sim::NewLoadBalancer;
+    use pld_cloud::LoadBalancerKind;
+    let env = Env::instant().await?;
+    let gwlb = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Gateway,
+        name: "firewall",
+        az_ids: &AZ_IDS,
+        ports: &[6081],
+        targets: &[],
+    });
+    let mut firewall = env.demo_service(
+        AcceptanceConfig::Auto,
+        &[&format!("arn:aws:iam::{CONSUMER}:root")],
+    );
+    firewall.name = "firewall".into();
+    firewall.load_balancer_arn = gwlb.arn;
+    firewall.ports = vec![6081];
+    let ((provider, provider_calls), (consumer, consumer_calls)) =
+        env.start_pair(vec![firewall], Some(1000.0)).await?;
+    world_ready(&env, Some("firewall")).await?;
+    let plan = connect(&env.client(), "firewall", &env.consumer_vpc.id).await?;
+    assert!(problems(&plan, PlanSeverity::Error).is_empty(), "{plan:?}");
+    assert_eq!(
+        planned(&plan, CONSUMER),
+        BTreeMap::from([("CreateVpcEndpoint".to_string(), 1)]),
+        "a GWLB endpoint has no name to publish: {plan:?}"
+    );
+    let before_consumer = consumer_calls.stats().calls;
+    let before_provider = provider_calls.stats().calls;
+    env.put_binding("firewall", Approval::Unspecified).await?;
+    env.wait_phase("firewall", "ready", Duration::from_secs(30))
+        .await?;
+    assert_eq!(
+        made(&consumer_calls, &before_consumer),
+        planned(&plan, CONSUMER)
+    );
+    assert_eq!(
+        made(&provider_calls, &before_provider),
+        planned(&plan, PROVIDER)
     );
     provider.shutdown().await;
     consumer.shutdown().await;

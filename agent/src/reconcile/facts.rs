@@ -1,8 +1,9 @@
 //! The VPC's facts ([`pld_proto::v1::VpcFacts`]) for plans made without calling AWS: read on
 //! the resync interval and after this agent created or deleted an endpoint (the count against
 //! the quota moved), built and bounded by [`pld_core::facts`], and reported only when they
-//! differ from what this process last reported. The zone the consumer pass found or made and
-//! the names in it that are not pld's come from that pass's own listing, not another call.
+//! differ from what this process last reported. The zone the consumer pass found or made, the
+//! names in it that are not pld's, and why a zone of our name is refused come from that pass's
+//! own look, not another call.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,11 +38,12 @@ impl Reconciler {
     pub(super) async fn facts_pass(&self) -> Result<(), CloudError> {
         let due = {
             let memory = self.memory();
-            // The zone found or made since the last report is news too.
-            let zone_moved = memory
-                .facts_reported
-                .as_ref()
-                .is_some_and(|f| f.zone_id != memory.zone_id.clone().unwrap_or_default());
+            // The zone found or made since the last report is news too, and so is a zone
+            // found refused.
+            let zone_moved = memory.facts_reported.as_ref().is_some_and(|f| {
+                f.zone_id != memory.zone_id.clone().unwrap_or_default()
+                    || f.zone_refused != memory.zone_refused.clone().unwrap_or_default()
+            });
             memory.facts_stale
                 || zone_moved
                 || memory
@@ -50,6 +52,12 @@ impl Reconciler {
         };
         if !due {
             return Ok(());
+        }
+        // A refused zone is looked at again on the resync: it may have been tagged as ours,
+        // or removed, since (reads only; the zone is made when a binding needs it).
+        let refused = self.memory().zone_refused.is_some();
+        if refused && self.memory().zone_id.is_none() {
+            self.find_zone().await?;
         }
         let vpc_id = &self.cfg.vpc_id;
         let vpc = self.cloud.describe_vpc(vpc_id).await?;
@@ -71,9 +79,13 @@ impl Reconciler {
         let now_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let (zone_id, zone_names_not_ours) = {
+        let (zone_id, zone_names_not_ours, zone_refused) = {
             let memory = self.memory();
-            (memory.zone_id.clone(), memory.zone_names_not_ours.clone())
+            (
+                memory.zone_id.clone(),
+                memory.zone_names_not_ours.clone(),
+                memory.zone_refused.clone(),
+            )
         };
         let facts = vpc_facts(
             Observed {
@@ -84,6 +96,7 @@ impl Reconciler {
                 quota: &quota,
                 zone_id: zone_id.as_deref(),
                 zone_names_not_ours: &zone_names_not_ours,
+                zone_refused: zone_refused.as_deref(),
             },
             now_unix_ms,
         );

@@ -145,6 +145,9 @@ struct Memory {
     facts_reported: Option<pld_proto::v1::VpcFacts>,
     /// Names in the zone holding records no binding of this VPC owns, as last listed.
     zone_names_not_ours: Vec<String>,
+    /// Why the zone of our name in the VPC may not be used (it is not pld's), as last looked
+    /// at: reported with the facts, so a plan names it before a binding fails on it.
+    zone_refused: Option<String>,
 }
 
 /// Reconciles one VPC.

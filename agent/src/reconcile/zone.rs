@@ -102,18 +102,25 @@ impl Reconciler {
                 continue;
             }
             match plan.outcome {
-                ZoneOutcome::Use(id) => return Ok(Some(id)),
+                ZoneOutcome::Use(id) => {
+                    self.memory().zone_refused = None;
+                    return Ok(Some(id));
+                }
                 ZoneOutcome::Absent(why) => {
-                    if let Some(why) = why {
+                    if let Some(why) = &why {
                         warn!(%why, "leaving the hosted zone alone");
                     }
+                    self.memory().zone_refused = why;
                     return Ok(None);
                 }
                 ZoneOutcome::Creating { .. } => match done.created_zone {
                     Some(zone) => seen = ZoneSeen::Created(zone),
                     None => break,
                 },
-                ZoneOutcome::Refused(why) => return Err(refusal_error(why)),
+                ZoneOutcome::Refused(why) => {
+                    self.memory().zone_refused = Some(why.to_string());
+                    return Err(refusal_error(why));
+                }
             }
         }
         Err(CloudError::Client(format!(

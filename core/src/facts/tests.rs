@@ -52,6 +52,7 @@ fn facts(
             quota,
             zone_id: Some("Z0PLD"),
             zone_names_not_ours: &["www.pld.test.".to_string()],
+            zone_refused: None,
         },
         1_000,
     )
@@ -87,6 +88,7 @@ fn the_facts_say_what_was_seen_in_a_stable_order() {
     assert_eq!((f.endpoint_quota, f.quota_note.as_str()), (80, ""));
     assert_eq!(f.zone_id, "Z0PLD");
     assert_eq!(f.zone_names_not_ours, ["www.pld.test."]);
+    assert_eq!(f.zone_refused, "");
     assert!(!f.truncated);
     assert_eq!(validate(&f), Ok(()));
 }
@@ -175,4 +177,37 @@ fn facts_changed_only_when_more_than_the_time_of_reading_differs() {
         ..a.clone()
     };
     assert!(changed(Some(&a), &more));
+}
+
+#[test]
+fn why_a_zone_of_the_name_is_refused_is_kept_and_bounded() {
+    let why = format!("Z0THEIRS is not pld's: {}", "é".repeat(400));
+    let f = vpc_facts(
+        Observed {
+            vpc: &vpc(),
+            subnets: &[],
+            route_tables: &[],
+            endpoints: &[],
+            quota: &QuotaReading::Read(50),
+            zone_id: None,
+            zone_names_not_ours: &[],
+            zone_refused: Some(&why),
+        },
+        1_000,
+    );
+    assert!(f.zone_refused.starts_with("Z0THEIRS is not pld's"));
+    assert!(
+        f.zone_refused.len() <= MAX_ZONE_REFUSED,
+        "{}",
+        f.zone_refused.len()
+    );
+    assert_eq!(validate(&f), Ok(()));
+    let over = VpcFacts {
+        zone_refused: "x".repeat(MAX_ZONE_REFUSED + 1),
+        ..f
+    };
+    assert_eq!(
+        validate(&over).map_err(|e| e.field),
+        Err("facts.zone_refused".to_string())
+    );
 }

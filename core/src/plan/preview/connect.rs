@@ -220,12 +220,14 @@ fn consumer(
         .filter(|w| matches!(&w.call, Call::CreateEndpoint(r) if r.kind != EndpointKind::Gateway))
         .count();
     let mut steps: Vec<Step> = plan.writes.iter().map(Planned::step).collect();
-    // An AZ misfit is named above with each account's AZ names; any other refusal in the
-    // planner's words.
-    let misfit = preview
-        .problems
-        .iter()
-        .any(|p| p.kind == ProblemKind::AzFit && p.account == account);
+    // An AZ misfit and a principal not allowed are named above (with each account's AZ names,
+    // with what the provider adds); any other refusal in the planner's words.
+    let misfit = preview.problems.iter().any(|p| {
+        matches!(
+            p.kind,
+            ProblemKind::AzFit | ProblemKind::PrincipalNotAllowed
+        ) && p.account == account
+    });
     if let Outcome::Report {
         phase: Phase::Failed | Phase::Rejected,
         message,
@@ -340,6 +342,17 @@ fn publish(
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let zone_name = fqdn(&agent.dns_zone);
+    if facts.zone_id.is_empty() && !facts.zone_refused.is_empty() {
+        // The agent found a zone of its name in the VPC that is not pld's: it will not publish
+        // into it, nor can it make another (Route 53 refuses a second zone of one name in a VPC).
+        preview.problem(
+            Severity::Error,
+            ProblemKind::NameClash,
+            &agent.account_id,
+            format!("{}: {}", agent.vpc_id, facts.zone_refused),
+        );
+        return steps;
+    }
     if facts.zone_id.is_empty() {
         let want = ZoneWant {
             name: &zone_name,

@@ -204,7 +204,12 @@ fn an_account_the_service_does_not_allow_is_an_error() {
     let mut c = world(&["use1-az1"]);
     service(&mut c, Acceptance::Auto, &[], &["use1-az1", "use1-az2"]);
     let p = plan(&c, &[CONSUMER_VPC]);
-    assert!(kinds(&p).contains(&(Severity::Error, ProblemKind::PrincipalNotAllowed)));
+    // One finding, in words that say what the provider adds; not the planner's refusal too.
+    assert_eq!(
+        kinds(&p),
+        [(Severity::Error, ProblemKind::PrincipalNotAllowed)]
+    );
+    assert!(p.problems[0].message.contains("arn:aws:iam::"));
 }
 
 #[test]
@@ -247,6 +252,18 @@ fn a_name_held_by_records_pld_does_not_own_clashes() {
     let p = plan(&c, &[CONSUMER_VPC]);
     assert_eq!(kinds(&p), [(Severity::Error, ProblemKind::NameClash)]);
     // The zone exists: no zone steps.
+    assert_eq!(actions(&p, CONSUMER), ["CreateVpcEndpoint"]);
+}
+
+#[test]
+fn a_zone_of_the_name_that_is_not_plds_clashes_and_no_zone_is_planned() {
+    let mut c = world(&["use1-az1"]);
+    let mut f = facts(CONSUMER_VPC, CONSUMER, &["use1-az1"]);
+    f.zone_refused = "the hosted zone Z0THEIRS (pld.test.) is not pld's".into();
+    agent(&mut c, CONSUMER_VPC, CONSUMER, "us-east-1", f);
+    let p = plan(&c, &[CONSUMER_VPC]);
+    assert_eq!(kinds(&p), [(Severity::Error, ProblemKind::NameClash)]);
+    assert!(p.problems[0].message.contains("Z0THEIRS"));
     assert_eq!(actions(&p, CONSUMER), ["CreateVpcEndpoint"]);
 }
 
