@@ -203,6 +203,53 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         "{message}"
     );
 
+    // A second service on web's ALB, on a port the ALB does not listen on: the register plan
+    // runs the provider agent's front planner on the listeners its facts list, and refuses.
+    let web = Command::new(pld())
+        .args(["--controller", &ctl, "-o", "json", "services", "get", "web"])
+        .env("PLD_LOG", "off")
+        .output()?;
+    let web: serde_json::Value = serde_json::from_slice(&web.stdout)?;
+    let (alb_arn, web_vpc) = (
+        web["load_balancer_arn"].as_str().unwrap_or_default(),
+        web["vpc_id"].as_str().unwrap_or_default(),
+    );
+    let refused = pld_tests::wait_until(
+        Duration::from_secs(20),
+        "a register plan refusing the port",
+        || async {
+            let out = Command::new(pld())
+                .args([
+                    "--controller",
+                    &ctl,
+                    "-o",
+                    "json",
+                    "plan",
+                    "services",
+                    "register",
+                ])
+                .args(["web2", "--vpc", web_vpc, "--load-balancer", alb_arn])
+                .args(["--port", "8443"])
+                .env("PLD_LOG", "off")
+                .output()
+                .ok()?;
+            let plan: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let problem = plan["problems"]
+                .as_array()?
+                .iter()
+                .find(|p| p["kind"] == "refused")?
+                .clone();
+            Some((out.status.code(), problem))
+        },
+    )
+    .await?;
+    assert_eq!(refused.0, Some(8), "{refused:?}");
+    let message = refused.1["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("no listener on port 8443") && message.contains("8080"),
+        "{message}"
+    );
+
     let out = Command::new(pld())
         .args([
             "--controller",

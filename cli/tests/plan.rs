@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use pld_client::Client;
 use pld_proto::v1::{
-    object, report_status_request, Agent, Kind, Object, ReportStatusRequest, ServiceStatus,
-    SubnetFacts, VpcFacts,
+    object, report_status_request, Agent, Kind, LoadBalancerFacts, Object, ReportStatusRequest,
+    ServiceStatus, SubnetFacts, VpcFacts,
 };
 use pld_tests::process::ProcessCluster;
 
 /// The provider VPC of `pld_tests::objects::service`.
 const PROVIDER_VPC: &str = "vpc-0123abcd";
+const WEB_NLB: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/web/50dc6c495c0c9188";
 const CONSUMER_VPC: &str = "vpc-0c0c0c0c";
 const FAR_VPC: &str = "vpc-0e0e0e0e";
 
@@ -74,6 +76,18 @@ async fn agent(client: &Client, vpc: &str, account: &str, azs: &[&str]) -> anyho
             })
             .collect(),
         endpoint_quota: 50,
+        // The provider's NLB that `web` is registered on below, as its agent reads it.
+        load_balancers: if vpc == PROVIDER_VPC {
+            vec![LoadBalancerFacts {
+                arn: WEB_NLB.into(),
+                kind: "network".into(),
+                az_ids: azs.iter().map(|a| a.to_string()).collect(),
+                state: "active".into(),
+                ..Default::default()
+            }]
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     };
     report(

@@ -9,6 +9,9 @@ use pld_proto::v1::{RouteTableFacts, SubnetFacts, VpcFacts};
 use crate::aws::types::{Endpoint, Quota, RouteTable, Subnet, Vpc};
 use crate::validate::FieldError;
 
+pub mod load_balancers;
+pub use load_balancers::LoadBalancerReading;
+
 /// Most CIDR blocks of each family kept (AWS allows 5 IPv4 blocks per VPC by default, up to
 /// 50 on request, and 5 IPv6 blocks).
 pub const MAX_CIDRS: usize = 64;
@@ -49,6 +52,7 @@ pub struct Observed<'a> {
     pub zone_names_not_ours: &'a [String],
     /// Why the zone of the agent's name in the VPC may not be used, when it is not pld's.
     pub zone_refused: Option<&'a str>,
+    pub load_balancers: LoadBalancerReading<'a>,
 }
 
 /// The facts to report for `seen`, read at `now_unix_ms`: lists in a stable order (by id), cut
@@ -125,6 +129,9 @@ pub fn vpc_facts(seen: Observed<'_>, now_unix_ms: u64) -> VpcFacts {
         .iter()
         .filter(|e| e.counts_against_quota())
         .count();
+    let (load_balancers, load_balancers_note, cut_load_balancers) =
+        load_balancers::facts(&seen.load_balancers);
+    truncated |= cut_load_balancers;
     VpcFacts {
         ipv4_cidrs,
         ipv6_cidrs,
@@ -138,6 +145,8 @@ pub fn vpc_facts(seen: Observed<'_>, now_unix_ms: u64) -> VpcFacts {
         zone_id: seen.zone_id.unwrap_or_default().to_string(),
         zone_names_not_ours,
         zone_refused: clip(seen.zone_refused.unwrap_or_default(), MAX_ZONE_REFUSED),
+        load_balancers,
+        load_balancers_note,
     }
 }
 
@@ -215,6 +224,7 @@ pub fn validate(f: &VpcFacts) -> Result<(), FieldError> {
         text("zone_names_not_ours", name, 255)?;
     }
     text("zone_refused", &f.zone_refused, MAX_ZONE_REFUSED)?;
+    load_balancers::validate(&f.load_balancers, &f.load_balancers_note, err)?;
     Ok(())
 }
 

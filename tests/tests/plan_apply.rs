@@ -303,3 +303,84 @@ async fn a_gwlb_endpoint_is_planned_as_it_is_made() -> anyhow::Result<()> {
     env.cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_register_plan_on_an_alb_shows_the_front_the_provider_then_builds() -> anyhow::Result<()>
+{
+    use pld_cloud::sim::{echo_server, NewLoadBalancer};
+    use pld_cloud::LoadBalancerKind;
+    let env = Env::instant().await?;
+    let echo = echo_server().await?;
+    let web = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Application,
+        name: "web",
+        az_ids: &AZ_IDS,
+        ports: &[80, 443],
+        targets: &[echo],
+    });
+    let ((provider, provider_calls), (consumer, _)) =
+        env.start_pair(Vec::new(), Some(1000.0)).await?;
+    let client = env.client();
+    let facts = wait_until(
+        Duration::from_secs(20),
+        "the provider's facts to list the ALB",
+        || async {
+            agent_facts(&client, &env.provider_vpc.id)
+                .await
+                .filter(|f| f.load_balancers.iter().any(|l| l.arn == web.arn))
+        },
+    )
+    .await?;
+    let reported = facts
+        .load_balancers
+        .iter()
+        .find(|l| l.arn == web.arn)
+        .ok_or_else(|| anyhow::anyhow!("no ALB"))?;
+    assert_eq!(reported.kind, "application");
+    let ports: Vec<u32> = reported.listeners.iter().map(|l| l.port).collect();
+    assert_eq!(ports, [80, 443]);
+    let service = pld_proto::v1::Service {
+        name: "web".into(),
+        vpc_id: env.provider_vpc.id.clone(),
+        load_balancer_arn: web.arn.clone(),
+        ports: vec![443],
+        allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
+        ..pld_proto::v1::Service::default()
+    };
+    let plan = ask(
+        &client,
+        plan_request::Change::Register(PlanRegister {
+            service: Some(service.clone()),
+        }),
+    )
+    .await?;
+    assert!(problems(&plan, PlanSeverity::Error).is_empty(), "{plan:?}");
+    let want = planned(&plan, PROVIDER);
+    assert!(want.contains_key("CreateLoadBalancer"), "{plan:?}");
+    let before = provider_calls.stats().calls;
+    client
+        .put(
+            pld_proto::v1::Object {
+                object: Some(pld_proto::v1::object::Object::Service(service)),
+            },
+            None,
+        )
+        .await?;
+    wait_until(Duration::from_secs(30), "the endpoint service", || async {
+        pld_tests::objects::service_status(&client, "web")
+            .await
+            .filter(|s| s.state.eq_ignore_ascii_case("available"))
+    })
+    .await?;
+    assert_eq!(
+        made(&provider_calls, &before),
+        want,
+        "the provider's agent built the front and the endpoint service the plan showed"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}

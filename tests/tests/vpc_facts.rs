@@ -51,6 +51,19 @@ async fn an_agent_reports_its_vpc_and_follows_its_endpoints() -> anyhow::Result<
 
     let vpc = &env.consumer_vpc.id;
     let facts = facts_where(&env, vpc, "the consumer's first facts", |_| true).await?;
+    // The consumer's VPC has no load balancer; the provider's has demo's NLB, in its AZs.
+    assert!(facts.load_balancers.is_empty() && facts.load_balancers_note.is_empty());
+    let provided =
+        facts_where(&env, &env.provider_vpc.id, "the provider's facts", |_| true).await?;
+    let nlbs: Vec<(&str, &str, &[String])> = provided
+        .load_balancers
+        .iter()
+        .map(|l| (l.arn.as_str(), l.kind.as_str(), l.az_ids.as_slice()))
+        .collect();
+    assert_eq!(
+        nlbs,
+        [(env.nlb.arn.as_str(), "network", env.nlb.az_ids.as_slice())]
+    );
     assert_eq!(
         facts.ipv4_cidrs,
         std::slice::from_ref(&env.consumer_vpc.cidr)
@@ -123,9 +136,12 @@ async fn an_agent_reports_its_vpc_and_follows_its_endpoints() -> anyhow::Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_quota_the_agent_may_not_read_is_the_default_and_says_why() -> anyhow::Result<()> {
+async fn a_quota_and_load_balancers_the_agent_may_not_read_are_notes_saying_why(
+) -> anyhow::Result<()> {
     let env = Env::instant().await?;
     env.region.deny(CONSUMER, Action::GetServiceQuota, true);
+    env.region
+        .deny(CONSUMER, Action::DescribeLoadBalancers, true);
     let (consumer, _) = env
         .start_agent(
             env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new()),
@@ -138,6 +154,14 @@ async fn a_quota_the_agent_may_not_read_is_the_default_and_says_why() -> anyhow:
         facts.quota_note.contains("servicequotas:GetServiceQuota"),
         "{}",
         facts.quota_note
+    );
+    assert!(facts.load_balancers.is_empty());
+    assert!(
+        facts
+            .load_balancers_note
+            .contains("elasticloadbalancing:DescribeLoadBalancers"),
+        "{}",
+        facts.load_balancers_note
     );
     consumer.shutdown().await;
     env.cluster.shutdown().await;

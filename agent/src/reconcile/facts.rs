@@ -5,10 +5,13 @@
 //! names in it that are not pld's, and why a zone of our name is refused come from that pass's
 //! own look, not another call.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use pld_cloud::{CloudError, Quota, Tags};
-use pld_core::facts::{changed, vpc_facts, Observed, QuotaReading};
+use pld_cloud::{
+    Action, CloudError, Listener, LoadBalancer, LoadBalancerKind, Quota, Tags, TargetType,
+};
+use pld_core::facts::{changed, vpc_facts, LoadBalancerReading, Observed, QuotaReading};
 use pld_proto::v1::{report_status_request, Kind};
 use tracing::debug;
 
@@ -17,16 +20,47 @@ use super::Reconciler;
 /// Why the quota could not be read, for the note a plan shows; `None` when the error may pass
 /// (the next look tries again).
 pub fn quota_unreadable(e: &CloudError) -> Option<String> {
+    unreadable(e, Action::GetServiceQuota, "Service Quotas")
+}
+
+/// Why `action` of `api` could not tell, for the note a plan shows; `None` when the error may
+/// pass (the next look tries again).
+fn unreadable(e: &CloudError, action: Action, api: &str) -> Option<String> {
     match e {
         CloudError::Unauthorized(_) => Some(format!(
             "this agent may not call {} ({e})",
-            pld_cloud::Action::GetServiceQuota.iam_action()
+            action.iam_action()
         )),
-        CloudError::Unsupported(_) => Some(format!(
-            "the cloud endpoint has no Service Quotas API ({e})"
-        )),
+        CloudError::Unsupported(_) => Some(format!("the cloud endpoint has no {api} API ({e})")),
         e if e.is_retryable() => None,
-        e => Some(format!("Service Quotas answered: {e}")),
+        e => Some(format!("{api} answered: {e}")),
+    }
+}
+
+/// The VPC's load balancers as read, or why they could not be.
+enum LoadBalancersRead {
+    Read {
+        load_balancers: Vec<LoadBalancer>,
+        listeners: BTreeMap<String, Vec<Listener>>,
+        reached_by: BTreeMap<String, BTreeSet<String>>,
+    },
+    Unreadable(String),
+}
+
+impl LoadBalancersRead {
+    fn reading(&self) -> LoadBalancerReading<'_> {
+        match self {
+            LoadBalancersRead::Read {
+                load_balancers,
+                listeners,
+                reached_by,
+            } => LoadBalancerReading::Read {
+                load_balancers,
+                listeners,
+                reached_by,
+            },
+            LoadBalancersRead::Unreadable(why) => LoadBalancerReading::Unreadable { why },
+        }
     }
 }
 
@@ -76,6 +110,7 @@ impl Reconciler {
                 None => return Err(e),
             },
         };
+        let load_balancers = self.read_load_balancers().await?;
         let now_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -97,6 +132,7 @@ impl Reconciler {
                 zone_id: zone_id.as_deref(),
                 zone_names_not_ours: &zone_names_not_ours,
                 zone_refused: zone_refused.as_deref(),
+                load_balancers: load_balancers.reading(),
             },
             now_unix_ms,
         );
@@ -128,5 +164,58 @@ impl Reconciler {
             self.memory().facts_stale = true;
         }
         Ok(())
+    }
+
+    /// The VPC's load balancers; each ALB's listeners and the NLBs reaching it through `alb`
+    /// target groups (read only when the VPC has an ALB). ELBv2 refusing the first call is a
+    /// note in the facts, not a failed look.
+    async fn read_load_balancers(&self) -> Result<LoadBalancersRead, CloudError> {
+        let all = match self.cloud.describe_load_balancers().await {
+            Ok(all) => all,
+            Err(e) => {
+                return match unreadable(&e, Action::DescribeLoadBalancers, "ELBv2") {
+                    Some(why) => Ok(LoadBalancersRead::Unreadable(why)),
+                    None => Err(e),
+                }
+            }
+        };
+        let load_balancers: Vec<LoadBalancer> = all
+            .into_iter()
+            .filter(|lb| lb.vpc_id == self.cfg.vpc_id)
+            .collect();
+        let albs: Vec<&LoadBalancer> = load_balancers
+            .iter()
+            .filter(|lb| lb.kind == LoadBalancerKind::Application)
+            .collect();
+        let mut listeners = BTreeMap::new();
+        let mut reached_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        if !albs.is_empty() {
+            for alb in &albs {
+                listeners.insert(
+                    alb.arn.clone(),
+                    self.cloud.describe_listeners(&alb.arn).await?,
+                );
+            }
+            let groups = self.cloud.describe_target_groups(None).await?;
+            for group in groups.iter().filter(|g| {
+                g.target_type == TargetType::Alb
+                    && g.vpc_id == self.cfg.vpc_id
+                    && !g.load_balancer_arns.is_empty()
+            }) {
+                for target in self.cloud.describe_target_health(&group.arn).await? {
+                    if albs.iter().any(|a| a.arn == target.target_id) {
+                        reached_by
+                            .entry(target.target_id)
+                            .or_default()
+                            .extend(group.load_balancer_arns.iter().cloned());
+                    }
+                }
+            }
+        }
+        Ok(LoadBalancersRead::Read {
+            load_balancers,
+            listeners,
+            reached_by,
+        })
     }
 }

@@ -1,5 +1,7 @@
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::*;
-use crate::aws::types::{EndpointKind, Route};
+use crate::aws::types::{EndpointKind, Listener, LoadBalancer, LoadBalancerKind, Protocol, Route};
 
 fn vpc() -> Vpc {
     Vpc {
@@ -53,6 +55,7 @@ fn facts(
             zone_id: Some("Z0PLD"),
             zone_names_not_ours: &["www.pld.test.".to_string()],
             zone_refused: None,
+            load_balancers: LoadBalancerReading::Unreadable { why: "" },
         },
         1_000,
     )
@@ -192,6 +195,7 @@ fn why_a_zone_of_the_name_is_refused_is_kept_and_bounded() {
             zone_id: None,
             zone_names_not_ours: &[],
             zone_refused: Some(&why),
+            load_balancers: LoadBalancerReading::Unreadable { why: "" },
         },
         1_000,
     );
@@ -209,5 +213,134 @@ fn why_a_zone_of_the_name_is_refused_is_kept_and_bounded() {
     assert_eq!(
         validate(&over).map_err(|e| e.field),
         Err("facts.zone_refused".to_string())
+    );
+}
+
+fn load_balancer(name: &str, kind: LoadBalancerKind) -> LoadBalancer {
+    let short = match kind {
+        LoadBalancerKind::Application => "app",
+        LoadBalancerKind::Network => "net",
+        LoadBalancerKind::Gateway => "gwy",
+    };
+    LoadBalancer {
+        arn: format!(
+            "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/{short}/{name}/0123"
+        ),
+        name: name.into(),
+        kind,
+        internal: false,
+        vpc_id: "vpc-0a".into(),
+        az_ids: vec!["use1-az2".into(), "use1-az1".into()],
+        subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+        state: "active".into(),
+    }
+}
+
+fn with_load_balancers(reading: LoadBalancerReading<'_>) -> VpcFacts {
+    vpc_facts(
+        Observed {
+            vpc: &vpc(),
+            subnets: &[],
+            route_tables: &[],
+            endpoints: &[],
+            quota: &QuotaReading::Read(50),
+            zone_id: None,
+            zone_names_not_ours: &[],
+            zone_refused: None,
+            load_balancers: reading,
+        },
+        1_000,
+    )
+}
+
+#[test]
+fn load_balancers_are_kept_with_an_albs_listeners_and_the_nlbs_reaching_it() {
+    let web = load_balancer("web", LoadBalancerKind::Application);
+    let demo = load_balancer("demo", LoadBalancerKind::Network);
+    let listener = |port: u16, protocol: Protocol| Listener {
+        arn: format!("{}-listener-{port}", web.arn),
+        load_balancer_arn: web.arn.clone(),
+        port,
+        protocol,
+        target_group_arn: None,
+    };
+    let listeners = BTreeMap::from([(
+        web.arn.clone(),
+        vec![listener(443, Protocol::Https), listener(80, Protocol::Http)],
+    )]);
+    let reached_by = BTreeMap::from([(web.arn.clone(), BTreeSet::from([demo.arn.clone()]))]);
+    let f = with_load_balancers(LoadBalancerReading::Read {
+        load_balancers: &[web.clone(), demo.clone()],
+        listeners: &listeners,
+        reached_by: &reached_by,
+    });
+    assert_eq!(validate(&f), Ok(()));
+    assert_eq!(f.load_balancers_note, "");
+    let arns: Vec<_> = f.load_balancers.iter().map(|l| l.arn.as_str()).collect();
+    assert_eq!(arns, [web.arn.as_str(), demo.arn.as_str()], "by ARN");
+    let alb = &f.load_balancers[0];
+    assert_eq!(alb.kind, "application");
+    assert_eq!(alb.az_ids, ["use1-az1", "use1-az2"]);
+    assert_eq!(alb.reached_by, std::slice::from_ref(&demo.arn));
+    let ports: Vec<_> = alb
+        .listeners
+        .iter()
+        .map(|l| (l.port, l.protocol.as_str()))
+        .collect();
+    assert_eq!(ports, [(80, "HTTP"), (443, "HTTPS")]);
+
+    // What the planners take back is what was read.
+    let (lb, back) = load_balancers::seen(alb, "vpc-0a").expect("a known kind");
+    assert_eq!(
+        (lb.kind, lb.name.as_str(), &lb.subnet_ids, lb.state.as_str()),
+        (
+            LoadBalancerKind::Application,
+            "web",
+            &web.subnet_ids,
+            "active"
+        )
+    );
+    let ports: Vec<_> = back.iter().map(|l| (l.port, l.protocol.clone())).collect();
+    assert_eq!(ports, [(80, Protocol::Http), (443, Protocol::Https)]);
+}
+
+#[test]
+fn load_balancers_the_agent_may_not_read_are_none_with_why() {
+    let f = with_load_balancers(LoadBalancerReading::Unreadable {
+        why: "this agent may not call elasticloadbalancing:DescribeLoadBalancers",
+    });
+    assert!(f.load_balancers.is_empty());
+    assert!(f.load_balancers_note.contains("DescribeLoadBalancers"));
+    assert_eq!(validate(&f), Ok(()));
+}
+
+#[test]
+fn load_balancers_out_of_bounds_or_of_an_unknown_kind_are_refused() {
+    let one = load_balancer("web", LoadBalancerKind::Network);
+    let f = with_load_balancers(LoadBalancerReading::Read {
+        load_balancers: &[one],
+        listeners: &BTreeMap::new(),
+        reached_by: &BTreeMap::new(),
+    });
+    let mut odd = f.clone();
+    odd.load_balancers[0].kind = "classic".into();
+    assert_eq!(
+        validate(&odd).map_err(|e| e.field),
+        Err("facts.load_balancers.kind".to_string())
+    );
+    let mut many = f.clone();
+    many.load_balancers = vec![f.load_balancers[0].clone(); load_balancers::MAX_LOAD_BALANCERS + 1];
+    assert_eq!(
+        validate(&many).map_err(|e| e.field),
+        Err("facts.load_balancers".to_string())
+    );
+    let mut port = f;
+    port.load_balancers[0].listeners = vec![pld_proto::v1::ListenerFacts {
+        port: 70_000,
+        protocol: "TCP".into(),
+    }];
+    assert_eq!(
+        validate(&port).map_err(|e| e.field),
+        Err("facts.load_balancers.listeners.port".to_string())
     );
 }

@@ -10,6 +10,7 @@
 
 mod connect;
 mod disconnect;
+mod front;
 mod register;
 pub mod seen;
 

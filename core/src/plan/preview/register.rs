@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use pld_proto::v1::{Acceptance, AgentState, Service};
+use pld_proto::v1::{Acceptance, Agent, AgentState, Service};
 
 use super::{Preview, PreviewError, ProblemKind, Severity, Side};
 use crate::access::principals_allow;
@@ -82,31 +82,38 @@ pub fn register(catalog: &Catalog, service: &Service) -> Result<Preview, Preview
     }
     let existing = catalog.service(&service.name);
     let existing_es = existing.and_then(|e| endpoint_service(e, &service.load_balancer_arn));
-    let mut steps = Vec::new();
-    if let Ok(LoadBalancerType::Application) =
-        validate::load_balancer_arn("service.load_balancer_arn", &service.load_balancer_arn)
-    {
-        if existing_es.is_none() {
-            preview.problem(
-                Severity::Note,
-                ProblemKind::NoChange,
-                account,
-                format!(
-                    "on an application load balancer: its agent first builds a network load \
-                     balancer in front (CreateLoadBalancer, then for each of ports {} a \
-                     CreateTargetGroup, RegisterTargets and CreateListener), refusing a port \
-                     the ALB does not listen on; the ALB's listeners are not in the catalog, \
-                     so the plan cannot check the ports",
-                    ports(service)
-                ),
-            );
-        }
-    }
     let own = Ownership::new(catalog.cluster_id().unwrap_or("pld"), &service.vpc_id);
     let owner = own.service(&service.name);
     let tags: Tags = own.tags(&owner);
+    let mut steps = Vec::new();
+    // On an ALB, the endpoint service goes on the NLB its agent builds in front.
+    let mut load_balancer_arn = service.load_balancer_arn.clone();
+    let on_alb = matches!(
+        validate::load_balancer_arn("service.load_balancer_arn", &service.load_balancer_arn),
+        Ok(LoadBalancerType::Application)
+    );
+    if on_alb && existing_es.is_none() && preview.is_clean() {
+        match super::front::plan(&mut preview, provider, service, &owner, &tags) {
+            Some(front) => {
+                steps.extend(front.steps);
+                load_balancer_arn = front.load_balancer_arn;
+            }
+            None => {
+                preview.steps(
+                    account,
+                    &provider.region,
+                    &service.vpc_id,
+                    Side::Provider,
+                    steps,
+                );
+                return Ok(preview);
+            }
+        }
+    } else if !on_alb && preview.is_clean() {
+        missing_load_balancer(&mut preview, provider, service);
+    }
     let want = ServiceWant {
-        load_balancer_arn: &service.load_balancer_arn,
+        load_balancer_arn: &load_balancer_arn,
         owner: &owner,
         tags: &tags,
         generation: 0,
@@ -244,11 +251,27 @@ fn consumers(
     }
 }
 
-fn ports(service: &Service) -> String {
-    service
-        .ports
+/// An NLB or GWLB that is not among the load balancers the provider's agent last read in its
+/// VPC: CreateVpcEndpointServiceConfiguration would not find it.
+fn missing_load_balancer(preview: &mut Preview, provider: &Agent, service: &Service) {
+    let Some(facts) = &provider.facts else {
+        return;
+    };
+    let known = facts
+        .load_balancers
         .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+        .any(|lb| same_load_balancer(&lb.arn, &service.load_balancer_arn));
+    if known || !facts.load_balancers_note.is_empty() {
+        return;
+    }
+    preview.problem(
+        Severity::Error,
+        ProblemKind::Refused,
+        &provider.account_id,
+        format!(
+            "{} is not among the load balancers of {} its agent last read (one made since is \
+             read on the agent's next resync): the endpoint service cannot be made on it",
+            service.load_balancer_arn, service.vpc_id
+        ),
+    );
 }

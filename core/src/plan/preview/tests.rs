@@ -1,6 +1,6 @@
 use pld_proto::v1::{
-    object, report_status_request, Acceptance, Agent, Kind, Object, ReportStatusRequest,
-    RouteTableFacts, Service, ServiceStatus, SubnetFacts, VpcFacts,
+    object, report_status_request, Acceptance, Agent, Kind, ListenerFacts, LoadBalancerFacts,
+    Object, ReportStatusRequest, RouteTableFacts, Service, ServiceStatus, SubnetFacts, VpcFacts,
 };
 
 use super::*;
@@ -13,6 +13,8 @@ const PROVIDER_VPC: &str = "vpc-0a000001";
 const CONSUMER_VPC: &str = "vpc-0b000001";
 const NLB: &str =
     "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/net/demo/50dc6c495c0c9188";
+const ALB: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/app/web/7ab1e0000c0c9188";
 
 fn apply(c: &mut Catalog, op: Op) {
     c.apply(&Command::new(op)).expect("applies");
@@ -113,6 +115,34 @@ fn service(c: &mut Catalog, acceptance: Acceptance, principals: &[&str], az_ids:
     );
 }
 
+/// The provider VPC's load balancers as its agent reports them: demo's NLB, billing's NLB, and
+/// an ALB `web` listening on 80 (HTTP) and 443 (HTTPS).
+fn provider_load_balancers() -> Vec<LoadBalancerFacts> {
+    let lb = |arn: &str, kind: &str, listeners: &[(u32, &str)]| LoadBalancerFacts {
+        arn: arn.into(),
+        kind: kind.into(),
+        az_ids: vec!["use1-az1".into(), "use1-az2".into()],
+        state: "active".into(),
+        listeners: listeners
+            .iter()
+            .map(|(port, protocol)| ListenerFacts {
+                port: *port,
+                protocol: protocol.to_string(),
+            })
+            .collect(),
+        reached_by: Vec::new(),
+        subnet_ids: vec![
+            format!("subnet-{PROVIDER_VPC}-0"),
+            format!("subnet-{PROVIDER_VPC}-1"),
+        ],
+    };
+    vec![
+        lb(NLB, "network", &[]),
+        lb(&NLB.replace("/demo/", "/billing/"), "network", &[]),
+        lb(ALB, "application", &[(80, "HTTP"), (443, "HTTPS")]),
+    ]
+}
+
 /// A provider offering demo in az1 and az2 to the consumer's account, automatically, and a
 /// consumer VPC with subnets in `consumer_azs`.
 fn world(consumer_azs: &[&str]) -> Catalog {
@@ -122,7 +152,10 @@ fn world(consumer_azs: &[&str]) -> Catalog {
         PROVIDER_VPC,
         PROVIDER,
         "us-east-1",
-        facts(PROVIDER_VPC, PROVIDER, &["use1-az1", "use1-az2"]),
+        VpcFacts {
+            load_balancers: provider_load_balancers(),
+            ..facts(PROVIDER_VPC, PROVIDER, &["use1-az1", "use1-az2"])
+        },
     );
     service(
         &mut c,
@@ -352,110 +385,6 @@ fn an_existing_binding_is_no_change() {
     assert!(p.accounts.is_empty());
 }
 
-fn registered(name: &str, vpc: &str, arn: &str, principals: &[&str]) -> Service {
-    Service {
-        name: name.into(),
-        vpc_id: vpc.into(),
-        load_balancer_arn: arn.into(),
-        ports: vec![443],
-        acceptance: Acceptance::Auto as i32,
-        allowed_principals: principals.iter().map(|p| p.to_string()).collect(),
-        ..Service::default()
-    }
-}
-
-#[test]
-fn registering_a_service_plans_its_endpoint_service_and_principals() {
-    let c = world(&["use1-az1"]);
-    let other = NLB.replace("/demo/", "/billing/");
-    let allowed = format!("arn:aws:iam::{CONSUMER}:root");
-    let p = register(
-        &c,
-        &registered("billing", PROVIDER_VPC, &other, &[&allowed]),
-    )
-    .expect("a plan");
-    assert!(p.problems.is_empty(), "{:?}", p.problems);
-    assert_eq!(
-        actions(&p, PROVIDER),
-        [
-            "CreateVpcEndpointServiceConfiguration",
-            "ModifyVpcEndpointServicePermissions"
-        ]
-    );
-    // Without principals there is nothing to allow.
-    let p = register(&c, &registered("billing", PROVIDER_VPC, &other, &[])).unwrap();
-    assert_eq!(
-        actions(&p, PROVIDER),
-        ["CreateVpcEndpointServiceConfiguration"]
-    );
-}
-
-#[test]
-fn a_load_balancer_of_another_account_or_region_is_refused_before_any_call() {
-    let c = world(&["use1-az1"]);
-    let foreign = NLB.replace(PROVIDER, "333333333333");
-    let p = register(&c, &registered("billing", PROVIDER_VPC, &foreign, &[])).unwrap();
-    assert!(!p.is_clean());
-    assert!(
-        p.problems[0].message.contains("333333333333"),
-        "{:?}",
-        p.problems
-    );
-    let west = NLB.replace("us-east-1", "us-west-2");
-    let p = register(&c, &registered("billing", PROVIDER_VPC, &west, &[])).unwrap();
-    assert_eq!(kinds(&p), [(Severity::Error, ProblemKind::Refused)]);
-    assert!(p.problems[0].message.contains("us-west-2"));
-}
-
-#[test]
-fn changing_principals_syncs_them_and_names_the_consumers_left_out() {
-    let mut c = world(&["use1-az1"]);
-    put(
-        &mut c,
-        object::Object::Binding(pld_proto::v1::Binding {
-            service: "demo".into(),
-            consumer_vpc_id: CONSUMER_VPC.into(),
-            ..pld_proto::v1::Binding::default()
-        }),
-    );
-    let allowed = format!("arn:aws:iam::{CONSUMER}:root");
-    let extra = "arn:aws:iam::444444444444:root";
-    // Same load balancer, one more principal: only the permission change.
-    let p = register(
-        &c,
-        &registered("demo", PROVIDER_VPC, NLB, &[&allowed, extra]),
-    )
-    .unwrap();
-    assert!(p.is_clean(), "{:?}", p.problems);
-    assert_eq!(
-        actions(&p, PROVIDER),
-        ["ModifyVpcEndpointServicePermissions"]
-    );
-    // Dropping the consumer's account: its binding fails, and the plan says so.
-    let p = register(&c, &registered("demo", PROVIDER_VPC, NLB, &[extra])).unwrap();
-    assert_eq!(
-        kinds(&p),
-        [(Severity::Error, ProblemKind::PrincipalNotAllowed)]
-    );
-    assert!(p.problems[0].message.contains(CONSUMER_VPC));
-    // Nothing changed: nothing to do.
-    let p = register(&c, &registered("demo", PROVIDER_VPC, NLB, &[&allowed])).unwrap();
-    assert!(actions(&p, PROVIDER).is_empty());
-    assert_eq!(kinds(&p), [(Severity::Note, ProblemKind::NoChange)]);
-}
-
-#[test]
-fn registering_in_a_vpc_without_an_agent_or_invalidly() {
-    let c = world(&["use1-az1"]);
-    let p = register(&c, &registered("billing", "vpc-0f0f0f0f", NLB, &[])).unwrap();
-    assert_eq!(kinds(&p), [(Severity::Warning, ProblemKind::UnknownVpc)]);
-    assert!(p.accounts.is_empty());
-    assert!(matches!(
-        register(&c, &registered("Bad!", PROVIDER_VPC, NLB, &[])),
-        Err(PreviewError::Invalid(_))
-    ));
-}
-
 #[test]
 fn disconnecting_takes_the_name_down_then_deletes_the_endpoint() {
     let mut c = world(&["use1-az1"]);
@@ -507,3 +436,5 @@ fn disconnecting_takes_the_name_down_then_deletes_the_endpoint() {
         Err(PreviewError::UnknownService(_))
     ));
 }
+
+mod register;
