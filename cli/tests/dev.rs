@@ -36,6 +36,17 @@ impl Drop for Dev {
 }
 
 /// `GET /` from `address:port` (loopback only), the whole answer.
+/// `pld --controller CTL -o json ARGS...`: its exit code and what it printed, if JSON.
+fn json(ctl: &str, args: &[&str]) -> Option<(Option<i32>, serde_json::Value)> {
+    let out = Command::new(pld())
+        .args(["--controller", ctl, "-o", "json"])
+        .args(args)
+        .env("PLD_LOG", "off")
+        .output()
+        .ok()?;
+    Some((out.status.code(), serde_json::from_slice(&out.stdout).ok()?))
+}
+
 async fn http_get(address: &str, port: u16) -> anyhow::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let ip: std::net::Ipv4Addr = address.parse()?;
@@ -125,22 +136,8 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     // Before connecting: the plan, from the facts the agents reported, is clean and says what
     // the consumer's agent will make.
     let plan = pld_tests::wait_until(Duration::from_secs(20), "a clean plan for demo", || async {
-        let out = Command::new(pld())
-            .args([
-                "--controller",
-                &ctl,
-                "-o",
-                "json",
-                "plan",
-                "connect",
-                "demo",
-            ])
-            .args(["--vpc", &consumer])
-            .env("PLD_LOG", "off")
-            .output()
-            .ok()?;
-        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        (out.status.success() && plan["clean"] == true).then_some(plan)
+        let (code, plan) = json(&ctl, &["plan", "connect", "demo", "--vpc", &consumer])?;
+        (code == Some(0) && plan["clean"] == true).then_some(plan)
     })
     .await?;
     assert!(
@@ -153,12 +150,7 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         Duration::from_secs(20),
         "the overlapping VPC in pld network",
         || async {
-            let out = Command::new(pld())
-                .args(["--controller", &ctl, "-o", "json", "network"])
-                .env("PLD_LOG", "off")
-                .output()
-                .ok()?;
-            let network: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let (_, network) = json(&ctl, &["network"])?;
             (network["vpcs"].as_array().map(Vec::len) == Some(3)).then_some(network)
         },
     )
@@ -173,27 +165,13 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
     // `legacy` is offered in one AZ the overlapping VPC's agent may not use: its plan fails on
     // AZ fit (exit 8), naming the AZ on offer and those the VPC has.
     let misfit = pld_tests::wait_until(Duration::from_secs(20), "an AZ-fit plan", || async {
-        let out = Command::new(pld())
-            .args([
-                "--controller",
-                &ctl,
-                "-o",
-                "json",
-                "plan",
-                "connect",
-                "legacy",
-            ])
-            .args(["--vpc", &overlapping])
-            .env("PLD_LOG", "off")
-            .output()
-            .ok()?;
-        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let (code, plan) = json(&ctl, &["plan", "connect", "legacy", "--vpc", &overlapping])?;
         let problem = plan["problems"]
             .as_array()?
             .iter()
             .find(|p| p["kind"] == "az_fit")?
             .clone();
-        Some((out.status.code(), problem))
+        Some((code, problem))
     })
     .await?;
     assert_eq!(misfit.0, Some(8), "{misfit:?}");
@@ -205,11 +183,8 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
 
     // A second service on web's ALB, on a port the ALB does not listen on: the register plan
     // runs the provider agent's front planner on the listeners its facts list, and refuses.
-    let web = Command::new(pld())
-        .args(["--controller", &ctl, "-o", "json", "services", "get", "web"])
-        .env("PLD_LOG", "off")
-        .output()?;
-    let web: serde_json::Value = serde_json::from_slice(&web.stdout)?;
+    let (_, web) = json(&ctl, &["services", "get", "web"])
+        .ok_or_else(|| anyhow::anyhow!("pld services get web printed no JSON"))?;
     let (alb_arn, web_vpc) = (
         web["load_balancer_arn"].as_str().unwrap_or_default(),
         web["vpc_id"].as_str().unwrap_or_default(),
@@ -218,28 +193,27 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         Duration::from_secs(20),
         "a register plan refusing the port",
         || async {
-            let out = Command::new(pld())
-                .args([
-                    "--controller",
-                    &ctl,
-                    "-o",
-                    "json",
+            let (code, plan) = json(
+                &ctl,
+                &[
                     "plan",
                     "services",
                     "register",
-                ])
-                .args(["web2", "--vpc", web_vpc, "--load-balancer", alb_arn])
-                .args(["--port", "8443"])
-                .env("PLD_LOG", "off")
-                .output()
-                .ok()?;
-            let plan: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+                    "web2",
+                    "--vpc",
+                    web_vpc,
+                    "--load-balancer",
+                    alb_arn,
+                    "--port",
+                    "8443",
+                ],
+            )?;
             let problem = plan["problems"]
                 .as_array()?
                 .iter()
                 .find(|p| p["kind"] == "refused")?
                 .clone();
-            Some((out.status.code(), problem))
+            Some((code, problem))
         },
     )
     .await?;
@@ -277,20 +251,8 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         "{text}"
     );
 
-    let out = Command::new(pld())
-        .args([
-            "--controller",
-            &ctl,
-            "-o",
-            "json",
-            "resolve",
-            "demo",
-            "--vpc",
-            &consumer,
-        ])
-        .env("PLD_LOG", "off")
-        .output()?;
-    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let (_, answer) = json(&ctl, &["resolve", "demo", "--vpc", &consumer])
+        .ok_or_else(|| anyhow::anyhow!("pld resolve printed no JSON"))?;
     assert_eq!(answer["phase"], "ready");
     assert_eq!(answer["dns_name"], "demo.pld.internal");
 
@@ -309,20 +271,7 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         Duration::from_secs(20),
         "the consumer's facts with its endpoint",
         || async {
-            let out = Command::new(pld())
-                .args([
-                    "--controller",
-                    &ctl,
-                    "-o",
-                    "json",
-                    "agents",
-                    "get",
-                    &consumer,
-                ])
-                .env("PLD_LOG", "off")
-                .output()
-                .ok()?;
-            let agent: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let (_, agent) = json(&ctl, &["agents", "get", &consumer])?;
             let facts = agent.get(0)?.get("facts")?.clone();
             (facts["endpoints"] == 1).then_some(facts)
         },

@@ -9,8 +9,8 @@ use pld_client::Client;
 use pld_cloud::limiter::Limiter;
 use pld_cloud::Action;
 use pld_proto::v1::{
-    plan_request, PlanConnect, PlanProblem, PlanProblemKind, PlanRequest, PlanResponse,
-    PlanSeverity,
+    object, plan_request, Object, PlanConnect, PlanProblem, PlanProblemKind, PlanRegister,
+    PlanRequest, PlanResponse, PlanSeverity, Service,
 };
 
 use crate::objects::agent_facts;
@@ -46,6 +46,44 @@ pub async fn connect(client: &Client, service: &str, vpc: &str) -> anyhow::Resul
         }),
     )
     .await
+}
+
+/// The controller's plan for registering `service`.
+///
+/// # Errors
+/// The controller's refusal.
+pub async fn register(client: &Client, service: &Service) -> anyhow::Result<PlanResponse> {
+    ask(
+        client,
+        plan_request::Change::Register(PlanRegister {
+            service: Some(service.clone()),
+        }),
+    )
+    .await
+}
+
+/// Puts `service` in the catalog, as `pld services register` does, and waits until its
+/// provider's agent reports the endpoint service available.
+///
+/// # Errors
+/// The controller's refusal, or no available endpoint service within 30 s.
+pub async fn put_until_available(client: &Client, service: Service) -> anyhow::Result<()> {
+    let name = service.name.clone();
+    client
+        .put(
+            Object {
+                object: Some(object::Object::Service(service)),
+            },
+            None,
+        )
+        .await?;
+    wait_until(Duration::from_secs(30), "the endpoint service", || async {
+        crate::objects::service_status(client, &name)
+            .await
+            .filter(|s| s.state.eq_ignore_ascii_case("available"))
+    })
+    .await?;
+    Ok(())
 }
 
 /// The plan's writes for `account`, by action.

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use pld_agent::config::AcceptanceConfig;
 use pld_cloud::sim::AZ_IDS;
-use pld_proto::v1::{
-    plan_request, Approval, Kind, PlanDisconnect, PlanProblemKind, PlanRegister, PlanSeverity,
-};
+use pld_proto::v1::{plan_request, Approval, Kind, PlanDisconnect, PlanProblemKind, PlanSeverity};
 use pld_tests::objects::agent_facts;
-use pld_tests::plan::{ask, connect, made, planned, problems, world_ready};
+use pld_tests::plan::{
+    ask, connect, made, planned, problems, put_until_available, register, world_ready,
+};
 use pld_tests::region::{Env, CONSUMER, PROVIDER};
 use pld_tests::wait_until;
 
@@ -129,13 +129,7 @@ async fn what_a_register_plan_says_is_what_the_provider_does() -> anyhow::Result
         allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
         ..pld_proto::v1::Service::default()
     };
-    let plan = ask(
-        &client,
-        plan_request::Change::Register(PlanRegister {
-            service: Some(service.clone()),
-        }),
-    )
-    .await?;
+    let plan = register(&client, &service).await?;
     let want = planned(&plan, PROVIDER);
     assert_eq!(
         want.keys().map(String::as_str).collect::<Vec<_>>(),
@@ -146,20 +140,7 @@ async fn what_a_register_plan_says_is_what_the_provider_does() -> anyhow::Result
         "{plan:?}"
     );
     let before = provider_calls.stats().calls;
-    client
-        .put(
-            pld_proto::v1::Object {
-                object: Some(pld_proto::v1::object::Object::Service(service)),
-            },
-            None,
-        )
-        .await?;
-    wait_until(Duration::from_secs(20), "the endpoint service", || async {
-        pld_tests::objects::service_status(&client, "demo")
-            .await
-            .filter(|s| s.state.eq_ignore_ascii_case("available"))
-    })
-    .await?;
+    put_until_available(&client, service).await?;
     assert_eq!(
         made(&provider_calls, &before),
         want,
@@ -349,31 +330,12 @@ async fn a_register_plan_on_an_alb_shows_the_front_the_provider_then_builds() ->
         allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
         ..pld_proto::v1::Service::default()
     };
-    let plan = ask(
-        &client,
-        plan_request::Change::Register(PlanRegister {
-            service: Some(service.clone()),
-        }),
-    )
-    .await?;
+    let plan = register(&client, &service).await?;
     assert!(problems(&plan, PlanSeverity::Error).is_empty(), "{plan:?}");
     let want = planned(&plan, PROVIDER);
     assert!(want.contains_key("CreateLoadBalancer"), "{plan:?}");
     let before = provider_calls.stats().calls;
-    client
-        .put(
-            pld_proto::v1::Object {
-                object: Some(pld_proto::v1::object::Object::Service(service)),
-            },
-            None,
-        )
-        .await?;
-    wait_until(Duration::from_secs(30), "the endpoint service", || async {
-        pld_tests::objects::service_status(&client, "web")
-            .await
-            .filter(|s| s.state.eq_ignore_ascii_case("available"))
-    })
-    .await?;
+    put_until_available(&client, service).await?;
     assert_eq!(
         made(&provider_calls, &before),
         want,
