@@ -89,8 +89,11 @@ impl Reconciler {
         }
         // A refused zone is looked at again on the resync: it may have been tagged as ours,
         // or removed, since (reads only; the zone is made when a binding needs it).
-        let refused = self.memory().zone_refused.is_some();
-        if refused && self.memory().zone_id.is_none() {
+        let look_again = {
+            let memory = self.memory();
+            memory.zone_refused.is_some() && memory.zone_id.is_none()
+        };
+        if look_again {
             self.find_zone().await?;
         }
         let vpc_id = &self.cfg.vpc_id;
