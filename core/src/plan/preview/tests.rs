@@ -143,6 +143,14 @@ fn provider_load_balancers() -> Vec<LoadBalancerFacts> {
     ]
 }
 
+/// The provider VPC's facts: subnets in az1 and az2, and its load balancers.
+fn provider_facts() -> VpcFacts {
+    VpcFacts {
+        load_balancers: provider_load_balancers(),
+        ..facts(PROVIDER_VPC, PROVIDER, &["use1-az1", "use1-az2"])
+    }
+}
+
 /// A provider offering demo in az1 and az2 to the consumer's account, automatically, and a
 /// consumer VPC with subnets in `consumer_azs`.
 fn world(consumer_azs: &[&str]) -> Catalog {
@@ -152,10 +160,7 @@ fn world(consumer_azs: &[&str]) -> Catalog {
         PROVIDER_VPC,
         PROVIDER,
         "us-east-1",
-        VpcFacts {
-            load_balancers: provider_load_balancers(),
-            ..facts(PROVIDER_VPC, PROVIDER, &["use1-az1", "use1-az2"])
-        },
+        provider_facts(),
     );
     service(
         &mut c,

@@ -108,10 +108,7 @@ fn registering_in_a_vpc_without_an_agent_or_invalidly() {
 }
 
 fn with_provider_facts(c: &mut Catalog, edit: impl FnOnce(&mut VpcFacts)) {
-    let mut f = VpcFacts {
-        load_balancers: provider_load_balancers(),
-        ..facts(PROVIDER_VPC, PROVIDER, &["use1-az1", "use1-az2"])
-    };
+    let mut f = provider_facts();
     edit(&mut f);
     agent(c, PROVIDER_VPC, PROVIDER, "us-east-1", f);
 }
