@@ -356,6 +356,46 @@ async fn pld_dev_connects_a_consumer_and_carries_bytes() -> anyhow::Result<()> {
         Some(1.0)
     );
 
+    // The move's plan: the consumer's agent makes an endpoint to the new endpoint service,
+    // flips the name, deletes the old endpoint; the provider's deletes the old endpoint service.
+    let (code, plan) = json(
+        &ctl,
+        &[
+            "plan",
+            "services",
+            "move",
+            "demo",
+            "--load-balancer",
+            &nlb_b,
+        ],
+    )
+    .ok_or_else(|| anyhow::anyhow!("pld plan services move printed no JSON"))?;
+    assert_eq!(code, Some(0), "{plan}");
+    let actions = |side: &str| -> Vec<String> {
+        plan["accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a["vpcs"].as_array().cloned().unwrap_or_default())
+            .filter(|v| v["side"] == side)
+            .flat_map(|v| v["steps"].as_array().cloned().unwrap_or_default())
+            .filter_map(|s| s["action"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        actions("consumer"),
+        [
+            "CreateVpcEndpoint",
+            "ChangeResourceRecordSets",
+            "DeleteVpcEndpoints"
+        ],
+        "{plan}"
+    );
+    assert!(
+        actions("provider").contains(&"DeleteVpcEndpointServiceConfigurations".to_string()),
+        "{plan}"
+    );
+
     // The banner's move, there and back, while a client connects through the name every
     // 20 ms: not one connection fails.
     let prober = Prober::start(dns_server, "demo.pld.internal.", 7007);

@@ -1,7 +1,8 @@
 //! Plan and apply agree: what `pld plan connect`, `pld plan disconnect` and `pld plan services
 //! register` say each account's agent will do (action kinds and counts) is what the agents then
 //! do, for an interface endpoint with its zone and name, a service accepting by hand, a gateway
-//! endpoint to S3 and a GWLB endpoint. The plans that fail are in `plan_findings.rs`.
+//! endpoint to S3, a GWLB endpoint, a service on an ALB and a live service moved to another
+//! load balancer. The plans that fail are in `plan_findings.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -340,6 +341,103 @@ async fn a_register_plan_on_an_alb_shows_the_front_the_provider_then_builds() ->
         made(&provider_calls, &before),
         want,
         "the provider's agent built the front and the endpoint service the plan showed"
+    );
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    env.cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_is_planned_as_each_side_then_makes_it() -> anyhow::Result<()> {
+    use pld_cloud::sim::{echo_server, NewLoadBalancer};
+    use pld_cloud::LoadBalancerKind;
+    pld_tests::init_tracing();
+    let env = Env::instant().await?;
+    let echo = echo_server().await?;
+    let second = env.region.add_load_balancer(NewLoadBalancer {
+        account: PROVIDER,
+        vpc_id: &env.provider_vpc.id,
+        kind: LoadBalancerKind::Network,
+        name: "demo-b",
+        az_ids: &AZ_IDS,
+        ports: &[pld_tests::region::DEMO_PORT],
+        targets: &[echo],
+    });
+    let (provider, provider_calls) = env
+        .start_agent(
+            env.agent_config(PROVIDER, &env.provider_vpc, Vec::new()),
+            Some(1000.0),
+        )
+        .await?;
+    // A record TTL of 1 s keeps the move's drain short; the move waits it out all the same.
+    let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
+    cfg.dns.ttl_seconds = 1;
+    let (consumer, consumer_calls) = env.start_agent(cfg, Some(1000.0)).await?;
+    let client = env.client();
+    let mut service = pld_proto::v1::Service {
+        name: "demo".into(),
+        vpc_id: env.provider_vpc.id.clone(),
+        load_balancer_arn: env.nlb.arn.clone(),
+        ports: vec![u32::from(pld_tests::region::DEMO_PORT)],
+        allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
+        ..pld_proto::v1::Service::default()
+    };
+    put_until_available(&client, service.clone()).await?;
+    env.put_binding("demo", Approval::Unspecified).await?;
+    let first = env
+        .wait_phase("demo", "ready", Duration::from_secs(30))
+        .await?;
+    world_ready(&env, Some("demo")).await?;
+
+    service.load_balancer_arn = second.arn.clone();
+    let plan = register(&client, &service).await?;
+    assert!(problems(&plan, PlanSeverity::Error).is_empty(), "{plan:?}");
+    let want_consumer = planned(&plan, CONSUMER);
+    let want_provider = planned(&plan, PROVIDER);
+    assert_eq!(
+        want_consumer.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "ChangeResourceRecordSets",
+            "CreateVpcEndpoint",
+            "DeleteVpcEndpoints"
+        ],
+        "{plan:?}"
+    );
+    assert!(
+        want_provider.contains_key("DeleteVpcEndpointServiceConfigurations"),
+        "{plan:?}"
+    );
+    let before_consumer = consumer_calls.stats().calls;
+    let before_provider = provider_calls.stats().calls;
+    client
+        .put(
+            pld_proto::v1::Object {
+                object: Some(pld_proto::v1::object::Object::Service(service)),
+            },
+            None,
+        )
+        .await?;
+    env.moved_off("demo", &first.endpoint_id).await?;
+    wait_until(
+        Duration::from_secs(30),
+        "the old endpoint service to be deleted",
+        || async {
+            pld_tests::objects::service_status(&client, "demo")
+                .await
+                .filter(|s| s.retiring.is_empty() && s.load_balancer_arns == [second.arn.clone()])
+        },
+    )
+    .await?;
+    assert_eq!(
+        made(&consumer_calls, &before_consumer),
+        want_consumer,
+        "the consumer's agent moved as the plan said"
+    );
+    assert_eq!(
+        made(&provider_calls, &before_provider),
+        want_provider,
+        "the provider's agent made, accepted and retired as the plan said"
     );
     provider.shutdown().await;
     consumer.shutdown().await;

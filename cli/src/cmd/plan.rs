@@ -43,6 +43,10 @@ pub enum Command {
 pub enum ServicesPlan {
     /// Takes what `pld services register` takes (flags or `-f FILE`).
     Register(super::services::RegisterArgs),
+    /// Takes what `pld services move` takes: each bound consumer's move (its new endpoint,
+    /// checked against the new load balancer's AZs; the flip; the old endpoint's delete), and
+    /// the provider's new endpoint service, accepts and retirement of the old one.
+    Move(super::services::MoveTo),
 }
 
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
@@ -56,6 +60,12 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
         }
         Command::Services(ServicesPlan::Register(args)) => {
             let (service, _) = super::services::service_from_args(args)?;
+            plan_request::Change::Register(PlanRegister {
+                service: Some(service),
+            })
+        }
+        Command::Services(ServicesPlan::Move(to)) => {
+            let (service, _, _) = super::services::move_spec(ctx, &to).await?;
             plan_request::Change::Register(PlanRegister {
                 service: Some(service),
             })

@@ -131,17 +131,45 @@ fn health_check(
 
 #[derive(clap::Args)]
 pub struct MoveArgs {
+    #[command(flatten)]
+    to: MoveTo,
+    /// Wait until every consumer is on the new endpoint service and the old one is deleted,
+    /// showing each change.
+    #[arg(long)]
+    wait: bool,
+}
+
+/// Where `pld services move` (and `pld plan services move`) puts a service.
+#[derive(clap::Args)]
+pub struct MoveTo {
     name: String,
-    /// ARN of the NLB or GWLB the service moves to.
+    /// ARN of the load balancer the service moves to (an NLB, GWLB or ALB).
     #[arg(long)]
     load_balancer: String,
     /// The VPC of that load balancer, when it is not the service's VPC now.
     #[arg(long)]
     vpc: Option<String>,
-    /// Wait until every consumer is on the new endpoint service and the old one is deleted,
-    /// showing each change.
-    #[arg(long)]
-    wait: bool,
+}
+
+/// A service moved as `to` says, ready to put: the service as the catalog holds it with its
+/// new load balancer (and VPC), the revision it was read at, and whether it is there already.
+///
+/// # Errors
+/// The service cannot be read, or the moved service is not valid.
+pub(super) async fn move_spec(ctx: &Context, to: &MoveTo) -> anyhow::Result<(Service, u64, bool)> {
+    let found = crate::catalog::get(ctx, Kind::Service, &to.name).await?;
+    let mut service = as_service(Some(found)).context("the controller returned no service")?;
+    let read_at = service.meta.map_or(0, |m| m.mod_revision);
+    let unchanged = service.load_balancer_arn == to.load_balancer
+        && to.vpc.as_ref().is_none_or(|v| *v == service.vpc_id);
+    service.load_balancer_arn = to.load_balancer.clone();
+    if let Some(vpc) = &to.vpc {
+        service.vpc_id = vpc.clone();
+    }
+    service.meta = None;
+    service.status = None;
+    pld_core::validate::service(&service)?;
+    Ok((service, read_at, unchanged))
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, clap::ValueEnum)]
@@ -398,19 +426,13 @@ fn print_front(front: &pld_proto::v1::AlbFront) {
 /// read), and with `--wait` follows its status until the move is over.
 async fn move_service(ctx: &Context, args: MoveArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let found = crate::catalog::get(ctx, Kind::Service, &args.name).await?;
-    let mut service = as_service(Some(found)).context("the controller returned no service")?;
-    let read_at = service.meta.map_or(0, |m| m.mod_revision);
-    let unchanged = service.load_balancer_arn == args.load_balancer
-        && args.vpc.as_ref().is_none_or(|v| *v == service.vpc_id);
+    let (service, read_at, unchanged) = move_spec(ctx, &args.to).await?;
+    let MoveTo {
+        name,
+        load_balancer,
+        ..
+    } = &args.to;
     if !unchanged {
-        service.load_balancer_arn = args.load_balancer.clone();
-        if let Some(vpc) = &args.vpc {
-            service.vpc_id = vpc.clone();
-        }
-        service.meta = None;
-        service.status = None;
-        pld_core::validate::service(&service)?;
         let object = Object {
             object: Some(object::Object::Service(service)),
         };
@@ -419,20 +441,20 @@ async fn move_service(ctx: &Context, args: MoveArgs) -> anyhow::Result<()> {
             .await
             // A conflict: the service changed since it was read; the command is safe to run
             // again.
-            .with_context(|| format!("moving {} (read at revision {read_at})", args.name))?;
+            .with_context(|| format!("moving {name} (read at revision {read_at})"))?;
     }
     if !args.wait {
-        let service = current(ctx, &args.name).await?;
+        let service = current(ctx, name).await?;
         match ctx.format {
             Format::Json => print_json(&service_json(&service)),
             Format::Table if unchanged => {
-                out!("{} is on {} already", args.name, args.load_balancer)
+                out!("{} is on {} already", name, load_balancer)
             }
             Format::Table => out!(
                 "moving {} to {}; `pld services get {}` shows its consumers moving",
-                args.name,
-                args.load_balancer,
-                args.name
+                name,
+                load_balancer,
+                name
             ),
         }
         return Ok(());
@@ -440,10 +462,10 @@ async fn move_service(ctx: &Context, args: MoveArgs) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + ctx.timeout.max(Duration::from_secs(300));
     let mut last = String::new();
     loop {
-        let service = current(ctx, &args.name).await?;
+        let service = current(ctx, name).await?;
         let req = ListRequest {
             kind: Kind::Binding as i32,
-            service: args.name.clone(),
+            service: name.clone(),
             ..Default::default()
         };
         let bindings = crate::catalog::bindings(crate::catalog::list(ctx, req).await?);
@@ -464,7 +486,7 @@ async fn move_service(ctx: &Context, args: MoveArgs) -> anyhow::Result<()> {
             out!("{line}");
         }
         last = line;
-        if moving == 0 && moved(&service, &args.load_balancer) {
+        if moving == 0 && moved(&service, load_balancer) {
             if ctx.format == Format::Json {
                 print_json(&service_json(&service));
             }
@@ -473,7 +495,7 @@ async fn move_service(ctx: &Context, args: MoveArgs) -> anyhow::Result<()> {
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
             "{} has not finished moving in time: {last}",
-            args.name
+            name
         );
         // Watching would need the revision to start from; a move takes seconds to minutes,
         // and a read per half second is nothing to the controller.

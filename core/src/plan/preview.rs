@@ -11,6 +11,7 @@
 mod connect;
 mod disconnect;
 mod front;
+mod moving;
 mod register;
 pub mod seen;
 

@@ -56,14 +56,20 @@ pub fn connect(
         }
     }
     if let (Some(s), Some(p)) = (svc, provider) {
-        provider_side(&mut preview, s, p, &connecting);
+        let service_id = s
+            .status
+            .as_ref()
+            .and_then(|st| st.endpoint_service_name.rsplit('.').next())
+            .unwrap_or_default();
+        provider_side(&mut preview, s, p, service_id, &connecting);
     }
     preview.check_rates();
     Ok(preview)
 }
 
-/// A consumer whose endpoint would ask the provider to connect: (account, VPC).
-type Connecting = (String, String);
+/// A consumer whose endpoint would ask the provider to connect: its account, its VPC, and
+/// the binding's approval (a new binding's is unspecified).
+pub(super) type Connecting = (String, String, Approval);
 
 /// One consumer VPC's part of the plan; the connection its endpoint would ask for, if any.
 fn consumer(
@@ -239,37 +245,50 @@ fn consumer(
         }
     }
     if creates > 0 {
-        let after = facts.endpoints as usize + creates;
-        if after > facts.endpoint_quota as usize {
-            let note = if facts.quota_note.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", facts.quota_note)
-            };
-            preview.problem(
-                Severity::Error,
-                ProblemKind::QuotaReached,
-                account,
-                format!(
-                    "{vpc} has {} interface and GWLB endpoints of the {} its quota allows{note}: \
-                     CreateVpcEndpoint is refused with VpcEndpointLimitExceeded (raise Service \
-                     Quotas vpc L-29B6F2EB, or remove endpoints)",
-                    facts.endpoints, facts.endpoint_quota
-                ),
-            );
-        }
+        quota(preview, vpc, account, facts, creates);
         if detail.kind == EndpointKind::Interface {
             steps.extend(publish(preview, &own, &owner, agent, facts, service));
         }
     }
     preview.steps(account, &agent.region, vpc, Side::Consumer, steps);
     (creates > 0 && detail.kind != EndpointKind::Gateway)
-        .then(|| (account.to_string(), vpc.to_string()))
+        .then(|| (account.to_string(), vpc.to_string(), Approval::Unspecified))
+}
+
+/// A quota finding when `creates` more interface or GWLB endpoints would take `vpc` past the
+/// quota its agent reported.
+pub(super) fn quota(
+    preview: &mut Preview,
+    vpc: &str,
+    account: &str,
+    facts: &VpcFacts,
+    creates: usize,
+) {
+    let after = facts.endpoints as usize + creates;
+    if after <= facts.endpoint_quota as usize {
+        return;
+    }
+    let note = if facts.quota_note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", facts.quota_note)
+    };
+    preview.problem(
+        Severity::Error,
+        ProblemKind::QuotaReached,
+        account,
+        format!(
+            "{vpc} has {} interface and GWLB endpoints of the {} its quota allows{note}: \
+             CreateVpcEndpoint is refused with VpcEndpointLimitExceeded (raise Service \
+             Quotas vpc L-29B6F2EB, or remove endpoints)",
+            facts.endpoints, facts.endpoint_quota
+        ),
+    );
 }
 
 /// Why the consumer's subnets miss the service's AZs, with each account's names of them: AZ
 /// names differ per account, so people comparing consoles need both.
-fn az_fit(
+pub(super) fn az_fit(
     service: &str,
     vpc: &str,
     agent: &Agent,
@@ -400,25 +419,26 @@ fn publish(
     steps
 }
 
-/// The provider agent's decisions on the new connections, by the service's policy: one
-/// accept call for all of them, as its agent makes it when they arrive together.
-fn provider_side(preview: &mut Preview, s: &Service, provider: &Agent, connecting: &[Connecting]) {
+/// The provider agent's decisions on the new connections to its endpoint service
+/// `service_id`, by the service's policy: one accept call for all of them, as its agent makes
+/// it when they arrive together.
+pub(super) fn provider_side(
+    preview: &mut Preview,
+    s: &Service,
+    provider: &Agent,
+    service_id: &str,
+    connecting: &[Connecting],
+) {
     let acceptance = Acceptance::try_from(s.acceptance).unwrap_or(Acceptance::Auto);
     let policy = connections::Policy {
         acceptance,
         allowed_principals: &s.allowed_principals,
         provider_account: &provider.account_id,
     };
-    let service_id = s
-        .status
-        .as_ref()
-        .and_then(|st| st.endpoint_service_name.rsplit('.').next())
-        .unwrap_or_default()
-        .to_string();
     let asked: Vec<Connection> = connecting
         .iter()
-        .map(|(account, vpc)| Connection {
-            service_id: service_id.clone(),
+        .map(|(account, vpc, _)| Connection {
+            service_id: service_id.to_string(),
             endpoint_id: format!("{NEW_ENDPOINT} of {vpc}"),
             owner: account.clone(),
             state: "pendingAcceptance".into(),
@@ -426,16 +446,20 @@ fn provider_side(preview: &mut Preview, s: &Service, provider: &Agent, connectin
         .collect();
     let claims: Vec<connections::Claim> = asked
         .iter()
-        .map(|c| connections::Claim {
+        .zip(connecting)
+        .map(|(c, (_, _, approval))| connections::Claim {
             endpoint_id: c.endpoint_id.clone(),
-            approval: Approval::Unspecified,
+            approval: *approval,
         })
         .collect();
     let asked: Vec<&Connection> = asked.iter().collect();
-    let decided = connections::decide(&service_id, &policy, &claims, &asked);
+    let decided = connections::decide(service_id, &policy, &claims, &asked);
     let steps: Vec<Step> = decided.writes.iter().map(Planned::step).collect();
     if acceptance == Acceptance::Manual {
-        for (_, vpc) in connecting {
+        let waiting = connecting
+            .iter()
+            .filter(|(_, _, approval)| *approval != Approval::Accepted);
+        for (_, vpc, _) in waiting {
             preview.problem(
                 Severity::Warning,
                 ProblemKind::AcceptanceManual,

@@ -133,8 +133,14 @@ pub fn register(catalog: &Catalog, service: &Service) -> Result<Preview, Preview
         steps.push(Planned::step(&change));
     }
     if let Some(e) = existing {
-        consumers(&mut preview, catalog, service, e, existing_es.is_none());
+        consumers(&mut preview, catalog, service, e);
     }
+    let moving = existing.filter(|e| {
+        existing_es.is_none()
+            && e.status
+                .as_ref()
+                .is_some_and(|st| !st.endpoint_service_name.is_empty())
+    });
     if steps.is_empty() {
         preview.problem(
             Severity::Note,
@@ -153,6 +159,17 @@ pub fn register(catalog: &Catalog, service: &Service) -> Result<Preview, Preview
         Side::Provider,
         steps,
     );
+    // Once the new endpoint service is made, the consumers move to it.
+    if let Some(existing) = moving {
+        let m = super::moving::Move {
+            existing,
+            service,
+            provider,
+            endpoint_service: NEW_ENDPOINT_SERVICE,
+            az_ids: az_ids(provider, &service.load_balancer_arn),
+        };
+        super::moving::plan(&mut preview, catalog, &m);
+    }
     preview.check_rates();
     Ok(preview)
 }
@@ -170,7 +187,12 @@ fn endpoint_service(existing: &Service, load_balancer_arn: &str) -> Option<Endpo
     if status.endpoint_service_name.is_empty() || !stays {
         return None;
     }
-    Some(EndpointService {
+    Some(reported(status))
+}
+
+/// The endpoint service a service's status reports.
+pub(super) fn reported(status: &pld_proto::v1::ServiceStatus) -> EndpointService {
+    EndpointService {
         id: status
             .endpoint_service_name
             .rsplit('.')
@@ -184,18 +206,13 @@ fn endpoint_service(existing: &Service, load_balancer_arn: &str) -> Option<Endpo
         acceptance_required: true,
         az_ids: status.az_ids.clone(),
         tags: Tags::new(),
-    })
+    }
 }
 
 /// What the change means for the consumers already bound: those whose account the new
-/// principals leave out lose their connection; a new load balancer is a move.
-fn consumers(
-    preview: &mut Preview,
-    catalog: &Catalog,
-    service: &Service,
-    existing: &Service,
-    moved: bool,
-) {
+/// principals leave out lose their connection. (A new load balancer moves them:
+/// [`super::moving`].)
+fn consumers(preview: &mut Preview, catalog: &Catalog, service: &Service, existing: &Service) {
     let provider_account = catalog.agent(&service.vpc_id).map(|a| a.account_id.clone());
     let bound = catalog.list(pld_proto::v1::Kind::Binding, "", "", &service.name);
     let mut losing = BTreeSet::new();
@@ -223,21 +240,6 @@ fn consumers(
                 "the new principals leave out bound consumers {}: the provider's agent rejects \
                  their connections and their bindings fail",
                 losing.into_iter().collect::<Vec<_>>().join(", ")
-            ),
-        );
-    }
-    if moved && !bound.is_empty() {
-        preview.problem(
-            Severity::Note,
-            ProblemKind::NoChange,
-            provider_account.as_deref().unwrap_or_default(),
-            format!(
-                "a move from {} to {}: each of its {} consumer(s)' agents makes an endpoint to \
-                 the new endpoint service, points the name at it, then deletes the old (see \
-                 `pld services move`)",
-                existing.load_balancer_arn,
-                service.load_balancer_arn,
-                bound.len()
             ),
         );
     }
@@ -274,4 +276,16 @@ fn missing_load_balancer(preview: &mut Preview, provider: &Agent, service: &Serv
             service.load_balancer_arn, service.vpc_id
         ),
     );
+}
+
+/// The AZ IDs of `load_balancer_arn` as `provider`'s agent last read it: those an endpoint
+/// service on it spans (on an ALB, the front NLB built in the ALB's subnets spans the same).
+fn az_ids(provider: &Agent, load_balancer_arn: &str) -> Option<Vec<String>> {
+    provider
+        .facts
+        .as_ref()?
+        .load_balancers
+        .iter()
+        .find(|lb| same_load_balancer(&lb.arn, load_balancer_arn))
+        .map(|lb| lb.az_ids.clone())
 }

@@ -442,4 +442,5 @@ fn disconnecting_takes_the_name_down_then_deletes_the_endpoint() {
     ));
 }
 
+mod moving;
 mod register;

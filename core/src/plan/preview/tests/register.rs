@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn registered(name: &str, vpc: &str, arn: &str, principals: &[&str]) -> Service {
+pub(super) fn registered(name: &str, vpc: &str, arn: &str, principals: &[&str]) -> Service {
     Service {
         name: name.into(),
         vpc_id: vpc.into(),
