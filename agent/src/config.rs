@@ -98,6 +98,10 @@ pub struct ProvidedService {
     /// builds in front of it checks the ALB.
     #[serde(default)]
     pub health_check: Option<HealthCheckConfig>,
+    /// Other regions of the load balancer's partition whose consumers may connect too
+    /// (cross-region PrivateLink).
+    #[serde(default)]
+    pub regions: Vec<String>,
 }
 
 /// `[services.health_check]`: each left out is the default (the ALB listener's protocol, `/`,
@@ -475,6 +479,7 @@ impl AgentConfig {
             allowed_principals: s.principals.clone(),
             description: s.description.clone(),
             health_check: s.health_check.as_ref().map(|h| Box::new(h.to_proto())),
+            regions: s.regions.clone(),
             ..Default::default()
         }
     }

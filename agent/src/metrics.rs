@@ -266,6 +266,7 @@ impl AgentProbe {
             if state != "available" {
                 in_flight += 1;
             }
+            self.refresh_regions(&s);
         }
         for (phase, n) in by_phase {
             registry
@@ -283,6 +284,41 @@ impl AgentProbe {
                 &[],
             )
             .set(in_flight as f64);
+    }
+
+    /// Each other region a service is offered to, one series per state AWS has for it (1 for
+    /// the one it is in, 0 for the rest), as kube-state-metrics shows a phase: a region that
+    /// changes state leaves no stale 1 behind.
+    fn refresh_regions(&self, service: &pld_proto::v1::Service) {
+        const STATES: [&str; 6] = [
+            "pending",
+            "available",
+            "deleting",
+            "deleted",
+            "failed",
+            "closed",
+        ];
+        let Some(status) = &service.status else {
+            return;
+        };
+        for r in &status.regions {
+            let now = r.state.to_ascii_lowercase();
+            for state in STATES {
+                self.metrics
+                    .registry
+                    .gauge(
+                        "pld_agent_service_region_state",
+                        "Each other region a provided service is offered to, by AWS's state of \
+                         it there (1 for its state).",
+                        &[
+                            ("service", service.name.as_str()),
+                            ("region", r.region.as_str()),
+                            ("state", state),
+                        ],
+                    )
+                    .set(if now == state { 1.0 } else { 0.0 });
+            }
+        }
     }
 
     fn refresh_cloud(&self) {

@@ -106,6 +106,7 @@ pub fn service_json(s: &Service) -> Value {
         "acceptance": acceptance_name(s.acceptance),
         "allowed_principals": s.allowed_principals,
         "description": s.description,
+        "regions": s.regions,
         "health_check": s.health_check.as_ref().map(|h| json!({
             "protocol": match pld_proto::v1::HealthCheckProtocol::try_from(h.protocol) {
                 Ok(pld_proto::v1::HealthCheckProtocol::Http) => "HTTP",
@@ -123,6 +124,10 @@ pub fn service_json(s: &Service) -> Value {
             "message": status.message,
             "pending": pending_json(&status.pending),
             "load_balancer_arns": status.load_balancer_arns,
+            "regions": status.regions.iter().map(|r| json!({
+                "region": r.region,
+                "state": r.state,
+            })).collect::<Vec<_>>(),
             "retiring": status.retiring.iter().map(|r| json!({
                 "endpoint_service_name": r.endpoint_service_name,
                 "load_balancer_arns": r.load_balancer_arns,

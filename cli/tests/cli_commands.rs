@@ -41,6 +41,7 @@ load_balancer = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalance
 ports = [443, 8443]
 acceptance = "manual"
 allow = ["arn:aws:iam::210987654321:root"]
+regions = ["us-west-2"]
 "#,
     )?;
     let out = run(
@@ -62,7 +63,13 @@ allow = ["arn:aws:iam::210987654321:root"]
     assert_eq!(list[0]["name"], "billing");
     assert_eq!(list[0]["ports"], serde_json::json!([443, 8443]));
     assert_eq!(list[0]["acceptance"], "manual");
+    assert_eq!(list[0]["regions"], serde_json::json!(["us-west-2"]));
     assert_eq!(list[0]["meta"]["mod_revision"], 1);
+    let get = stdout(&run(&c, &["services", "get", "billing"])?);
+    assert!(
+        get.contains("regions:       us-west-2 (not reported yet)"),
+        "{get}"
+    );
 
     // Exit codes scripts can rely on.
     let code = |o: &Output| o.status.code();
@@ -99,6 +106,29 @@ allow = ["arn:aws:iam::210987654321:root"]
     )?;
     assert_eq!(code(&bad), Some(6), "invalid");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("service.name"));
+    // A region of another partition is refused before any call, naming it.
+    let foreign = run(
+        &c,
+        &[
+            "services",
+            "register",
+            "billing2",
+            "--vpc",
+            "vpc-0a1b2c3d",
+            "--load-balancer",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/b2/50dc6c495c0c9188",
+            "--port",
+            "443",
+            "--region",
+            "cn-north-1",
+        ],
+    )?;
+    assert_eq!(code(&foreign), Some(6), "invalid");
+    let why = String::from_utf8_lossy(&foreign.stderr);
+    assert!(
+        why.contains("service.regions") && why.contains("partition aws-cn"),
+        "{why}"
+    );
     let port = pld_tests::free_port()?;
     let down = run(&format!("127.0.0.1:{port}"), &["services", "list"])?;
     assert_eq!(code(&down), Some(5), "no controller");

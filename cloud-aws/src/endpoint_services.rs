@@ -4,10 +4,24 @@
 use aws_sdk_ec2::types::ResourceType;
 use pld_cloud::{
     has_tags, state_is, Action, CloudError, CloudResult, Connection, CreateEndpointService,
-    EndpointService, Tags,
+    EndpointService, SupportedRegion, Tags,
 };
 
 use crate::convert::{connection_of, filter, tag_filters, tag_spec, tags_of};
+
+/// A refusal of a call that names other regions: AWS checks the permission-only
+/// `vpce:AllowMultiRegion` besides the call's own action, and its message may name either, so
+/// the error says both.
+fn multi_region(e: CloudError, regions: &[String]) -> CloudError {
+    match e {
+        CloudError::Unauthorized(why) if !regions.is_empty() => CloudError::Unauthorized(format!(
+            "{why} (naming other regions, {}, also needs {})",
+            regions.join(", "),
+            Action::AllowMultiRegion.iam_action()
+        )),
+        other => other,
+    }
+}
 use crate::error;
 use crate::AwsCloud;
 
@@ -41,6 +55,18 @@ impl AwsCloud {
             az_ids: self
                 .az_ids_of(c.availability_zone_ids(), c.availability_zones())
                 .await?,
+            // AWS lists the service's own region too; moto lists only those it was given,
+            // each Available. Both read the same through `plan::regions::offered`.
+            supported_regions: c
+                .supported_regions()
+                .iter()
+                .filter_map(|r| {
+                    Some(SupportedRegion {
+                        region: r.region()?.to_string(),
+                        state: r.service_state().unwrap_or_default().to_string(),
+                    })
+                })
+                .collect(),
             tags: tags_of(c.tags()),
         })
     }
@@ -67,10 +93,12 @@ impl AwsCloud {
         } else {
             call.network_load_balancer_arns(&lb_arn)
         };
-        let out = call
-            .send()
-            .await
-            .map_err(|e| error::map(Action::CreateVpcEndpointServiceConfiguration, e))?;
+        let out = call.send().await.map_err(|e| {
+            multi_region(
+                error::map(Action::CreateVpcEndpointServiceConfiguration, e),
+                &req.supported_regions,
+            )
+        })?;
         let config = out.service_configuration().ok_or_else(|| {
             CloudError::Client(
                 "CreateVpcEndpointServiceConfiguration returned no configuration".into(),
@@ -102,6 +130,29 @@ impl AwsCloud {
             }
         }
         Ok(services)
+    }
+
+    pub(crate) async fn modify_supported_regions(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()> {
+        self.ec2
+            .modify_vpc_endpoint_service_configuration()
+            .service_id(service_id)
+            .set_add_supported_regions((!add.is_empty()).then(|| add.to_vec()))
+            .set_remove_supported_regions((!remove.is_empty()).then(|| remove.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                let named: Vec<String> = add.iter().chain(remove).cloned().collect();
+                multi_region(
+                    error::map(Action::ModifyVpcEndpointServiceConfiguration, e),
+                    &named,
+                )
+            })?;
+        Ok(())
     }
 
     pub(crate) async fn set_acceptance_required(

@@ -150,6 +150,15 @@ impl Cloud for AwsCloud {
         AwsCloud::set_acceptance_required(self, service_id, required).await
     }
 
+    async fn modify_supported_regions(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()> {
+        AwsCloud::modify_supported_regions(self, service_id, add, remove).await
+    }
+
     async fn allowed_principals(&self, service_id: &str) -> CloudResult<Vec<String>> {
         AwsCloud::allowed_principals(self, service_id).await
     }

@@ -49,6 +49,10 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
         principals: vec![format!("arn:aws:iam::{ACCOUNT}:root")],
         description: String::new(),
         health_check: None,
+        // Created offered to another region: moto keeps SupportedRegions as given, each
+        // Available, without checking them (it has no partition rules and ignores a
+        // consumer's ServiceRegion: those are tested on the sim, cloud/tests/sim_regions.rs).
+        regions: vec!["us-west-2".into()],
     };
     let provider = start_agent(
         agent_config(&controller, &provider_vpc, vec![demo], &moto.url),
@@ -72,6 +76,20 @@ async fn agents_on_the_aws_backend_create_find_and_remove_everything_in_moto() -
     )
     .await?;
     assert!(service_name.contains("vpce-svc-"), "{service_name}");
+    let offered = wait_until(
+        Duration::from_secs(30),
+        "the service's regions in the catalog",
+        || async {
+            pld_tests::objects::service_status(&client, "demo")
+                .await
+                .map(|st| st.regions)
+                .filter(|r| !r.is_empty())
+        },
+    )
+    .await?;
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    assert_eq!(offered[0].region, "us-west-2");
+    assert!(offered[0].state.eq_ignore_ascii_case("available"));
 
     // Connect the consumer: endpoint (tagged), record, ready.
     pld_tests::objects::put_binding(&client, "demo", &consumer_vpc, Approval::Unspecified).await?;
@@ -318,6 +336,7 @@ async fn a_second_account_that_cannot_see_the_service_gets_a_clear_failure() -> 
         principals: vec![format!("arn:aws:iam::{OTHER}:root")],
         description: String::new(),
         health_check: None,
+        regions: Vec::new(),
     };
     let provider = start_agent(
         agent_config(&controller, &provider_vpc, vec![demo], &moto.url),

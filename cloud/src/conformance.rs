@@ -5,6 +5,8 @@
 //! backend's own tooling) and runs [`run`]; each step panics with a message naming the operation
 //! that disagreed.
 
+mod regions;
+
 use std::time::Duration;
 
 use crate::types::*;
@@ -133,6 +135,7 @@ pub async fn run(cloud: &dyn Cloud, f: &Fixture) {
         .await
         .expect("DescribeVpcEndpointServicePermissions");
     assert_eq!(principals, vec![principal.clone()]);
+    regions::run(cloud, &created, &owned).await;
 
     // Endpoint: create into two subnets, find by tags, follow to available, delete.
     let detail = cloud

@@ -103,6 +103,13 @@ pub trait Cloud: Send + Sync {
     async fn describe_endpoint_services(&self, tags: &Tags) -> CloudResult<Vec<EndpointService>>;
     /// ModifyVpcEndpointServiceConfiguration: acceptance.
     async fn set_acceptance_required(&self, service_id: &str, required: bool) -> CloudResult<()>;
+    /// ModifyVpcEndpointServiceConfiguration: AddSupportedRegions and RemoveSupportedRegions.
+    async fn modify_supported_regions(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()>;
     /// DescribeVpcEndpointServicePermissions.
     async fn allowed_principals(&self, service_id: &str) -> CloudResult<Vec<String>>;
     /// ModifyVpcEndpointServicePermissions.

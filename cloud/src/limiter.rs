@@ -378,6 +378,18 @@ impl<C: Cloud> Cloud for Limited<C> {
             self.inner.set_acceptance_required(service_id, required)
         )
     }
+    async fn modify_supported_regions(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()> {
+        limited!(
+            self,
+            Action::ModifyVpcEndpointServiceConfiguration,
+            self.inner.modify_supported_regions(service_id, add, remove)
+        )
+    }
     async fn allowed_principals(&self, service_id: &str) -> CloudResult<Vec<String>> {
         limited!(
             self,

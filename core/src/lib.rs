@@ -12,6 +12,7 @@ pub mod facts;
 pub mod network;
 pub mod phase;
 pub mod plan;
+pub mod regions;
 pub mod validate;
 
 pub use catalog::{Catalog, CatalogError, Outcome};

@@ -18,6 +18,8 @@ pub const MAX_STATUS_MESSAGE: usize = 1024;
 pub const MAX_PENDING_STEPS: usize = 16;
 /// Most endpoint services a service's status lists as retiring.
 pub const MAX_RETIRING: usize = 8;
+/// Most other regions a service is offered to.
+pub const MAX_SERVICE_REGIONS: usize = 32;
 /// Most load balancer ARNs one status field lists.
 pub const MAX_STATUS_ARNS: usize = 10;
 /// Most subnets an agent record lists as its endpoints' (AWS's default quota is 200 subnets
@@ -348,6 +350,62 @@ pub fn service(s: &Service) -> Result<(), FieldError> {
     if let Some(h) = &s.health_check {
         health_check("service.health_check", h)?;
     }
+    service_regions(s)
+}
+
+/// A service's other regions: each an AWS region of the load balancer's partition (an endpoint
+/// service is offered within its partition only), not the load balancer's own (always
+/// offered), none twice.
+fn service_regions(s: &Service) -> Result<(), FieldError> {
+    const FIELD: &str = "service.regions";
+    if s.regions.len() > MAX_SERVICE_REGIONS {
+        return Err(err(
+            FIELD,
+            format!("{} regions, at most {MAX_SERVICE_REGIONS}", s.regions.len()),
+        ));
+    }
+    // The ARN was checked first: its partition and region are there.
+    let parts: Vec<&str> = s.load_balancer_arn.splitn(6, ':').collect();
+    let part = |i: usize| parts.get(i).copied().unwrap_or_default();
+    let (partition_name, home) = (part(1), part(3));
+    let partition = crate::regions::Partition::named(partition_name);
+    for (i, r) in s.regions.iter().enumerate() {
+        let Some(region) = crate::regions::lookup(r) else {
+            let known: Vec<&str> = partition
+                .map(|p| p.regions().map(|r| r.code).collect())
+                .unwrap_or_default();
+            return Err(err(
+                FIELD,
+                format!(
+                    "{r:?} is not an AWS region pld knows (the regions of partition \
+                     {partition_name}: {})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        if Some(region.partition) != partition {
+            return Err(err(
+                FIELD,
+                format!(
+                    "{r} is in partition {}, and the load balancer in {partition_name}: an \
+                     endpoint service is offered to regions of its own partition only",
+                    region.partition
+                ),
+            ));
+        }
+        if r == home {
+            return Err(err(
+                FIELD,
+                format!(
+                    "{r} is the load balancer's own region, where the service is always \
+                     offered: list only other regions"
+                ),
+            ));
+        }
+        if s.regions[..i].contains(r) {
+            return Err(err(FIELD, format!("{r} is listed twice")));
+        }
+    }
     Ok(())
 }
 
@@ -410,6 +468,17 @@ pub fn service_status(s: &pld_proto::v1::ServiceStatus) -> Result<(), FieldError
     }
     pending_steps(&s.pending)?;
     arns("status.load_balancer_arns", &s.load_balancer_arns)?;
+    // The regions offered, and those being left: twice the most a service lists.
+    if s.regions.len() > 2 * MAX_SERVICE_REGIONS {
+        return Err(err(
+            "status.regions",
+            format!("at most {} regions", 2 * MAX_SERVICE_REGIONS),
+        ));
+    }
+    for r in &s.regions {
+        text("status.regions.region", &r.region, 32)?;
+        text("status.regions.state", &r.state, 32)?;
+    }
     if s.retiring.len() > MAX_RETIRING {
         return Err(err(
             "status.retiring",

@@ -100,6 +100,7 @@ impl Env {
             principals: principals.iter().map(|p| p.to_string()).collect(),
             description: String::new(),
             health_check: None,
+            regions: Vec::new(),
         }
     }
 
@@ -297,6 +298,18 @@ impl Env {
             crate::objects::put_binding(&self.client(), service, &self.consumer_vpc.id, approval)
                 .await?,
         )
+    }
+
+    /// Puts `service` in the catalog, as `pld services register` does (the whole spec).
+    ///
+    /// # Errors
+    /// The controller's refusal.
+    pub async fn register(&self, service: pld_proto::v1::Service) -> anyhow::Result<()> {
+        let object = pld_proto::v1::Object {
+            object: Some(pld_proto::v1::object::Object::Service(service)),
+        };
+        self.client().put(object, None).await?;
+        Ok(())
     }
 
     /// The status of the consumer VPC's binding to `service`, if it exists.

@@ -13,7 +13,7 @@ use pld_agent::Agent;
 use pld_cloud::limiter::Limiter;
 use pld_cloud::sim::{echo_server, Inventory, NewLoadBalancer, AZ_IDS};
 use pld_cloud::*;
-use pld_proto::v1::{object, Acceptance, Approval, Kind, Object, Service, ServiceStatus};
+use pld_proto::v1::{Acceptance, Approval, Kind, Service, ServiceStatus};
 use pld_tests::objects::{delete, service_status};
 use pld_tests::region::{dns_a_until, echo_through, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::traffic::Prober;
@@ -30,14 +30,6 @@ fn web(env: &Env, load_balancer_arn: &str, ports: &[u16]) -> Service {
         allowed_principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
         ..Default::default()
     }
-}
-
-async fn register(env: &Env, service: Service) -> anyhow::Result<()> {
-    let object = Object {
-        object: Some(object::Object::Service(service)),
-    };
-    env.client().put(object, None).await?;
-    Ok(())
 }
 
 /// An ALB of the provider's account in `vpc_id`, listening on `ports`, in front of an echo
@@ -104,7 +96,7 @@ async fn a_service_on_an_alb_is_offered_through_an_nlb_pld_builds_and_removes() 
     let alb_listeners = cloud.describe_listeners(&alb.arn).await?;
     let added = env.region.inventory();
     let (provider, consumer, calls) = agents(&env).await?;
-    register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
+    env.register(web(&env, &alb.arn, &[DEMO_PORT])).await?;
     env.put_binding("web", Approval::Unspecified).await?;
     env.wait_phase("web", "ready", Duration::from_secs(30))
         .await?;
@@ -252,7 +244,7 @@ async fn what_pld_cannot_build_is_refused_before_anything_is_created() -> anyhow
         ),
     ];
     for (service, words) in cases {
-        register(&env, service).await?;
+        env.register(service).await?;
         let status = status_where(&env, words, |s| {
             s.state == "failed" && s.message.contains(words)
         })
@@ -306,7 +298,7 @@ async fn what_pld_cannot_build_is_refused_before_anything_is_created() -> anyhow
             .await?;
     }
     let added = env.region.inventory();
-    register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
+    env.register(web(&env, &alb.arn, &[DEMO_PORT])).await?;
     status_where(&env, "the two-NLB refusal", |s| {
         s.state == "failed"
             && s.message
@@ -328,7 +320,7 @@ async fn a_service_moves_from_its_alb_to_an_nlb_and_back_without_a_failed_connec
     let alb = alb(&env, &env.provider_vpc.id, "web", &[DEMO_PORT]).await?;
     let added = env.region.inventory();
     let (_provider, consumer, _) = agents(&env).await?;
-    register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
+    env.register(web(&env, &alb.arn, &[DEMO_PORT])).await?;
     env.put_binding("web", Approval::Unspecified).await?;
     let first = env
         .wait_phase("web", "ready", Duration::from_secs(30))
@@ -357,7 +349,7 @@ async fn a_service_moves_from_its_alb_to_an_nlb_and_back_without_a_failed_connec
     });
 
     // To the team's own NLB: the front goes once no consumer is left on its endpoint service.
-    register(&env, web(&env, &env.nlb.arn, &[DEMO_PORT])).await?;
+    env.register(web(&env, &env.nlb.arn, &[DEMO_PORT])).await?;
     let (there, _) = env.moved_off("web", &first.endpoint_id).await?;
     wait_until(
         Duration::from_secs(30),
@@ -366,7 +358,7 @@ async fn a_service_moves_from_its_alb_to_an_nlb_and_back_without_a_failed_connec
     )
     .await?;
     // And back to the ALB: a front again, the consumer moved onto it.
-    register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
+    env.register(web(&env, &alb.arn, &[DEMO_PORT])).await?;
     let (back, _) = env.moved_off("web", &there.endpoint_id).await?;
     let (ok, failures) = client.stop().await?;
     assert!(failures.is_empty(), "failed connections: {failures:?}");
@@ -395,7 +387,7 @@ async fn a_port_change_adds_and_removes_listeners_on_the_same_nlb() -> anyhow::R
     let alb = alb(&env, &env.provider_vpc.id, "web", &[DEMO_PORT, OTHER_PORT]).await?;
     let added = env.region.inventory();
     let (_provider, _consumer, _) = agents(&env).await?;
-    register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
+    env.register(web(&env, &alb.arn, &[DEMO_PORT])).await?;
     env.put_binding("web", Approval::Unspecified).await?;
     env.wait_phase("web", "ready", Duration::from_secs(30))
         .await?;
@@ -407,13 +399,14 @@ async fn a_port_change_adds_and_removes_listeners_on_the_same_nlb() -> anyhow::R
             .unwrap_or_default()
     };
 
-    register(&env, web(&env, &alb.arn, &[DEMO_PORT, OTHER_PORT])).await?;
+    env.register(web(&env, &alb.arn, &[DEMO_PORT, OTHER_PORT]))
+        .await?;
     let both = status_where(&env, "a listener on each port", |s| {
         ports(s) == [u32::from(DEMO_PORT), u32::from(OTHER_PORT)]
     })
     .await?;
     assert_eq!(built(&env, &added).1.len(), 2, "a group per port");
-    register(&env, web(&env, &alb.arn, &[OTHER_PORT])).await?;
+    env.register(web(&env, &alb.arn, &[OTHER_PORT])).await?;
     let last = status_where(&env, "the old port's listener gone", |s| {
         ports(s) == [u32::from(OTHER_PORT)]
     })
@@ -447,11 +440,11 @@ async fn an_agent_that_may_not_read_load_balancers_serves_its_other_services() -
     let (_provider, _consumer, _) = agents(&env).await?;
     let mut demo = web(&env, &env.nlb.arn, &[DEMO_PORT]);
     demo.name = "demo".into();
-    register(&env, demo).await?;
+    env.register(demo).await?;
     env.put_binding("demo", Approval::Unspecified).await?;
     env.wait_phase("demo", "ready", Duration::from_secs(30))
         .await?;
-    register(&env, web(&env, &alb.arn, &[DEMO_PORT])).await?;
+    env.register(web(&env, &alb.arn, &[DEMO_PORT])).await?;
     status_where(&env, "the ALB service refused with why", |s| {
         s.state == "failed" && s.message.contains("pld-agent-provider.json")
     })

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pld_cloud::sim::{echo_server, Faults, NewLoadBalancer, AZ_IDS};
 use pld_cloud::LoadBalancerKind;
-use pld_proto::v1::{object, Acceptance, Approval, BindingStatus, Object, Service};
+use pld_proto::v1::{Acceptance, Approval, BindingStatus, Service};
 use pld_tests::objects::service_status;
 use pld_tests::region::{dns_a_until, resolve, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::wait_until;
@@ -26,17 +26,9 @@ fn demo(env: &Env, ports: &[u32], principals: &[&str], acceptance: Acceptance) -
     }
 }
 
-async fn register(env: &Env, service: Service) -> anyhow::Result<()> {
-    let object = Object {
-        object: Some(object::Object::Service(service)),
-    };
-    env.client().put(object, None).await?;
-    Ok(())
-}
-
 /// Registers `service` and binds the consumer VPC to it; the binding's status once ready.
 async fn bind_ready(env: &Env, service: Service) -> anyhow::Result<BindingStatus> {
-    register(env, service).await?;
+    env.register(service).await?;
     env.put_binding("demo", Approval::Unspecified).await?;
     env.wait_phase("demo", "ready", Duration::from_secs(20))
         .await
@@ -59,7 +51,8 @@ async fn ports_change_at_once_and_nothing_at_aws_is_rebuilt() -> anyhow::Result<
     }
     let before = (provider_calls.stats(), consumer_calls.stats());
 
-    register(&env, demo(&env, &[port, 8443], &[&root], Acceptance::Auto)).await?;
+    env.register(demo(&env, &[port, 8443], &[&root], Acceptance::Auto))
+        .await?;
     let answered = wait_until(
         Duration::from_secs(10),
         "resolve to give the new ports",
@@ -108,7 +101,8 @@ async fn a_consumer_the_service_stops_allowing_is_rejected_and_its_endpoint_remo
     let name = format!("demo.{ZONE}.");
 
     // The consumer's account leaves the principals.
-    register(&env, demo(&env, &[port], &[other], Acceptance::Auto)).await?;
+    env.register(demo(&env, &[port], &[other], Acceptance::Auto))
+        .await?;
     let rejected = env
         .wait_phase("demo", "rejected", Duration::from_secs(20))
         .await?;
@@ -150,7 +144,8 @@ async fn a_consumer_the_service_stops_allowing_is_rejected_and_its_endpoint_remo
     assert!(env.region.inventory().endpoints.is_empty());
 
     // Allowed again: a new endpoint, ready.
-    register(&env, demo(&env, &[port], &[&root, other], Acceptance::Auto)).await?;
+    env.register(demo(&env, &[port], &[&root, other], Acceptance::Auto))
+        .await?;
     let again = env
         .wait_phase("demo", "ready", Duration::from_secs(20))
         .await?;
@@ -172,7 +167,8 @@ async fn the_provider_cuts_a_connection_its_service_no_longer_allows_while_the_c
     let ready = bind_ready(&env, demo(&env, &[port], &[&root, other], Acceptance::Auto)).await?;
     consumer.shutdown().await;
 
-    register(&env, demo(&env, &[port], &[other], Acceptance::Auto)).await?;
+    env.register(demo(&env, &[port], &[other], Acceptance::Auto))
+        .await?;
     // The consumer cannot take its endpoint down; the provider rejects the live connection.
     let consumer_cloud = env.region.client(CONSUMER);
     wait_until(
@@ -209,17 +205,20 @@ async fn a_manual_service_turned_auto_accepts_what_was_waiting() -> anyhow::Resu
     let root = consumer_root();
     let ((provider, _), (consumer, _)) = env.start_pair(Vec::new(), None).await?;
     let port = u32::from(DEMO_PORT);
-    register(&env, demo(&env, &[port], &[&root], Acceptance::Manual)).await?;
+    env.register(demo(&env, &[port], &[&root], Acceptance::Manual))
+        .await?;
     env.put_binding("demo", Approval::Unspecified).await?;
     env.wait_phase("demo", "pendingAcceptance", Duration::from_secs(20))
         .await?;
 
-    register(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
+    env.register(demo(&env, &[port], &[&root], Acceptance::Auto))
+        .await?;
     env.wait_phase("demo", "ready", Duration::from_secs(20))
         .await?;
 
     // Back to manual: the live connection stays; only new ones wait for an operator.
-    register(&env, demo(&env, &[port], &[&root], Acceptance::Manual)).await?;
+    env.register(demo(&env, &[port], &[&root], Acceptance::Manual))
+        .await?;
     for _ in 0..3 {
         provider.reconciler().pass().await;
         consumer.reconciler().pass().await;
@@ -263,7 +262,7 @@ async fn a_service_on_another_load_balancer_keeps_its_old_endpoint_service_until
     consumer.shutdown().await;
     let mut moved = demo(&env, &[port], &[&root], Acceptance::Auto);
     moved.load_balancer_arn = second.arn.clone();
-    register(&env, moved).await?;
+    env.register(moved).await?;
     let status = wait_until(
         Duration::from_secs(20),
         "a second endpoint service on the new load balancer",
@@ -314,7 +313,8 @@ async fn a_service_on_another_load_balancer_keeps_its_old_endpoint_service_until
 
     // And back to the first load balancer, whose endpoint service is deleted: AWS answers its
     // client token with that one, so a new one is made under the next token.
-    register(&env, demo(&env, &[port], &[&root], Acceptance::Auto)).await?;
+    env.register(demo(&env, &[port], &[&root], Acceptance::Auto))
+        .await?;
     let back = wait_until(
         Duration::from_secs(30),
         "a new endpoint service on the first load balancer",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use pld_agent::Agent;
 use pld_cloud::sim::{echo_server, NewLoadBalancer, AZ_IDS};
 use pld_cloud::{LoadBalancer, LoadBalancerKind};
-use pld_proto::v1::{object, Acceptance, Approval, BindingStatus, Object, Service};
+use pld_proto::v1::{Acceptance, Approval, BindingStatus, Service};
 use pld_tests::objects::service_status;
 use pld_tests::region::{dns_a_until, Env, CONSUMER, DEMO_PORT, PROVIDER, ZONE};
 use pld_tests::traffic::Prober;
@@ -58,20 +58,12 @@ async fn bound(env: &Env) -> anyhow::Result<(Agent, Agent, BindingStatus)> {
     let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
     cfg.dns.ttl_seconds = 1;
     let (consumer, _) = env.start_agent(cfg, None).await?;
-    register(env, demo(env, &env.nlb.arn)).await?;
+    env.register(demo(env, &env.nlb.arn)).await?;
     env.put_binding("demo", Approval::Unspecified).await?;
     let first = env
         .wait_phase("demo", "ready", Duration::from_secs(20))
         .await?;
     Ok((provider, consumer, first))
-}
-
-async fn register(env: &Env, service: Service) -> anyhow::Result<()> {
-    let object = Object {
-        object: Some(object::Object::Service(service)),
-    };
-    env.client().put(object, None).await?;
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -83,7 +75,7 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
     let client = Prober::start(consumer.dns_addr(), &format!("demo.{ZONE}."), DEMO_PORT);
 
     // To the second load balancer.
-    register(&env, demo(&env, &second.arn)).await?;
+    env.register(demo(&env, &second.arn)).await?;
     let (there, steps) = env.moved_off("demo", &first.endpoint_id).await?;
     assert!(
         steps.contains(&("migrating".into(), "draining".into())),
@@ -117,7 +109,7 @@ async fn a_moved_service_moves_its_consumer_there_and_back_without_a_failed_conn
     assert!(!status.endpoint_service_name.is_empty());
 
     // And back.
-    register(&env, demo(&env, &env.nlb.arn)).await?;
+    env.register(demo(&env, &env.nlb.arn)).await?;
     let (back, steps) = env.moved_off("demo", &there.endpoint_id).await?;
     assert!(
         steps.contains(&("migrating".into(), "draining".into())),
@@ -186,7 +178,7 @@ async fn a_service_moved_to_another_vpc_is_served_from_there_and_the_old_vpc_let
     let mut cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
     cfg.dns.ttl_seconds = 1;
     let (consumer, _) = env.start_agent(cfg, None).await?;
-    register(&env, demo(&env, &env.nlb.arn)).await?;
+    env.register(demo(&env, &env.nlb.arn)).await?;
     env.put_binding("demo", Approval::Unspecified).await?;
     let first = env
         .wait_phase("demo", "ready", Duration::from_secs(20))
@@ -197,7 +189,7 @@ async fn a_service_moved_to_another_vpc_is_served_from_there_and_the_old_vpc_let
 
     let mut moved = demo(&env, &there.arn);
     moved.vpc_id = elsewhere.id.clone();
-    register(&env, moved).await?;
+    env.register(moved).await?;
     let (now, steps) = env.moved_off("demo", &first.endpoint_id).await?;
     assert!(
         steps.contains(&("migrating".into(), "draining".into())),
@@ -241,7 +233,7 @@ async fn a_move_the_consumer_may_not_make_stalls_with_the_old_endpoint_still_ser
     // The consumer's role may not create endpoints: the move cannot be made.
     env.region
         .deny(CONSUMER, pld_cloud::Action::CreateVpcEndpoint, true);
-    register(&env, demo(&env, &second.arn)).await?;
+    env.register(demo(&env, &second.arn)).await?;
     let stalled = wait_until(
         Duration::from_secs(20),
         "the binding to say why its move stalls",
@@ -301,7 +293,7 @@ async fn a_move_the_provider_may_not_make_leaves_its_consumers_served_where_they
         pld_cloud::Action::CreateVpcEndpointServiceConfiguration,
         true,
     );
-    register(&env, demo(&env, &second.arn)).await?;
+    env.register(demo(&env, &second.arn)).await?;
     wait_until(
         Duration::from_secs(20),
         "the service to fail naming the denied call",
@@ -342,7 +334,7 @@ async fn consumers_that_do_not_move_within_the_drain_grace_period_are_cut() -> a
     let (provider, _) = env.start_agent(provider_cfg, None).await?;
     let consumer_cfg = env.agent_config(CONSUMER, &env.consumer_vpc, Vec::new());
     let (consumer, _) = env.start_agent(consumer_cfg.clone(), None).await?;
-    register(&env, demo(&env, &env.nlb.arn)).await?;
+    env.register(demo(&env, &env.nlb.arn)).await?;
     env.put_binding("demo", Approval::Unspecified).await?;
     let first = env
         .wait_phase("demo", "ready", Duration::from_secs(20))
@@ -350,7 +342,7 @@ async fn consumers_that_do_not_move_within_the_drain_grace_period_are_cut() -> a
 
     // The consumer's agent is down: nothing moves it.
     consumer.shutdown().await;
-    register(&env, demo(&env, &second.arn)).await?;
+    env.register(demo(&env, &second.arn)).await?;
     let waiting = wait_until(
         Duration::from_secs(20),
         "the old endpoint service to wait, saying until when",

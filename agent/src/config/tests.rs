@@ -7,6 +7,7 @@ fn the_shipped_example_config_loads_and_validates() {
     let cfg = AgentConfig::from_toml(include_str!("../../../deploy/agent.toml")).expect("parses");
     cfg.validate().expect("valid");
     assert_eq!(cfg.services.len(), 2);
+    assert_eq!(cfg.service_spec(&cfg.services[0]).regions, ["us-west-2"]);
     let on_alb = cfg.service_spec(&cfg.services[1]);
     let check = on_alb.health_check.expect("the ALB example's health check");
     assert_eq!(
@@ -68,6 +69,14 @@ fn a_bad_field_is_named() {
         .validate()
         .unwrap_err();
     assert_eq!(err.key, "services[0].ports");
+    let text = include_str!("../../../deploy/agent.toml")
+        .replace("regions = [\"us-west-2\"]", "regions = [\"cn-north-1\"]");
+    let err = AgentConfig::from_toml(&text)
+        .expect("parses")
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.key, "services[0].regions");
+    assert!(err.reason.contains("partition aws-cn"), "{err}");
     for bad in ["0", "86401"] {
         let text = include_str!("../../../deploy/agent.toml").replace(
             "pass_deadline_seconds = 600",

@@ -84,6 +84,16 @@ impl Reconciler {
                     .await?;
                 info!(%step, "set acceptance");
             }
+            Call::ModifySupportedRegions {
+                service_id,
+                add,
+                remove,
+            } => {
+                self.cloud
+                    .modify_supported_regions(service_id, add, remove)
+                    .await?;
+                info!(%step, ?add, ?remove, "changed the regions offered");
+            }
             Call::ModifyServicePermissions {
                 service_id,
                 add,

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pld_cloud::{state_is, CloudError, Connection, EndpointService, OWNER_TAG};
 use pld_core::plan::connections::{decide, Claim, Policy};
+use pld_core::plan::regions::{plan_regions, settling};
 use pld_core::plan::report::RetiringFound;
 use pld_core::plan::service::{
     live_connections, plan_drained, plan_endpoint_service, plan_grace_over, plan_permissions,
@@ -153,6 +154,7 @@ impl Reconciler {
         let tags = self.own.tags(owner);
         let mut want = ServiceWant {
             load_balancer_arn: &load_balancer_arn,
+            regions: &service.regions,
             owner,
             tags: &tags,
             generation: generation(service.meta.as_ref()),
@@ -174,6 +176,17 @@ impl Reconciler {
             return Ok(true);
         };
         self.sync_principals(service, es).await?;
+        // The regions it is offered to, as listed on this pass's describe (a new endpoint
+        // service was created offered to them). A change AWS refuses (vpce:AllowMultiRegion
+        // not granted) leaves the service serving its own region: said, not failed.
+        let regions_refused = match plan_regions(es, &service.regions) {
+            None => None,
+            Some(change) => match self.make(service, &[change]).await {
+                Ok(_) => None,
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => Some(format!("the regions it is offered to are unchanged: {e}")),
+            },
+        };
         // The same policy decides the connections to the endpoint services it moved off:
         // consumers that have not moved yet still connect there.
         let mut busy = false;
@@ -187,17 +200,19 @@ impl Reconciler {
             }
         }
         let unknown = self.memory().connections_unsupported;
-        // Every write of the pass was made: nothing is pending on this agent's side.
-        self.memory().service_pending.remove(&service.name);
         let message = if unknown && !retiring.is_empty() {
             "the cloud cannot list endpoint connections here, so the endpoint services this \
              service moved off stay for the whole drain grace period (drain_grace_seconds)"
         } else {
-            ""
+            regions_refused.as_deref().unwrap_or_default()
         };
+        if regions_refused.is_none() {
+            // Every write of the pass was made: nothing is pending on this agent's side.
+            self.memory().service_pending.remove(&service.name);
+        }
         self.report_service(service, &es.state, Some(es), &retiring, message)
             .await;
-        Ok(busy || !state_is(&es.state, "Available"))
+        Ok(busy || !state_is(&es.state, "Available") || settling(es))
     }
 
     /// While a service's front is being built, or refused: the endpoint services it already

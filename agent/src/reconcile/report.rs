@@ -42,6 +42,7 @@ impl Reconciler {
             message,
             pending: &pending,
             alb_front: front.as_ref(),
+            regions: &service.regions,
         });
         let Some(status) = to_send(service.status.as_ref(), found) else {
             return;

@@ -65,6 +65,7 @@ fn services(env: &Env, n: usize, tag: &str) -> Vec<ProvidedService> {
                 principals: vec![format!("arn:aws:iam::{CONSUMER}:root")],
                 description: String::new(),
                 health_check: None,
+                regions: Vec::new(),
             }
         })
         .collect()

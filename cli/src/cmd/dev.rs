@@ -192,6 +192,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
                     description: "TCP echo service behind the provider's NLB".into(),
                     health_check: None,
+                    regions: Vec::new(),
                 },
                 ProvidedService {
                     name: "legacy".into(),
@@ -201,6 +202,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
                     description: "the TCP echo service on an NLB in one AZ".into(),
                     health_check: None,
+                    regions: Vec::new(),
                 },
                 ProvidedService {
                     name: "web".into(),
@@ -210,6 +212,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     principals: vec![format!("arn:aws:iam::{CONSUMER_ACCOUNT}:root")],
                     description: "HTTP service behind the provider's internet-facing ALB".into(),
                     health_check: None,
+                    regions: Vec::new(),
                 },
             ]
         } else {

@@ -42,7 +42,7 @@ pub enum Command {
 #[derive(clap::Subcommand)]
 pub enum ServicesPlan {
     /// Takes what `pld services register` takes (flags or `-f FILE`).
-    Register(super::services::RegisterArgs),
+    Register(Box<super::services::RegisterArgs>),
     /// Takes what `pld services move` takes: each bound consumer's move (its new endpoint,
     /// checked against the new load balancer's AZs; the flip; the old endpoint's delete), and
     /// the provider's new endpoint service, accepts and retirement of the old one.
@@ -59,7 +59,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             })
         }
         Command::Services(ServicesPlan::Register(args)) => {
-            let (service, _) = super::services::service_from_args(args)?;
+            let (service, _) = super::services::service_from_args(*args)?;
             plan_request::Change::Register(PlanRegister {
                 service: Some(service),
             })

@@ -48,9 +48,9 @@ pub struct RegisterArgs {
     #[arg(required_unless_present = "file")]
     name: Option<String>,
     /// Read the service from a TOML file (keys: name, vpc, load_balancer, ports, acceptance,
-    /// allow, description, and a [health_check] table of protocol, path, matcher) instead of
-    /// flags.
-    #[arg(short = 'f', long, conflicts_with_all = ["name", "vpc", "load_balancer", "port", "allow", "description", "health_check_protocol", "health_check_path", "health_check_matcher"])]
+    /// allow, description, regions, and a [health_check] table of protocol, path, matcher)
+    /// instead of flags.
+    #[arg(short = 'f', long, conflicts_with_all = ["name", "vpc", "load_balancer", "port", "allow", "description", "region", "health_check_protocol", "health_check_path", "health_check_matcher"])]
     file: Option<PathBuf>,
     /// Provider VPC id.
     #[arg(long, required_unless_present = "file")]
@@ -70,6 +70,11 @@ pub struct RegisterArgs {
     allow: Vec<String>,
     #[arg(long)]
     description: Option<String>,
+    /// Another region of the load balancer's partition whose consumers may connect too
+    /// (cross-region PrivateLink; the provider's agent needs vpce:AllowMultiRegion); repeat
+    /// for several.
+    #[arg(long)]
+    region: Vec<String>,
     /// For a service on an ALB: the protocol of the health checks the NLB in front sends it
     /// (default: that of the ALB's listener on each port).
     #[arg(long, value_enum)]
@@ -203,6 +208,8 @@ struct ServiceFile {
     #[serde(default)]
     description: String,
     #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
     health_check: Option<HealthCheckFile>,
 }
 
@@ -228,6 +235,7 @@ pub(crate) fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, 
             ) as i32,
             allowed_principals: f.allow,
             description: f.description,
+            regions: f.regions,
             health_check: f
                 .health_check
                 .and_then(|h| health_check(h.protocol, h.path, h.matcher)),
@@ -242,6 +250,7 @@ pub(crate) fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, 
             acceptance: Acceptance::from(args.acceptance.unwrap_or(AcceptanceArg::Auto)) as i32,
             allowed_principals: args.allow,
             description: args.description.unwrap_or_default(),
+            regions: args.region,
             health_check: health_check(
                 args.health_check_protocol,
                 args.health_check_path.unwrap_or_default(),
@@ -253,6 +262,33 @@ pub(crate) fn service_from_args(args: RegisterArgs) -> anyhow::Result<(Service, 
     // Check locally first, so a typo is reported without a round trip.
     pld_core::validate::service(&service)?;
     Ok((service, expect))
+}
+
+/// The other regions a service is offered to, each with its state as the provider's agent
+/// last reported it, and those it is still leaving.
+fn print_regions(service: &Service) {
+    let states = service
+        .status
+        .as_ref()
+        .map(|st| st.regions.as_slice())
+        .unwrap_or_default();
+    let mut shown: Vec<String> = service
+        .regions
+        .iter()
+        .map(|r| match states.iter().find(|s| &s.region == r) {
+            Some(s) => format!("{r} ({})", s.state.to_ascii_lowercase()),
+            None => format!("{r} (not reported yet)"),
+        })
+        .collect();
+    shown.extend(
+        states
+            .iter()
+            .filter(|s| !service.regions.contains(&s.region))
+            .map(|s| format!("{} (leaving: {})", s.region, s.state.to_ascii_lowercase())),
+    );
+    if !shown.is_empty() {
+        out!("regions:       {}", shown.join(", "));
+    }
 }
 
 fn print_services(ctx: &Context, services: &[Service]) {
@@ -332,6 +368,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                     if !service.allowed_principals.is_empty() {
                         out!("allowed:       {}", service.allowed_principals.join(", "));
                     }
+                    print_regions(&service);
                     if let Some(st) = &service.status {
                         if !st.endpoint_service_name.is_empty() {
                             out!("endpoint svc:  {}", st.endpoint_service_name);

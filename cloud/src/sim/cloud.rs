@@ -137,6 +137,15 @@ impl Cloud for SimCloud {
         SimCloud::set_acceptance_required(self, service_id, required).await
     }
 
+    async fn modify_supported_regions(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CloudResult<()> {
+        SimCloud::modify_supported_regions(self, service_id, add, remove).await
+    }
+
     async fn allowed_principals(&self, service_id: &str) -> CloudResult<Vec<String>> {
         SimCloud::allowed_principals(self, service_id).await
     }

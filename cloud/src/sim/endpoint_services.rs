@@ -54,7 +54,16 @@ impl SimCloud {
         req: &CreateEndpointService,
     ) -> CloudResult<EndpointService> {
         let mut st = self.gate(Action::CreateVpcEndpointServiceConfiguration)?;
-        let fingerprint = format!("{}|{}", req.load_balancer_arn, req.acceptance_required);
+        self.check_supported_regions(
+            Action::CreateVpcEndpointServiceConfiguration,
+            &req.supported_regions,
+        )?;
+        let fingerprint = format!(
+            "{}|{}|{}",
+            req.load_balancer_arn,
+            req.acceptance_required,
+            req.supported_regions.join(",")
+        );
         if let Some(id) = self.check_token(&st, &req.client_token, &fingerprint)? {
             if let Some(s) = st.services.get(&id) {
                 return Ok(s.svc.clone());
@@ -96,13 +105,16 @@ impl SimCloud {
             )));
         }
         let id = Self::new_id(&mut st, "vpce-svc-", 17);
+        let home = self.region.config.region.clone();
+        let now = Instant::now();
         let svc = EndpointService {
-            name: format!("com.amazonaws.vpce.{}.{id}", self.region.config.region),
+            name: format!("com.amazonaws.vpce.{home}.{id}"),
             id: id.clone(),
             state: "Pending".into(),
             acceptance_required: req.acceptance_required,
             load_balancer_arns: vec![lb.arn.clone()],
             az_ids: lb.az_ids.clone(),
+            supported_regions: Self::initial_regions(&home, &req.supported_regions),
             tags: req.tags.clone(),
         };
         st.services.insert(
@@ -111,7 +123,12 @@ impl SimCloud {
                 svc: svc.clone(),
                 owner: self.account.clone(),
                 principals: Default::default(),
-                created: Instant::now(),
+                created: now,
+                region_since: req
+                    .supported_regions
+                    .iter()
+                    .map(|r| (r.clone(), now))
+                    .collect(),
             },
         );
         if !req.client_token.is_empty() {

@@ -15,21 +15,7 @@ impl SimCloud {
     /// Rate limits and injected faults, then the (refreshed) state.
     pub(super) fn gate(&self, action: Action) -> CloudResult<std::sync::MutexGuard<'_, State>> {
         if self.region.is_denied(&self.account, action) {
-            // EC2 answers UnauthorizedOperation, Route 53 AccessDenied and Service Quotas
-            // AccessDeniedException, 403, before any validation or rate limit, naming the IAM
-            // action (EC2 API reference, "Common client errors"; Route 53 API reference,
-            // "Common errors"; Service Quotas API reference, GetServiceQuota "Errors").
-            let code = match action.service() {
-                pld_core::aws::AwsService::Route53 => "AccessDenied",
-                pld_core::aws::AwsService::ServiceQuotas => "AccessDeniedException",
-                _ => "UnauthorizedOperation",
-            };
-            return Err(CloudError::Unauthorized(format!(
-                "{action}: {code} User: arn:aws:iam::{}:role/pld-agent is not authorized to \
-                 perform: {}",
-                self.account,
-                action.iam_action()
-            )));
+            return Err(self.unauthorized(action, action));
         }
         let faults = self.region.faults();
         if faults.throttle > 0.0 && rand::random::<f64>() < faults.throttle {
@@ -58,6 +44,25 @@ impl SimCloud {
         Ok(st)
     }
 
+    /// The refusal of `call` for want of the IAM permission `permission` (the call's own, or a
+    /// permission-only action it needs). EC2 answers UnauthorizedOperation, Route 53
+    /// AccessDenied and Service Quotas AccessDeniedException, 403, before any validation or
+    /// rate limit, naming the IAM action (EC2 API reference, "Common client errors"; Route 53
+    /// API reference, "Common errors"; Service Quotas API reference, GetServiceQuota "Errors").
+    pub(super) fn unauthorized(&self, call: Action, permission: Action) -> CloudError {
+        let code = match call.service() {
+            pld_core::aws::AwsService::Route53 => "AccessDenied",
+            pld_core::aws::AwsService::ServiceQuotas => "AccessDeniedException",
+            _ => "UnauthorizedOperation",
+        };
+        CloudError::Unauthorized(format!(
+            "{call}: {code} User: arn:aws:iam::{}:role/pld-agent is not authorized to \
+             perform: {}",
+            self.account,
+            permission.iam_action()
+        ))
+    }
+
     /// Moves every time-driven state forward to now.
     pub(super) fn refresh(&self, st: &mut State) {
         let now = Instant::now();
@@ -74,6 +79,7 @@ impl SimCloud {
             if state_is(&rec.svc.state, "Pending") && now >= rec.created + lat.service_available {
                 rec.svc.state = "Available".into();
             }
+            Self::settle_regions(rec, now, lat.service_available);
         }
         let mut became_available = Vec::new();
         for (id, rec) in st.endpoints.iter_mut() {

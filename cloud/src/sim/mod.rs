@@ -35,6 +35,7 @@ mod ids;
 mod listeners;
 mod route53;
 mod service_quotas;
+mod service_regions;
 mod target_groups;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -133,6 +134,8 @@ struct ServiceRec {
     owner: String,
     principals: BTreeSet<String>,
     created: Instant,
+    /// When each other region's state last changed (`Pending` or `Deleting` since then).
+    region_since: HashMap<String, Instant>,
 }
 
 #[derive(Debug)]

@@ -7,6 +7,8 @@ pub enum AwsService {
     ElasticLoadBalancing,
     Route53,
     ServiceQuotas,
+    /// AWS PrivateLink's own prefix: permission-only actions, no operations.
+    Vpce,
 }
 
 impl AwsService {
@@ -17,6 +19,7 @@ impl AwsService {
             AwsService::ElasticLoadBalancing => "elasticloadbalancing",
             AwsService::Route53 => "route53",
             AwsService::ServiceQuotas => "servicequotas",
+            AwsService::Vpce => "vpce",
         }
     }
 }
@@ -170,6 +173,12 @@ actions! {
     ListResourceRecordSets: Route53, Route53;
     // Service Quotas: the endpoints a VPC may have, for plans.
     GetServiceQuota: ServiceQuotas, ServiceQuotas;
+    // A permission-only action (Service Authorization Reference, "Actions, resources, and
+    // condition keys for AWS PrivateLink"): AWS checks it on the endpoint service calls that
+    // name other regions (SupportedRegions, Add/RemoveSupportedRegions) and on a
+    // CreateVpcEndpoint with a ServiceRegion. Never sent, so it draws from no bucket; the class
+    // is that of the calls it guards.
+    AllowMultiRegion: Vpce, ServiceMutation;
 }
 
 impl Action {
@@ -185,8 +194,18 @@ impl Action {
 
     /// Whether the operation changes anything (anything but Describe*, Get* and List*).
     pub fn is_mutating(self) -> bool {
+        if self.is_permission_only() {
+            return false;
+        }
         let name = self.name();
         !(name.starts_with("Describe") || name.starts_with("Get") || name.starts_with("List"))
+    }
+}
+
+impl Action {
+    /// Whether it is a permission AWS checks rather than an operation anyone calls.
+    pub fn is_permission_only(self) -> bool {
+        self.service() == AwsService::Vpce
     }
 }
 
@@ -240,6 +259,12 @@ mod tests {
             "elasticloadbalancing:DescribeListeners"
         );
         assert_eq!(Action::GetChange.iam_action(), "route53:GetChange");
+        assert_eq!(
+            Action::AllowMultiRegion.iam_action(),
+            "vpce:AllowMultiRegion"
+        );
+        assert!(Action::AllowMultiRegion.is_permission_only());
+        assert!(!Action::AllowMultiRegion.is_mutating());
     }
 
     #[test]

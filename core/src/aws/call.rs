@@ -27,6 +27,12 @@ pub enum Call {
     CreateEndpointService(CreateEndpointService),
     /// ModifyVpcEndpointServiceConfiguration of the acceptance flag.
     SetAcceptanceRequired { service_id: String, required: bool },
+    /// ModifyVpcEndpointServiceConfiguration of the regions offered (Add/RemoveSupportedRegions).
+    ModifySupportedRegions {
+        service_id: String,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
     /// ModifyVpcEndpointServicePermissions: principals allowed and no longer allowed.
     ModifyServicePermissions {
         service_id: String,
@@ -92,7 +98,9 @@ impl Call {
             Call::ModifyEndpointSubnets { .. } => Action::ModifyVpcEndpoint,
             Call::DeleteEndpoint { .. } => Action::DeleteVpcEndpoints,
             Call::CreateEndpointService(_) => Action::CreateVpcEndpointServiceConfiguration,
-            Call::SetAcceptanceRequired { .. } => Action::ModifyVpcEndpointServiceConfiguration,
+            Call::SetAcceptanceRequired { .. } | Call::ModifySupportedRegions { .. } => {
+                Action::ModifyVpcEndpointServiceConfiguration
+            }
             Call::ModifyServicePermissions { .. } => Action::ModifyVpcEndpointServicePermissions,
             Call::AcceptConnections { .. } => Action::AcceptVpcEndpointConnections,
             Call::RejectConnections { .. } => Action::RejectVpcEndpointConnections,
@@ -122,6 +130,7 @@ impl Call {
                 format!("endpoint service on {}", req.load_balancer_arn)
             }
             Call::SetAcceptanceRequired { service_id, .. }
+            | Call::ModifySupportedRegions { service_id, .. }
             | Call::ModifyServicePermissions { service_id, .. }
             | Call::DeleteEndpointService { service_id } => service_id.clone(),
             Call::AcceptConnections {

@@ -157,7 +157,24 @@ pub struct EndpointService {
     pub acceptance_required: bool,
     pub load_balancer_arns: Vec<String>,
     pub az_ids: Vec<String>,
+    /// The regions it is offered to (SupportedRegions), its own among them as AWS lists it.
+    pub supported_regions: Vec<SupportedRegion>,
     pub tags: Tags,
+}
+
+impl EndpointService {
+    /// The region it is in: its name is `com.amazonaws.vpce.REGION.vpce-svc-...`.
+    pub fn region(&self) -> &str {
+        self.name.split('.').nth(3).unwrap_or_default()
+    }
+}
+
+/// A region an endpoint service is offered to, and AWS's ServiceState of it there (Pending,
+/// Available, Deleting, Deleted, Failed, Closed: EC2 API reference, SupportedRegionDetail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportedRegion {
+    pub region: String,
+    pub state: String,
 }
 
 /// What a consumer can learn about a service it may connect to.

@@ -14,6 +14,7 @@ pub mod ownership;
 pub mod placement;
 pub mod preview;
 pub mod records;
+pub mod regions;
 pub mod report;
 pub mod service;
 pub mod target;

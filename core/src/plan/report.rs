@@ -53,6 +53,8 @@ pub struct ServiceFound<'a> {
     pub pending: &'a [Step],
     /// For a service on an ALB: the network load balancer pld built in front of it.
     pub alb_front: Option<&'a AlbFront>,
+    /// The other regions the service lists.
+    pub regions: &'a [String],
 }
 
 /// An endpoint service a service moved away from, as a provider's pass found it.
@@ -95,6 +97,16 @@ pub fn service_status(found: ServiceFound) -> ServiceStatus {
             })
             .collect(),
         alb_front: found.alb_front.cloned().map(Box::new),
+        regions: current
+            .map(|e| super::regions::region_states(e, found.regions))
+            .unwrap_or_default()
+            .into_iter()
+            .take(2 * crate::validate::MAX_SERVICE_REGIONS)
+            .map(|r| pld_proto::v1::ServiceRegionState {
+                region: r.region,
+                state: r.state,
+            })
+            .collect(),
         state,
     }
 }
@@ -148,6 +160,7 @@ mod tests {
     fn found<'a>(state: &'a str, message: &'a str, pending: &'a [Step]) -> ServiceFound<'a> {
         ServiceFound {
             alb_front: None,
+            regions: &[],
             state,
             current: None,
             retiring: &[],
@@ -220,6 +233,7 @@ mod tests {
             acceptance_required: true,
             load_balancer_arns: vec![lb.into()],
             az_ids: vec!["use1-az1".into()],
+            supported_regions: Vec::new(),
             tags: Default::default(),
         };
         let new = es("vpce-svc-new", "arn:nlb-b");

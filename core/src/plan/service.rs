@@ -16,6 +16,8 @@ use super::{Planned, Reason};
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceWant<'a> {
     pub load_balancer_arn: &'a str,
+    /// The other regions it is offered to (the service's `regions`).
+    pub regions: &'a [String],
     pub owner: &'a Owner,
     /// Every tag the endpoint service is created with (ownership included).
     pub tags: &'a Tags,
@@ -51,7 +53,7 @@ pub fn plan_endpoint_service(
         let req = CreateEndpointService {
             load_balancer_arn: want.load_balancer_arn.to_string(),
             acceptance_required: true,
-            supported_regions: Vec::new(),
+            supported_regions: want.regions.to_vec(),
             private_dns_name: None,
             client_token: client_token(want.owner, want.generation, &params),
             tags: want.tags.clone(),
@@ -247,6 +249,7 @@ mod tests {
             acceptance_required,
             load_balancer_arns: vec!["arn:nlb".into()],
             az_ids: vec!["use1-az1".into()],
+            supported_regions: Vec::new(),
             tags: Tags::new(),
         }
     }
@@ -266,6 +269,7 @@ mod tests {
         let tags = own.tags(&owner);
         let want = ServiceWant {
             load_balancer_arn: "arn:nlb",
+            regions: &[],
             owner: &owner,
             tags: &tags,
             generation: 3,

@@ -138,3 +138,42 @@ fn regions() {
     assert!(region("f", "useast1").is_err());
     assert!(region("f", "us-east-").is_err());
 }
+
+#[test]
+fn a_service_s_regions_are_other_regions_of_its_partition() {
+    let service = |arn: &str, regions: &[&str]| pld_proto::v1::Service {
+        name: "demo".into(),
+        vpc_id: "vpc-0a000001".into(),
+        load_balancer_arn: arn.into(),
+        ports: vec![443],
+        regions: regions.iter().map(|r| r.to_string()).collect(),
+        ..pld_proto::v1::Service::default()
+    };
+    let nlb = "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/net/demo/0a1b";
+    assert!(super::service(&service(nlb, &["us-west-2", "eu-west-1"])).is_ok());
+    let message = |regions: &[&str]| {
+        let e = super::service(&service(nlb, regions)).unwrap_err();
+        assert_eq!(e.field, "service.regions");
+        e.to_string()
+    };
+    let unknown = message(&["us-west-9"]);
+    assert!(
+        unknown.contains("us-west-9") && unknown.contains("us-west-2"),
+        "names the partition's regions: {unknown}"
+    );
+    assert!(message(&["cn-north-1"]).contains("partition aws-cn"));
+    assert!(message(&["us-east-1"]).contains("own region"));
+    assert!(message(&["us-west-2", "us-west-2"]).contains("twice"));
+    let many: Vec<&str> = crate::regions::Partition::Aws
+        .regions()
+        .map(|r| r.code)
+        .filter(|c| *c != "us-east-1")
+        .collect();
+    assert!(many.len() > MAX_SERVICE_REGIONS);
+    assert!(message(&many).contains("at most"));
+    // GovCloud reaches GovCloud.
+    let gov =
+        "arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:111111111111:loadbalancer/net/d/0a";
+    assert!(super::service(&service(gov, &["us-gov-east-1"])).is_ok());
+    assert!(super::service(&service(gov, &["us-west-2"])).is_err());
+}

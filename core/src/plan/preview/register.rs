@@ -9,7 +9,7 @@ use pld_proto::v1::{Acceptance, Agent, AgentState, Service};
 
 use super::{Preview, PreviewError, ProblemKind, Severity, Side};
 use crate::access::principals_allow;
-use crate::aws::types::{same_load_balancer, EndpointService, Tags};
+use crate::aws::types::{same_load_balancer, EndpointService, SupportedRegion, Tags};
 use crate::catalog::Catalog;
 use crate::plan::ownership::Ownership;
 use crate::plan::service::{self, ServiceWant};
@@ -114,6 +114,7 @@ pub fn register(catalog: &Catalog, service: &Service) -> Result<Preview, Preview
     }
     let want = ServiceWant {
         load_balancer_arn: &load_balancer_arn,
+        regions: &service.regions,
         owner: &owner,
         tags: &tags,
         generation: 0,
@@ -130,6 +131,13 @@ pub fn register(catalog: &Catalog, service: &Service) -> Result<Preview, Preview
         _ => (NEW_ENDPOINT_SERVICE.to_string(), Vec::new()),
     };
     if let Some(change) = service::plan_permissions(&id, &service.allowed_principals, &current) {
+        steps.push(Planned::step(&change));
+    }
+    // A new endpoint service is created offered to its regions; one there is changed.
+    if let Some(change) = existing_es
+        .as_ref()
+        .and_then(|es| crate::plan::regions::plan_regions(es, &service.regions))
+    {
         steps.push(Planned::step(&change));
     }
     if let Some(e) = existing {
@@ -205,6 +213,14 @@ pub(super) fn reported(status: &pld_proto::v1::ServiceStatus) -> EndpointService
         // pld's endpoint services always ask (plan_endpoint_service turns it back on).
         acceptance_required: true,
         az_ids: status.az_ids.clone(),
+        supported_regions: status
+            .regions
+            .iter()
+            .map(|r| SupportedRegion {
+                region: r.region.clone(),
+                state: r.state.clone(),
+            })
+            .collect(),
         tags: Tags::new(),
     }
 }

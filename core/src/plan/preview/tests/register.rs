@@ -202,3 +202,22 @@ fn a_load_balancer_the_agent_did_not_find_in_the_vpc_is_refused_unless_it_could_
     assert_eq!(kinds(&p), [(Severity::Warning, ProblemKind::NoChange)]);
     assert!(p.problems[0].message.contains("DescribeLoadBalancers"));
 }
+
+#[test]
+fn changing_the_regions_of_a_service_plans_one_change_of_them() {
+    let c = world(&["use1-az1"]);
+    let allowed = format!("arn:aws:iam::{CONSUMER}:root");
+    let mut demo = registered("demo", PROVIDER_VPC, NLB, &[&allowed]);
+    demo.regions = vec!["us-west-2".into()];
+    let p = register(&c, &demo).unwrap();
+    assert!(p.is_clean(), "{:?}", p.problems);
+    assert_eq!(
+        actions(&p, PROVIDER),
+        ["ModifyVpcEndpointServiceConfiguration"]
+    );
+    let step = &p.accounts[&(PROVIDER.to_string(), "us-east-1".to_string())][0].steps[0];
+    assert!(step.reason.to_string().contains("us-west-2"), "{step:?}");
+    // A region of another partition is bad input, as the put would be.
+    demo.regions = vec!["cn-north-1".into()];
+    assert!(matches!(register(&c, &demo), Err(PreviewError::Invalid(_))));
+}
