@@ -106,6 +106,51 @@ regions = ["us-west-2"]
     )?;
     assert_eq!(code(&bad), Some(6), "invalid");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("service.name"));
+    // Regions changed without restating the spec.
+    let offered = run(
+        &c,
+        &[
+            "-o",
+            "json",
+            "services",
+            "offer",
+            "billing",
+            "--region",
+            "eu-west-1",
+        ],
+    )?;
+    assert!(
+        offered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offered.stderr)
+    );
+    let offered: serde_json::Value = serde_json::from_str(&stdout(&offered))?;
+    assert_eq!(
+        offered["regions"],
+        serde_json::json!(["us-west-2", "eu-west-1"])
+    );
+    assert_eq!(
+        offered["ports"],
+        serde_json::json!([443, 8443]),
+        "the rest is kept"
+    );
+    let withdrawn = run(
+        &c,
+        &[
+            "-o",
+            "json",
+            "services",
+            "withdraw",
+            "billing",
+            "--region",
+            "us-west-2",
+        ],
+    )?;
+    let withdrawn: serde_json::Value = serde_json::from_str(&stdout(&withdrawn))?;
+    assert_eq!(withdrawn["regions"], serde_json::json!(["eu-west-1"]));
+    let nowhere = run(&c, &["services", "offer", "billing", "--region", "mars-1"])?;
+    assert_eq!(code(&nowhere), Some(6), "invalid");
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("mars-1"));
     // A region of another partition is refused before any call, naming it.
     let foreign = run(
         &c,

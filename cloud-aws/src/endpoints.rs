@@ -56,10 +56,15 @@ impl AwsCloud {
     }
 
     pub(crate) async fn describe_service(&self, service_name: &str) -> CloudResult<ServiceDetail> {
+        // A service of another region is found only when asked there (ServiceRegions).
+        let remote = pld_cloud::service_region(service_name)
+            .filter(|r| *r != self.region)
+            .map(|r| vec![r.to_string()]);
         let out = self
             .ec2
             .describe_vpc_endpoint_services()
             .service_names(service_name)
+            .set_service_regions(remote)
             .send()
             .await
             .map_err(|e| error::map(Action::DescribeVpcEndpointServices, e))?;
@@ -105,9 +110,22 @@ impl AwsCloud {
             )
             .client_token(&req.client_token)
             .tag_specifications(tag_spec(ResourceType::VpcEndpoint, &req.tags))
+            .set_service_region(req.service_region.clone())
             .send()
             .await
-            .map_err(|e| error::map(Action::CreateVpcEndpoint, e))?;
+            .map_err(|e| {
+                match (
+                    error::map(Action::CreateVpcEndpoint, e),
+                    &req.service_region,
+                ) {
+                    // AWS checks the permission-only vpce:AllowMultiRegion too: say so.
+                    (CloudError::Unauthorized(why), Some(r)) => CloudError::Unauthorized(format!(
+                        "{why} (an endpoint to a service in {r} also needs {})",
+                        Action::AllowMultiRegion.iam_action()
+                    )),
+                    (other, _) => other,
+                }
+            })?;
         let ep = out
             .vpc_endpoint()
             .cloned()

@@ -154,6 +154,7 @@ pub async fn run(cloud: &dyn Cloud, f: &Fixture) {
             kind: EndpointKind::Interface,
             vpc_id: f.consumer_vpc.clone(),
             service_name: created.name.clone(),
+            service_region: None,
             subnet_ids: chosen.clone(),
             security_group_ids: Vec::new(),
             route_table_ids: Vec::new(),

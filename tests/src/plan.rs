@@ -139,8 +139,20 @@ pub fn only_error(plan: &PlanResponse, kind: PlanProblemKind) -> anyhow::Result<
 /// # Errors
 /// When they are not within 20 s.
 pub async fn world_ready(env: &Env, service: Option<&str>) -> anyhow::Result<()> {
+    world_ready_vpc(env, &env.consumer_vpc.id, service).await
+}
+
+/// As [`world_ready`], for the consumer VPC `consumer` (one of another region, say).
+///
+/// # Errors
+/// When they are not within 20 s.
+pub async fn world_ready_vpc(
+    env: &Env,
+    consumer: &str,
+    service: Option<&str>,
+) -> anyhow::Result<()> {
     let client = env.client();
-    for vpc in [&env.provider_vpc.id, &env.consumer_vpc.id] {
+    for vpc in [env.provider_vpc.id.as_str(), consumer] {
         wait_until(Duration::from_secs(20), "an agent's facts", || async {
             agent_facts(&client, vpc).await
         })

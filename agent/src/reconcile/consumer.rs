@@ -197,6 +197,7 @@ impl Reconciler {
             service: &b.service,
             target: &target,
             vpc_id: &self.cfg.vpc_id,
+            region: &self.cfg.region,
             configured_subnets: &self.cfg.subnet_ids,
             security_group_ids: &self.cfg.security_group_ids,
             owner,

@@ -1,4 +1,6 @@
-//! `pld services register|move|list|get|deregister`.
+//! `pld services register|move|offer|withdraw|list|get|deregister`.
+
+mod regions;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +33,12 @@ pub enum Command {
     /// consumers move to a new endpoint service without a dropped connection. The rest of the
     /// spec is kept; the change is refused if the service changed since it was read.
     Move(MoveArgs),
+    /// Offer a service to consumers in other regions of its partition too (cross-region
+    /// PrivateLink); the rest of the spec is kept, and the change refused if the service
+    /// changed since it was read.
+    Offer(regions::RegionsArgs),
+    /// Stop offering a service to other regions (their consumers' bindings then fail).
+    Withdraw(regions::RegionsArgs),
     /// Show one service.
     Get { name: String },
     /// Remove a service from the catalog; its agent then deletes the endpoint service.
@@ -338,6 +346,8 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
             print_services(ctx, &as_service(r.object).into_iter().collect::<Vec<_>>());
         }
         Command::Move(args) => move_service(ctx, args).await?,
+        Command::Offer(args) => regions::run(ctx, regions::Change::Offer, args).await?,
+        Command::Withdraw(args) => regions::run(ctx, regions::Change::Withdraw, args).await?,
         Command::List { vpc, prefix, state } => {
             let req = ListRequest {
                 kind: Kind::Service as i32,

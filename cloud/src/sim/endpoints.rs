@@ -86,12 +86,13 @@ impl SimCloud {
     pub(super) async fn create_endpoint(&self, req: &CreateEndpoint) -> CloudResult<Endpoint> {
         let mut st = self.gate(Action::CreateVpcEndpoint)?;
         let fingerprint = format!(
-            "{}|{}|{}|{:?}|{:?}",
+            "{}|{}|{}|{:?}|{:?}|{:?}",
             req.kind.as_str(),
             req.vpc_id,
             req.service_name,
             req.subnet_ids,
-            req.route_table_ids
+            req.route_table_ids,
+            req.service_region
         );
         if let Some(id) = self.check_token(&st, &req.client_token, &fingerprint)? {
             if let Some(e) = st.endpoints.get(&id) {
@@ -109,6 +110,27 @@ impl SimCloud {
             .is_none_or(|v| v.account != self.account)
         {
             return Err(not_found("VPC", &req.vpc_id));
+        }
+        // A service of another region: the permission-only vpce:AllowMultiRegion is checked
+        // besides CreateVpcEndpoint (Service Authorization Reference, AWS PrivateLink), and
+        // only interface endpoints reach another region (EC2 API reference, CreateVpcEndpoint
+        // `ServiceRegion`).
+        if let Some(r) = req
+            .service_region
+            .as_deref()
+            .filter(|r| *r != self.region.config.region)
+        {
+            if self
+                .region
+                .is_denied(&self.account, Action::AllowMultiRegion)
+            {
+                return Err(self.unauthorized(Action::CreateVpcEndpoint, Action::AllowMultiRegion));
+            }
+            if req.kind != EndpointKind::Interface {
+                return Err(CloudError::InvalidParameter(format!(
+                    "InvalidParameter: ServiceRegion {r} is for interface endpoints only"
+                )));
+            }
         }
         // Which service, and what it supports.
         let (service_id, kind, az_ids, acceptance_required, short) =

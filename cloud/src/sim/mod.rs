@@ -245,6 +245,21 @@ pub struct SimRegion {
     state: Mutex<State>,
 }
 
+/// Where a region starts numbering its resources: ids at AWS are unique across regions, so
+/// the regions of one test never hand out the same VPC or subnet id. us-east-1 starts at 0,
+/// keeping the ids `pld dev` prints (and the README shows); each other known region at its
+/// own multiple of 2^20.
+fn id_base(region: &str) -> u64 {
+    if region == "us-east-1" {
+        return 0;
+    }
+    let index = pld_core::regions::REGIONS
+        .iter()
+        .position(|r| r.code == region)
+        .map_or(pld_core::regions::REGIONS.len(), |i| i);
+    (index as u64 + 1) << 20
+}
+
 fn hex(n: u64, width: usize) -> String {
     format!("{n:0width$x}")
 }
@@ -252,11 +267,15 @@ fn hex(n: u64, width: usize) -> String {
 impl SimRegion {
     /// A new, empty region.
     pub fn new(config: SimConfig) -> Arc<Self> {
+        let next_id = id_base(&config.region);
         Arc::new(SimRegion {
             config,
             faults: Mutex::new(Faults::default()),
             denied: Mutex::new(Default::default()),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                next_id,
+                ..State::default()
+            }),
         })
     }
 

@@ -180,6 +180,7 @@ mod tests {
             kind: EndpointKind::Interface,
             vpc_id: "vpc-1".into(),
             service_name: "com.amazonaws.vpce.us-east-1.vpce-svc-1".into(),
+            service_region: None,
             subnet_ids: vec![],
             security_group_ids: vec![],
             route_table_ids: vec![],

@@ -165,7 +165,7 @@ pub struct EndpointService {
 impl EndpointService {
     /// The region it is in: its name is `com.amazonaws.vpce.REGION.vpce-svc-...`.
     pub fn region(&self) -> &str {
-        self.name.split('.').nth(3).unwrap_or_default()
+        service_region(&self.name).unwrap_or_default()
     }
 }
 
@@ -241,12 +241,26 @@ pub struct CreateEndpointService {
     pub tags: Tags,
 }
 
+/// The region of an endpoint service named `com.amazonaws.vpce.REGION.vpce-svc-...`; `None`
+/// for any other name (an AWS service's is named for the consumer's region already).
+pub fn service_region(name: &str) -> Option<&str> {
+    let mut parts = name.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("com"), Some("amazonaws"), Some("vpce"), Some(region)) if !region.is_empty() => {
+            Some(region)
+        }
+        _ => None,
+    }
+}
+
 /// Parameters of CreateVpcEndpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateEndpoint {
     pub kind: EndpointKind,
     pub vpc_id: String,
     pub service_name: String,
+    /// The service's region when it is not the caller's (cross-region PrivateLink).
+    pub service_region: Option<String>,
     pub subnet_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
     pub route_table_ids: Vec<String>,

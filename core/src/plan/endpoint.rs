@@ -16,6 +16,7 @@ use super::moves::{plan_move, Flip, Migration, MoveSeen};
 use super::ownership::{client_token, token_params, Owner, TOKEN_ATTEMPTS};
 use super::placement::{choose_subnets, needs_move, subnet_move, Placement};
 use super::{Planned, Reason, Seen};
+use crate::aws::types::service_region;
 
 /// Where a binding's endpoint connects, or why it cannot connect anywhere yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub enum Target {
     /// account, or an operator rejected it): its endpoint comes down, since a rejected
     /// endpoint still bills, and the binding stays rejected until a catalog change lifts it.
     Refused(String),
+    /// The service is in another region and not offered to the consumer's: the binding fails
+    /// at once (no endpoint can connect), and a catalog change (the provider adding the
+    /// region) brings it back.
+    NotOffered(String),
 }
 
 /// What a binding wants of its endpoint: from the catalog and the agent's config.
@@ -43,6 +48,8 @@ pub struct Want<'a> {
     pub service: &'a str,
     pub target: &'a Target,
     pub vpc_id: &'a str,
+    /// The consumer's region: a service in another is reached with `ServiceRegion`.
+    pub region: &'a str,
     /// The subnets the config allows (empty: any of the VPC's).
     pub configured_subnets: &'a [String],
     pub security_group_ids: &'a [String],
@@ -270,6 +277,7 @@ fn plan_next(want: &Want, seen: &Observed) -> EndpointPlan {
         // registered yet arrives as a catalog change, which starts a pass.
         Target::Waiting(why) => return take_down(seen, Phase::Waiting, why.clone(), true),
         Target::Missing(why) => return take_down(seen, Phase::Waiting, why.clone(), false),
+        Target::NotOffered(why) => return take_down(seen, Phase::Failed, why.clone(), false),
     };
     let Some(ep) = &seen.endpoint else {
         return create(want, seen, name, known_kind);
@@ -440,10 +448,26 @@ fn create(
             false,
         ));
     }
+    // A service in another region is reached with ServiceRegion (interface endpoints only:
+    // EC2 API reference, CreateVpcEndpoint; AWS-NOTES "Cross-region").
+    let service_region = service_region(name)
+        .filter(|r| *r != want.region)
+        .map(str::to_string);
+    if let (Some(r), false) = (&service_region, kind == EndpointKind::Interface) {
+        return EndpointPlan::only(Outcome::failed(
+            format!(
+                "{name} is in {r} and takes {} endpoints, which connect within their own \
+                 region only (only interface endpoints reach another region)",
+                kind.as_str()
+            ),
+            false,
+        ));
+    }
     let mut req = CreateEndpoint {
         kind,
         vpc_id: want.vpc_id.to_string(),
         service_name: name.to_string(),
+        service_region: service_region.clone(),
         subnet_ids: Vec::new(),
         security_group_ids: want.security_group_ids.to_vec(),
         route_table_ids: Vec::new(),
@@ -466,7 +490,10 @@ fn create(
             Err(Placement(why)) => return EndpointPlan::only(Outcome::failed(why, false)),
         }
     }
-    let params = format!("{name}|{:?}|{:?}", req.subnet_ids, req.route_table_ids);
+    let mut params = format!("{name}|{:?}|{:?}", req.subnet_ids, req.route_table_ids);
+    if let Some(r) = &service_region {
+        params.push_str(&format!("|{r}"));
+    }
     req.client_token = client_token(
         want.owner,
         want.generation,

@@ -69,6 +69,7 @@ fn with_want<R>(case: &Case, f: impl FnOnce(&Want) -> R) -> R {
         service: "billing",
         target: &case.target,
         vpc_id: "vpc-c",
+        region: "us-east-1",
         configured_subnets: &case.configured,
         security_group_ids: &[],
         owner: &owner,
@@ -476,4 +477,40 @@ fn a_token_spent_on_an_endpoint_deleted_since_moves_the_create_to_the_next_one()
     let (phase, message, _) = token(TOKEN_ATTEMPTS).expect_err("no create");
     assert_eq!(phase, Phase::Failed);
     assert!(message.contains("client tokens"), "{message}");
+}
+
+#[test]
+fn a_service_of_another_region_is_reached_with_service_region_by_interface_endpoints_only() {
+    let remote = "com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0";
+    let c = case(Target::Service {
+        name: remote.into(),
+        kind: None,
+    });
+    let mut seen = observed_everything(EndpointKind::Interface);
+    let p = plan(&c, &seen);
+    let create = p.writes.iter().find_map(|w| match &w.call {
+        Call::CreateEndpoint(r) => Some(r.clone()),
+        _ => None,
+    });
+    let create = create.unwrap_or_else(|| panic!("a create: {p:?}"));
+    assert_eq!(create.service_region.as_deref(), Some("eu-west-1"));
+    // Its own region's service needs none, and its token differs from a remote one's.
+    let local = plan(&case(custom()), &seen);
+    let token = |p: &EndpointPlan| {
+        p.writes.iter().find_map(|w| match &w.call {
+            Call::CreateEndpoint(r) => Some((r.service_region.clone(), r.client_token.clone())),
+            _ => None,
+        })
+    };
+    let (region, local_token) = token(&local).unwrap_or_default();
+    assert_eq!(region, None);
+    assert_ne!(local_token, create.client_token);
+    // A GWLB endpoint does not cross regions.
+    seen.detail = Some(Seen::Known(detail(
+        EndpointKind::GatewayLoadBalancer,
+        &["use1-az1"],
+    )));
+    let (phase, message, _) = reported(&plan(&c, &seen));
+    assert_eq!(phase, Phase::Failed);
+    assert!(message.contains("only interface endpoints"), "{message}");
 }

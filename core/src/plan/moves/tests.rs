@@ -75,6 +75,7 @@ fn plan(target: Target, seen: &Observed) -> EndpointPlan {
         service: "billing",
         target: &target,
         vpc_id: "vpc-c",
+        region: "us-east-1",
         configured_subnets: &[],
         security_group_ids: &[],
         owner: &owner,

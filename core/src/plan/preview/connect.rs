@@ -147,18 +147,6 @@ fn consumer(
                 ),
             );
         }
-        if p.region != agent.region {
-            preview.problem(
-                Severity::Error,
-                ProblemKind::RegionNotOffered,
-                account,
-                format!(
-                    "{service} is offered in {} (its provider's region) and {vpc} is in {}: an \
-                     endpoint connects to a service in its own region",
-                    p.region, agent.region
-                ),
-            );
-        }
     }
     let binding = Binding {
         service: service.to_string(),
@@ -169,6 +157,15 @@ fn consumer(
     let target = target::target(&binding, svc, &agent.region);
     let name = match &target {
         Target::Service { name, .. } => name.clone(),
+        Target::NotOffered(why) => {
+            preview.problem(
+                Severity::Error,
+                ProblemKind::RegionNotOffered,
+                account,
+                format!("{vpc}: {why}"),
+            );
+            return None;
+        }
         Target::Waiting(why) | Target::Missing(why) | Target::Refused(why) => {
             preview.problem(
                 Severity::Warning,
@@ -203,6 +200,7 @@ fn consumer(
         service,
         target: &target,
         vpc_id: vpc,
+        region: &agent.region,
         configured_subnets: &agent.endpoint_subnet_ids,
         security_group_ids: &[],
         owner: &owner,

@@ -159,6 +159,7 @@ fn consumer(preview: &mut Preview, catalog: &Catalog, m: &Move, b: &Binding) -> 
         service: &m.service.name,
         target: &target,
         vpc_id: vpc,
+        region: &agent.region,
         configured_subnets: &agent.endpoint_subnet_ids,
         security_group_ids: &[],
         owner: &owner,

@@ -6,7 +6,7 @@
 
 use pld_proto::v1::{Agent, Service, VpcFacts};
 
-use crate::aws::types::{EndpointKind, RouteTable, ServiceDetail, Subnet};
+use crate::aws::types::{service_region, EndpointKind, RouteTable, ServiceDetail, Subnet};
 use crate::plan::builtin;
 use crate::validate::{self, LoadBalancerType};
 
@@ -51,13 +51,23 @@ pub fn consumer_detail(
     subnets: &[Subnet],
     name: &str,
 ) -> ServiceDetail {
+    let every_az = || {
+        let mut az_ids: Vec<String> = subnets.iter().map(|s| s.az_id.clone()).collect();
+        az_ids.sort();
+        az_ids.dedup();
+        az_ids
+    };
     match svc {
+        // A service in another region is described for the consumer's region, in the AZs AWS
+        // offers it there: as far as the catalog knows, every AZ of that region.
+        Some(s) if service_region(name).is_some_and(|r| r != agent.region) => ServiceDetail {
+            az_ids: every_az(),
+            ..service_detail(s, name, provider)
+        },
         Some(s) => service_detail(s, name, provider),
         // An AWS service: in every AZ of the region as far as the catalog knows.
         None => {
-            let mut az_ids: Vec<String> = subnets.iter().map(|s| s.az_id.clone()).collect();
-            az_ids.sort();
-            az_ids.dedup();
+            let az_ids = every_az();
             let kind = builtin::lookup(service, &agent.region)
                 .map_or(EndpointKind::Interface, |(_, kind)| kind);
             ServiceDetail {

@@ -316,7 +316,68 @@ fn another_region_is_not_offered() {
         facts(CONSUMER_VPC, CONSUMER, &["use1-az1"]),
     );
     let p = plan(&c, &[CONSUMER_VPC]);
-    assert!(kinds(&p).contains(&(Severity::Error, ProblemKind::RegionNotOffered)));
+    assert_eq!(
+        kinds(&p),
+        [(Severity::Error, ProblemKind::RegionNotOffered)]
+    );
+    assert!(
+        p.problems[0]
+            .message
+            .contains("pld services offer demo --region us-west-2"),
+        "{}",
+        p.problems[0].message
+    );
+    assert!(actions(&p, CONSUMER).is_empty());
+
+    // Offered there: the consumer's agent makes an interface endpoint to the service in
+    // us-east-1 (ServiceRegion), in its own region's AZs, once AWS offers it there.
+    let offered = |state: &str| -> Catalog {
+        let mut c = c.clone();
+        let mut demo = match c.service("demo") {
+            Some(s) => s.clone(),
+            None => panic!("demo is registered"),
+        };
+        demo.regions = vec!["us-west-2".into()];
+        let mut status = demo.status.take().unwrap_or_default();
+        demo.meta = None;
+        put(&mut c, object::Object::Service(demo));
+        status.regions = vec![pld_proto::v1::ServiceRegionState {
+            region: "us-west-2".into(),
+            state: state.into(),
+        }];
+        apply(
+            &mut c,
+            Op::ReportStatus(ReportStatusRequest {
+                kind: Kind::Service as i32,
+                key: "demo".into(),
+                status: Some(report_status_request::Status::Service(status)),
+            }),
+        );
+        agent(
+            &mut c,
+            CONSUMER_VPC,
+            CONSUMER,
+            "us-west-2",
+            facts(CONSUMER_VPC, CONSUMER, &["usw2-az1", "usw2-az2"]),
+        );
+        c
+    };
+    let c = offered("Available");
+    let p = plan(&c, &[CONSUMER_VPC]);
+    assert!(p.is_clean(), "{:?}", p.problems);
+    let steps = &p.accounts[&(CONSUMER.to_string(), "us-west-2".to_string())][0].steps;
+    assert_eq!(steps[0].action.name(), "CreateVpcEndpoint");
+    let c = offered("Pending");
+    let p = plan(&c, &[CONSUMER_VPC]);
+    assert_eq!(
+        kinds(&p),
+        [(Severity::Warning, ProblemKind::ProviderNotReady)]
+    );
+    assert!(
+        p.problems[0].message.contains("Pending"),
+        "{:?}",
+        p.problems
+    );
 }
 
 #[test]
