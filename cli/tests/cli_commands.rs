@@ -437,6 +437,13 @@ async fn status_agents_and_bindings_give_the_whole_picture() -> anyhow::Result<(
     let out = run(&c, &["bindings", "list", "--failing", "-o", "json"])?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    // Each side's region: the consumer's agent's, and the service's load balancer's (a VPC
+    // with no agent yet has none to say).
+    assert_eq!(v[0]["consumer_region"], "", "{v}");
+    assert_eq!(v[0]["service_region"], "us-east-1", "{v}");
+    let out = run(&c, &["bindings", "list", "--phase", "ready", "-o", "json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v[0]["consumer_region"], "us-east-1", "{v}");
     let out = run(&c, &["bindings", "list", "--phase", "ready"])?;
     assert!(stdout(&out).contains("vpc-0c0c0c0c") && !stdout(&out).contains("vpc-0d0d0d0d"));
     let out = run(&c, &["bindings", "get", "billing", "--vpc", "vpc-0d0d0d0d"])?;

@@ -375,15 +375,15 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
                 })
                 .filter(|b| !failing || catalog::binding_failing(b))
                 .collect();
-            print_bindings(ctx, &bindings);
+            print_bindings(ctx, &bindings, &Regions::read(ctx).await?);
         }
         Command::Get { service, vpc } => {
             pld_core::validate::vpc_id("--vpc", &vpc)?;
             let b = get_binding(ctx, &service, &vpc).await?;
             match ctx.format {
-                Format::Json => print_json(&binding_json(&b)),
+                Format::Json => print_json(&Regions::read(ctx).await?.json(&b)),
                 Format::Table => {
-                    print_bindings(ctx, std::slice::from_ref(&b));
+                    print_bindings(ctx, std::slice::from_ref(&b), &Regions::read(ctx).await?);
                     let st = b.status.clone().unwrap_or_default();
                     out!("");
                     out!("approval:  {}", approval_name(b.approval));
@@ -409,20 +409,83 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn print_bindings(ctx: &Context, bindings: &[Binding]) {
+/// Where each side of a binding is: the consumer VPC's region (its agent's) and its service's
+/// (the region of the provider's load balancer), read from the catalog.
+pub struct Regions {
+    consumers: std::collections::BTreeMap<String, String>,
+    services: std::collections::BTreeMap<String, String>,
+}
+
+impl Regions {
+    pub async fn read(ctx: &Context) -> anyhow::Result<Regions> {
+        let consumers = catalog::agents(catalog::list_all(ctx, Kind::Agent).await?)
+            .into_iter()
+            .map(|a| (a.vpc_id, a.region))
+            .collect();
+        let services = catalog::services(catalog::list_all(ctx, Kind::Service).await?)
+            .into_iter()
+            .map(|s| {
+                let region = s.load_balancer_arn.split(':').nth(3).unwrap_or_default();
+                (s.name.clone(), region.to_string())
+            })
+            .collect();
+        Ok(Regions {
+            consumers,
+            services,
+        })
+    }
+
+    /// (the consumer's region, the service's); empty where the catalog does not say (no
+    /// agent yet, an AWS service: in the consumer's region).
+    fn of(&self, b: &Binding) -> (String, String) {
+        let consumer = self
+            .consumers
+            .get(&b.consumer_vpc_id)
+            .cloned()
+            .unwrap_or_default();
+        let service = self
+            .services
+            .get(&b.service)
+            .cloned()
+            .unwrap_or_else(|| consumer.clone());
+        (consumer, service)
+    }
+
+    /// The binding as JSON, with both regions.
+    fn json(&self, b: &Binding) -> serde_json::Value {
+        let (consumer, service) = self.of(b);
+        let mut v = binding_json(b);
+        v["consumer_region"] = consumer.into();
+        v["service_region"] = service.into();
+        v
+    }
+}
+
+pub fn print_bindings(ctx: &Context, bindings: &[Binding], regions: &Regions) {
     match ctx.format {
         Format::Json => print_json(&serde_json::Value::Array(
-            bindings.iter().map(binding_json).collect(),
+            bindings.iter().map(|b| regions.json(b)).collect(),
         )),
         Format::Table => table(
-            &["SERVICE", "VPC", "PHASE", "DNS", "MESSAGE"],
+            &[
+                "SERVICE",
+                "VPC",
+                "REGION",
+                "SERVICE REGION",
+                "PHASE",
+                "DNS",
+                "MESSAGE",
+            ],
             &bindings
                 .iter()
                 .map(|b| {
                     let st = b.status.clone().unwrap_or_default();
+                    let (consumer, service) = regions.of(b);
                     vec![
                         b.service.clone(),
                         b.consumer_vpc_id.clone(),
+                        consumer,
+                        service,
                         catalog::binding_phase(b),
                         st.dns_name,
                         st.message,
