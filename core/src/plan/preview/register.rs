@@ -226,12 +226,20 @@ pub(super) fn reported(status: &pld_proto::v1::ServiceStatus) -> EndpointService
 }
 
 /// What the change means for the consumers already bound: those whose account the new
-/// principals leave out lose their connection. (A new load balancer moves them:
+/// principals leave out lose their connection, and those in a region it is no longer
+/// offered to. (A new load balancer moves them:
 /// [`super::moving`].)
 fn consumers(preview: &mut Preview, catalog: &Catalog, service: &Service, existing: &Service) {
     let provider_account = catalog.agent(&service.vpc_id).map(|a| a.account_id.clone());
     let bound = catalog.list(pld_proto::v1::Kind::Binding, "", "", &service.name);
     let mut losing = BTreeSet::new();
+    let mut stranded = BTreeSet::new();
+    // The region the service is offered in whatever it lists: its load balancer's.
+    let home = service
+        .load_balancer_arn
+        .split(':')
+        .nth(3)
+        .unwrap_or_default();
     for o in &bound {
         let Some(pld_proto::v1::object::Object::Binding(b)) = &o.object else {
             continue;
@@ -239,6 +247,9 @@ fn consumers(preview: &mut Preview, catalog: &Catalog, service: &Service, existi
         let Some(agent) = catalog.agent(&b.consumer_vpc_id) else {
             continue;
         };
+        if agent.region != home && !service.regions.contains(&agent.region) {
+            stranded.insert(format!("{} ({})", b.consumer_vpc_id, agent.region));
+        }
         if !principals_allow(
             &service.allowed_principals,
             provider_account.as_deref(),
@@ -256,6 +267,21 @@ fn consumers(preview: &mut Preview, catalog: &Catalog, service: &Service, existi
                 "the new principals leave out bound consumers {}: the provider's agent rejects \
                  their connections and their bindings fail",
                 losing.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    if !stranded.is_empty() {
+        preview.problem(
+            Severity::Error,
+            ProblemKind::RegionNotOffered,
+            provider_account.as_deref().unwrap_or_default(),
+            format!(
+                "{} would no longer be offered where bound consumers {} are: their bindings \
+                 fail and their endpoints go (keep the regions listed, or `pld services offer {} \
+                 --region REGION` after)",
+                service.name,
+                stranded.into_iter().collect::<Vec<_>>().join(", "),
+                service.name
             ),
         );
     }

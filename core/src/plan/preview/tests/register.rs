@@ -221,3 +221,44 @@ fn changing_the_regions_of_a_service_plans_one_change_of_them() {
     demo.regions = vec!["cn-north-1".into()];
     assert!(matches!(register(&c, &demo), Err(PreviewError::Invalid(_))));
 }
+
+#[test]
+fn withdrawing_a_region_names_the_bound_consumers_there() {
+    let mut c = world(&["use1-az1"]);
+    let west = "vpc-0b000002";
+    agent(
+        &mut c,
+        west,
+        CONSUMER,
+        "us-west-2",
+        facts(west, CONSUMER, &["usw2-az1"]),
+    );
+    put(
+        &mut c,
+        object::Object::Binding(pld_proto::v1::Binding {
+            service: "demo".into(),
+            consumer_vpc_id: west.into(),
+            ..pld_proto::v1::Binding::default()
+        }),
+    );
+    let allowed = format!("arn:aws:iam::{CONSUMER}:root");
+    let mut demo = registered("demo", PROVIDER_VPC, NLB, &[&allowed]);
+    demo.regions = vec!["us-west-2".into()];
+    let p = register(&c, &demo).unwrap();
+    assert!(p.is_clean(), "{:?}", p.problems);
+    demo.regions.clear();
+    let p = register(&c, &demo).unwrap();
+    // (AWS offers it nowhere else yet, as far as this catalog says: nothing to change there.)
+    assert_eq!(
+        kinds(&p),
+        [
+            (Severity::Error, ProblemKind::RegionNotOffered),
+            (Severity::Note, ProblemKind::NoChange)
+        ]
+    );
+    assert!(
+        p.problems[0].message.contains("vpc-0b000002 (us-west-2)"),
+        "{}",
+        p.problems[0].message
+    );
+}
