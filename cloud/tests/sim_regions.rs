@@ -211,3 +211,33 @@ async fn naming_other_regions_takes_vpce_allow_multi_region() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn each_region_s_vpcs_span_its_own_az_ids() {
+    assert_eq!(
+        pld_cloud::sim::region_az_ids("us-west-2"),
+        ["usw2-az1", "usw2-az2", "usw2-az3"]
+    );
+    assert_eq!(
+        pld_cloud::sim::region_az_ids("ap-northeast-1"),
+        ["apne1-az1", "apne1-az2", "apne1-az3"]
+    );
+    assert_eq!(pld_cloud::sim::region_az_ids("us-east-1"), AZ_IDS);
+    let west = SimRegion::new(SimConfig::instant("us-west-2"));
+    let vpc = west.add_vpc(ACCOUNT, "10.9.0.0/16");
+    let subnets = west
+        .client(ACCOUNT)
+        .describe_subnets(&vpc.id)
+        .await
+        .unwrap();
+    let azs: Vec<(&str, &str)> = subnets
+        .iter()
+        .map(|s| (s.az_id.as_str(), s.az_name.as_str()))
+        .collect();
+    assert_eq!(azs.len(), 3);
+    assert!(
+        azs.iter()
+            .all(|(id, name)| id.starts_with("usw2-az") && name.starts_with("us-west-2")),
+        "{azs:?}"
+    );
+}

@@ -25,6 +25,8 @@ impl SimCloud {
 
     /// Applies a provider's decision to connections of its service; all ids are checked before
     /// any is changed.
+    /// Endpoints of other regions (cross-region PrivateLink) are found in their regions, and
+    /// an accepted one takes this region's targets for its data path along.
     pub(super) fn decide(
         &self,
         action: Action,
@@ -33,16 +35,29 @@ impl SimCloud {
         apply: impl Fn(&mut EndpointRec),
     ) -> CloudResult<()> {
         let mut st = self.gate(action)?;
-        self.own_service(&mut st, service_id)?;
+        let lb = self
+            .own_service(&mut st, service_id)?
+            .svc
+            .load_balancer_arns
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let forwarding = super::dataplane::forwarding(&st, &lb);
         let of_service = |e: &EndpointRec| e.service_id.as_deref() == Some(service_id);
-        if let Some(missing) = endpoint_ids
+        let remote: Vec<String> = endpoint_ids
             .iter()
-            .find(|id| !st.endpoints.get(id.as_str()).is_some_and(of_service))
-        {
+            .filter(|id| !st.endpoints.get(id.as_str()).is_some_and(of_service))
+            .cloned()
+            .collect();
+        drop(st);
+        let found = self.remote_endpoints_of(service_id, &remote);
+        if let Some(missing) = remote.iter().find(|id| !found.contains(*id)) {
             return Err(not_found("VPC endpoint connection", missing));
         }
+        self.decide_remote(service_id, &found, Some(&forwarding), &apply);
+        let mut st = self.region.state();
         for id in endpoint_ids {
-            if let Some(rec) = st.endpoints.get_mut(id) {
+            if let Some(rec) = st.endpoints.get_mut(id).filter(|e| of_service(e)) {
                 apply(rec);
             }
         }
@@ -206,6 +221,25 @@ impl SimCloud {
                     || state_is(&e.ep.state, "pendingAcceptance")
                     || state_is(&e.ep.state, "pending"))
         });
+        let remote_busy = || {
+            self.remote_connections(
+                &std::collections::BTreeSet::from([service_id.to_string()]),
+                Some(service_id),
+            )
+            .iter()
+            .any(|c| {
+                ["available", "pendingAcceptance", "pending"]
+                    .iter()
+                    .any(|s| state_is(&c.state, s))
+            })
+        };
+        // (Other regions are read without this one's lock held.)
+        let busy = busy || {
+            drop(st);
+            let remote = remote_busy();
+            st = self.region.state();
+            remote
+        };
         if busy {
             return Err(CloudError::DependencyViolation(format!(
                 "endpoint service {service_id} has existing active VPC endpoint connections"
@@ -233,7 +267,7 @@ impl SimCloud {
             .filter(|s| s.owner == self.account)
             .map(|s| s.svc.id.clone())
             .collect();
-        Ok(st
+        let mut connections: Vec<Connection> = st
             .endpoints
             .values()
             .filter(|e| {
@@ -247,7 +281,11 @@ impl SimCloud {
                 owner: e.owner.clone(),
                 state: e.ep.state.clone(),
             })
-            .collect())
+            .collect();
+        drop(st);
+        // And those from endpoints in other regions (cross-region PrivateLink).
+        connections.extend(self.remote_connections(&owned, service_id));
+        Ok(connections)
     }
 
     pub(super) async fn accept_connections(

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::cloud::SimCloud;
 use super::ids::{hex_of, not_found};
-use super::{EndpointRec, ServiceRec, State, AZ_IDS};
+use super::{region_az_ids, EndpointRec, ServiceRec, State};
 use crate::types::*;
 use crate::{Action, CloudError, CloudResult};
 
@@ -22,7 +22,7 @@ impl SimCloud {
     /// and the kind of endpoint it takes (GWLB behind a Gateway Load Balancer, else interface).
     /// Any other is `InvalidServiceName`, as DescribeVpcEndpointServices and CreateVpcEndpoint
     /// answer it.
-    fn visible_service<'a>(
+    pub(super) fn visible_service<'a>(
         &self,
         st: &'a State,
         service_name: &str,
@@ -68,9 +68,23 @@ impl SimCloud {
             return Ok(ServiceDetail {
                 name: service_name.to_string(),
                 kind,
-                az_ids: AZ_IDS.iter().map(|s| s.to_string()).collect(),
+                az_ids: region_az_ids(&self.region.config.region),
                 owner: "amazon".into(),
                 acceptance_required: false,
+            });
+        }
+        // A service of another region (the backends ask with ServiceRegions for one), offered
+        // here in every AZ of this region.
+        if let Some(home) = service_region(service_name).filter(|r| *r != self.region.config.region)
+        {
+            drop(st);
+            let remote = self.remote_service(home, service_name)?;
+            return Ok(ServiceDetail {
+                name: remote.name,
+                kind: remote.kind,
+                az_ids: region_az_ids(&self.region.config.region),
+                owner: remote.owner,
+                acceptance_required: remote.acceptance_required,
             });
         }
         let (rec, kind) = self.visible_service(&st, service_name)?;
@@ -144,9 +158,32 @@ impl SimCloud {
                 (
                     None,
                     kind,
-                    AZ_IDS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    region_az_ids(&self.region.config.region),
                     false,
                     short,
+                )
+            } else if let Some(home) =
+                service_region(&req.service_name).filter(|r| *r != self.region.config.region)
+            {
+                // Without ServiceRegion AWS looks only here, and finds nothing of that name.
+                if req.service_region.as_deref() != Some(home) {
+                    return Err(CloudError::InvalidParameter(format!(
+                        "InvalidServiceName: the VPC endpoint service {} does not exist in {} \
+                         (it is in {home}: ask with ServiceRegion)",
+                        req.service_name, self.region.config.region
+                    )));
+                }
+                // Read from its region without holding this one's lock.
+                drop(st);
+                let remote = self.remote_service(home, &req.service_name)?;
+                st = self.region.state();
+                self.refresh(&mut st);
+                (
+                    Some(remote.id.clone()),
+                    remote.kind,
+                    region_az_ids(&self.region.config.region),
+                    remote.acceptance_required,
+                    remote.id,
                 )
             } else {
                 let (rec, kind) = self.visible_service(&st, &req.service_name)?;
@@ -285,6 +322,10 @@ impl SimCloud {
                 accepted: None,
                 rejected: None,
                 dataplane: None,
+                service_region: service_region(&req.service_name)
+                    .filter(|r| *r != self.region.config.region)
+                    .map(str::to_string),
+                remote_forwarding: None,
             },
         );
         if !req.client_token.is_empty() {
@@ -323,7 +364,7 @@ impl SimCloud {
         }
         let az_ids: Vec<String> = match service_id.as_ref().and_then(|id| st.services.get(id)) {
             Some(s) => s.svc.az_ids.clone(),
-            None => AZ_IDS.iter().map(|s| s.to_string()).collect(),
+            None => region_az_ids(&self.region.config.region),
         };
         subnets.retain(|s| !remove.contains(s));
         let mut seen = std::collections::BTreeSet::new();

@@ -111,13 +111,19 @@ impl SimCloud {
         }
         if self.region.config.loopback_data_plane {
             for id in became_available {
-                let forwarding = st
+                // A remote service's targets were snapshotted from its region at acceptance.
+                let remote = st
                     .endpoints
                     .get(&id)
-                    .and_then(|e| e.service_id.clone())
-                    .and_then(|sid| st.services.get(&sid))
-                    .and_then(|s| s.svc.load_balancer_arns.first().cloned())
-                    .map(|arn| dataplane::forwarding(st, &arn));
+                    .and_then(|e| e.remote_forwarding.clone());
+                let forwarding = remote.or_else(|| {
+                    st.endpoints
+                        .get(&id)
+                        .and_then(|e| e.service_id.clone())
+                        .and_then(|sid| st.services.get(&sid))
+                        .and_then(|s| s.svc.load_balancer_arns.first().cloned())
+                        .map(|arn| dataplane::forwarding(st, &arn))
+                });
                 if let (Some(rec), Some((ports, targets))) = (st.endpoints.get_mut(&id), forwarding)
                 {
                     rec.dataplane =

@@ -37,6 +37,7 @@ mod route53;
 mod service_quotas;
 mod service_regions;
 mod target_groups;
+mod world;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -49,6 +50,7 @@ use crate::Action;
 
 pub use cloud::SimCloud;
 pub use dataplane::{echo_server, http_server};
+pub use world::SimWorld;
 
 /// How long transitions take.
 #[derive(Debug, Clone, Copy, Default)]
@@ -150,6 +152,11 @@ struct EndpointRec {
     /// When a rejection happened (visible after the stale-describe delay).
     rejected: Option<Instant>,
     dataplane: Option<dataplane::Forwarders>,
+    /// For an endpoint to a service of another region: that region.
+    service_region: Option<String>,
+    /// Where the loopback data plane sends its connections, for an endpoint to a service of
+    /// another region: snapshotted from that region when the provider accepts it.
+    remote_forwarding: Option<(Vec<u16>, Vec<SocketAddr>)>,
 }
 
 #[derive(Debug)]
@@ -223,12 +230,42 @@ struct State {
 /// The AZ IDs every simulated VPC spans.
 pub const AZ_IDS: [&str; 3] = ["use1-az1", "use1-az2", "use1-az4"];
 
+/// The AZ IDs every simulated VPC of `region` spans: [`AZ_IDS`] in us-east-1; elsewhere three
+/// of the region's own, spelled as AWS spells AZ IDs (`usw2-az1`: the region's code with each
+/// direction shortened to its initials, "AZ IDs for your AWS resources", AWS RAM user guide).
+pub fn region_az_ids(region: &str) -> Vec<String> {
+    if region == "us-east-1" {
+        return AZ_IDS.iter().map(|a| a.to_string()).collect();
+    }
+    let parts: Vec<&str> = region.split('-').collect();
+    let mut prefix = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        prefix.push_str(match (i, *part) {
+            (0, p) => p,
+            (_, "north") => "n",
+            (_, "south") => "s",
+            (_, "east") => "e",
+            (_, "west") => "w",
+            (_, "central") => "c",
+            (_, "northeast") => "ne",
+            (_, "southeast") => "se",
+            (_, "northwest") => "nw",
+            (_, "southwest") => "sw",
+            (_, p) => p,
+        });
+    }
+    (1..=3).map(|n| format!("{prefix}-az{n}")).collect()
+}
+
 /// `account`'s name of the zone `az_id` in `region`. AWS maps AZ names to AZ IDs independently
 /// for each account ("AZ IDs for your AWS resources", AWS RAM user guide), so the same zone
 /// has other names in other accounts; the sim rotates the letters by the account number.
 pub fn az_name(region: &str, account: &str, az_id: &str) -> String {
     const LETTERS: &[u8] = b"abcdef";
-    let index = AZ_IDS.iter().position(|a| *a == az_id).unwrap_or(0);
+    let index = region_az_ids(region)
+        .iter()
+        .position(|a| a == az_id)
+        .unwrap_or(0);
     let shift = account
         .parse::<u64>()
         .unwrap_or_else(|_| account.bytes().map(u64::from).sum());
@@ -243,6 +280,9 @@ pub struct SimRegion {
     /// (account, operation) pairs an IAM policy does not allow: see [`SimRegion::deny`].
     denied: Mutex<BTreeSet<(String, Action)>>,
     state: Mutex<State>,
+    /// The world it belongs to, whose other regions its calls may reach (cross-region
+    /// PrivateLink); unset for a region on its own.
+    world: std::sync::OnceLock<std::sync::Weak<world::SimWorld>>,
 }
 
 /// Where a region starts numbering its resources: ids at AWS are unique across regions, so
@@ -276,6 +316,7 @@ impl SimRegion {
                 next_id,
                 ..State::default()
             }),
+            world: std::sync::OnceLock::new(),
         })
     }
 
@@ -338,7 +379,7 @@ impl SimRegion {
             .unwrap_or("10.0.0.0")
             .split('.')
             .collect();
-        for (i, az) in AZ_IDS.iter().enumerate() {
+        for (i, az) in region_az_ids(&self.config.region).iter().enumerate() {
             st.next_id += 1;
             let id = format!("subnet-{}", hex(0xb000_0000 + st.next_id, 8));
             let subnet_cidr = format!(
@@ -555,6 +596,8 @@ impl SimRegion {
                 accepted: None,
                 rejected: None,
                 dataplane: None,
+                service_region: None,
+                remote_forwarding: None,
             },
         );
         id
