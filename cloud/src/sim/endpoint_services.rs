@@ -11,6 +11,18 @@ use super::{EndpointRec, ServiceRec, State};
 use crate::types::*;
 use crate::{Action, CloudError, CloudResult};
 
+impl EndpointRec {
+    /// The endpoint as its service's provider lists it (DescribeVpcEndpointConnections).
+    pub(super) fn connection(&self) -> Connection {
+        Connection {
+            service_id: self.service_id.clone().unwrap_or_default(),
+            endpoint_id: self.ep.id.clone(),
+            owner: self.owner.clone(),
+            state: self.ep.state.clone(),
+        }
+    }
+}
+
 impl SimCloud {
     pub(super) fn own_service<'a>(
         &self,
@@ -275,12 +287,7 @@ impl SimCloud {
                     owned.contains(sid) && service_id.is_none_or(|want| want == sid)
                 })
             })
-            .map(|e| Connection {
-                service_id: e.service_id.clone().unwrap_or_default(),
-                endpoint_id: e.ep.id.clone(),
-                owner: e.owner.clone(),
-                state: e.ep.state.clone(),
-            })
+            .map(EndpointRec::connection)
             .collect();
         drop(st);
         // And those from endpoints in other regions (cross-region PrivateLink).

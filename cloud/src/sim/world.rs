@@ -153,12 +153,7 @@ impl SimCloud {
                             owned.contains(sid) && service_id.is_none_or(|want| want == sid)
                         })
                     })
-                    .map(|e| Connection {
-                        service_id: e.service_id.clone().unwrap_or_default(),
-                        endpoint_id: e.ep.id.clone(),
-                        owner: e.owner.clone(),
-                        state: e.ep.state.clone(),
-                    }),
+                    .map(EndpointRec::connection),
             );
         }
         found
